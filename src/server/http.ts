@@ -58,8 +58,25 @@ export interface RouteOptions {
   errorFormatter?: ErrorFormatter;
 }
 
+/** A node:http listener that takes over a whole path prefix (e.g. a Koa app such as oidc-provider). */
+export type RawListener = (req: IncomingMessage, res: ServerResponse) => void;
+
 export class Router {
   readonly #routes: Route[] = [];
+  readonly #raw: { prefix: string; listener: RawListener }[] = [];
+
+  /**
+   * Hands every request under `prefix` to `listener` untouched. The listener sees the original
+   * URL; `req.url` is rewritten to the part after the prefix, as Express-style mounting does.
+   */
+  mountRaw(prefix: string, listener: RawListener): this {
+    this.#raw.push({ prefix: prefix.replace(/\/$/, ''), listener });
+    return this;
+  }
+
+  matchRaw(path: string): { prefix: string; listener: RawListener } | undefined {
+    return this.#raw.find((r) => path === r.prefix || path.startsWith(r.prefix + '/'));
+  }
 
   /** Adds a route. Path segments `:name` capture one segment; a final `*` captures the rest. */
   on(method: string, path: string, handler: Handler, opts: RouteOptions = {}): this {
@@ -188,6 +205,13 @@ export interface ServeOptions {
 export function requestListener(opts: ServeOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const max = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
   return (raw, res) => {
+    const rawRoute = opts.router.matchRaw(new URL(raw.url ?? '/', 'http://localhost').pathname);
+    if (rawRoute) {
+      (raw as IncomingMessage & { originalUrl?: string }).originalUrl = raw.url;
+      raw.url = raw.url!.slice(rawRoute.prefix.length) || '/';
+      rawRoute.listener(raw, res);
+      return;
+    }
     let request: Request | undefined;
     let format = opts.errorFormatter ?? defaultErrorFormatter;
     const run = async (): Promise<Response> => {
