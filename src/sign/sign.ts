@@ -4,7 +4,6 @@
 import { basename } from 'node:path';
 import { WaxsealError } from '../core/errors.ts';
 import { toBase64, toHex, utf8 } from '../core/bytes.ts';
-import { sha256 } from '../core/crypto.ts';
 import { pae, INTOTO_PAYLOAD_TYPE, INTOTO_STATEMENT_V1, type InTotoStatement } from '../core/dsse.ts';
 import type { Certificate } from '../core/x509.ts';
 import { EphemeralKey } from './ephemeral-key.ts';
