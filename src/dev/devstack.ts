@@ -1,0 +1,200 @@
+// The all-in-one dev instance: the embedded IdP, the CA, the TSA (and the transparency log) on one
+// localhost port, with keys kept as files in a data folder so that bundles signed yesterday still
+// verify today. It writes trusted_root.json, signing_config.json and instance.json into the folder.
+//
+// Routes on the one port:
+//   /oidc/...                     dev OIDC provider (issuer <base>/oidc)
+//   /api/v2/signingCert, ...      CA (Fulcio API v2)
+//   /api/v1/timestamp, ...        TSA
+//   /api/v1/log/..., /api/v2/...  transparency log (when enabled)
+//   /trusted_root.json, /signing_config.json
+import { mkdirSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { WaxsealError } from '../core/errors.ts';
+import { encodePem } from '../core/pem.ts';
+import { parseCertificatesPem, type Certificate } from '../core/x509.ts';
+import { OID } from '../core/oids.ts';
+import { generateSigner, signerFromPem, type KeyObjectSigner } from '../keys/memory.ts';
+import { selfSignedRoot, intermediateCa, tsaLeaf } from '../keys/certify.ts';
+import { Router, requestListener, listen, json, type RunningServer } from '../server/http.ts';
+import type { Service } from '../server/service.ts';
+import { DevIdentityProvider } from '../idp/dev-idp.ts';
+import { TsaService } from '../tsa/service.ts';
+import { CaService } from '../ca/service.ts';
+import { parseIssuerConfig, type IssuerConfig } from '../ca/issuers.ts';
+import { authorityEntry, trustedRoot, signingConfig, type TrustedRootJson, type SigningConfigJson, type TransparencyLogJson } from '../trust/documents.ts';
+
+export const DEFAULT_DEV_PORT = 7117;
+export const DEFAULT_DEV_DATA = '.waxseal/dev';
+
+export interface DevStackOptions {
+  dataDir: string;
+  port?: number;
+  /** Loopback only unless the caller insists (dev mode must not face a network by accident). */
+  host?: string;
+  /** Run the transparency log too (default true when available). */
+  log?: boolean;
+}
+
+export interface DevInstance {
+  url: string;
+  issuer: string;
+  caUrl: string;
+  tsaUrl: string;
+  logUrl?: string | undefined;
+  dataDir: string;
+  trustedRootPath: string;
+  signingConfigPath: string;
+  pid: number;
+  startedAt: string;
+}
+
+export interface DevStack extends DevInstance {
+  trustedRoot: TrustedRootJson;
+  signingConfig: SigningConfigJson;
+  close(): Promise<void>;
+}
+
+const YEAR = 365 * 86_400_000;
+
+interface KeyedChain {
+  signer: KeyObjectSigner;
+  /** Leaf-most first, root last. */
+  chain: Certificate[];
+}
+
+function writePrivate(path: string, text: string): void {
+  writeFileSync(path, text, { mode: 0o600 });
+}
+
+/** CA: a P-384 root (10 years) and a P-256 issuing intermediate (EKU codeSigning, pathLen 0). */
+async function loadOrCreateCa(dir: string): Promise<KeyedChain> {
+  mkdirSync(dir, { recursive: true });
+  const chainFile = join(dir, 'chain.pem');
+  const keyFile = join(dir, 'intermediate.key');
+  if (existsSync(chainFile) && existsSync(keyFile)) {
+    return { signer: signerFromPem(readFileSync(keyFile, 'utf8'), `file://${keyFile}`), chain: parseCertificatesPem(readFileSync(chainFile, 'utf8')) };
+  }
+  const rootSigner = generateSigner('ecdsa-p384', `file://${join(dir, 'root.key')}`);
+  const root = await selfSignedRoot(rootSigner, { organization: 'waxseal.dev', commonName: 'Waxseal dev root CA', notAfter: new Date(Date.now() + 10 * YEAR), pathLen: 1 });
+  const signer = generateSigner('ecdsa-p256', `file://${keyFile}`);
+  const intermediate = await intermediateCa(signer.publicKeySpki, rootSigner, root, {
+    organization: 'waxseal.dev',
+    commonName: 'Waxseal dev intermediate CA',
+    notAfter: new Date(Date.now() + 5 * YEAR),
+    pathLen: 0,
+    extKeyUsage: [OID.kpCodeSigning],
+  });
+  writePrivate(join(dir, 'root.key'), rootSigner.exportPkcs8Pem());
+  writePrivate(keyFile, signer.exportPkcs8Pem());
+  writeFileSync(join(dir, 'root.pem'), encodePem('CERTIFICATE', root.der));
+  writeFileSync(chainFile, encodePem('CERTIFICATE', intermediate.der) + encodePem('CERTIFICATE', root.der));
+  return { signer, chain: [intermediate, root] };
+}
+
+/** TSA: a P-256 root and a TSA leaf (one critical EKU, timeStamping). */
+async function loadOrCreateTsa(dir: string): Promise<KeyedChain> {
+  mkdirSync(dir, { recursive: true });
+  const chainFile = join(dir, 'chain.pem');
+  const keyFile = join(dir, 'tsa.key');
+  if (existsSync(chainFile) && existsSync(keyFile)) {
+    return { signer: signerFromPem(readFileSync(keyFile, 'utf8'), `file://${keyFile}`), chain: parseCertificatesPem(readFileSync(chainFile, 'utf8')) };
+  }
+  const rootSigner = generateSigner('ecdsa-p256', 'memory://dev-tsa-root');
+  const root = await selfSignedRoot(rootSigner, { organization: 'waxseal.dev', commonName: 'Waxseal dev TSA root', notAfter: new Date(Date.now() + 10 * YEAR), pathLen: 0 });
+  const signer = generateSigner('ecdsa-p256', `file://${keyFile}`);
+  const leaf = await tsaLeaf(signer.publicKeySpki, rootSigner, root, { organization: 'waxseal.dev', commonName: 'Waxseal dev TSA', notAfter: new Date(Date.now() + 5 * YEAR) });
+  writePrivate(keyFile, signer.exportPkcs8Pem());
+  writeFileSync(chainFile, encodePem('CERTIFICATE', leaf.der) + encodePem('CERTIFICATE', root.der));
+  return { signer, chain: [leaf, root] };
+}
+
+/** The dev IdP as an email issuer, plus any issuers the operator lists in <data>/issuers.yaml. */
+function issuerConfig(dataDir: string, devIssuer: string): IssuerConfig {
+  const extraFile = join(dataDir, 'issuers.yaml');
+  const extra = existsSync(extraFile) ? readFileSync(extraFile, 'utf8') : '';
+  const devEntry = `oidc-issuers:\n  ${JSON.stringify(devIssuer)}:\n    issuer-url: ${JSON.stringify(devIssuer)}\n    client-id: sigstore\n    type: email\n`;
+  if (!extra.trim()) return parseIssuerConfig(devEntry);
+  // Merge: the operator's file, with the dev issuer added to its oidc-issuers.
+  const merged = parseIssuerConfig(extra);
+  const dev = parseIssuerConfig(devEntry);
+  return { ...merged, oidcIssuers: { ...merged.oidcIssuers, ...dev.oidcIssuers } };
+}
+
+export function readDevInstance(dataDir: string): DevInstance {
+  const file = join(resolve(dataDir), 'instance.json');
+  if (!existsSync(file)) throw new WaxsealError('ERR_CONFIG', `no dev instance in ${dataDir} (start one with \`waxseal dev --data ${dataDir}\`)`);
+  return JSON.parse(readFileSync(file, 'utf8')) as DevInstance;
+}
+
+export async function startDevStack(opts: DevStackOptions): Promise<DevStack> {
+  const dataDir = resolve(opts.dataDir);
+  mkdirSync(dataDir, { recursive: true });
+  const host = opts.host ?? '127.0.0.1';
+  const router = new Router();
+  let server: RunningServer;
+  try {
+    server = await listen(requestListener({ router, maxBodyBytes: 4 << 20 }), opts.port ?? DEFAULT_DEV_PORT, host);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new WaxsealError('ERR_CONFIG', `cannot listen on ${host}:${opts.port ?? DEFAULT_DEV_PORT}${code === 'EADDRINUSE' ? ' (port in use; pass --port)' : ''}`, { cause: e });
+  }
+  const base = server.url;
+  const services: Service[] = [];
+  try {
+    const idp = await DevIdentityProvider.create({ devMode: true, issuer: `${base}/oidc`, dataDir: join(dataDir, 'idp') });
+    services.push(idp);
+    const ca = await loadOrCreateCa(join(dataDir, 'ca'));
+    const tsa = await loadOrCreateTsa(join(dataDir, 'tsa'));
+    const caService = await CaService.create({ signer: ca.signer, chain: ca.chain, issuers: issuerConfig(dataDir, idp.issuer) });
+    const tsaService = await TsaService.create({ signer: tsa.signer, chain: tsa.chain });
+    services.push(caService, tsaService);
+
+    const tlogs: TransparencyLogJson[] = [];
+    const logUrl: string | undefined = undefined;
+
+    const caStart = ca.chain[0]!.notBefore.toISOString();
+    const tsaStart = tsa.chain[0]!.notBefore.toISOString();
+    const root = trustedRoot({
+      certificateAuthorities: [authorityEntry(base, ca.chain, { start: caStart })],
+      timestampAuthorities: [authorityEntry(`${base}/api/v1/timestamp`, tsa.chain, { start: tsaStart })],
+      tlogs,
+    });
+    const sc = signingConfig({ operator: 'waxseal.dev', validFrom: caStart, caUrl: base, oidcUrl: idp.issuer, tsaUrl: `${base}/api/v1/timestamp` });
+
+    for (const s of services) s.mount(router);
+    router.get('/trusted_root.json', () => json(200, root));
+    router.get('/signing_config.json', () => json(200, sc));
+
+    const trustedRootPath = join(dataDir, 'trusted_root.json');
+    const signingConfigPath = join(dataDir, 'signing_config.json');
+    writeFileSync(trustedRootPath, JSON.stringify(root, null, 2) + '\n');
+    writeFileSync(signingConfigPath, JSON.stringify(sc, null, 2) + '\n');
+    const instance: DevInstance = {
+      url: base,
+      issuer: idp.issuer,
+      caUrl: base,
+      tsaUrl: `${base}/api/v1/timestamp`,
+      logUrl,
+      dataDir,
+      trustedRootPath,
+      signingConfigPath,
+      pid: process.pid,
+      startedAt: new Date().toISOString(),
+    };
+    writeFileSync(join(dataDir, 'instance.json'), JSON.stringify(instance, null, 2) + '\n');
+    return {
+      ...instance,
+      trustedRoot: root,
+      signingConfig: sc,
+      async close() {
+        await server.close();
+        for (const s of services) await s.close();
+      },
+    };
+  } catch (e) {
+    await server.close();
+    for (const s of services) await s.close().catch(() => {});
+    throw e;
+  }
+}
