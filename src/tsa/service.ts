@@ -1,0 +1,173 @@
+// The timestamp authority as a Waxseal Service, wire-compatible with sigstore/timestamp-authority:
+//   POST /api/v1/timestamp            application/timestamp-query (DER) or application/json
+//   GET  /api/v1/timestamp/certchain  application/pem-certificate-chain, leaf first
+//   GET  /healthz
+// Errors use timestamp-authority's JSON shape {"code": <http status>, "message": "..."}.
+import { WaxsealError } from '../core/errors.ts';
+import { verifySignature } from '../core/crypto.ts';
+import { certPublicKey } from '../core/x509.ts';
+import { parseDer } from '../core/der.ts';
+import { json, text, Router, DEFAULT_MAX_BODY, type ErrorFormatter, type Request, type Response, type RunningServer } from '../server/http.ts';
+import { serveServices, type Service } from '../server/service.ts';
+import { checkTsaChain, chainToPem, type TsaChainCheckOptions } from './chain.ts';
+import {
+  MAX_JSON_REQUEST_BYTES, TimestampIssuer, encodeTimeStampReq, parseJsonTimestampBody, parseTimeStampReq, type TimestampIssuerOptions, type TimestampRequest,
+} from './timestamp.ts';
+
+export interface TsaServiceOptions extends TimestampIssuerOptions, TsaChainCheckOptions {
+  /** Answer 201 instead of 200 (timestamp-authority before v2.0.0, --use-http-201). */
+  useHttp201?: boolean;
+  /** Largest DER request body (default 1 MiB, --max-request-body-size). */
+  maxRequestBodyBytes?: number;
+}
+
+/** timestamp-authority's error body: {"code": <http status>, "message": "..."}. */
+export const tsaErrorFormatter: ErrorFormatter = (err) => {
+  const headers: Record<string, string> = err.code === 'ERR_METHOD_NOT_ALLOWED' && typeof err.detail?.['allow'] === 'string' ? { allow: err.detail['allow'] } : {};
+  return json(err.status, { code: err.status, message: err.message }, headers);
+};
+
+const TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/**
+ * Parses a Content-Type header as a media type (RFC 9110 8.3.1), strictly as Go's
+ * mime.ParseMediaType does: a malformed type or parameter is an error, not a guess.
+ * Returns the lower-cased "type/subtype".
+ */
+export function parseMediaType(header: string | undefined): string {
+  const fail = (why: string): never => {
+    throw new WaxsealError('ERR_MEDIA_TYPE', `failed to parse content-type header: ${why}`);
+  };
+  if (header === undefined || header.trim() === '') fail('no media type');
+  const [typePart, ...params] = header!.split(';');
+  const mediaType = typePart!.trim().toLowerCase();
+  const slash = mediaType.indexOf('/');
+  if (slash < 0 || !TOKEN_RE.test(mediaType.slice(0, slash)) || !TOKEN_RE.test(mediaType.slice(slash + 1))) {
+    fail(`invalid media type ${JSON.stringify(mediaType.slice(0, 80))}`);
+  }
+  const seen = new Set<string>();
+  // Parameters: name=token or name="quoted string"; splitting on ';' is safe for the quoted
+  // form as long as the quotes balance, which the check below enforces.
+  let pending = '';
+  for (const raw of params) {
+    pending = pending ? `${pending};${raw}` : raw;
+    if ((pending.match(/(?<!\\)"/g)?.length ?? 0) % 2 === 1) continue; // ';' inside quotes
+    const p = pending.trim();
+    pending = '';
+    if (p === '') continue;
+    const eq = p.indexOf('=');
+    if (eq <= 0) fail('invalid media parameter');
+    const name = p.slice(0, eq).trim().toLowerCase();
+    const value = p.slice(eq + 1).trim();
+    if (!TOKEN_RE.test(name)) fail('invalid media parameter');
+    if (!(TOKEN_RE.test(value) || /^"(?:[^"\\]|\\.)*"$/.test(value))) fail('invalid media parameter');
+    if (seen.has(name)) fail(`duplicate parameter name ${name}`);
+    seen.add(name);
+  }
+  if (pending !== '') fail('unbalanced quotes in a media parameter');
+  return mediaType;
+}
+
+export class TsaService implements Service {
+  readonly name = 'tsa';
+  readonly issuer: TimestampIssuer;
+  /** The chain served at /api/v1/timestamp/certchain (leaf first, root last). */
+  readonly certChainPem: string;
+  readonly #status: number;
+  readonly #maxBody: number;
+
+  private constructor(issuer: TimestampIssuer, o: TsaServiceOptions) {
+    this.issuer = issuer;
+    this.certChainPem = chainToPem(o.chain);
+    this.#status = o.useHttp201 ? 201 : 200;
+    this.#maxBody = o.maxRequestBodyBytes ?? DEFAULT_MAX_BODY;
+  }
+
+  /**
+   * Checks the chain (refusing to start on a bad one), builds the issuer, and proves the signer
+   * works with the chain by verifying one token's signature with the leaf key.
+   */
+  static async create(o: TsaServiceOptions): Promise<TsaService> {
+    const checkOptions: TsaChainCheckOptions = {};
+    if (o.now) checkOptions.now = o.now;
+    if (o.enforceIntermediateEku !== undefined) checkOptions.enforceIntermediateEku = o.enforceIntermediateEku;
+    checkTsaChain(o.chain, o.signer.publicKeySpki, checkOptions);
+    const issuer = new TimestampIssuer(o);
+    await selfTest(issuer);
+    return new TsaService(issuer, o);
+  }
+
+  mount(router: Router, prefix = ''): void {
+    const opts = { errorFormatter: tsaErrorFormatter };
+    const path = `${prefix}/api/v1/timestamp`;
+    router.post(path, (req) => this.#timestamp(req), opts);
+    for (const method of ['GET', 'PUT', 'DELETE', 'PATCH']) {
+      router.on(method, path, () => {
+        throw new WaxsealError('ERR_METHOD_NOT_ALLOWED', `method ${method} is not allowed on ${path}; use POST`, { detail: { allow: 'POST' } });
+      }, opts);
+    }
+    router.get(`${path}/certchain`, () => text(200, this.certChainPem, 'application/pem-certificate-chain'), opts);
+    router.get(`${prefix}/healthz`, () => json(200, { status: 'ok' }), opts);
+  }
+
+  async close(): Promise<void> {
+    // The signer belongs to whoever created it; nothing else to release.
+  }
+
+  async #timestamp(req: Request): Promise<Response> {
+    const mediaType = parseMediaType(req.headers['content-type']);
+    if (!mediaType.startsWith('application/')) {
+      throw new WaxsealError('ERR_MEDIA_TYPE', `content-type must be an application media type, got ${mediaType}`);
+    }
+    let tsReq: TimestampRequest;
+    switch (mediaType) {
+      case 'application/timestamp-query':
+        tsReq = parseTimeStampReq(await req.body(this.#maxBody));
+        break;
+      case 'application/json': {
+        let body: Buffer;
+        try {
+          body = await req.body(MAX_JSON_REQUEST_BYTES);
+        } catch (e) {
+          if (e instanceof WaxsealError && e.code === 'ERR_BODY_TOO_LARGE') {
+            throw new WaxsealError('ERR_BODY_TOO_LARGE', `timestamp request is too large: JSON requests are limited to ${MAX_JSON_REQUEST_BYTES} bytes`);
+          }
+          throw e;
+        }
+        tsReq = parseJsonTimestampBody(body);
+        break;
+      }
+      default:
+        throw new WaxsealError('ERR_TSA_REQUEST', `unsupported content type ${mediaType}: send application/timestamp-query (DER) or application/json`);
+    }
+    const der = await this.issuer.issue(tsReq, new Date());
+    return { status: this.#status, headers: { 'content-type': 'application/timestamp-reply' }, body: der };
+  }
+}
+
+/** Issues one token and verifies its signature with the leaf key (catches signer/hash mix-ups). */
+async function selfTest(issuer: TimestampIssuer): Promise<void> {
+  const probe = parseTimeStampReq(encodeTimeStampReq({ hash: 'sha256', hashedMessage: new Uint8Array(32) }));
+  const der = await issuer.issue(probe);
+  // TimeStampResp > ContentInfo > [0] > SignedData > signerInfos (last) > SignerInfo
+  const signedData = parseDer(der).children[1]!.children[1]!.children[0]!;
+  const signerInfo = signedData.children[signedData.children.length - 1]!.children[0]!;
+  const attrs = new Uint8Array(signerInfo.children[3]!.raw);
+  attrs[0] = 0x31;
+  const signature = signerInfo.children[5]!.value;
+  const leafKey = certPublicKey(issuer.chain[0]!);
+  if (!verifySignature(leafKey, attrs, signature, { hash: issuer.signer.hash })) {
+    throw new WaxsealError('ERR_CHAIN_INVALID', 'TSA self-test failed: a token signed by the configured signer does not verify with the TSA leaf key');
+  }
+}
+
+export interface StartedTsa extends RunningServer {
+  service: TsaService;
+}
+
+/** Runs the TSA alone on host:port (127.0.0.1, OS-chosen port by default). */
+export async function startTsaServer(options: TsaServiceOptions, port = 0, host = '127.0.0.1'): Promise<StartedTsa> {
+  const service = await TsaService.create(options);
+  const running = await serveServices([service], { port, host, errorFormatter: tsaErrorFormatter });
+  return { ...running, service };
+}
