@@ -41,3 +41,60 @@ export function opensslVerify(dir: string, root: Certificate, intermediates: Cer
   args.push(leafPath);
   return execFileSync('openssl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
+
+/** A free TCP port on 127.0.0.1 (for servers that cannot listen on port 0 themselves). */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Moto {
+  endpoint: string;
+  hostPort: string;
+  stop(): Promise<void>;
+}
+
+/** Starts `moto_server` on a free port and waits until it answers; stop() kills it. */
+export async function startMoto(): Promise<Moto> {
+  const { spawn } = await import('node:child_process');
+  const port = await freePort();
+  const child = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    if (stderr.length < 4000) stderr += d.toString();
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+      await exited;
+      clearTimeout(timer);
+    }
+  };
+  const endpoint = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`moto_server exited early: ${stderr}`);
+    try {
+      const r = await fetch(`${endpoint}/moto-api/`, { signal: AbortSignal.timeout(1000) });
+      await r.arrayBuffer();
+      break;
+    } catch {
+      if (Date.now() > deadline) {
+        await stop();
+        throw new Error(`moto_server did not become ready on ${endpoint}: ${stderr}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return { endpoint, hostPort: `127.0.0.1:${port}`, stop };
+}
