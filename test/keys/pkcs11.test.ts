@@ -4,7 +4,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { publicKeyFromSpki, verifySignature } from '../../src/core/crypto.ts';
 import { isWaxsealError } from '../../src/core/errors.ts';
@@ -49,7 +49,7 @@ describe('PKCS#11 signer on SoftHSM', { skip }, () => {
   before(() => {
     dir = tempDir('softhsm');
     const conf = join(dir, 'softhsm2.conf');
-    execFileSync('mkdir', ['-p', join(dir, 'tokens')]);
+    mkdirSync(join(dir, 'tokens'));
     writeFileSync(conf, `directories.tokendir = ${join(dir, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\n`);
     // SoftHSM reads SOFTHSM2_CONF when the module is initialised, i.e. on the first open below.
     process.env['SOFTHSM2_CONF'] = conf;
