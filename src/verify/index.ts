@@ -1,0 +1,12 @@
+// The Sigstore bundle verifier: pure, synchronous, trust material indexed once.
+export {
+  Verifier, trustedKeyFromPem,
+  type VerifierOptions, type VerificationPolicy, type TrustedKey, type VerificationResult, type VerifiedSigner,
+  type VerifiedTimestamp, type VerifiedTlogEntry,
+} from './verifier.ts';
+export type { Artifact } from './signature.ts';
+export type { CertificateIdentity, SignerIdentity } from './identity.ts';
+export { signerIdentity } from './identity.ts';
+export { parseTimestampResponse, type ParsedTimestamp } from './timestamp.ts';
+export { CHECKS, type CheckName } from './fail.ts';
+export { SUPPORTED_ENTRY_TYPES } from './tlog.ts';
