@@ -162,8 +162,8 @@ test('bad and unsupported regexps are refused at load with ERR_CONFIG', () => {
     ['\\p{L}+', /property escapes/],
     ['a^b', /only allowed at the start/],
     ['a$b', /only allowed at the start/],
-    ['a{1001}', /repetition counts/],
-    ['(((a{1000}){1000}){1000})', /repetition counts|too large/],
+    ['a{101}', /repetition counts/],
+    ['(((a{100}){100}){100})', /too large/],
     ['x'.repeat(1025), /longer than 1024/],
   ] as const) {
     assert.throws(() => compileSigningRules({ allow: [{ san: { regexp: pattern } }] }), (e) => isWaxsealError(e, 'ERR_CONFIG') && why.test(e.message), pattern.slice(0, 40));

@@ -70,8 +70,8 @@ export type SigningRules = (ctx: SigningContext) => SigningDecision;
 /** Longest identity value (issuer, SAN, claim, extension) the rules will look at. */
 export const MAX_VALUE_LENGTH = 4096;
 const MAX_PATTERN_LENGTH = 1024;
-const MAX_NFA_STATES = 10_000;
-const MAX_REPEAT = 1000;
+const MAX_NFA_STATES = 2048;
+const MAX_REPEAT = 100;
 
 // ---------------------------------------------------------------------------------------------
 // A linear-time matcher: patterns compile to a Thompson NFA over code points.
