@@ -3,6 +3,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile, readFile, readdir, symlink } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initTUF, getTrustedRoot } from '@sigstore/tuf';
@@ -273,4 +275,29 @@ test('loadTrustFromTuf reports an unreachable mirror and bad input clearly', asy
   await assert.rejects(loadTrustFromTuf({ mirrorUrl: 'ftp://x', initialRoot: root, cacheDir: work }), (e) => isWaxsealError(e, 'ERR_CONFIG'));
   await assert.rejects(loadTrustFromTuf({ mirrorUrl: server.url, initialRoot: enc.encode('{}'), cacheDir: work }), (e) => isWaxsealError(e, 'ERR_TUF'));
   await assert.rejects(repo.addTargets({ '../evil': enc.encode('x') }), (e) => isWaxsealError(e, 'ERR_INVALID_INPUT'));
+});
+
+test('the sigstore-js CLI reads our trusted root through --tuf-mirror-url/--tuf-root-path', async () => {
+  // No signed bundle exists at this layer: an empty one must get past TUF and fail bundle
+  // validation, which proves the CLI fetched and verified trusted_root.json from our mirror.
+  const repo = new TufRepository(repos['main']!);
+  const rootPath = join(work, 'cli-root.json');
+  await writeFile(rootPath, await repo.rootBytes(1));
+  const bundle = join(work, 'empty-bundle.json');
+  await writeFile(bundle, JSON.stringify({ mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json' }));
+  const cli = new URL('../../node_modules/@sigstore/cli/bin/run', import.meta.url).pathname;
+  const args = [cli, 'verify', bundle, '--tuf-mirror-url', `${server.url}/main`, '--tuf-root-path', rootPath, '--tuf-cache-path', join(work, 'cache-cli')];
+  const err = await promisify(execFile)(process.execPath, args, { timeout: 60_000 }).then(
+    () => assert.fail('verification of an empty bundle succeeded'),
+    (e: { stderr: string }) => e.stderr,
+  );
+  assert.match(err, /ValidationError: invalid bundle/);
+  assert.doesNotMatch(err, /TUFError/);
+  // Against the mirror whose trusted_root.json was tampered with, the same command fails in TUF.
+  const args2 = [cli, 'verify', bundle, '--tuf-mirror-url', `${server.url}/tamper`, '--tuf-root-path', join(work, 'tamper-root.json'), '--tuf-cache-path', join(work, 'cache-cli-2')];
+  const err2 = await promisify(execFile)(process.execPath, args2, { timeout: 60_000 }).then(
+    () => assert.fail('expected a TUF failure'),
+    (e: { stderr: string }) => e.stderr,
+  );
+  assert.match(err2, /TUFError/);
 });
