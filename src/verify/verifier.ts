@@ -261,7 +261,7 @@ export class Verifier {
     const timestamps: VerifiedTimestamp[] = [];
     const integratedLogs = new Set<string>();
     vm.tlogEntries.forEach((entry: TransparencyLogEntry, i) => {
-      const r = verifyTlogEntry(entry, subject, this.#tlogs);
+      const r = under('tlog.body', `tlog entry ${i}`, () => verifyTlogEntry(entry, subject, this.#tlogs));
       if (r === null) {
         ignored.push(`tlog entry ${i}: log ${toHex(entry.logId).slice(0, 16)} is not in the trusted root`);
         return;
@@ -322,9 +322,9 @@ export class Verifier {
     const ctLogs: string[] = [];
     if (leaf) {
       if (timestamps.length === 0) fail('threshold.timestamp', `a certificate can only be checked at a verified signing time, and there is none${why}`);
-      const { authority, issuer } = this.#validateLeaf(leaf, timestamps);
+      const { authority, issuer } = under('cert.chain', 'certificate path', () => this.#validateLeaf(leaf!, timestamps));
       if (this.options.ctlogThreshold > 0) {
-        const r = verifyEmbeddedScts(leaf, issuer, this.#ctlogs);
+        const r = under('sct', 'embedded SCTs', () => verifyEmbeddedScts(leaf!, issuer, this.#ctlogs));
         if (r.verifiedLogs.length < this.options.ctlogThreshold) {
           fail('sct', `${r.verifiedLogs.length} verified SCTs from distinct CT logs, ${this.options.ctlogThreshold} required${r.problems.length ? ` (${r.problems.join('; ')})` : ''}`);
         }
