@@ -21,7 +21,7 @@ import type { Service } from '../server/service.ts';
 import { DevIdentityProvider } from '../idp/dev-idp.ts';
 import { TsaService } from '../tsa/service.ts';
 import { CaService } from '../ca/service.ts';
-import { parseIssuerConfig, type IssuerConfig } from '../ca/issuers.ts';
+import { parseIssuerConfig, mergeIssuerConfigs, type IssuerConfig } from '../ca/issuers.ts';
 import { authorityEntry, trustedRoot, signingConfig, type TrustedRootJson, type SigningConfigJson, type TransparencyLogJson } from '../trust/documents.ts';
 
 export const DEFAULT_DEV_PORT = 7117;
@@ -114,11 +114,8 @@ function issuerConfig(dataDir: string, devIssuer: string): IssuerConfig {
   const extraFile = join(dataDir, 'issuers.yaml');
   const extra = existsSync(extraFile) ? readFileSync(extraFile, 'utf8') : '';
   const devEntry = `oidc-issuers:\n  ${JSON.stringify(devIssuer)}:\n    issuer-url: ${JSON.stringify(devIssuer)}\n    client-id: sigstore\n    type: email\n`;
-  if (!extra.trim()) return parseIssuerConfig(devEntry);
-  // Merge: the operator's file, with the dev issuer added to its oidc-issuers.
-  const merged = parseIssuerConfig(extra);
-  const dev = parseIssuerConfig(devEntry);
-  return { ...merged, oidcIssuers: { ...merged.oidcIssuers, ...dev.oidcIssuers } };
+  const dev = parseIssuerConfig(devEntry, { source: 'dev identity provider' });
+  return extra.trim() ? mergeIssuerConfigs(parseIssuerConfig(extra, { source: extraFile }), dev) : dev;
 }
 
 export function readDevInstance(dataDir: string): DevInstance {
