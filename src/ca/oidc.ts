@@ -79,7 +79,7 @@ function discoveryError(issuer: string, message: string, cause?: unknown): Waxse
 }
 
 /** Splits a compact JWS without verifying it; bounded and strict. */
-export function decodeUnverified(token: string): { header: Record<string, unknown>; payload: Record<string, unknown> } {
+export function decodeUnverified(token: string): { header: Record<string, unknown>; payload: Record<string, unknown>; signature: string } {
   if (typeof token !== 'string' || token.length === 0) throw tokenError('identity token is empty');
   if (token.length > MAX_TOKEN_BYTES) throw tokenError(`identity token is larger than ${MAX_TOKEN_BYTES} bytes`);
   const parts = token.split('.');
@@ -96,8 +96,7 @@ export function decodeUnverified(token: string): { header: Record<string, unknow
   };
   const header = decode(parts[0]!, 'header');
   const payload = decode(parts[1]!, 'payload');
-  if (parts[2]!.length === 0) throw tokenError('identity token has no signature');
-  return { header, payload };
+  return { header, payload, signature: parts[2]! };
 }
 
 // The built-in HTTP client: bounded size, no redirects, an optional extra CA per issuer.
@@ -167,12 +166,13 @@ export class OidcVerifier {
       throw new WaxsealError('ERR_TOKEN_EXPIRED', `identity token expired at ${new Date(cached.expiresAt * 1000).toISOString()}`);
     }
 
-    const { header, payload } = decodeUnverified(token);
+    const { header, payload, signature } = decodeUnverified(token);
     const alg = header.alg;
     if (typeof alg !== 'string') throw tokenError('identity token header has no alg');
     if (!(ALLOWED_TOKEN_ALGORITHMS as readonly string[]).includes(alg)) {
       throw new WaxsealError('ERR_TOKEN_ALGORITHM', `identity token algorithm ${JSON.stringify(alg)} is not allowed (allowed: ${ALLOWED_TOKEN_ALGORITHMS.join(', ')})`);
     }
+    if (signature.length === 0) throw tokenError('identity token has no signature');
     const iss = payload.iss;
     if (typeof iss !== 'string' || iss.length === 0) throw tokenError('identity token has no iss claim');
     const issuer = lookupIssuer(this.#issuers, iss);

@@ -11,6 +11,7 @@ import { WaxsealError, type ErrorCode } from '../core/errors.ts';
 import { sha256, defaultHash, type HashName, type KeyKind, type PublicKeyInfo } from '../core/crypto.ts';
 import { toHex } from '../core/bytes.ts';
 import type { Certificate } from '../core/x509.ts';
+import type { FulcioExtensionName } from '../core/oids.ts';
 import type { Signer } from '../keys/signer.ts';
 import { json, type ErrorFormatter, type Request, type Response, type Router, type RunningServer } from '../server/http.ts';
 import { serveServices, type Service } from '../server/service.ts';
@@ -33,6 +34,8 @@ export interface SigningRequestContext {
   readonly claims: Readonly<Record<string, unknown>>;
   /** The identity the certificate will carry. */
   readonly principal: Principal;
+  /** Every Fulcio extension value the certificate will carry, by name (issuer, tokenSubject, CI values). */
+  readonly extensions: Readonly<Partial<Record<FulcioExtensionName, string>>>;
   readonly publicKey: {
     /** DER SubjectPublicKeyInfo. */
     readonly spki: Uint8Array;
@@ -294,6 +297,12 @@ export class CaService implements Service {
         issuer: verified.issuer,
         claims: verified.claims,
         principal,
+        extensions: {
+          issuerV1: principal.issuer,
+          issuer: principal.issuer,
+          ...principal.extensions,
+          ...(principal.subject ? { tokenSubject: principal.subject } : {}),
+        },
         publicKey: { spki: key.spki, kind: key.kind, ...(key.rsaBits !== undefined ? { rsaBits: key.rsaBits } : {}), algorithm, fingerprint: record.keyFingerprint },
         form,
         remoteAddress: meta.remoteAddress,

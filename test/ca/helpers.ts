@@ -175,11 +175,12 @@ export function publicKeyRequest(token: string | undefined, key: ClientKey, chal
 }
 
 /** A PKCS#10 CSR for `key` made by openssl, as the base64-of-PEM the API expects. */
-export function opensslCsr(key: ClientKey, subject = '/CN=ignored'): string {
+export function opensslCsr(key: ClientKey, subject = '/CN=ignored', digest: 'sha256' | 'sha384' | 'sha512' = 'sha256'): string {
   return withTempDir((dir) => {
     const keyFile = join(dir, 'key.pem');
     writeFileSync(keyFile, key.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string);
-    const pem = execFileSync('openssl', ['req', '-new', '-key', keyFile, '-subj', subject, '-sha256'], { encoding: 'utf8' });
+    const digestArgs = key.privateKey.asymmetricKeyType === 'ed25519' ? [] : [`-${digest}`];
+    const pem = execFileSync('openssl', ['req', '-new', '-key', keyFile, '-subj', subject, ...digestArgs], { encoding: 'utf8' });
     return Buffer.from(pem).toString('base64');
   });
 }
