@@ -11,6 +11,7 @@ const commands: Record<string, Command> = {
   'verify-blob-attestation': { summary: 'verify an attestation bundle about a file', run: async (a, ui) => (await import('./commands/verify.ts')).verifyBlobAttestation(a, ui) },
   login: { summary: 'log in with your OIDC provider and cache the ID token', run: async (a, ui) => (await import('./commands/login.ts')).login(a, ui) },
   dev: { summary: 'run the all-in-one dev instance (IdP, CA, TSA, log); `dev token` mints a dev token', run: async (a, ui) => (await import('./commands/dev.ts')).dev(a, ui) },
+  ca: { summary: 'CA set-up: `ca init`, `ca csr`, `ca import-chain`', run: async (a, ui) => (await import('./commands/ca.ts')).ca(a, ui) },
   env: { summary: 'print environment variables that point cosign, gitsign, sigstore-js and waxseal at an instance', run: async (a, ui) => (await import('./commands/env.ts')).env(a, ui) },
 };
 
