@@ -7,8 +7,11 @@ import { WaxsealError } from '../core/errors.ts';
 import { verifySignature } from '../core/crypto.ts';
 import { certPublicKey } from '../core/x509.ts';
 import { parseDer } from '../core/der.ts';
-import { json, text, Router, DEFAULT_MAX_BODY, type ErrorFormatter, type Request, type Response, type RunningServer } from '../server/http.ts';
-import { serveServices, type Service } from '../server/service.ts';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  json, text, Router, listen, requestListener, DEFAULT_MAX_BODY, type ErrorFormatter, type Request, type Response, type RunningServer,
+} from '../server/http.ts';
+import type { Service } from '../server/service.ts';
 import { checkTsaChain, chainToPem, type TsaChainCheckOptions } from './chain.ts';
 import {
   MAX_JSON_REQUEST_BYTES, TimestampIssuer, encodeTimeStampReq, parseJsonTimestampBody, parseTimeStampReq, type TimestampIssuerOptions, type TimestampRequest,
@@ -114,35 +117,149 @@ export class TsaService implements Service {
     // The signer belongs to whoever created it; nothing else to release.
   }
 
-  async #timestamp(req: Request): Promise<Response> {
-    const mediaType = parseMediaType(req.headers['content-type']);
+  /** Which request form a Content-Type selects; 415/400 for anything else. */
+  #requestForm(contentType: string | undefined): 'der' | 'json' {
+    const mediaType = parseMediaType(contentType);
     if (!mediaType.startsWith('application/')) {
       throw new WaxsealError('ERR_MEDIA_TYPE', `content-type must be an application media type, got ${mediaType}`);
     }
-    let tsReq: TimestampRequest;
-    switch (mediaType) {
-      case 'application/timestamp-query':
-        tsReq = parseTimeStampReq(await req.body(this.#maxBody));
-        break;
-      case 'application/json': {
-        let body: Buffer;
-        try {
-          body = await req.body(MAX_JSON_REQUEST_BYTES);
-        } catch (e) {
-          if (e instanceof WaxsealError && e.code === 'ERR_BODY_TOO_LARGE') {
-            throw new WaxsealError('ERR_BODY_TOO_LARGE', `timestamp request is too large: JSON requests are limited to ${MAX_JSON_REQUEST_BYTES} bytes`);
-          }
-          throw e;
-        }
-        tsReq = parseJsonTimestampBody(body);
-        break;
-      }
-      default:
-        throw new WaxsealError('ERR_TSA_REQUEST', `unsupported content type ${mediaType}: send application/timestamp-query (DER) or application/json`);
+    if (mediaType === 'application/timestamp-query') return 'der';
+    if (mediaType === 'application/json') return 'json';
+    throw new WaxsealError('ERR_TSA_REQUEST', `unsupported content type ${mediaType}: send application/timestamp-query (DER) or application/json`);
+  }
+
+  #bodyLimit(form: 'der' | 'json'): number {
+    return form === 'json' ? MAX_JSON_REQUEST_BYTES : this.#maxBody;
+  }
+
+  #tooLarge(form: 'der' | 'json'): WaxsealError {
+    return new WaxsealError(
+      'ERR_BODY_TOO_LARGE',
+      form === 'json' ? `timestamp request is too large: JSON requests are limited to ${MAX_JSON_REQUEST_BYTES} bytes` : `request body exceeds ${this.#maxBody} bytes`,
+    );
+  }
+
+  static #parse(form: 'der' | 'json', body: Uint8Array): TimestampRequest {
+    return form === 'der' ? parseTimeStampReq(body) : parseJsonTimestampBody(body);
+  }
+
+  // The route as mounted on a shared Router (the all-in-one dev server).
+  async #timestamp(req: Request): Promise<Response> {
+    const form = this.#requestForm(req.headers['content-type']);
+    let body: Buffer;
+    try {
+      body = await req.body(this.#bodyLimit(form));
+    } catch (e) {
+      if (e instanceof WaxsealError && e.code === 'ERR_BODY_TOO_LARGE') throw this.#tooLarge(form);
+      throw e;
     }
-    const der = await this.issuer.issue(tsReq, new Date());
+    const der = await this.issuer.issue(TsaService.#parse(form, body), new Date());
     return { status: this.#status, headers: { 'content-type': 'application/timestamp-reply' }, body: der };
   }
+
+  /**
+   * A node:http listener for the TSA on its own: POST <prefix>/api/v1/timestamp is answered
+   * here directly (the hot path: no router, no URL object, no promise hops with an in-memory
+   * key), and every other request goes to `fallback` (the generic router).
+   */
+  listener(fallback: (req: IncomingMessage, res: ServerResponse) => void, prefix = ''): (req: IncomingMessage, res: ServerResponse) => void {
+    const path = `${prefix}/api/v1/timestamp`;
+    return (req, res) => {
+      const url = req.url ?? '';
+      const q = url.indexOf('?');
+      if (req.method !== 'POST' || (q < 0 ? url : url.slice(0, q)) !== path) {
+        fallback(req, res);
+        return;
+      }
+      this.#serveTimestamp(req, res);
+    };
+  }
+
+  #serveTimestamp(req: IncomingMessage, res: ServerResponse): void {
+    let form: 'der' | 'json';
+    try {
+      form = this.#requestFormCached(req.headers['content-type']);
+    } catch (e) {
+      sendError(res, e);
+      return;
+    }
+    const limit = this.#bodyLimit(form);
+    if (Number(req.headers['content-length']) > limit) {
+      sendError(res, this.#tooLarge(form));
+      req.resume();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    req.on('data', (c: Buffer) => {
+      if (failed) return;
+      size += c.length;
+      if (size > limit) {
+        failed = true;
+        sendError(res, this.#tooLarge(form));
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('error', () => {
+      failed = true;
+      res.destroy();
+    });
+    req.on('end', () => {
+      if (failed) return;
+      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      let tsReq: TimestampRequest;
+      try {
+        tsReq = TsaService.#parse(form, body);
+        if (this.issuer.canIssueSync) {
+          this.#sendToken(res, this.issuer.issueSync(tsReq, new Date()));
+          return;
+        }
+      } catch (e) {
+        sendError(res, e);
+        return;
+      }
+      this.issuer.issue(tsReq, new Date()).then(
+        (der) => this.#sendToken(res, der),
+        (e: unknown) => sendError(res, e),
+      );
+    });
+  }
+
+  #sendToken(res: ServerResponse, der: Uint8Array): void {
+    res.writeHead(this.#status, { 'content-type': 'application/timestamp-reply', 'content-length': der.length });
+    res.end(der);
+  }
+
+  // Clients send the same Content-Type on every request; remember a few accepted ones.
+  readonly #formCache = new Map<string, 'der' | 'json'>();
+
+  #requestFormCached(contentType: string | undefined): 'der' | 'json' {
+    if (contentType === undefined) return this.#requestForm(contentType);
+    const hit = this.#formCache.get(contentType);
+    if (hit) return hit;
+    const form = this.#requestForm(contentType);
+    if (this.#formCache.size < 32) this.#formCache.set(contentType, form);
+    return form;
+  }
+}
+
+function sendError(res: ServerResponse, e: unknown): void {
+  let err: WaxsealError;
+  if (e instanceof WaxsealError) err = e;
+  else {
+    console.error('tsa: internal error:', e);
+    err = new WaxsealError('ERR_INTERNAL', 'internal error');
+  }
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const r = tsaErrorFormatter(err);
+  const body = Buffer.from(String(r.body ?? ''));
+  res.writeHead(r.status, { ...r.headers, 'content-length': body.length });
+  res.end(body);
 }
 
 /** Issues one token and verifies its signature with the leaf key (catches signer/hash mix-ups). */
@@ -165,9 +282,19 @@ export interface StartedTsa extends RunningServer {
   service: TsaService;
 }
 
-/** Runs the TSA alone on host:port (127.0.0.1, OS-chosen port by default). */
+/** Runs the TSA alone on host:port (127.0.0.1, OS-chosen port by default), hot path included. */
 export async function startTsaServer(options: TsaServiceOptions, port = 0, host = '127.0.0.1'): Promise<StartedTsa> {
   const service = await TsaService.create(options);
-  const running = await serveServices([service], { port, host, errorFormatter: tsaErrorFormatter });
-  return { ...running, service };
+  const router = new Router();
+  service.mount(router);
+  const fallback = requestListener({ router, errorFormatter: tsaErrorFormatter });
+  const running = await listen(service.listener(fallback), port, host);
+  return {
+    ...running,
+    service,
+    async close() {
+      await running.close();
+      await service.close();
+    },
+  };
 }

@@ -319,6 +319,8 @@ export function readJsonNonce(raw: string): bigint | undefined {
   return typeof n === 'bigint' ? n : undefined;
 }
 
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 /** Parses and validates a raw JSON request body (at most 1 KiB, as timestamp-authority). */
 export function parseJsonTimestampBody(raw: string | Uint8Array): TimestampRequest {
   const size = typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length;
@@ -329,7 +331,7 @@ export function parseJsonTimestampBody(raw: string | Uint8Array): TimestampReque
   if (typeof raw === 'string') text = raw;
   else {
     try {
-      text = new TextDecoder('utf-8', { fatal: true }).decode(raw);
+      text = STRICT_UTF8.decode(raw);
     } catch {
       throw new WaxsealError('ERR_JSON_PARSE', 'timestamp request body is not valid UTF-8');
     }
@@ -507,8 +509,20 @@ export class TimestampIssuer {
     }
   }
 
+  /** True when the signer signs synchronously (an in-memory key), so issueSync() works. */
+  get canIssueSync(): boolean {
+    return this.#signSync !== undefined;
+  }
+
   /** Issues a granted TimeStampResp (DER) for `req` at time `now`. */
   issue(req: TimestampRequest, now: Date = new Date()): Promise<Uint8Array> {
+    if (this.#signSync) {
+      try {
+        return Promise.resolve(this.issueSync(req, now));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
     let prepared: { tstInfo: Uint8Array; signedAttrs: Uint8Array };
     try {
       this.check(req);
@@ -517,22 +531,27 @@ export class TimestampIssuer {
       return Promise.reject(e);
     }
     const { tstInfo, signedAttrs } = prepared;
-    if (this.#signSync) {
-      // In-memory keys sign synchronously: no promise hop on the hot path.
-      let signature: Uint8Array;
-      try {
-        signature = this.#signSync(signedAttrs);
-      } catch (e) {
-        return Promise.reject(signerFailure(e));
-      }
-      return Promise.resolve(this.#finish(tstInfo, signedAttrs, signature, req.certReq));
-    }
     return this.signer.sign(signedAttrs).then(
       (sig) => this.#finish(tstInfo, signedAttrs, sig, req.certReq),
       (e: unknown) => {
         throw signerFailure(e);
       },
     );
+  }
+
+  /** issue() without the promise, for in-memory keys (see canIssueSync); the server hot path. */
+  issueSync(req: TimestampRequest, now: Date = new Date()): Uint8Array {
+    const signSync = this.#signSync;
+    if (!signSync) throw new TypeError('issueSync needs a signer that signs synchronously (KeyObjectSigner)');
+    this.check(req);
+    const { tstInfo, signedAttrs } = this.#prepare(req, now);
+    let signature: Uint8Array;
+    try {
+      signature = signSync(signedAttrs);
+    } catch (e) {
+      throw signerFailure(e);
+    }
+    return this.#finish(tstInfo, signedAttrs, signature, req.certReq);
   }
 
   #prepare(req: TimestampRequest, now: Date): { tstInfo: Uint8Array; signedAttrs: Uint8Array } {

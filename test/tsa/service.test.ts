@@ -12,23 +12,29 @@ import { toBase64 } from '../../src/core/bytes.ts';
 import { seq, oid, nullValue, octetString, integer } from '../../src/core/der.ts';
 import { OID } from '../../src/core/oids.ts';
 import { parseCertificatesPem, type Certificate } from '../../src/core/x509.ts';
-import { Router, requestListener, listen } from '../../src/server/http.ts';
+import { Router, requestListener, listen, type RunningServer } from '../../src/server/http.ts';
+import { serveServices } from '../../src/server/service.ts';
 import { generateDevTsaChain, type DevTsaChain } from '../../src/tsa/chain.ts';
 import { encodeTimeStampReq, nonceToBigInt } from '../../src/tsa/timestamp.ts';
-import { TsaService, startTsaServer, parseMediaType, type StartedTsa } from '../../src/tsa/service.ts';
+import { TsaService, startTsaServer, parseMediaType, tsaErrorFormatter } from '../../src/tsa/service.ts';
 import { decodeTimestampResponse } from './helpers.ts';
 
 const digest = sha256(new TextEncoder().encode('payload'));
 const derRequest = encodeTimeStampReq({ hash: 'sha256', hashedMessage: digest, nonce: 12345n, certReq: true });
 
-describe('TSA service over HTTP', () => {
+// Both ways the TSA is served: alone (its own hot-path listener) and mounted on a shared router
+// (the all-in-one dev server). Every request check must behave the same in both.
+for (const setup of ['standalone', 'mounted'] as const) describe(`TSA service over HTTP (${setup})`, () => {
   let dev: DevTsaChain;
-  let server: StartedTsa;
+  let server: RunningServer;
   let endpoint: string;
 
   before(async () => {
     dev = await generateDevTsaChain({ intermediate: true });
-    server = await startTsaServer({ signer: dev.signer, chain: dev.chain });
+    server =
+      setup === 'standalone'
+        ? await startTsaServer({ signer: dev.signer, chain: dev.chain })
+        : await serveServices([await TsaService.create({ signer: dev.signer, chain: dev.chain })], { errorFormatter: tsaErrorFormatter });
     endpoint = `${server.url}/api/v1/timestamp`;
   });
   after(() => server.close());
@@ -112,8 +118,23 @@ describe('TSA service over HTTP', () => {
     await expectError(await post(JSON.stringify({ artifactHash: toBase64(digest), hashAlgorithm: 'sha256', nonce: 'x'.repeat(1100) }), 'application/json'), 413, /limited to 1024 bytes/);
   });
 
-  test('body limits: DER over 1 MiB is refused with 413', async () => {
+  test('body limits: DER over 1 MiB is refused with 413, declared or streamed', async () => {
     await expectError(await post(new Uint8Array((1 << 20) + 1), 'application/timestamp-query'), 413, /exceeds 1048576 bytes/);
+    // No Content-Length (chunked): the limit applies while reading.
+    let sent = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent > 1 << 20) return controller.close();
+        sent += 64 * 1024;
+        controller.enqueue(new Uint8Array(64 * 1024));
+      },
+    });
+    const res = await fetch(endpoint, { method: 'POST', body: stream, headers: { 'content-type': 'application/timestamp-query' }, duplex: 'half' } as RequestInit);
+    await expectError(res, 413, /exceeds 1048576 bytes/);
+    // The connection stays usable afterwards.
+    const ok = await post(derRequest, 'application/timestamp-query');
+    assert.equal(ok.status, 200);
+    await ok.arrayBuffer();
   });
 
   test('content types: outside application/* is 415, another application/* subtype is 400', async () => {
@@ -164,6 +185,13 @@ describe('TSA service over HTTP', () => {
       timestampAuthorities: [{ certChain: other.chain.map((c) => X509Certificate.parse(Buffer.from(c.der))), validFor: { start: new Date(0), end: new Date(8.64e15) } }],
     };
     assert.throws(() => new Verifier(untrusted, { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 1 }).verify(toSignedEntity(bundle, artifact)), /timestamp/i);
+  });
+});
+
+describe('TSA service setup', () => {
+  let dev: DevTsaChain;
+  before(async () => {
+    dev = await generateDevTsaChain({ intermediate: true });
   });
 
   test('useHttp201 answers 201 (and sigstore-js accepts it)', async () => {

@@ -1,0 +1,13 @@
+// The TSA alone in its own process, for bench/tsa.bench.ts: an ephemeral dev chain (key kind from
+// argv[2], default ecdsa-p256), the standalone server, and a "LISTENING <url>" line when ready.
+import { generateDevTsaChain } from '../../src/tsa/chain.ts';
+import { startTsaServer } from '../../src/tsa/service.ts';
+import type { GeneratedKeyKind } from '../../src/keys/memory.ts';
+
+const kind = (process.argv[2] ?? 'ecdsa-p256') as GeneratedKeyKind;
+const { signer, chain } = await generateDevTsaChain({ kind });
+const server = await startTsaServer({ signer, chain });
+process.stdout.write(`LISTENING ${server.url}\n`);
+process.on('SIGTERM', () => {
+  void server.close().then(() => process.exit(0));
+});
