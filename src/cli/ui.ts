@@ -25,7 +25,7 @@ export class UsageError extends Error {
 }
 
 export function exitCodeFor(code: ErrorCode): number {
-  if (code.startsWith('ERR_VERIFY_')) return EXIT.verifyFailed;
+  if (code.startsWith('ERR_VERIFY_') || code === 'ERR_AUDIT_TAMPERED' || code === 'ERR_LOG_INCONSISTENT') return EXIT.verifyFailed;
   if (code.startsWith('ERR_TOKEN_') || code.startsWith('ERR_ISSUER_') || code === 'ERR_POLICY_DENIED' || code === 'ERR_IDENTITY_CLAIMS') return EXIT.identity;
   if (code === 'ERR_UNAVAILABLE' || code === 'ERR_SIGNER' || code === 'ERR_INTERNAL') return EXIT.service;
   return EXIT.input;

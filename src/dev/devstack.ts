@@ -21,7 +21,10 @@ import type { Service } from '../server/service.ts';
 import { DevIdentityProvider } from '../idp/dev-idp.ts';
 import { TsaService } from '../tsa/service.ts';
 import { CaService } from '../ca/service.ts';
-import { parseIssuerConfig, mergeIssuerConfigs, type IssuerConfig } from '../ca/issuers.ts';
+import { parseIssuerConfig, mergeIssuerConfigs, githubActionsIssuerConfig, issuerConfigFromObject, type IssuerConfig } from '../ca/issuers.ts';
+import { parseSigningRules } from '../policy/signing-rules.ts';
+import { AuditLog } from '../audit/index.ts';
+import { caAuthorizer, caAuditor } from '../instance/governance.ts';
 import { authorityEntry, trustedRoot, signingConfig, type TrustedRootJson, type SigningConfigJson, type TransparencyLogJson } from '../trust/documents.ts';
 
 export const DEFAULT_DEV_PORT = 7117;
@@ -39,6 +42,9 @@ export interface DevStackOptions {
 export interface DevInstance {
   url: string;
   issuer: string;
+  /** The dev CI provider (tokens with GitHub Actions-style claims). */
+  ciIssuer: string;
+  auditDb: string;
   caUrl: string;
   tsaUrl: string;
   logUrl?: string | undefined;
@@ -109,13 +115,24 @@ async function loadOrCreateTsa(dir: string): Promise<KeyedChain> {
   return { signer, chain: [leaf, root] };
 }
 
-/** The dev IdP as an email issuer, plus any issuers the operator lists in <data>/issuers.yaml. */
-function issuerConfig(dataDir: string, devIssuer: string): IssuerConfig {
+/**
+ * The dev IdP as an email issuer, the dev CI provider as a GitHub Actions-style ci-provider
+ * issuer, plus any issuers the operator lists in <data>/issuers.yaml.
+ */
+function issuerConfig(dataDir: string, devIssuer: string, ciIssuer: string): IssuerConfig {
   const extraFile = join(dataDir, 'issuers.yaml');
   const extra = existsSync(extraFile) ? readFileSync(extraFile, 'utf8') : '';
-  const devEntry = `oidc-issuers:\n  ${JSON.stringify(devIssuer)}:\n    issuer-url: ${JSON.stringify(devIssuer)}\n    client-id: sigstore\n    type: email\n`;
-  const dev = parseIssuerConfig(devEntry, { source: 'dev identity provider' });
-  return extra.trim() ? mergeIssuerConfigs(parseIssuerConfig(extra, { source: extraFile }), dev) : dev;
+  const dev = issuerConfigFromObject(
+    {
+      'oidc-issuers': {
+        [devIssuer]: { 'issuer-url': devIssuer, 'client-id': 'sigstore', type: 'email', description: 'waxseal dev identity provider' },
+        [ciIssuer]: { 'issuer-url': ciIssuer, 'client-id': 'sigstore', type: 'ci-provider', 'ci-provider': 'github-workflow', description: 'waxseal dev CI provider (GitHub Actions claims)' },
+      },
+    },
+    { source: 'dev identity providers', include: [githubActionsIssuerConfig()] },
+  );
+  const base = mergeIssuerConfigs(githubActionsIssuerConfig(), dev);
+  return extra.trim() ? mergeIssuerConfigs(base, parseIssuerConfig(extra, { source: extraFile, include: [base] })) : base;
 }
 
 export function readDevInstance(dataDir: string): DevInstance {
@@ -138,12 +155,25 @@ export async function startDevStack(opts: DevStackOptions): Promise<DevStack> {
   }
   const base = server.url;
   const services: Service[] = [];
+  const closers: (() => unknown)[] = [];
   try {
     const idp = await DevIdentityProvider.create({ devMode: true, issuer: `${base}/oidc`, dataDir: join(dataDir, 'idp') });
-    services.push(idp);
+    const ciIdp = await DevIdentityProvider.create({ devMode: true, issuer: `${base}/ci`, dataDir: join(dataDir, 'idp'), customClaims: true });
+    services.push(idp, ciIdp);
+    const auditDb = join(dataDir, 'audit.db');
+    const audit = await AuditLog.open(auditDb);
+    closers.push(() => audit.close());
+    const rulesFile = join(dataDir, 'signing-rules.yaml');
+    const rules = existsSync(rulesFile) ? parseSigningRules(readFileSync(rulesFile, 'utf8')) : undefined;
     const ca = await loadOrCreateCa(join(dataDir, 'ca'));
     const tsa = await loadOrCreateTsa(join(dataDir, 'tsa'));
-    const caService = await CaService.create({ signer: ca.signer, chain: ca.chain, issuers: issuerConfig(dataDir, idp.issuer) });
+    const caService = await CaService.create({
+      signer: ca.signer,
+      chain: ca.chain,
+      issuers: issuerConfig(dataDir, idp.issuer, ciIdp.issuer),
+      audit: caAuditor(audit),
+      ...(rules ? { authorize: caAuthorizer(rules) } : {}),
+    });
     const tsaService = await TsaService.create({ signer: tsa.signer, chain: tsa.chain });
     services.push(caService, tsaService);
 
@@ -170,6 +200,8 @@ export async function startDevStack(opts: DevStackOptions): Promise<DevStack> {
     const instance: DevInstance = {
       url: base,
       issuer: idp.issuer,
+      ciIssuer: ciIdp.issuer,
+      auditDb,
       caUrl: base,
       tsaUrl: `${base}/api/v1/timestamp`,
       logUrl,
@@ -187,11 +219,13 @@ export async function startDevStack(opts: DevStackOptions): Promise<DevStack> {
       async close() {
         await server.close();
         for (const s of services) await s.close();
+        for (const c of closers) await c();
       },
     };
   } catch (e) {
     await server.close();
     for (const s of services) await s.close().catch(() => {});
+    for (const c of closers) await Promise.resolve(c()).catch(() => {});
     throw e;
   }
 }

@@ -32,6 +32,11 @@ export interface DevIdpOptions {
   dataDir: string;
   /** ID token lifetime in seconds (default 600). */
   idTokenTtlSeconds?: number;
+  /**
+   * Simulated CI provider: the dev-token grant takes a `claims` JSON object (with `sub`) and
+   * puts it in the token, so CI identities (e.g. GitHub Actions claims) can be tried locally.
+   */
+  customClaims?: boolean;
 }
 
 const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
@@ -129,19 +134,34 @@ export class DevIdentityProvider implements Service {
     provider.registerGrantType(
       DEV_TOKEN_GRANT,
       async (ctx: any) => {
-        const email = String(ctx.oidc.params.email ?? '');
-        if (!EMAIL_RE.test(email)) {
+        const refuse = (why: string) => {
           ctx.status = 400;
-          ctx.body = { error: 'invalid_request', error_description: 'email must be an e-mail address' };
-          return;
+          ctx.body = { error: 'invalid_request', error_description: why };
+        };
+        let claims: Record<string, unknown>;
+        if (opts.customClaims) {
+          try {
+            claims = JSON.parse(String(ctx.oidc.params.claims ?? '')) as Record<string, unknown>;
+          } catch {
+            return refuse('claims must be a JSON object');
+          }
+          if (typeof claims !== 'object' || claims === null || Array.isArray(claims) || typeof claims.sub !== 'string' || !claims.sub) {
+            return refuse('claims must be a JSON object with a string sub');
+          }
+          for (const reserved of ['iss', 'aud', 'exp', 'iat', 'nbf']) delete claims[reserved];
+        } else {
+          const email = String(ctx.oidc.params.email ?? '');
+          if (!EMAIL_RE.test(email)) return refuse('email must be an e-mail address');
+          claims = await accountFor(email).claims();
         }
-        const claims = await accountFor(email).claims();
-        const token = new (ctx.oidc.provider.IdToken)(claims, { ctx });
+        // Claims outside the standard scopes are masked by oidc-provider, so CI claims go in as extras.
+        const token = new (ctx.oidc.provider.IdToken)(opts.customClaims ? { sub: claims.sub } : claims, { ctx });
         token.scope = 'openid email';
+        if (opts.customClaims) for (const [k, v] of Object.entries(claims)) if (k !== 'sub') token.set(k, v);
         const idToken = await token.issue({ use: 'idtoken' });
         ctx.body = { id_token: idToken, token_type: 'Bearer', expires_in: ttl };
       },
-      ['email'],
+      ['email', 'claims'],
     );
     return new DevIdentityProvider(opts.issuer, provider);
   }
@@ -156,11 +176,20 @@ export class DevIdentityProvider implements Service {
 
 /** Asks a running dev IdP for an ID token for `email` (what `waxseal dev token` does). */
 export async function fetchDevToken(issuer: string, email: string): Promise<string> {
+  return requestDevToken(issuer, { email });
+}
+
+/** Asks the dev CI provider for a token carrying `claims` (what `waxseal dev token --claims` does). */
+export async function fetchDevCiToken(issuer: string, claims: Record<string, unknown>): Promise<string> {
+  return requestDevToken(issuer, { claims: JSON.stringify(claims) });
+}
+
+async function requestDevToken(issuer: string, params: Record<string, string>): Promise<string> {
   const disc = (await (await fetch(`${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`)).json()) as { token_endpoint: string };
   const res = await fetch(disc.token_endpoint, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: DEV_TOKEN_GRANT, email, client_id: SIGSTORE_CLIENT_ID }),
+    body: new URLSearchParams({ grant_type: DEV_TOKEN_GRANT, ...params, client_id: SIGSTORE_CLIENT_ID }),
   });
   const body = (await res.json()) as { id_token?: string; error?: string; error_description?: string };
   if (!res.ok || !body.id_token) {

@@ -1,7 +1,8 @@
 // waxseal dev: the all-in-one dev instance; `waxseal dev token --email <addr>` mints a dev ID token.
 import { parse, helpText, UsageError, type Ui } from '../ui.ts';
 import { DEFAULT_DEV_DATA, DEFAULT_DEV_PORT, readDevInstance, startDevStack } from '../../dev/devstack.ts';
-import { fetchDevToken } from '../../idp/dev-idp.ts';
+import { existsSync, readFileSync } from 'node:fs';
+import { fetchDevToken, fetchDevCiToken } from '../../idp/dev-idp.ts';
 
 export const devSpec = {
   usage: 'waxseal dev [--data <dir>] [--port <port>]',
@@ -22,10 +23,13 @@ Subcommand:
 export const devTokenSpec = {
   usage: 'waxseal dev token --email <addr> [--data <dir>]',
   summary: 'Print a real, signed ID token for <addr> from the running dev instance (for scripts and tests).',
-  options: { email: { type: 'string' }, data: { type: 'string' } },
+  options: { email: { type: 'string' }, claims: { type: 'string' }, data: { type: 'string' } },
   help: `Options:
-  --email <addr>   the identity to put in the token; required
-  --data <dir>     the dev instance's data folder (default ${DEFAULT_DEV_DATA})`,
+  --email <addr>         a person's identity (from the dev IdP, an e-mail issuer)
+  --claims <json|file>   a CI job's identity instead: the token claims (with "sub"), from the dev
+                         CI provider, which the CA maps like GitHub Actions tokens (repository,
+                         job_workflow_ref, ref, sha, ...)
+  --data <dir>           the dev instance's data folder (default ${DEFAULT_DEV_DATA})`,
 } as const;
 
 export async function dev(argv: string[], ui: Ui): Promise<number> {
@@ -41,6 +45,7 @@ export async function dev(argv: string[], ui: Ui): Promise<number> {
     [
       `Waxseal dev instance running at ${stack.url}  (data: ${stack.dataDir})`,
       `  OIDC issuer    ${stack.issuer}  (dev login page; any e-mail address)`,
+      `  CI issuer      ${stack.ciIssuer}  (simulated CI tokens: waxseal dev token --claims)`,
       `  CA             ${stack.caUrl}/api/v2/signingCert`,
       `  TSA            ${stack.tsaUrl}`,
       ...(stack.logUrl ? [`  log            ${stack.logUrl}`] : []),
@@ -68,16 +73,25 @@ export async function dev(argv: string[], ui: Ui): Promise<number> {
 async function devToken(argv: string[], ui: Ui): Promise<number> {
   const { values, helpWanted } = parse(argv, devTokenSpec);
   if (helpWanted) return ui.result({ help: helpText(devTokenSpec) }, helpText(devTokenSpec)), 0;
-  if (!values.email) throw new UsageError('--email <addr> is required');
+  if (!values.email === !values.claims) throw new UsageError('pass exactly one of --email <addr> or --claims <json|file>');
+  let claims: Record<string, unknown> | undefined;
+  if (values.claims) {
+    const text = existsSync(values.claims) ? readFileSync(values.claims, 'utf8') : values.claims;
+    try {
+      claims = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      throw new UsageError('--claims must be a JSON object or a file holding one');
+    }
+  }
   const inst = readDevInstance(values.data ?? DEFAULT_DEV_DATA);
   let token: string;
   try {
-    token = await fetchDevToken(inst.issuer, values.email);
+    token = claims ? await fetchDevCiToken(inst.ciIssuer, claims) : await fetchDevToken(inst.issuer, values.email!);
   } catch (e) {
     if ((e as Error).name === 'WaxsealError') throw e;
     const { WaxsealError } = await import('../../core/errors.ts');
     throw new WaxsealError('ERR_UNAVAILABLE', `the dev instance at ${inst.url} is not answering (is \`waxseal dev\` running?)`);
   }
-  ui.result({ token, issuer: inst.issuer }, token);
+  ui.result({ token, issuer: claims ? inst.ciIssuer : inst.issuer }, token);
   return 0;
 }
