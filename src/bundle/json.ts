@@ -3,7 +3,6 @@
 // base64, 64-bit integers as decimal strings (numbers accepted), enums by name, Timestamps in
 // RFC 3339. Every failure names the offending field and carries the caller's error code.
 import { WaxsealError, type ErrorCode } from '../core/errors.ts';
-import { toBase64 } from '../core/bytes.ts';
 import { MAX_JSON_DEPTH } from './limits.ts';
 
 export type JsonObject = Record<string, unknown>;
@@ -22,8 +21,15 @@ export function invalid(w: Where, message: string): never {
   throw new WaxsealError(w.code, `${w.path || 'document'}: ${message}`, { detail: { field: w.path } });
 }
 
+const snakeNames = new Map<string, string>();
+
 export function snakeCase(camel: string): string {
-  return camel.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+  let s = snakeNames.get(camel);
+  if (s === undefined) {
+    s = camel.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+    if (snakeNames.size < 1024) snakeNames.set(camel, s);
+  }
+  return s;
 }
 
 export function isObject(v: unknown): v is JsonObject {
@@ -81,15 +87,18 @@ export function optArray(obj: JsonObject, camel: string, w: Where, max: number):
 }
 
 const B64_STD = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const B64_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 
 /** Padded standard base64 in its canonical form (no stray bits in the last character). */
 export function decodeBase64Strict(s: unknown, w: Where, maxBytes: number): Uint8Array {
   if (typeof s !== 'string') invalid(w, 'must be a base64 string');
   if (s.length > Math.ceil(maxBytes / 3) * 4) invalid(w, `is larger than ${maxBytes} bytes`);
   if (!B64_STD.test(s)) invalid(w, 'is not padded standard base64');
-  const out = new Uint8Array(Buffer.from(s, 'base64'));
-  if (toBase64(out) !== s) invalid(w, 'is not canonical base64');
-  return out;
+  // Canonical: the bits the padding leaves unused in the last character are zero.
+  const pad = s.endsWith('==') ? 2 : s.endsWith('=') ? 1 : 0;
+  if (pad > 0 && B64_ALPHABET.indexOf(s[s.length - pad - 1]!) & (pad === 2 ? 0x0f : 0x03)) invalid(w, 'is not canonical base64');
+  // A copy: Buffer.from may hand out a slice of a shared pool.
+  return new Uint8Array(Buffer.from(s, 'base64'));
 }
 
 export function optBytes(obj: JsonObject, camel: string, w: Where, maxBytes: number): Uint8Array | undefined {
