@@ -54,11 +54,16 @@ function write(p: DerPart, out: Uint8Array, pos: number): number {
   return pos;
 }
 
-/** Encodes the tree into a single new buffer. */
+/**
+ * Encodes the tree into a single new buffer. The buffer comes from Node's small-buffer pool
+ * without zero-filling (every byte is written, which the length check below guarantees); the
+ * result is a plain Uint8Array view over it.
+ */
 export function encodeTree(p: DerPart): Uint8Array {
   const total = measure(p);
-  const out = new Uint8Array(total);
-  write(p, out, 0);
+  const pooled = Buffer.allocUnsafe(total);
+  const out = new Uint8Array(pooled.buffer, pooled.byteOffset, total);
+  if (write(p, out, 0) !== total) throw new Error('DER writer: encoded length mismatch');
   return out;
 }
 

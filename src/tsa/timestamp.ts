@@ -7,7 +7,8 @@ import {
   parseDer, expectTag, readOid, readIntegerBytes, readBoolean, readOctetString, TAG, seq, setOf, oid as derOid, integer, octetString,
   nullValue, tlv, explicit, bool, generalizedTime, x509Time, type DerNode,
 } from '../core/der.ts';
-import { fromBase64, fromHex, toHex } from '../core/bytes.ts';
+import { hash as nodeHash } from 'node:crypto';
+import { concat, fromBase64, fromHex, toHex } from '../core/bytes.ts';
 import { OID } from '../core/oids.ts';
 import { digest, HASH_OID, HASH_SIZE, type HashName } from '../core/crypto.ts';
 import type { Certificate } from '../core/x509.ts';
@@ -121,8 +122,10 @@ export function parseTimeStampReq(der: Uint8Array): TimestampRequest {
   }
 }
 
-function parseTimeStampReqInner(der: Uint8Array): TimestampRequest {
-  if (der.length === 0) bad('empty body');
+function parseTimeStampReqInner(input: Uint8Array): TimestampRequest {
+  if (input.length === 0) bad('empty body');
+  // A plain Uint8Array view: slicing a Buffer (what servers hand us) costs more per node.
+  const der = input.constructor === Uint8Array ? input : new Uint8Array(input.buffer, input.byteOffset, input.length);
   const root = parseDer(der);
   if (root.tag !== TAG.SEQUENCE) bad(`expected a TimeStampReq SEQUENCE, found tag 0x${root.tag.toString(16)}`);
   const items = root.children;
@@ -446,6 +449,8 @@ export class TimestampIssuer {
   readonly #digestAlgorithms: Uint8Array;
   readonly #signatureAlgorithm: Uint8Array;
   readonly #contentTypeAttr: Uint8Array;
+  /** The messageDigest attribute up to the digest octets (their length is fixed per hash). */
+  readonly #messageDigestPrefix: Uint8Array;
   readonly #signingCertAttr: Record<HashName, Uint8Array>;
   readonly #certificates: Uint8Array;
 
@@ -477,6 +482,9 @@ export class TimestampIssuer {
     this.#digestAlgorithms = setOf(this.#digestAlgorithm);
     this.#signatureAlgorithm = signatureAlgorithmIdentifier(o.signer);
     this.#contentTypeAttr = seq(derOid(OID.attrContentType), setOf(TST_INFO_OID));
+    const size = HASH_SIZE[o.signer.hash];
+    const attr = seq(MESSAGE_DIGEST_OID, setOf(octetString(new Uint8Array(size))));
+    this.#messageDigestPrefix = attr.subarray(0, attr.length - size);
 
     // signingCertificateV2 with one ESSCertIDv2 per possible request hash: certHash of the leaf
     // under the request's hash, algorithm omitted for SHA-256 (its DEFAULT), issuerSerial.
@@ -570,7 +578,7 @@ export class TimestampIssuer {
     if (req.extensions !== undefined) parts.push(primitive(0xa1, req.extensions)); // extensions [1] IMPLICIT
     const tstInfo = encodeTree(node(TAG.SEQUENCE, ...parts));
 
-    const messageDigestAttr = seq(MESSAGE_DIGEST_OID, setOf(octetString(digest(this.signer.hash, tstInfo))));
+    const messageDigestAttr = concat(this.#messageDigestPrefix, nodeHash(this.signer.hash, tstInfo, 'buffer'));
     const attrs = [this.#contentTypeAttr, messageDigestAttr, signingTime, this.#signingCertAttr[req.hash]];
     attrs.sort(Buffer.compare); // DER SET OF order
     // Signed over with the SET OF tag; stored in SignerInfo as [0] IMPLICIT (same content).
