@@ -13,6 +13,7 @@ const commands: Record<string, Command> = {
   dev: { summary: 'run the all-in-one dev instance (IdP, CA, TSA, log); `dev token` mints a dev token', run: async (a, ui) => (await import('./commands/dev.ts')).dev(a, ui) },
   ca: { summary: 'CA set-up: `ca init`, `ca csr`, `ca import-chain`', run: async (a, ui) => (await import('./commands/ca.ts')).ca(a, ui) },
   audit: { summary: 'list, verify or export the audit log of key uses', run: async (a, ui) => (await import('./commands/audit.ts')).audit(a, ui) },
+  trust: { summary: 'trust init: install an instance\'s trust documents through TUF', run: async (a, ui) => (await import('./commands/trust.ts')).trust(a, ui) },
   env: { summary: 'print environment variables that point cosign, gitsign, sigstore-js and waxseal at an instance', run: async (a, ui) => (await import('./commands/env.ts')).env(a, ui) },
 };
 

@@ -25,6 +25,8 @@ import { parseIssuerConfig, mergeIssuerConfigs, githubActionsIssuerConfig, issue
 import { parseSigningRules } from '../policy/signing-rules.ts';
 import { AuditLog } from '../audit/index.ts';
 import { caAuthorizer, caAuditor } from '../instance/governance.ts';
+import { TufService } from '../trust/tuf/index.ts';
+import { publishTrustTargets } from '../trust/publish.ts';
 import { authorityEntry, trustedRoot, signingConfig, type TrustedRootJson, type SigningConfigJson, type TransparencyLogJson } from '../trust/documents.ts';
 
 export const DEFAULT_DEV_PORT = 7117;
@@ -45,6 +47,9 @@ export interface DevInstance {
   /** The dev CI provider (tokens with GitHub Actions-style claims). */
   ciIssuer: string;
   auditDb: string;
+  /** TUF mirror serving trusted_root.json and the signing config, and the root to pin. */
+  tufUrl: string;
+  tufRootPath: string;
   caUrl: string;
   tsaUrl: string;
   logUrl?: string | undefined;
@@ -195,13 +200,24 @@ export async function startDevStack(opts: DevStackOptions): Promise<DevStack> {
 
     const trustedRootPath = join(dataDir, 'trusted_root.json');
     const signingConfigPath = join(dataDir, 'signing_config.json');
-    writeFileSync(trustedRootPath, JSON.stringify(root, null, 2) + '\n');
-    writeFileSync(signingConfigPath, JSON.stringify(sc, null, 2) + '\n');
+    const rootBytes = Buffer.from(JSON.stringify(root, null, 2) + '\n');
+    const scBytes = Buffer.from(JSON.stringify(sc, null, 2) + '\n');
+    writeFileSync(trustedRootPath, rootBytes);
+    writeFileSync(signingConfigPath, scBytes);
+    // The same documents, signed and versioned, through the instance's TUF repository.
+    const tuf = await publishTrustTargets(join(dataDir, 'tuf'), join(dataDir, 'tuf-keys'), {
+      'trusted_root.json': rootBytes,
+      'signing_config.v0.2.json': scBytes,
+      'signing_config.json': scBytes,
+    });
+    new TufService({ directory: tuf.directory, prefix: '/tuf' }).mount(router);
     const instance: DevInstance = {
       url: base,
       issuer: idp.issuer,
       ciIssuer: ciIdp.issuer,
       auditDb,
+      tufUrl: `${base}/tuf`,
+      tufRootPath: tuf.initialRootPath,
       caUrl: base,
       tsaUrl: `${base}/api/v1/timestamp`,
       logUrl,

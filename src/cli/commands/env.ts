@@ -26,6 +26,8 @@ export async function env(argv: string[], ui: Ui): Promise<number> {
     ['WAXSEAL_TRUSTED_ROOT', inst.trustedRootPath],
     ['WAXSEAL_SIGNING_CONFIG', inst.signingConfigPath],
     ['WAXSEAL_OIDC_ISSUER', inst.issuer],
+    ['WAXSEAL_TUF_MIRROR', inst.tufUrl],
+    ['WAXSEAL_TUF_ROOT', inst.tufRootPath],
     ['SIGSTORE_OIDC_ISSUER', inst.issuer, 'shared by cosign (SIGSTORE_*), gitsign and sigstore-js tooling'],
     ['SIGSTORE_OIDC_CLIENT_ID', 'sigstore'],
     ['SIGSTORE_FULCIO_URL', inst.caUrl],
@@ -54,7 +56,8 @@ export async function env(argv: string[], ui: Ui): Promise<number> {
     if (comment) lines.push(`# ${comment}`);
     lines.push(`export ${k}=${q(v)}`);
   }
-  lines.push(`# sigstore-js: sigstore sign/verify take --fulcio-url ${inst.caUrl} --tsa-server-url ${inst.tsaUrl}`);
+  lines.push(`# sigstore-js CLI: sigstore verify <bundle> --tuf-mirror-url ${inst.tufUrl} --tuf-root-path ${inst.tufRootPath}`);
+  lines.push(`# clients with TUF: waxseal trust init --mirror ${inst.tufUrl} --root ${inst.tufRootPath}`);
   ui.result(Object.fromEntries(vars.map(([k, v]) => [k, v])), lines);
   return 0;
 }
