@@ -29,7 +29,7 @@ import type { Signer } from '../keys/signer.ts';
 import { TileHashTree } from './tree.ts';
 import { encodeEntryBundle, MAX_ENTRY_SIZE, TILE_WIDTH } from './tiles.ts';
 import { checkOrigin, checkTreeId, logKeyIds, signCheckpoints, type LogKeyIds, type SignedCheckpoints } from './checkpoint.ts';
-import type { BundleWrite, LogStorage, NewEntry, StoredEntry } from './storage.ts';
+import type { BundleWrite, LogIdentity, LogStorage, NewEntry, StoredEntry } from './storage.ts';
 
 export interface TransparencyLogOptions {
   storage: LogStorage;
@@ -92,6 +92,8 @@ export class TransparencyLog {
   readonly signer: Signer;
   readonly origin: string;
   readonly treeId: string;
+  /** The identity recorded when the log was created (origin, tree ID, key, creation time). */
+  readonly identity: LogIdentity;
   readonly ids: LogKeyIds;
   readonly tree: TileHashTree;
   readonly batchSize: number;
@@ -120,11 +122,12 @@ export class TransparencyLog {
   #sizeWaiters: { size: number; resolve: (cp: PublishedCheckpoint) => void; reject: (e: unknown) => void }[] = [];
   #chain: Promise<void> = Promise.resolve();
 
-  private constructor(opts: TransparencyLogOptions, treeId: string) {
+  private constructor(opts: TransparencyLogOptions, identity: LogIdentity) {
     this.storage = opts.storage;
     this.signer = opts.signer;
     this.origin = opts.origin;
-    this.treeId = treeId;
+    this.treeId = identity.treeId;
+    this.identity = identity;
     this.ids = logKeyIds(opts.origin, opts.signer.publicKeySpki);
     this.tree = new TileHashTree((l, i) => this.storage.readTile(l, i));
     this.batchSize = Math.max(1, Math.floor(opts.batchSize ?? 256));
@@ -150,7 +153,7 @@ export class TransparencyLog {
       if (opts.treeId !== undefined && identity.treeId !== opts.treeId) {
         throw new WaxsealError('ERR_CONFIG', `log data directory has tree ID ${identity.treeId}, not ${opts.treeId}`);
       }
-      log = new TransparencyLog(opts, identity.treeId);
+      log = new TransparencyLog(opts, identity);
       await log.#recover();
     } catch (e) {
       await opts.storage.close();
