@@ -11,6 +11,7 @@ const commands: Record<string, Command> = {
   'verify-blob-attestation': { summary: 'verify an attestation bundle about a file', run: async (a, ui) => (await import('./commands/verify.ts')).verifyBlobAttestation(a, ui) },
   login: { summary: 'log in with your OIDC provider and cache the ID token', run: async (a, ui) => (await import('./commands/login.ts')).login(a, ui) },
   dev: { summary: 'run the all-in-one dev instance (IdP, CA, TSA, log); `dev token` mints a dev token', run: async (a, ui) => (await import('./commands/dev.ts')).dev(a, ui) },
+  serve: { summary: 'run an instance from a configuration file (HSM/KMS keys, rules, audit, TUF)', run: async (a, ui) => (await import('./commands/serve.ts')).serve(a, ui) },
   ca: { summary: 'CA set-up: `ca init`, `ca csr`, `ca import-chain`', run: async (a, ui) => (await import('./commands/ca.ts')).ca(a, ui) },
   audit: { summary: 'list, verify or export the audit log of key uses', run: async (a, ui) => (await import('./commands/audit.ts')).audit(a, ui) },
   trust: { summary: 'trust init: install an instance\'s trust documents through TUF', run: async (a, ui) => (await import('./commands/trust.ts')).trust(a, ui) },

@@ -1,0 +1,145 @@
+// A production instance: CA, TSA, (log), TUF and the trust documents on one listener, every key
+// opened by URI (file, PKCS#11, AWS KMS, GCP KMS), every chain checked at start. Retired chains and
+// keys stay in trusted_root.json with an end to their validity, so signatures made before a
+// rotation keep verifying.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { WaxsealError } from '../core/errors.ts';
+import { parseCertificatesPem, type Certificate } from '../core/x509.ts';
+import { openSigner } from '../keys/open.ts';
+import '../keys/backends.ts';
+import type { Signer } from '../keys/signer.ts';
+import { Router, requestListener, listen, json, type RunningServer } from '../server/http.ts';
+import type { Service } from '../server/service.ts';
+import { CaService, loadIssuerConfigFile } from '../ca/service.ts';
+import { githubActionsIssuerConfig, mergeIssuerConfigs, type IssuerConfig } from '../ca/issuers.ts';
+import { TsaService } from '../tsa/service.ts';
+import { parseSigningRules } from '../policy/signing-rules.ts';
+import { AuditLog } from '../audit/index.ts';
+import { TufService } from '../trust/tuf/index.ts';
+import { publishTrustTargets } from '../trust/publish.ts';
+import { authorityEntry, trustedRoot, signingConfig, type TrustedRootJson, type SigningConfigJson, type CertificateAuthorityJson } from '../trust/documents.ts';
+import { caAuditor, caAuthorizer } from './governance.ts';
+import type { InstanceConfig, RetiredChain } from './config.ts';
+
+export interface RunningInstance {
+  url: string;
+  trustedRoot: TrustedRootJson;
+  signingConfig: SigningConfigJson;
+  trustedRootPath: string;
+  signingConfigPath: string;
+  tufUrl: string | undefined;
+  tufRootPath: string | undefined;
+  close(): Promise<void>;
+}
+
+function readChain(path: string, what: string): Certificate[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new WaxsealError('ERR_CONFIG', `cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+  }
+  const chain = parseCertificatesPem(text);
+  if (chain.length === 0) throw new WaxsealError('ERR_CONFIG', `${what} ${path} holds no certificates`);
+  return chain;
+}
+
+/** Trust-root entries for the current chain and every retired one (which ends at its `end`). */
+function authorityEntries(uri: string, current: Certificate[], retired: RetiredChain[], what: string): CertificateAuthorityJson[] {
+  const entries = retired.map((r) => {
+    const chain = readChain(r.chain, `retired ${what} chain`);
+    return authorityEntry(uri, chain, { start: chain[0]!.notBefore.toISOString(), end: r.end });
+  });
+  // The current chain is trusted from its certificate's start; windows may overlap (clients
+  // accept overlapping windows), so signatures made during a rotation verify either way.
+  entries.push(authorityEntry(uri, current, { start: current[0]!.notBefore.toISOString() }));
+  return entries;
+}
+
+export async function startInstance(cfg: InstanceConfig): Promise<RunningInstance> {
+  mkdirSync(cfg.data, { recursive: true });
+  const signers: Signer[] = [];
+  const services: Service[] = [];
+  const closers: (() => Promise<unknown> | unknown)[] = [];
+  let server: RunningServer | undefined;
+  try {
+    const caSigner = await openSigner(cfg.ca.key);
+    signers.push(caSigner);
+    const tsaSigner = await openSigner(cfg.tsa.key);
+    signers.push(tsaSigner);
+    const caChain = readChain(cfg.ca.chain, 'CA chain');
+    const tsaChain = readChain(cfg.tsa.chain, 'TSA chain');
+
+    let issuers: IssuerConfig | undefined = cfg.ca.githubActions ? githubActionsIssuerConfig() : undefined;
+    if (cfg.ca.issuers) {
+      const fromFile = loadIssuerConfigFile(cfg.ca.issuers, issuers ? [issuers] : undefined);
+      issuers = issuers ? mergeIssuerConfigs(issuers, fromFile) : fromFile;
+    }
+    if (!issuers) throw new WaxsealError('ERR_CONFIG', 'no OIDC issuers: set ca.issuers or leave ca.github-actions on');
+
+    const audit = await AuditLog.open(cfg.audit.db, cfg.audit.anchor ? { anchorPath: cfg.audit.anchor } : {});
+    closers.push(() => audit.close());
+    const rules = cfg.ca.signingRules ? parseSigningRules(readFileSync(cfg.ca.signingRules, 'utf8')) : undefined;
+
+    const ca = await CaService.create({ signer: caSigner, chain: caChain, issuers, audit: caAuditor(audit), ...(rules ? { authorize: caAuthorizer(rules) } : {}) });
+    const tsa = await TsaService.create({ signer: tsaSigner, chain: tsaChain });
+    services.push(ca, tsa);
+
+    const router = new Router();
+    server = await listen(requestListener({ router, maxBodyBytes: 4 << 20 }), cfg.listen.port, cfg.listen.host);
+    const url = cfg.url ?? server.url;
+    const tsaUrl = `${url}/api/v1/timestamp`;
+    const root = trustedRoot({
+      certificateAuthorities: authorityEntries(url, caChain, cfg.ca.retired, 'CA'),
+      timestampAuthorities: authorityEntries(tsaUrl, tsaChain, cfg.tsa.retired, 'TSA'),
+    });
+    const sc = signingConfig({ operator: cfg.operator, validFrom: caChain[0]!.notBefore.toISOString(), caUrl: url, tsaUrl });
+    const rootBytes = Buffer.from(JSON.stringify(root, null, 2) + '\n');
+    const scBytes = Buffer.from(JSON.stringify(sc, null, 2) + '\n');
+    const trustedRootPath = join(cfg.data, 'trusted_root.json');
+    const signingConfigPath = join(cfg.data, 'signing_config.json');
+    writeFileSync(trustedRootPath, rootBytes);
+    writeFileSync(signingConfigPath, scBytes);
+
+    let tufUrl: string | undefined;
+    let tufRootPath: string | undefined;
+    if (cfg.tuf) {
+      const tuf = await publishTrustTargets(join(cfg.data, 'tuf'), cfg.tuf.keys, {
+        'trusted_root.json': rootBytes,
+        'signing_config.v0.2.json': scBytes,
+        'signing_config.json': scBytes,
+      });
+      services.push(new TufService({ directory: tuf.directory, prefix: '/tuf' }));
+      tufUrl = `${url}/tuf`;
+      tufRootPath = tuf.initialRootPath;
+    }
+    for (const s of services) s.mount(router);
+    router.get('/trusted_root.json', () => json(200, root));
+    router.get('/signing_config.json', () => json(200, sc));
+
+    const running = server;
+    return {
+      url,
+      trustedRoot: root,
+      signingConfig: sc,
+      trustedRootPath,
+      signingConfigPath,
+      tufUrl,
+      tufRootPath,
+      async close() {
+        await running.close();
+        for (const s of services) await s.close();
+        for (const c of closers) await c();
+        for (const s of signers) await s.close?.();
+      },
+    };
+  } catch (e) {
+    await server?.close();
+    for (const s of services) await s.close().catch(() => {});
+    for (const c of closers) await Promise.resolve(c()).catch(() => {});
+    for (const s of signers) await s.close?.().catch(() => {});
+    throw e;
+  }
+}
+
