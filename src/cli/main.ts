@@ -15,6 +15,7 @@ const commands: Record<string, Command> = {
   ca: { summary: 'CA set-up: `ca init`, `ca csr`, `ca import-chain`', run: async (a, ui) => (await import('./commands/ca.ts')).ca(a, ui) },
   audit: { summary: 'list, verify or export the audit log of key uses', run: async (a, ui) => (await import('./commands/audit.ts')).audit(a, ui) },
   trust: { summary: 'trust init: install an instance\'s trust documents through TUF', run: async (a, ui) => (await import('./commands/trust.ts')).trust(a, ui) },
+  tsa: { summary: 'TSA set-up: `tsa init`, `tsa rotate`', run: async (a, ui) => (await import('./commands/tsa.ts')).tsa(a, ui) },
   env: { summary: 'print environment variables that point cosign, gitsign, sigstore-js and waxseal at an instance', run: async (a, ui) => (await import('./commands/env.ts')).env(a, ui) },
 };
 

@@ -1,7 +1,7 @@
 // waxseal ca init | csr | import-chain: setting up the CA's chain, with the intermediate key in a
 // file, an HSM or a KMS (any key URI) and the root either generated here (then kept offline) or
 // held by the customer's own CA (CSR flow).
-import { writeFileSync, mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { writeFileSync, mkdirSync, readFileSync, existsSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { WaxsealError } from '../../core/errors.ts';
 import { parseCertificatesPem } from '../../core/x509.ts';
@@ -9,7 +9,9 @@ import { encodePem } from '../../core/pem.ts';
 import { openSigner } from '../../keys/open.ts';
 import type { Signer } from '../../keys/signer.ts';
 import '../../keys/backends.ts';
-import { generateSigner } from '../../keys/memory.ts';
+import { generateSigner, signerFromPem } from '../../keys/memory.ts';
+import { intermediateCa } from '../../keys/certify.ts';
+import { OID } from '../../core/oids.ts';
 import { initCaChain, writeCsr, validateCaChain } from '../../ca/chain.ts';
 import { parse, helpText, UsageError, type Ui } from '../ui.ts';
 
@@ -26,6 +28,10 @@ export const caSpec = {
       root.key offline once the chain is made.
   waxseal ca csr --key <uri> --out <file> [--org <name>] [--cn <name>]
       Writes a CSR for an intermediate whose key is --key, for your own CA to sign.
+  waxseal ca rotate --dir <dir> --root-key <file> [--key <uri>] [--root-key-passphrase-env VAR]
+      Issues a new intermediate from the (offline) root for --key (default: a new P-256 file key),
+      keeps the old chain as chain-<date>.pem and prints the ca.retired entry to add, so that
+      signatures made with the old intermediate keep verifying.
   waxseal ca import-chain --key <uri> --chain <pem> --out <dir>
       Checks that the chain (intermediate first, root last) verifies, that CA constraints hold
       and that --key's public key matches the intermediate, then installs it as <dir>/chain.pem.`,
@@ -85,6 +91,7 @@ export async function ca(argv: string[], ui: Ui): Promise<number> {
   if (sub === 'init') return init(rest, ui);
   if (sub === 'csr') return csr(rest, ui);
   if (sub === 'import-chain') return importChain(rest, ui);
+  if (sub === 'rotate') return rotate(rest, ui);
   throw new UsageError(`unknown subcommand ca ${sub}`);
 }
 
@@ -168,5 +175,61 @@ async function importChain(argv: string[], ui: Ui): Promise<number> {
   write(join(v.out, 'chain.pem'), chain.map((c) => encodePem('CERTIFICATE', c.der)).join(''));
   write(join(v.out, 'root.pem'), encodePem('CERTIFICATE', chain[chain.length - 1]!.der));
   ui.result({ ok: true, chain: join(v.out, 'chain.pem') }, `Chain verified and installed as ${join(v.out, 'chain.pem')}`);
+  return 0;
+}
+
+const rotateSpec = {
+  usage: 'waxseal ca rotate --dir <dir> --root-key <file> [--key <uri>]',
+  summary: 'Issue a new intermediate from the root and retire the old one.',
+  options: { dir: { type: 'string' }, 'root-key': { type: 'string' }, key: { type: 'string' }, 'root-key-passphrase-env': { type: 'string' }, years: { type: 'string' } },
+  help: caSpec.help,
+} as const;
+
+async function rotate(argv: string[], ui: Ui): Promise<number> {
+  const { values: v, helpWanted } = parse(argv, rotateSpec);
+  if (helpWanted) return ui.result({ help: helpText(rotateSpec) }, helpText(rotateSpec)), 0;
+  if (!v.dir || !v['root-key']) throw new UsageError('--dir and --root-key are required');
+  const root = parseCertificatesPem(readFileSync(join(v.dir, 'root.pem'), 'utf8'))[0];
+  if (!root) throw new WaxsealError('ERR_CONFIG', `${v.dir}/root.pem holds no certificate`);
+  const passphrase = v['root-key-passphrase-env'] ? process.env[v['root-key-passphrase-env']] : undefined;
+  const rootSigner = signerFromPem(readFileSync(v['root-key'], 'utf8'), `file://${v['root-key']}`, passphrase);
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  let keyUri = v.key;
+  let signer: Signer;
+  if (keyUri) signer = await openSigner(keyUri);
+  else {
+    const path = join(v.dir, `intermediate-${stamp}.key`);
+    const gen = generateSigner('ecdsa-p256', `file://${path}`);
+    write(path, gen.exportPkcs8Pem(), 0o600);
+    keyUri = `file://${path}`;
+    signer = gen;
+  }
+  const now = new Date();
+  const notAfter = new Date(Math.min(root.notAfter.getTime(), now.getTime() + years(v.years, 5, '--years') * 365 * 86_400_000));
+  const intermediate = await intermediateCa(signer.publicKeySpki, rootSigner, root, {
+    organization: root.subject['2.5.4.10'] ?? 'Waxseal',
+    commonName: `${root.subject['2.5.4.10'] ?? 'Waxseal'} code-signing intermediate CA ${now.toISOString().slice(0, 10)}`,
+    notBefore: new Date(now.getTime() - 60_000),
+    notAfter,
+    pathLen: 0,
+    extKeyUsage: [OID.kpCodeSigning],
+  });
+  validateCaChain(signer, [intermediate, root]);
+  await signer.close?.();
+  const retiredPath = join(v.dir, `chain-${stamp}.pem`);
+  if (existsSync(join(v.dir, 'chain.pem'))) renameSync(join(v.dir, 'chain.pem'), retiredPath);
+  write(join(v.dir, 'chain.pem'), encodePem('CERTIFICATE', intermediate.der) + encodePem('CERTIFICATE', root.der));
+  const end = now.toISOString();
+  ui.result(
+    { ok: true, chain: join(v.dir, 'chain.pem'), key: keyUri, retired: { chain: retiredPath, end } },
+    [
+      `New intermediate in ${join(v.dir, 'chain.pem')}, signing with ${keyUri}.`,
+      'Point ca.key at the new key and add the old chain to the configuration, then restart:',
+      '  ca:',
+      `    key: "${keyUri}"`,
+      '    retired:',
+      `      - { chain: ${retiredPath}, end: ${end} }`,
+    ],
+  );
   return 0;
 }
