@@ -1,12 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isWaxsealError } from '../core/errors.ts';
+import { encodePem } from '../core/pem.ts';
 import { OID, FULCIO_OID } from '../core/oids.ts';
 import {
   parseCertificate, subjectAltNames, fulcioExtensions, keyUsage, extendedKeyUsage, basicConstraints, subjectKeyId, authorityKeyId, isSignedBy, certPublicKey,
 } from '../core/x509.ts';
 import type { Signer } from '../keys/signer.ts';
-import { LeafIssuer, LEAF_VALIDITY_MS } from './certificate.ts';
+import { LeafIssuer, LEAF_VALIDITY_MS, randomLeafSerial } from './certificate.ts';
 import { ephemeralCa } from './chain.ts';
 import type { Principal } from './issuers.ts';
 import { clientKey } from '../../test/ca/helpers.ts';
@@ -114,4 +115,43 @@ test('asynchronous signers (HSM, KMS) work; an expired CA refuses to issue', asy
   await assert.rejects(issuer.issue(p, spkiOf(), new Date(Date.now() + 2 * 365 * 86_400_000)), (e) => isWaxsealError(e, 'ERR_CHAIN_INVALID'));
   const failing: Signer = { ...remote, sign: async () => Promise.reject(new Error('HSM unplugged')) };
   await assert.rejects(new LeafIssuer(failing, ca.chain[0]!).issue(p, spkiOf(), new Date()), (e) => isWaxsealError(e, 'ERR_SIGNER'));
+});
+
+test('the fast TBS encoder matches the core builders (encodeTbs) byte for byte', async () => {
+  const ca = await ephemeralCa();
+  const issuer = new LeafIssuer(ca.signer, ca.chain[0]!);
+  const rsaSpki = new Uint8Array(clientKey('rsa2048').publicKey.export({ format: 'der', type: 'spki' }));
+  const principals: Principal[] = [
+    { san: { type: 'email', value: 'a@example.com' }, challenge: 'a@example.com', issuer: 'https://i.example.com', subject: '', extensions: {} },
+    { san: { type: 'otherName', value: 'bob!example.com' }, challenge: 'bob', issuer: 'https://i.example.com', subject: 'bob', extensions: {} },
+    {
+      san: { type: 'uri', value: `https://ci.example.com/${'x'.repeat(300)}` },
+      challenge: 's',
+      issuer: 'https://ci.example.com',
+      subject: 's'.repeat(70_000),
+      extensions: { githubWorkflowRef: 'refs/heads/main', buildSignerURI: 'https://ci.example.com/b', runInvocationURI: 'y'.repeat(200), deploymentEnvironment: 'prod' },
+    },
+  ];
+  for (const p of principals) {
+    for (const spki of [spkiOf(), rsaSpki]) {
+      const serial = Uint8Array.from({ length: 20 }, (_, i) => (i === 0 ? 0x42 : i));
+      const now = new Date(Math.floor(Date.now() / 1000) * 1000);
+      const fast = issuer.buildTbs(p, spki, now, serial).tbs;
+      assert.deepEqual(Buffer.from(fast), Buffer.from(issuer.referenceTbs(p, spki, now, serial)), p.san.value.slice(0, 30));
+    }
+  }
+  const issued = await issuer.issue(principals[0]!, spkiOf(), new Date());
+  assert.equal(issued.pem, encodePem('CERTIFICATE', issued.der));
+  assert.deepEqual(Buffer.from(parseCertificate(issued.der).der), Buffer.from(issued.der));
+});
+
+test('leaf serials: 20 bytes, positive, no leading zero, never repeated', () => {
+  const seen = new Set<string>();
+  for (let i = 0; i < 2000; i++) {
+    const s = randomLeafSerial();
+    assert.equal(s.length, 20);
+    assert.ok(s[0]! >= 1 && s[0]! <= 0x7f);
+    seen.add(Buffer.from(s).toString('hex'));
+  }
+  assert.equal(seen.size, 2000);
 });

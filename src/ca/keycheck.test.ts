@@ -23,6 +23,13 @@ test('public keys parse from PEM (PUBLIC KEY, RSA PUBLIC KEY) for every supporte
     assert.equal(info.kind, expected);
     checkKeyStrength(info);
   }
+  // Other armour layouts take the general PEM path and give the same key.
+  const k = clientKey('p256');
+  const b64 = k.pem.replace(/-----[A-Z ]+-----|\s/g, '');
+  const crlf76 = `-----BEGIN PUBLIC KEY-----\r\n${b64.match(/.{1,76}/g)!.join('\r\n')}\r\n-----END PUBLIC KEY-----\r\n`;
+  const framed = `leading text\n${k.pem}trailing text`;
+  for (const variant of [crlf76, framed]) assert.deepEqual(parsePublicKeyContent(variant).spki, parsePublicKeyContent(k.pem).spki);
+  assert.throws(() => parsePublicKeyContent(k.pem.replace(/\n(.)/, '\n*$1')), (e) => isWaxsealError(e));
   const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const pkcs1 = rsa.publicKey.export({ format: 'pem', type: 'pkcs1' }) as string;
   assert.equal(parsePublicKeyContent(pkcs1).kind, 'rsa');

@@ -153,6 +153,8 @@ export class CaService implements Service {
   readonly #allowed: ReadonlySet<string>;
   readonly #onInternalError: (e: unknown) => void;
   readonly #principals = new WeakMap<VerifiedToken, Principal>();
+  /** Whether anyone reads the per-request record (audit or policy hooks). */
+  readonly #recording: boolean;
   // Constant parts of responses, built once.
   readonly #chainJsonTail: string;
   readonly #trustBundle: string;
@@ -169,6 +171,7 @@ export class CaService implements Service {
     this.#oidc = new OidcVerifier({ ...opts.oidc, issuers: opts.issuers, ...(opts.fetch ? { fetch: opts.fetch } : {}), now: () => now().getTime() });
     this.#authorize = opts.authorize;
     this.#audit = opts.audit;
+    this.#recording = opts.audit !== undefined || opts.authorize !== undefined;
     this.#allowed = allowedAlgorithmSet(opts.clientSigningAlgorithms);
     this.#onInternalError = opts.onInternalError ?? ((e) => console.error('ca: internal error:', e));
     this.#chainJsonTail = chain.pems.map((p) => JSON.stringify(p)).join(',');
@@ -271,7 +274,7 @@ export class CaService implements Service {
       form = 'csr';
       record.form = form;
       ({ key, hash } = checkCsr(csrField));
-      record.keyFingerprint = keyFingerprint(key.spki);
+      if (this.#recording) record.keyFingerprint = keyFingerprint(key.spki);
     } else {
       form = 'publicKey';
       record.form = form;
@@ -282,7 +285,7 @@ export class CaService implements Service {
       const content = isObject(pk) ? optionalString(pk.content, 'publicKeyRequest.publicKey.content') : undefined;
       if (content === undefined) throw new WaxsealError('ERR_KEY_UNSUPPORTED', 'publicKeyRequest.publicKey.content is missing: the public key was not provided');
       key = parsePublicKeyContent(content);
-      record.keyFingerprint = keyFingerprint(key.spki);
+      if (this.#recording) record.keyFingerprint = keyFingerprint(key.spki);
       checkKeyStrength(key);
       const popField = field(pkr, 'proofOfPossession', 'proof_of_possession');
       if (popField === undefined || popField === null || popField === '') throw new WaxsealError('ERR_PROOF_OF_POSSESSION', 'publicKeyRequest.proofOfPossession is missing');
@@ -303,7 +306,7 @@ export class CaService implements Service {
           ...principal.extensions,
           ...(principal.subject ? { tokenSubject: principal.subject } : {}),
         },
-        publicKey: { spki: key.spki, kind: key.kind, ...(key.rsaBits !== undefined ? { rsaBits: key.rsaBits } : {}), algorithm, fingerprint: record.keyFingerprint },
+        publicKey: { spki: key.spki, kind: key.kind, ...(key.rsaBits !== undefined ? { rsaBits: key.rsaBits } : {}), algorithm, fingerprint: record.keyFingerprint ?? keyFingerprint(key.spki) },
         form,
         remoteAddress: meta.remoteAddress,
         userAgent: meta.userAgent,
@@ -318,11 +321,11 @@ export class CaService implements Service {
     }
 
     const cert = await this.#leaves.issue(principal, key.spki, this.#now());
-    record.serial = cert.serial;
-    record.notBefore = cert.notBefore.toISOString();
-    record.notAfter = cert.notAfter.toISOString();
-    record.certificateSha256 = toHex(sha256(cert.der));
     if (this.#audit) {
+      record.serial = cert.serial;
+      record.notBefore = cert.notBefore.toISOString();
+      record.notAfter = cert.notAfter.toISOString();
+      record.certificateSha256 = toHex(sha256(cert.der));
       try {
         await this.#audit({ ...record, time: new Date().toISOString(), result: 'issued', caKeyRef: this.#signer.keyRef });
       } catch (e) {
