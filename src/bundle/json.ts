@@ -90,8 +90,12 @@ const B64_STD = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?
 const B64_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 
 /** Padded standard base64 in its canonical form (no stray bits in the last character). */
-export function decodeBase64Strict(s: unknown, w: Where, maxBytes: number): Uint8Array {
-  if (typeof s !== 'string') invalid(w, 'must be a base64 string');
+export function decodeBase64Strict(input: unknown, w: Where, maxBytes: number): Uint8Array {
+  if (typeof input !== 'string') invalid(w, 'must be a base64 string');
+  let s: string = input;
+  // Line breaks are skipped, as Go's decoder (sigstore-go, protojson) does: bundles built with
+  // `base64` from coreutils carry them.
+  if (s.includes('\n') || s.includes('\r')) s = s.replace(/\r?\n|\r/g, '');
   if (s.length > Math.ceil(maxBytes / 3) * 4) invalid(w, `is larger than ${maxBytes} bytes`);
   if (!B64_STD.test(s)) invalid(w, 'is not padded standard base64');
   // Canonical: the bits the padding leaves unused in the last character are zero.

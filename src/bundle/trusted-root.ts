@@ -35,20 +35,11 @@ export function serializeTimeRange(r: TimeRange): JsonObject {
   return out;
 }
 
+/** Log tree hash: RFC 6962 logs (Rekor, CT, tlog-tiles) all hash with SHA-256 (sigstore-go requires it). */
 function parseHash(o: JsonObject, w: Where): HashName {
   const h = optEnum(o, 'hashAlgorithm', w, HASH_NAMES, { 0: 'HASH_ALGORITHM_UNSPECIFIED', 1: 'SHA2_256', 2: 'SHA2_384', 3: 'SHA2_512', 4: 'SHA3_256', 5: 'SHA3_384' });
-  switch (h) {
-    case undefined:
-    case 'HASH_ALGORITHM_UNSPECIFIED':
-    case 'SHA2_256':
-      return 'sha256'; // every log in use hashes with SHA-256; the field is informational
-    case 'SHA2_384':
-      return 'sha384';
-    case 'SHA2_512':
-      return 'sha512';
-    default:
-      invalid(at(w, 'hashAlgorithm'), `unsupported hash algorithm ${h}`);
-  }
+  if (h !== 'SHA2_256') invalid(at(w, 'hashAlgorithm'), h === undefined ? 'is required (SHA2_256)' : `unsupported log hash algorithm ${h}`);
+  return 'sha256';
 }
 
 function parsePublicKey(o: JsonObject, w: Where): TrustedPublicKey {
@@ -69,6 +60,11 @@ export function parseTransparencyLogInstance(v: unknown, w: Where): Transparency
     publicKey: parsePublicKey(reqObject(o, 'publicKey', w), at(w, 'publicKey')),
     logId: reqBytes(reqObject(o, 'logId', w), 'keyId', at(w, 'logId'), 64),
   };
+  // A log key without bytes or without the start of its validity cannot be used safely: the
+  // start bounds the integrated times and SCT times it may vouch for (sigstore-go requires it).
+  const pw = at(w, 'publicKey');
+  if (!out.publicKey.rawBytes) invalid(at(pw, 'rawBytes'), 'is required');
+  if (!out.publicKey.validFor?.start) invalid(at(at(pw, 'validFor'), 'start'), 'is required for a log key');
   const cp = optObject(o, 'checkpointKeyId', w);
   if (cp !== undefined) out.checkpointKeyId = reqBytes(cp, 'keyId', at(w, 'checkpointKeyId'), 64);
   const operator = optString(o, 'operator', w);
