@@ -1,0 +1,135 @@
+// `rekord` entries signed by the real tools: minisign, GnuPG (Ed25519 and RSA, armored and
+// binary, primary key and signing subkey) and ssh-keygen -Y sign. Wrong keys and tampered data
+// are refused with 400 and nothing is appended.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startTestLog, post, get, b64, type TestLog } from './helpers.ts';
+
+function have(tool: string): boolean {
+  try {
+    execFileSync(tool, ['-h'], { stdio: 'ignore' });
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'ENOENT';
+  }
+  return true;
+}
+
+const work = mkdtempSync(join(tmpdir(), 'wx-signers-'));
+const artifact = join(work, 'artifact.txt');
+writeFileSync(artifact, 'release 1.2.3 contents\n');
+const data = readFileSync(artifact);
+let log: TestLog;
+
+before(async () => {
+  log = await startTestLog();
+});
+after(async () => {
+  await log.close();
+  rmSync(work, { recursive: true, force: true });
+});
+
+function rekord(format: string, sig: Uint8Array, key: Uint8Array, content: Uint8Array = data): unknown {
+  return { apiVersion: '0.0.1', kind: 'rekord', spec: { signature: { format, content: b64(sig), publicKey: { content: b64(key) } }, data: { content: b64(content) } } };
+}
+
+async function treeSize(): Promise<number> {
+  return (await get(`${log.url}/api/v1/log`)).json.treeSize;
+}
+
+async function expectAccepted(body: unknown): Promise<any> {
+  const r = await post(`${log.url}/api/v1/log/entries`, body);
+  assert.equal(r.status, 201, r.text);
+  return JSON.parse(Buffer.from((Object.values(r.json)[0] as any).body, 'base64').toString());
+}
+
+async function expectRefused(body: unknown, what: string): Promise<void> {
+  const n = await treeSize();
+  const r = await post(`${log.url}/api/v1/log/entries`, body);
+  assert.equal(r.status, 400, `${what}: ${r.text}`);
+  assert.equal(await treeSize(), n, `${what}: nothing appended`);
+}
+
+test('minisign (prehashed ED signatures and legacy Ed)', { skip: !have('minisign') && 'minisign not installed' }, async () => {
+  const dir = join(work, 'minisign');
+  mkdirSync(dir);
+  const run = (...args: string[]) => execFileSync('minisign', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  run('-G', '-W', '-p', 'k.pub', '-s', 'k.key');
+  run('-S', '-s', 'k.key', '-m', artifact, '-x', 'a.minisig');
+  run('-S', '-l', '-s', 'k.key', '-m', artifact, '-x', 'legacy.minisig');
+  run('-G', '-W', '-p', 'other.pub', '-s', 'other.key');
+  const pub = readFileSync(join(dir, 'k.pub'));
+  const body = await expectAccepted(rekord('minisign', readFileSync(join(dir, 'a.minisig')), pub));
+  assert.match(Buffer.from(body.spec.signature.content, 'base64').toString(), /^untrusted comment:\n/);
+  assert.equal(Buffer.from(body.spec.signature.publicKey.content, 'base64').toString(), pub.toString().split('\n')[1]);
+  await expectAccepted(rekord('minisign', readFileSync(join(dir, 'legacy.minisig')), pub));
+  await expectRefused(rekord('minisign', readFileSync(join(dir, 'a.minisig')), readFileSync(join(dir, 'other.pub'))), 'other key');
+  await expectRefused(rekord('minisign', readFileSync(join(dir, 'a.minisig')), pub, Buffer.from('tampered')), 'tampered data');
+  const sigText = readFileSync(join(dir, 'a.minisig'), 'utf8').replace(/^trusted comment: .*$/m, 'trusted comment: forged');
+  await expectRefused(rekord('minisign', Buffer.from(sigText), pub), 'forged trusted comment');
+});
+
+test('GnuPG detached signatures: Ed25519 and RSA keys, armored and binary, signing subkeys', { skip: !have('gpg') && 'gpg not installed' }, async () => {
+  const home = join(work, 'gnupg');
+  mkdirSync(home, { mode: 0o700 });
+  const gpg = (...args: string[]) => execFileSync('gpg', ['--homedir', home, '--batch', '--passphrase', '', '--pinentry-mode', 'loopback', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  gpg('--quick-gen-key', 'Ed Signer <ed@example.com>', 'ed25519', 'sign', 'never');
+  gpg('--quick-gen-key', 'Rsa Signer <rsa@example.com>', 'rsa2048', 'sign', 'never');
+  gpg('--quick-gen-key', 'Default Signer <default@example.com>', 'default', 'default', 'never');
+  const fpr = (uid: string) => /^fpr:+([0-9A-F]{40}):/m.exec(gpg('--with-colons', '--list-keys', uid).toString())![1]!;
+  gpg('--quick-add-key', fpr('default@example.com'), 'ed25519', 'sign', 'never');
+  const subkey = /^sub:[^:]*:[^:]*:22:([0-9A-F]{16}):(?:[^:]*:){6}s:/m.exec(gpg('--with-colons', '--list-keys', 'default@example.com').toString())?.[1];
+  assert.ok(subkey, 'signing subkey created');
+  const artifact2 = join(work, 'artifact2.txt');
+  writeFileSync(artifact2, 'second artifact\n');
+  const sig = (uid: string, armor: boolean, file = artifact) => {
+    const out = join(work, `${uid}-${armor}.sig`);
+    gpg('--yes', '--local-user', uid, ...(armor ? ['--armor'] : []), '--output', out, '--detach-sign', file);
+    return readFileSync(out);
+  };
+  const key = (uid: string, armor: boolean) => gpg('--export', ...(armor ? ['--armor'] : []), uid);
+  const edArmored = sig('ed@example.com', true);
+  const body = await expectAccepted(rekord('pgp', edArmored, key('ed@example.com', true)));
+  assert.match(Buffer.from(body.spec.signature.publicKey.content, 'base64').toString(), /^-----BEGIN PGP PUBLIC KEY BLOCK-----/);
+  // Ed25519 signatures are deterministic: a different artifact for the binary variant.
+  await expectAccepted(rekord('pgp', sig('ed@example.com', false, artifact2), key('ed@example.com', false), readFileSync(artifact2)));
+  await expectAccepted(rekord('pgp', sig('rsa@example.com', false), key('rsa@example.com', true)));
+  await expectAccepted(rekord('pgp', sig('rsa@example.com', true, artifact2), key('rsa@example.com', false), readFileSync(artifact2)));
+  await expectAccepted(rekord('pgp', sig(`${subkey}!`, true), key('default@example.com', true)));
+  // The same signature armored or binary canonicalizes identically: a duplicate.
+  const dupOfBinary = await post(`${log.url}/api/v1/log/entries`, rekord('pgp', edArmored, key('ed@example.com', false)));
+  assert.equal(dupOfBinary.status, 409);
+  const byEmail = await post(`${log.url}/api/v1/index/retrieve`, { email: 'ED@example.com' });
+  assert.equal(byEmail.json.length, 2);
+  await expectRefused(rekord('pgp', edArmored, key('rsa@example.com', true)), 'wrong key');
+  await expectRefused(rekord('pgp', edArmored, key('ed@example.com', true), Buffer.from('tampered')), 'tampered data');
+  await expectRefused(rekord('pgp', Buffer.from('-----BEGIN PGP SIGNATURE-----\n\nAAAA\n-----END PGP SIGNATURE-----\n'), key('ed@example.com', true)), 'garbage signature');
+  const secret = gpg('--export-secret-keys', '--armor', 'ed@example.com');
+  await expectRefused(rekord('pgp', edArmored, secret), 'secret key upload');
+});
+
+test('ssh-keygen -Y sign (ed25519, ecdsa, rsa) with namespace "file"', { skip: !have('ssh-keygen') && 'ssh-keygen not installed' }, async () => {
+  const dir = join(work, 'ssh');
+  mkdirSync(dir);
+  const keygen = (...args: string[]) => execFileSync('ssh-keygen', args, { cwd: dir, stdio: ['ignore', 'ignore', 'ignore'] });
+  for (const [t, extra] of [['ed25519', []], ['ecdsa', ['-b', '256']], ['rsa', ['-b', '2048']]] as const) {
+    keygen('-q', '-t', t, ...extra, '-N', '', '-C', `${t}@example.com`, '-f', `id_${t}`);
+    const file = join(dir, `data-${t}`);
+    writeFileSync(file, data);
+    keygen('-Y', 'sign', '-n', 'file', '-f', `id_${t}`, file);
+    const body = await expectAccepted(rekord('ssh', readFileSync(`${file}.sig`), readFileSync(join(dir, `id_${t}.pub`))));
+    assert.match(Buffer.from(body.spec.signature.publicKey.content, 'base64').toString(), /^(ssh-|ecdsa-)\S+ \S+\n$/);
+  }
+  keygen('-q', '-t', 'ed25519', '-N', '', '-f', 'other');
+  const file = join(dir, 'data-ns');
+  writeFileSync(file, data);
+  keygen('-Y', 'sign', '-n', 'git', '-f', 'id_ed25519', file);
+  await expectRefused(rekord('ssh', readFileSync(`${file}.sig`), readFileSync(join(dir, 'id_ed25519.pub'))), 'namespace git');
+  await expectRefused(rekord('ssh', readFileSync(join(dir, 'data-ed25519.sig')), readFileSync(join(dir, 'other.pub'))), 'other key');
+  await expectRefused(rekord('ssh', readFileSync(join(dir, 'data-ed25519.sig')), readFileSync(join(dir, 'id_ed25519.pub')), Buffer.from('tampered')), 'tampered data');
+  const search = await post(`${log.url}/api/v1/index/retrieve`, { publicKey: { format: 'ssh', content: b64(readFileSync(join(dir, 'id_rsa.pub'))) } });
+  assert.equal(search.json.length, 1);
+});
