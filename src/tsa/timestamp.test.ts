@@ -301,6 +301,10 @@ describe('TimestampIssuer', () => {
     };
     const d = decodeTimestampResponse(await new TimestampIssuer({ signer: asyncSigner, chain }).issue(request()));
     assert.ok(verifySignature(certPublicKey(chain[0]!), d.signerInfo.signedAttrs, d.signerInfo.signature, { hash: 'sha256' }));
+    const viaSign = new TimestampIssuer({ signer, chain, syncSigning: false });
+    assert.equal(viaSign.canIssueSync, false);
+    assert.equal(issuer.canIssueSync, true);
+    assert.equal(decodeTimestampResponse(await viaSign.issue(request())).status, 0);
     const failing: Signer = { ...asyncSigner, sign: async () => Promise.reject(new Error('HSM unplugged')) };
     await assert.rejects(new TimestampIssuer({ signer: failing, chain }).issue(request()), (e: unknown) => isWaxsealError(e, 'ERR_SIGNER') && /HSM unplugged/.test(e.message));
   });

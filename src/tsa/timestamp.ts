@@ -359,6 +359,12 @@ export interface TimestampIssuerOptions {
   includeChainInResponse?: boolean;
   /** TSTInfo accuracy in seconds (default 1; 0 omits it; fractions become millis). */
   accuracySeconds?: number;
+  /**
+   * Sign on the calling thread with signSync when the signer is a KeyObjectSigner (default
+   * true: no promise hop). Set false when the signer's async sign() runs off the event loop
+   * (e.g. on the libuv threadpool), which lets signing use the other cores.
+   */
+  syncSigning?: boolean;
 }
 
 const SIGNED_DATA_OID = derOid(OID.cmsSignedData);
@@ -471,7 +477,7 @@ export class TimestampIssuer {
     this.includeChainInResponse = o.includeChainInResponse ?? false;
     this.#accuracy = accuracyEncoding(o.accuracySeconds ?? 1);
 
-    this.#signSync = o.signer instanceof KeyObjectSigner ? o.signer.signSync.bind(o.signer) : undefined;
+    this.#signSync = o.signer instanceof KeyObjectSigner && (o.syncSigning ?? true) ? o.signer.signSync.bind(o.signer) : undefined;
 
     // tsa [0] GeneralName: directoryName [4] (a CHOICE, hence explicit tagging) = leaf subject.
     this.#tsaName = explicit(0, explicit(4, leaf.subjectRaw));
