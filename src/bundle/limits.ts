@@ -23,6 +23,8 @@ export const MAX_DER_OBJECT_BYTES = 64 * 1024;
 export const MAX_CHECKPOINT_BYTES = 64 * 1024;
 /** in-toto statement subjects inspected for a digest match. */
 export const MAX_INTOTO_SUBJECTS = 1024;
+/** Embedded SCTs read from one certificate. */
+export const MAX_EMBEDDED_SCTS = 64;
 /** Entries in each list of a trusted root or signing config. */
 export const MAX_TRUST_LIST_ENTRIES = 256;
 /** Total JSON text accepted by the *Json parsers. */

@@ -46,12 +46,12 @@ export const CHECKS = {
 
 export type CheckName = keyof typeof CHECKS;
 
-export function verifyError(check: CheckName, message: string, cause?: unknown): WaxsealError {
-  return new WaxsealError(CHECKS[check], `${check}: ${message}`, cause === undefined ? { check } : { check, cause });
+export function verifyError(check: CheckName, message: string, cause?: unknown, detail?: Record<string, unknown>): WaxsealError {
+  return new WaxsealError(CHECKS[check], `${check}: ${message}`, { check, ...(cause === undefined ? {} : { cause }), ...(detail ? { detail } : {}) });
 }
 
-export function fail(check: CheckName, message: string, cause?: unknown): never {
-  throw verifyError(check, message, cause);
+export function fail(check: CheckName, message: string, cause?: unknown, detail?: Record<string, unknown>): never {
+  throw verifyError(check, message, cause, detail);
 }
 
 /** Runs `fn`; any error it throws becomes a failure of `check` (WaxsealErrors keep their text). */

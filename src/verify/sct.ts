@@ -7,6 +7,7 @@ import { OID } from '../core/oids.ts';
 import { sha256, verifySignature, type HashName, type PublicKeyInfo } from '../core/crypto.ts';
 import { getExtension, type Certificate } from '../core/x509.ts';
 import type { TransparencyLogInstance } from '../bundle/types.ts';
+import { MAX_EMBEDDED_SCTS } from '../bundle/limits.ts';
 import { inRange } from './chain.ts';
 
 export interface Sct {
@@ -20,7 +21,6 @@ export interface Sct {
   signature: Uint8Array;
 }
 
-export const MAX_SCTS = 64;
 
 class Reader {
   pos = 0;
@@ -57,7 +57,7 @@ export function embeddedScts(cert: Certificate): Sct[] {
   if (!list.done) throw new Error('trailing data after the SCT list');
   const out: Sct[] = [];
   while (!body.done) {
-    if (out.length >= MAX_SCTS) throw new Error('too many SCTs');
+    if (out.length >= MAX_EMBEDDED_SCTS) throw new Error('too many SCTs');
     const r = new Reader(body.vector(2));
     const version = r.uint(1);
     const logId = r.take(32);

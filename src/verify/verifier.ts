@@ -24,7 +24,7 @@ import type { InTotoStatement } from '../core/dsse.ts';
 import type { Bundle, BundleVersion, TimeRange, TransparencyLogEntry, TrustedPublicKey, TrustedRoot } from '../bundle/types.ts';
 import { bundleVersion, bundleSignatureBytes } from '../bundle/bundle.ts';
 import { parseTrustedRootJson } from '../bundle/trusted-root.ts';
-import { fail, under } from './fail.ts';
+import { fail, under, type CheckName } from './fail.ts';
 import { Authority, checkIssuingPath, checkPathAt, inRange, isCa, unhandledCriticalExtension } from './chain.ts';
 import { verifyTlogEntry, type TrustedLog, type TlogSubject } from './tlog.ts';
 import { parseTimestampResponse, verifyTimestamp } from './timestamp.ts';
@@ -308,20 +308,22 @@ export class Verifier {
     const o = this.options;
     const tlogCount = new Set(tlogEntries.map((e) => e.logId)).size;
     const why = ignored.length ? ` (${ignored.join('; ')})` : '';
-    if (tlogCount < o.tlogThreshold) fail('threshold.tlog', `${tlogCount} verified transparency-log entries, ${o.tlogThreshold} required${why}`);
+    // Threshold failures carry what did not count, for callers that show it.
+    const short = (check: CheckName, message: string): never => fail(check, `${message}${why}`, undefined, { ignored });
+    if (tlogCount < o.tlogThreshold) short('threshold.tlog', `${tlogCount} verified transparency-log entries, ${o.tlogThreshold} required`);
     const rfc3161Count = timestamps.filter((t) => t.source === 'rfc3161').length;
     const integratedCount = timestamps.length - rfc3161Count;
-    if (rfc3161Count < o.timestampThreshold) fail('threshold.rfc3161-timestamp', `${rfc3161Count} verified RFC 3161 timestamps, ${o.timestampThreshold} required${why}`);
+    if (rfc3161Count < o.timestampThreshold) short('threshold.rfc3161-timestamp', `${rfc3161Count} verified RFC 3161 timestamps, ${o.timestampThreshold} required`);
     if (integratedCount < o.integratedTimestampThreshold) {
-      fail('threshold.integrated-timestamp', `${integratedCount} verified integrated timestamps, ${o.integratedTimestampThreshold} required${why}`);
+      short('threshold.integrated-timestamp', `${integratedCount} verified integrated timestamps, ${o.integratedTimestampThreshold} required`);
     }
-    if (timestamps.length < o.observerTimestampThreshold) fail('threshold.timestamp', `${timestamps.length} verified signing times, ${o.observerTimestampThreshold} required${why}`);
+    if (timestamps.length < o.observerTimestampThreshold) short('threshold.timestamp', `${timestamps.length} verified signing times, ${o.observerTimestampThreshold} required`);
 
     // ---- 6. certificate path per verified time, SCTs; or the key's window
     let signer: VerifiedSigner;
     const ctLogs: string[] = [];
     if (leaf) {
-      if (timestamps.length === 0) fail('threshold.timestamp', `a certificate can only be checked at a verified signing time, and there is none${why}`);
+      if (timestamps.length === 0) short('threshold.timestamp', 'a certificate can only be checked at a verified signing time, and there is none');
       const { authority, issuer } = under('cert.chain', 'certificate path', () => this.#validateLeaf(leaf!, timestamps));
       if (this.options.ctlogThreshold > 0) {
         const r = under('sct', 'embedded SCTs', () => verifyEmbeddedScts(leaf!, issuer, this.#ctlogs));

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { WaxsealError } from '../../src/core/errors.ts';
 import { utf8, fromUtf8 } from '../../src/core/bytes.ts';
+import { parseDer } from '../../src/core/der.ts';
 import { parseBundleJson, parseBundle, serializeBundle, type Bundle, type TrustedRoot } from '../../src/bundle/index.ts';
 import { Verifier, type VerificationPolicy, type VerifierOptions } from '../../src/verify/index.ts';
 import { parseTimestampResponse, verifyTimestamp } from '../../src/verify/timestamp.ts';
@@ -235,8 +236,18 @@ if (!vectorsPresent()) {
     check(() => verifyTimestamp(parseTimestampResponse(tok), flip(sig), tsas), 'timestamp.imprint');
     check(() => verifyTimestamp(parseTimestampResponse(tok), sig, []), 'timestamp.authority');
     check(() => parseTimestampResponse(tok.subarray(0, tok.length - 1)), 'timestamp.parse');
+    // A bare TimeStampToken (ContentInfo) is accepted as well as a full TimeStampResp.
+    const bare = parseDer(tok).children[1]!.raw;
+    assert.equal(verifyTimestamp(parseTimestampResponse(bare), sig, tsas).time.getTime(), good.time.getTime());
+    expectOk(v2, { bundle: mutate(v2, (bb) => (bb.verificationMaterial.rfc3161Timestamps = [bare])) });
+    // A response whose status is not granted is malformed for our purposes.
+    const rejection = new Uint8Array(tok);
+    const status = parseDer(tok).children[0]!.children[0]!;
+    rejection[status.raw.byteOffset - tok.byteOffset + 2] = 2;
+    check(() => parseTimestampResponse(rejection), 'timestamp.parse');
     // In a bundle: a token that parses but does not verify is ignored, one that does not parse rejects.
-    expectFailure(v2, 'threshold.timestamp', { bundle: mutate(v2, (bb) => (bb.verificationMaterial.rfc3161Timestamps = [flip(tok)])) });
+    const e = expectFailure(v2, 'threshold.timestamp', { bundle: mutate(v2, (bb) => (bb.verificationMaterial.rfc3161Timestamps = [flip(tok)])) });
+    assert.match(String((e.detail?.ignored as string[])[0]), /timestamp 0: timestamp.signature/);
     expectFailure(v2, 'timestamp.parse', { bundle: mutate(v2, (bb) => (bb.verificationMaterial.rfc3161Timestamps = [tok.subarray(1)])) });
   });
 
