@@ -22,7 +22,7 @@ import { jsCanRun, jsRunner } from '../test/vectors/sigstore-js.ts';
 import { fmt } from './lib.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
-const ROUNDS = 8;
+const ROUNDS = 16;
 
 if (!vectorsPresent()) {
   process.stdout.write(`verify bench: vectors not found at ${VECTORS_DIR}; skipped\n`);
@@ -55,41 +55,6 @@ const theirs = cases.map((c) => {
   const r = jsRunner(c);
   return () => r.verify();
 });
-
-function runFor(fns: (() => void)[], ms: number): { n: number; ms: number } {
-  let n = 0;
-  const t0 = performance.now();
-  let t = t0;
-  while (t - t0 < ms) {
-    for (const f of fns) f();
-    n += fns.length;
-    t = performance.now();
-  }
-  return { n, ms: t - t0 };
-}
-
-// Warm up both (JIT, key caches, trust material).
-runFor(ours, 500);
-runFor(theirs, 500);
-
-let oursN = 0;
-let oursMs = 0;
-let theirsN = 0;
-let theirsMs = 0;
-const ratios: number[] = [];
-for (let r = 0; r < ROUNDS; r++) {
-  const a = runFor(ours, (SECONDS * 1000) / ROUNDS);
-  const b = runFor(theirs, (SECONDS * 1000) / ROUNDS);
-  oursN += a.n;
-  oursMs += a.ms;
-  theirsN += b.n;
-  theirsMs += b.ms;
-  ratios.push(a.n / a.ms / (b.n / b.ms));
-}
-ratios.sort((x, y) => x - y);
-const oursRate = (oursN / oursMs) * 1000;
-const theirsRate = (theirsN / theirsMs) * 1000;
-const median = (ratios[ROUNDS / 2 - 1]! + ratios[ROUNDS / 2]!) / 2;
 
 // ---------------------------------------------------------------- the crypto floor
 
@@ -218,10 +183,12 @@ function cost(s: SigCheck): number {
 
 let floorUs = 0;
 let checks = 0;
+const allChecks: SigCheck[] = [];
 const byKind = new Map<string, { n: number; us: number }>();
 for (const c of cases) {
   const b = parseBundleJson(c.bundleText);
   for (const s of signatureChecks(c, b)) {
+    allChecks.push(s);
     const us = cost(s);
     floorUs += us;
     checks++;
@@ -232,7 +199,57 @@ for (const c of cases) {
     byKind.set(label, e);
   }
 }
-const floorRate = (cases.length / floorUs) * 1e6;
+
+function runFor(fns: (() => void)[], ms: number): { n: number; ms: number } {
+  let n = 0;
+  const t0 = performance.now();
+  let t = t0;
+  while (t - t0 < ms) {
+    for (const f of fns) f();
+    n += fns.length;
+    t = performance.now();
+  }
+  return { n, ms: t - t0 };
+}
+
+// One pass of the floor: every unavoidable signature check of every bundle, once.
+const floorPass = [() => {
+  for (const s of allChecks) verifySignature(s.key, s.data, s.sig, s.opts);
+}];
+
+// Warm up (JIT, key caches, trust material).
+runFor(ours, 500);
+runFor(theirs, 500);
+runFor(floorPass, 200);
+
+// The machine is shared: alternate short blocks of the three and keep per-round ratios, whose
+// median resists load changes better than totals do.
+const per = (r: { n: number; ms: number }, bundlesPerUnit = 1) => ((r.n * bundlesPerUnit) / r.ms) * 1000;
+let oursN = 0;
+let oursMs = 0;
+let theirsN = 0;
+let theirsMs = 0;
+const ratios: number[] = [];
+const floorShare: number[] = [];
+const jsShare: number[] = [];
+for (let r = 0; r < ROUNDS; r++) {
+  const a = runFor(ours, (SECONDS * 1000) / ROUNDS);
+  const b = runFor(theirs, (SECONDS * 1000) / ROUNDS);
+  const f = runFor(floorPass, (SECONDS * 1000) / ROUNDS / 2);
+  oursN += a.n;
+  oursMs += a.ms;
+  theirsN += b.n;
+  theirsMs += b.ms;
+  ratios.push(per(a) / per(b));
+  floorShare.push(per(a) / per(f, cases.length));
+  jsShare.push(per(b) / per(f, cases.length));
+}
+const median = (xs: number[]) => {
+  const v = [...xs].sort((x, y) => x - y);
+  return v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
+};
+const oursRate = (oursN / oursMs) * 1000;
+const theirsRate = (theirsN / theirsMs) * 1000;
 
 // ---------------------------------------------------------------- report
 
@@ -240,7 +257,7 @@ const out = (s: string) => process.stdout.write(`${s}\n`);
 out(`workload: ${cases.length} valid real bundles (Rekor v1 and v2, DSSE and message signatures, RFC 3161, keys), round-robin, ${SECONDS}s per verifier in ${ROUNDS} alternating blocks`);
 out(`Waxseal Verifier                  ${fmt(oursRate).padStart(8)} verifications/s   (${fmt(1e6 / oursRate)} us/bundle)`);
 out(`sigstore-js @sigstore/verify      ${fmt(theirsRate).padStart(8)} verifications/s   (${fmt(1e6 / theirsRate)} us/bundle)`);
-out(`ratio Waxseal / sigstore-js       ${fmt(oursRate / theirsRate, 2).padStart(8)}x overall, median per round ${fmt(median, 2)}x (range ${fmt(ratios[0]!, 2)}-${fmt(ratios[ROUNDS - 1]!, 2)})   target >= 5x`);
-out(`crypto floor: ${fmt(checks / cases.length, 2)} signature verifications per bundle, ${fmt(floorUs / cases.length)} us/bundle -> ${fmt(floorRate)} verifications/s`);
+out(`ratio Waxseal / sigstore-js       ${fmt(median(ratios), 2).padStart(8)}x (median of ${ROUNDS} rounds; ${fmt(Math.min(...ratios), 2)}-${fmt(Math.max(...ratios), 2)}; totals ${fmt(oursRate / theirsRate, 2)}x)   target >= 5x`);
+out(`crypto floor: ${fmt(checks / cases.length, 2)} unavoidable signature verifications per bundle (chain links inside the trusted root excluded), about ${fmt(floorUs / cases.length)} us/bundle here:`);
 for (const [k, v] of [...byKind].sort((a, b) => b[1].us - a[1].us)) out(`    ${k.padEnd(40)} ${String(v.n).padStart(3)} checks, ${fmt(v.us / v.n).padStart(6)} us each`);
-out(`Waxseal reaches ${fmt((100 * oursRate) / floorRate, 1)}% of the crypto floor (sigstore-js ${fmt((100 * theirsRate) / floorRate, 1)}%)`);
+out(`Waxseal runs at ${fmt(100 * median(floorShare), 1)}% of the crypto floor's rate (sigstore-js ${fmt(100 * median(jsShare), 1)}%), medians of rounds measured side by side`);
