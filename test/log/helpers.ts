@@ -18,6 +18,8 @@ export interface TestLog {
   url: string;
   dir: string;
   service: LogService;
+  /** Stops the server and the log, keeping the data directory. */
+  stop(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -28,6 +30,7 @@ export async function startTestLog(opts: Partial<LogServiceOptions> = {}): Promi
     url: server.url,
     dir,
     service: server.service,
+    stop: () => server.close(),
     async close() {
       await server.close();
       rmSync(dir, { recursive: true, force: true });
