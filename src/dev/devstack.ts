@@ -26,6 +26,7 @@ import { parseSigningRules } from '../policy/signing-rules.ts';
 import { AuditLog } from '../audit/index.ts';
 import { caAuthorizer, caAuditor } from '../instance/governance.ts';
 import { TufService } from '../trust/tuf/index.ts';
+import { LogService } from '../log/service.ts';
 import { publishTrustTargets } from '../trust/publish.ts';
 import { authorityEntry, trustedRoot, signingConfig, type TrustedRootJson, type SigningConfigJson, type TransparencyLogJson } from '../trust/documents.ts';
 
@@ -120,6 +121,21 @@ async function loadOrCreateTsa(dir: string): Promise<KeyedChain> {
   return { signer, chain: [leaf, root] };
 }
 
+/** The log key (Ed25519, as C2SP logs use) and the time the log's key became valid. */
+function loadOrCreateLogKey(dir: string): { signer: KeyObjectSigner; since: Date } {
+  mkdirSync(dir, { recursive: true });
+  const keyFile = join(dir, 'log.key');
+  const sinceFile = join(dir, 'key-valid-from');
+  if (existsSync(keyFile) && existsSync(sinceFile)) {
+    return { signer: signerFromPem(readFileSync(keyFile, 'utf8'), `file://${keyFile}`), since: new Date(readFileSync(sinceFile, 'utf8').trim()) };
+  }
+  const signer = generateSigner('ed25519', `file://${keyFile}`);
+  const since = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
+  writePrivate(keyFile, signer.exportPkcs8Pem());
+  writeFileSync(sinceFile, since.toISOString() + '\n');
+  return { signer, since };
+}
+
 /**
  * The dev IdP as an email issuer, the dev CI provider as a GitHub Actions-style ci-provider
  * issuer, plus any issuers the operator lists in <data>/issuers.yaml.
@@ -182,8 +198,18 @@ export async function startDevStack(opts: DevStackOptions): Promise<DevStack> {
     const tsaService = await TsaService.create({ signer: tsa.signer, chain: tsa.chain });
     services.push(caService, tsaService);
 
+    // The transparency log: one tree behind the Rekor v1 and v2 APIs and the tile read API, on
+    // this same port; its origin is this host name, as Rekor v2 clients expect.
     const tlogs: TransparencyLogJson[] = [];
-    const logUrl: string | undefined = undefined;
+    let logUrl: string | undefined;
+    if (opts.log !== false) {
+      const key = loadOrCreateLogKey(join(dataDir, 'log'));
+      const log = await LogService.create({ dataDir: join(dataDir, 'log'), signer: key.signer, hostname: new URL(base).hostname, batchMaxDelayMs: 10 });
+      services.push(log);
+      const ids = log.trustedRootTlogs({ v1BaseUrl: base, v2BaseUrl: base }, key.since);
+      tlogs.push(ids.v1 as TransparencyLogJson, ids.v2 as TransparencyLogJson);
+      logUrl = base;
+    }
 
     const caStart = ca.chain[0]!.notBefore.toISOString();
     const tsaStart = tsa.chain[0]!.notBefore.toISOString();
@@ -192,7 +218,14 @@ export async function startDevStack(opts: DevStackOptions): Promise<DevStack> {
       timestampAuthorities: [authorityEntry(`${base}/api/v1/timestamp`, tsa.chain, { start: tsaStart })],
       tlogs,
     });
-    const sc = signingConfig({ operator: 'waxseal.dev', validFrom: caStart, caUrl: base, oidcUrl: idp.issuer, tsaUrl: `${base}/api/v1/timestamp` });
+    const sc = signingConfig({
+      operator: 'waxseal.dev',
+      validFrom: caStart,
+      caUrl: base,
+      oidcUrl: idp.issuer,
+      tsaUrl: `${base}/api/v1/timestamp`,
+      ...(logUrl ? { rekor: [{ url: logUrl, majorApiVersion: 2 as const }, { url: logUrl, majorApiVersion: 1 as const }] } : {}),
+    });
 
     for (const s of services) s.mount(router);
     router.get('/trusted_root.json', () => json(200, root));

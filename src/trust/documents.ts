@@ -23,6 +23,7 @@ export interface TransparencyLogJson {
   hashAlgorithm: 'SHA2_256';
   publicKey: { rawBytes: string; keyDetails: string; validFor: ValidFor };
   logId: { keyId: string };
+  checkpointKeyId?: { keyId: string };
 }
 
 export interface TrustedRootJson {

@@ -7,10 +7,10 @@ import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { FulcioSigner, TSAWitness, MessageSignatureBundleBuilder, DSSEBundleBuilder } from '@sigstore/sign';
+import { FulcioSigner, TSAWitness, RekorWitness, MessageSignatureBundleBuilder, DSSEBundleBuilder, bundleBuilderFromSigningConfig } from '@sigstore/sign';
 import { Verifier, toSignedEntity, toTrustMaterial } from '@sigstore/verify';
 import { bundleFromJSON, bundleToJSON } from '@sigstore/bundle';
-import { TrustedRoot } from '@sigstore/protobuf-specs';
+import { TrustedRoot, SigningConfig } from '@sigstore/protobuf-specs';
 import { startDevStack, type DevStack } from '../../src/dev/devstack.ts';
 import { fetchDevToken } from '../../src/idp/dev-idp.ts';
 import { fromBase64 } from '../../src/core/bytes.ts';
@@ -107,9 +107,9 @@ test('the issued certificate has Fulcio\'s profile and openssl accepts certifica
   assert.match(ts, /Verification: OK/);
 });
 
-function sigstoreVerifier() {
+function sigstoreVerifier(tlogThreshold = 1) {
   const root = TrustedRoot.fromJSON(stack.trustedRoot);
-  return new Verifier(toTrustMaterial(root), { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 1 });
+  return new Verifier(toTrustMaterial(root), { tlogThreshold, ctlogThreshold: 0, timestampThreshold: 1 });
 }
 
 test('@sigstore/verify accepts bundles from waxseal sign-blob and attest-blob, and rejects a wrong identity', async () => {
@@ -137,18 +137,36 @@ test('@sigstore/verify accepts bundles from waxseal sign-blob and attest-blob, a
   assert.equal(ok.code, 0, ok.stderr);
 });
 
-test('sigstore-js signs with our CA and TSA, and waxseal verify-blob accepts the bundle', async () => {
+test('sigstore-js signs with our CA, TSA and log (Rekor v1 URL; Rekor v2 via the signing config); both verifiers accept', async () => {
   const token = await fetchDevToken(stack.issuer, 'erin@example.com');
   const signer = new FulcioSigner({ fulcioBaseURL: stack.caUrl, identityProvider: { getToken: async () => token } });
   const tsa = new TSAWitness({ tsaBaseURL: stack.url });
-  const builder = new MessageSignatureBundleBuilder({ signer, witnesses: [tsa] });
+  const rekorV1 = new RekorWitness({ rekorBaseURL: stack.url });
+  const builder = new MessageSignatureBundleBuilder({ signer, witnesses: [rekorV1, tsa] });
   const bundle = await builder.create({ data: readFileSync(artifact) });
+  assert.equal(bundle.verificationMaterial.tlogEntries[0]?.kindVersion?.version, '0.0.1');
   const path = join(dir, 'sigstore-js.sigstore.json');
   writeFileSync(path, JSON.stringify(bundleToJSON(bundle)));
   const ok = await runCli(verifyArgs(path, 'erin@example.com'));
   assert.equal(ok.code, 0, ok.stderr);
+  const policy = { subjectAlternativeName: 'erin@example.com', extensions: { issuer: stack.issuer } };
+  sigstoreVerifier(1).verify(toSignedEntity(bundle, readFileSync(artifact)), policy);
 
-  const dsse = await new DSSEBundleBuilder({ signer, witnesses: [tsa] }).create({
+  // Rekor v2, chosen by sigstore-js from our signing config.
+  const fromConfig = bundleBuilderFromSigningConfig({
+    signingConfig: SigningConfig.fromJSON(stack.signingConfig),
+    identityProvider: { getToken: async () => token },
+    bundleType: 'messageSignature',
+  });
+  const v2bundle = await fromConfig.create({ data: readFileSync(artifact) });
+  assert.equal(v2bundle.verificationMaterial.tlogEntries[0]?.kindVersion?.version, '0.0.2');
+  sigstoreVerifier(1).verify(toSignedEntity(v2bundle, readFileSync(artifact)), policy);
+  const v2path = join(dir, 'sigstore-js-v2.sigstore.json');
+  writeFileSync(v2path, JSON.stringify(bundleToJSON(v2bundle)));
+  const okV2 = await runCli(verifyArgs(v2path, 'erin@example.com'));
+  assert.equal(okV2.code, 0, okV2.stderr);
+
+  const dsse = await new DSSEBundleBuilder({ signer, witnesses: [rekorV1, tsa] }).create({
     data: Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [{ name: 'artifact.txt', digest: { sha256: execFileSync('sha256sum', [artifact], { encoding: 'utf8' }).split(' ')[0] } }], predicateType: 'https://example.com/p', predicate: {} })),
     type: 'application/vnd.in-toto+json',
   });
