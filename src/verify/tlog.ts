@@ -15,7 +15,7 @@ import { parseSignedNote, parseCheckpoint, noteSignedBy, type NoteVerifier, type
 import { decodePem } from '../core/pem.ts';
 import { pae } from '../core/dsse.ts';
 import type { Certificate } from '../core/x509.ts';
-import type { BundleContent, TransparencyLogEntry, TransparencyLogInstance } from '../bundle/types.ts';
+import type { BundleContent, TimeRange, TransparencyLogEntry, TransparencyLogInstance } from '../bundle/types.ts';
 import { fail, under } from './fail.ts';
 import { inRange, certValidAt } from './chain.ts';
 
@@ -37,7 +37,7 @@ export interface TlogSubject {
   content: BundleContent;
   /** The bundle signature (messageSignature.signature or the DSSE signature). */
   signature: Uint8Array;
-  material: { type: 'certificate'; cert: Certificate } | { type: 'publicKey'; spki: Uint8Array };
+  material: { type: 'certificate'; cert: Certificate } | { type: 'publicKey'; spki: Uint8Array; validFor?: TimeRange };
   key: PublicKeyInfo;
   /** Digest of the artifact with `alg`, when it can be known. */
   artifactDigest(alg: HashName): Uint8Array | undefined;
@@ -278,9 +278,12 @@ export function verifyTlogEntry(entry: TransparencyLogEntry, subject: TlogSubjec
     }
     result.integratedTime = t;
   }
-  if (entry.integratedTime !== 0 && subject.material.type === 'certificate') {
+  // Even without a SET, a logged time outside the signing key's validity is a contradiction.
+  if (entry.integratedTime !== 0) {
     const t = new Date(entry.integratedTime * 1000);
-    if (!certValidAt(subject.material.cert, t)) fail('tlog.integrated-time', `integrated time ${t.toISOString()} is outside the certificate's validity`);
+    const m = subject.material;
+    if (m.type === 'certificate' && !certValidAt(m.cert, t)) fail('tlog.integrated-time', `integrated time ${t.toISOString()} is outside the certificate's validity`);
+    if (m.type === 'publicKey' && m.validFor && !inRange(m.validFor, t)) fail('tlog.integrated-time', `integrated time ${t.toISOString()} is outside the public key's validity`);
   }
   if (entry.inclusionProof) {
     const p = entry.inclusionProof;

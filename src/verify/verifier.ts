@@ -253,7 +253,7 @@ export class Verifier {
     const subject: TlogSubject = {
       content: bundle.content,
       signature,
-      material: leaf ? { type: 'certificate', cert: leaf } : { type: 'publicKey', spki: key.spki },
+      material: leaf ? { type: 'certificate', cert: leaf } : keyWindow ? { type: 'publicKey', spki: key.spki, validFor: keyWindow } : { type: 'publicKey', spki: key.spki },
       key,
       artifactDigest: (alg) => digests.get(alg),
     };

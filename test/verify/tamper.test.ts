@@ -271,6 +271,10 @@ if (!vectorsPresent()) {
     expectFailure(keyed, 'key.validity', { policy: { publicKey: { ...keyed.policy.publicKey!, validFor: { end: new Date('2020-01-01T00:00:00Z') } } } });
     expectOk(keyed, { policy: { publicKey: { ...keyed.policy.publicKey!, validFor: { start: new Date('2026-01-01T00:00:00Z') } } } });
     expectFailure(keyed, 'key.mismatch', { policy: {} });
+    // A logged key bundle whose integrated time falls outside the key's window.
+    const npm = loadCase('go-examples-v0.1-npm-publish-public-key');
+    expectOk(npm);
+    expectFailure(npm, 'tlog.integrated-time', { policy: { publicKey: { ...npm.policy.publicKey!, validFor: { end: new Date('2023-01-01T00:00:00Z') } } } });
     expectFailure(keyed, 'key.mismatch', { policy: { publicKey: { publicKey: 'not a key' } } });
   });
 }
