@@ -137,7 +137,7 @@ export function verifySignature(
   try {
     if (opts.prehashed) return verifyPrehashed(pub, hash, data, signature);
     if (pub.kind === 'ed25519') return nodeVerify(null, asBuffer(data), pub.key, asBuffer(signature));
-    return nodeVerify(hash, asBuffer(data), { key: pub.key, dsaEncoding: 'der' }, asBuffer(signature));
+    return nodeVerify(hash, asBuffer(data), pub.key, asBuffer(signature)); // ECDSA: DER is the default
   } catch {
     return false;
   }

@@ -26,7 +26,8 @@ export class KeyObjectSigner implements Signer {
   /** Synchronous signing, for hot paths that know they hold an in-memory key. */
   signSync(message: Uint8Array): Uint8Array {
     if (this.kind === 'ed25519') return new Uint8Array(nodeSign(null, message, this.#key));
-    return new Uint8Array(nodeSign(this.hash, message, { key: this.#key, dsaEncoding: 'der' }));
+    // DER is node's default ECDSA encoding; passing the KeyObject itself avoids an options copy.
+    return new Uint8Array(nodeSign(this.hash, message, this.#key));
   }
 
   async sign(message: Uint8Array): Promise<Uint8Array> {
