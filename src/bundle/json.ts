@@ -3,7 +3,6 @@
 // base64, 64-bit integers as decimal strings (numbers accepted), enums by name, Timestamps in
 // RFC 3339. Every failure names the offending field and carries the caller's error code.
 import { WaxsealError, type ErrorCode } from '../core/errors.ts';
-import { MAX_JSON_DEPTH } from './limits.ts';
 
 export type JsonObject = Record<string, unknown>;
 
@@ -196,13 +195,6 @@ export function parseTimestamp(s: unknown, w: Where, round: 'floor' | 'ceil' = '
 export function formatTimestamp(d: Date): string {
   const iso = d.toISOString();
   return iso.endsWith('.000Z') ? `${iso.slice(0, -5)}Z` : iso;
-}
-
-/** Rejects values nested deeper than MAX_JSON_DEPTH before any field is read. */
-export function checkDepth(v: unknown, w: Where, depth = 0): void {
-  if (depth > MAX_JSON_DEPTH) invalid(w, 'is nested too deeply');
-  if (Array.isArray(v)) for (const x of v) checkDepth(x, w, depth + 1);
-  else if (isObject(v)) for (const k of Object.keys(v)) checkDepth(v[k], w, depth + 1);
 }
 
 /** JSON.parse of text or UTF-8 bytes with our error code. */

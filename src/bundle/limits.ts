@@ -29,5 +29,3 @@ export const MAX_EMBEDDED_SCTS = 64;
 export const MAX_TRUST_LIST_ENTRIES = 256;
 /** Total JSON text accepted by the *Json parsers. */
 export const MAX_JSON_TEXT_BYTES = 64 * 1024 * 1024;
-/** Nesting depth for JSON values walked by the parsers (protobuf JSON is shallow). */
-export const MAX_JSON_DEPTH = 64;
