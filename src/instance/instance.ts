@@ -17,10 +17,16 @@ import { TsaService } from '../tsa/service.ts';
 import { parseSigningRules } from '../policy/signing-rules.ts';
 import { AuditLog } from '../audit/index.ts';
 import { TufService } from '../trust/tuf/index.ts';
+import { LogService } from '../log/service.ts';
+import { publicKeyFromSpki, keyDetails } from '../core/crypto.ts';
+import { decodePem } from '../core/pem.ts';
+import { toBase64, toHex } from '../core/bytes.ts';
+import { noteKeyId } from '../core/note.ts';
+import { sha256 } from '../core/crypto.ts';
 import { publishTrustTargets } from '../trust/publish.ts';
-import { authorityEntry, trustedRoot, signingConfig, type TrustedRootJson, type SigningConfigJson, type CertificateAuthorityJson } from '../trust/documents.ts';
+import { authorityEntry, trustedRoot, signingConfig, type TrustedRootJson, type SigningConfigJson, type CertificateAuthorityJson, type TransparencyLogJson } from '../trust/documents.ts';
 import { caAuditor, caAuthorizer } from './governance.ts';
-import type { InstanceConfig, RetiredChain } from './config.ts';
+import type { InstanceConfig, RetiredChain, RetiredKey } from './config.ts';
 
 export interface RunningInstance {
   url: string;
@@ -57,6 +63,21 @@ function authorityEntries(uri: string, current: Certificate[], retired: RetiredC
   return entries;
 }
 
+/** Trust-root entries (v1 and v2 views) for a retired log key, valid until its end. */
+function retiredLogEntries(r: RetiredKey, baseUrl: string, hostname: string): TransparencyLogJson[] {
+  let pem: string;
+  try {
+    pem = readFileSync(r.publicKey, 'utf8');
+  } catch (e) {
+    throw new WaxsealError('ERR_CONFIG', `cannot read retired log key ${r.publicKey}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+  }
+  const key = publicKeyFromSpki(decodePem(pem, ['PUBLIC KEY']).der);
+  const publicKey = { rawBytes: toBase64(key.spki), keyDetails: keyDetails(key), validFor: { start: r.start, end: r.end } };
+  const v1: TransparencyLogJson = { baseUrl, hashAlgorithm: 'SHA2_256', publicKey, logId: { keyId: toBase64(sha256(key.spki)) } };
+  const v2id = toBase64(noteKeyId(hostname, key));
+  return [v1, { baseUrl, hashAlgorithm: 'SHA2_256', publicKey, logId: { keyId: v2id }, checkpointKeyId: { keyId: v2id } }];
+}
+
 export async function startInstance(cfg: InstanceConfig): Promise<RunningInstance> {
   mkdirSync(cfg.data, { recursive: true });
   const signers: Signer[] = [];
@@ -87,14 +108,41 @@ export async function startInstance(cfg: InstanceConfig): Promise<RunningInstanc
     services.push(ca, tsa);
 
     const router = new Router();
-    server = await listen(requestListener({ router, maxBodyBytes: 4 << 20 }), cfg.listen.port, cfg.listen.host);
+    server = await listen(requestListener({ router, maxBodyBytes: 10 << 20 }), cfg.listen.port, cfg.listen.host);
     const url = cfg.url ?? server.url;
     const tsaUrl = `${url}/api/v1/timestamp`;
+
+    // The optional transparency log, on the same listener (Rekor v1 + v2 APIs and tiles).
+    const tlogs: TransparencyLogJson[] = [];
+    if (cfg.log) {
+      const logSigner = await openSigner(cfg.log.key);
+      signers.push(logSigner);
+      const hostname = new URL(url).hostname;
+      // One shard per log key: rotating the key starts a new tree, as Sigstore rotates shards;
+      // entries of the old shard keep verifying with the retired key's trust-root entry.
+      const shardDir = join(cfg.data, 'log', toHex(sha256(logSigner.publicKeySpki)).slice(0, 16));
+      mkdirSync(shardDir, { recursive: true });
+      const log = await LogService.create({ dataDir: shardDir, signer: logSigner, hostname, ...(cfg.log.treeId ? { treeId: cfg.log.treeId } : {}) });
+      services.push(log);
+      const sinceFile = join(shardDir, 'key-valid-from');
+      const since = readFileSync(sinceFile, { flag: 'a+', encoding: 'utf8' }).trim() || new Date(Date.now() - 60_000).toISOString();
+      writeFileSync(sinceFile, since + '\n');
+      for (const r of cfg.log.retired) tlogs.push(...retiredLogEntries(r, url, hostname));
+      const ids = log.trustedRootTlogs({ v1BaseUrl: url, v2BaseUrl: url }, new Date(since));
+      tlogs.push(ids.v1 as TransparencyLogJson, ids.v2 as TransparencyLogJson);
+    }
     const root = trustedRoot({
       certificateAuthorities: authorityEntries(url, caChain, cfg.ca.retired, 'CA'),
       timestampAuthorities: authorityEntries(tsaUrl, tsaChain, cfg.tsa.retired, 'TSA'),
+      tlogs,
     });
-    const sc = signingConfig({ operator: cfg.operator, validFrom: caChain[0]!.notBefore.toISOString(), caUrl: url, tsaUrl });
+    const sc = signingConfig({
+      operator: cfg.operator,
+      validFrom: caChain[0]!.notBefore.toISOString(),
+      caUrl: url,
+      tsaUrl,
+      ...(cfg.log ? { rekor: [{ url, majorApiVersion: 2 as const }, { url, majorApiVersion: 1 as const }] } : {}),
+    });
     const rootBytes = Buffer.from(JSON.stringify(root, null, 2) + '\n');
     const scBytes = Buffer.from(JSON.stringify(sc, null, 2) + '\n');
     const trustedRootPath = join(cfg.data, 'trusted_root.json');

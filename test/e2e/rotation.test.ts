@@ -11,6 +11,8 @@ import { Router, requestListener, listen, type RunningServer } from '../../src/s
 import { loadInstanceConfig } from '../../src/instance/config.ts';
 import { startInstance, type RunningInstance } from '../../src/instance/instance.ts';
 import { runCli } from '../helpers/cli.ts';
+import { generateSigner } from '../../src/keys/memory.ts';
+import { encodePem } from '../../src/core/pem.ts';
 
 let dir: string;
 let idpServer: RunningServer;
@@ -31,7 +33,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function writeConfig(ca: { key: string; retired?: string }, tsa: { key: string; retired?: string }): string {
+function writeConfig(ca: { key: string; retired?: string }, tsa: { key: string; retired?: string }, log: { key: string; retired?: string }): string {
   const path = join(dir, 'waxseal.yaml');
   writeFileSync(path, [
     'listen: { port: 0 }',
@@ -45,6 +47,9 @@ function writeConfig(ca: { key: string; retired?: string }, tsa: { key: string; 
     `  key: "${tsa.key}"`,
     '  chain: ./tsa/chain.pem',
     ...(tsa.retired ? ['  retired:', `    - ${tsa.retired}`] : []),
+    'log:',
+    `  key: "${log.key}"`,
+    ...(log.retired ? ['  retired:', `    - ${log.retired}`] : []),
     'tuf: { keys: ./tuf-keys }',
     '',
   ].join('\n'));
@@ -61,13 +66,25 @@ async function signWith(inst: RunningInstance, name: string): Promise<{ artifact
   return { artifact, bundle };
 }
 
-test('bundles signed before and after rotating the CA intermediate and the TSA certificate all verify', async () => {
+function logKey(name: string): { key: string; pub: string } {
+  const s = generateSigner('ed25519');
+  writeFileSync(join(dir, `${name}.key`), s.exportPkcs8Pem(), { mode: 0o600 });
+  writeFileSync(join(dir, `${name}.pub`), encodePem('PUBLIC KEY', s.publicKeySpki));
+  return { key: join(dir, `${name}.key`), pub: join(dir, `${name}.pub`) };
+}
+
+test('bundles signed before and after rotating the CA intermediate, the TSA certificate and the log key all verify', async () => {
   assert.equal((await runCli(['ca', 'init', '--out', join(dir, 'ca'), '--org', 'Acme'])).code, 0);
   assert.equal((await runCli(['tsa', 'init', '--out', join(dir, 'tsa'), '--org', 'Acme'])).code, 0);
-  let inst = await startInstance(loadInstanceConfig(writeConfig({ key: join(dir, 'ca', 'intermediate.key') }, { key: join(dir, 'tsa', 'tsa.key') })));
+  const log1 = logKey('log1');
+  let inst = await startInstance(loadInstanceConfig(writeConfig({ key: join(dir, 'ca', 'intermediate.key') }, { key: join(dir, 'tsa', 'tsa.key') }, { key: log1.key })));
   const tufRoot = inst.tufRootPath!;
+  const log1Start = inst.trustedRoot.tlogs[0]!.publicKey.validFor.start;
   const before = await signWith(inst, 'before');
+  assert.equal(JSON.parse(readFileSync(before.bundle, 'utf8')).verificationMaterial.tlogEntries.length, 1);
   await inst.close();
+  const rotatedAt = new Date().toISOString();
+  const log2 = logKey('log2');
 
   const caRot = await runCli(['ca', 'rotate', '--dir', join(dir, 'ca'), '--root-key', join(dir, 'ca', 'root.key'), '--json']);
   assert.equal(caRot.code, 0, caRot.stderr);
@@ -78,12 +95,14 @@ test('bundles signed before and after rotating the CA intermediate and the TSA c
   inst = await startInstance(loadInstanceConfig(writeConfig(
     { key: c.key, retired: `{ chain: "${c.retired.chain}", end: "${c.retired.end}" }` },
     { key: t.key, retired: `{ chain: "${t.retired.chain}", end: "${t.retired.end}" }` },
+    { key: log2.key, retired: `{ public-key: "${log1.pub}", start: "${log1Start}", end: "${rotatedAt}" }` },
   )));
   try {
     const after = await signWith(inst, 'after');
     assert.equal(inst.trustedRoot.certificateAuthorities.length, 2);
     assert.equal(inst.trustedRoot.certificateAuthorities[0]!.validFor.end, c.retired.end);
     assert.equal(inst.trustedRoot.timestampAuthorities.length, 2);
+    assert.equal(inst.trustedRoot.tlogs.length, 4, 'old and new log keys, v1 and v2 views');
 
     // A client pinned to the first TUF root picks up the rotated trust documents.
     const configDir = join(dir, 'client');
