@@ -13,6 +13,7 @@ const commands: Record<string, Command> = {
   dev: { summary: 'run the all-in-one dev instance (IdP, CA, TSA, log); `dev token` mints a dev token', run: async (a, ui) => (await import('./commands/dev.ts')).dev(a, ui) },
   serve: { summary: 'run an instance from a configuration file (HSM/KMS keys, rules, audit, TUF)', run: async (a, ui) => (await import('./commands/serve.ts')).serve(a, ui) },
   ca: { summary: 'CA set-up: `ca init`, `ca csr`, `ca import-chain`', run: async (a, ui) => (await import('./commands/ca.ts')).ca(a, ui) },
+  log: { summary: 'transparency log: `log fsck`, `log monitor`', run: async (a, ui) => (await import('./commands/log.ts')).log(a, ui) },
   audit: { summary: 'list, verify or export the audit log of key uses', run: async (a, ui) => (await import('./commands/audit.ts')).audit(a, ui) },
   trust: { summary: 'trust init: install an instance\'s trust documents through TUF', run: async (a, ui) => (await import('./commands/trust.ts')).trust(a, ui) },
   tsa: { summary: 'TSA set-up: `tsa init`, `tsa rotate`', run: async (a, ui) => (await import('./commands/tsa.ts')).tsa(a, ui) },
