@@ -1,12 +1,14 @@
 // The TSA alone in its own process, for bench/tsa.bench.ts: an ephemeral dev chain (key kind from
-// argv[2], default ecdsa-p256), the standalone server, and a "LISTENING <url>" line when ready.
+// argv[2], default ecdsa-p256; optional signing batch size in argv[3]), the standalone server,
+// and a "LISTENING <url>" line when ready.
 import { generateDevTsaChain } from '../../src/tsa/chain.ts';
 import { startTsaServer } from '../../src/tsa/service.ts';
 import type { GeneratedKeyKind } from '../../src/keys/memory.ts';
 
 const kind = (process.argv[2] ?? 'ecdsa-p256') as GeneratedKeyKind;
 const { signer, chain } = await generateDevTsaChain({ kind });
-const server = await startTsaServer({ signer, chain });
+const maxBatch = process.argv[3] ? Number(process.argv[3]) : undefined;
+const server = await startTsaServer({ signer, chain, ...(maxBatch ? { maxBatch } : {}) });
 process.stdout.write(`LISTENING ${server.url}\n`);
 process.on('SIGTERM', () => {
   void server.close().then(() => process.exit(0));

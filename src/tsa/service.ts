@@ -212,18 +212,11 @@ export class TsaService implements Service {
       let tsReq: TimestampRequest;
       try {
         tsReq = TsaService.#parse(form, body);
-        if (this.issuer.canIssueSync) {
-          this.#sendToken(res, this.issuer.issueSync(tsReq, new Date()));
-          return;
-        }
       } catch (e) {
         sendError(res, e);
         return;
       }
-      this.issuer.issue(tsReq, new Date()).then(
-        (der) => this.#sendToken(res, der),
-        (e: unknown) => sendError(res, e),
-      );
+      this.issuer.enqueue(tsReq, new Date(), (err, der) => (err === undefined ? this.#sendToken(res, der!) : sendError(res, err)));
     });
   }
 

@@ -285,6 +285,29 @@ describe('TimestampIssuer', () => {
     assert.throws(() => new TimestampIssuer({ signer, chain, accuracySeconds: -1 }), (e: unknown) => isWaxsealError(e, 'ERR_CONFIG'));
   });
 
+  test('requests issued in one event-loop turn are batched; each gets its own token or error, in order', async () => {
+    const reqs = Array.from({ length: 40 }, (_, i) =>
+      i === 7 ? request({ reqPolicy: '1.2.3.99' }) : request({ nonce: Uint8Array.of(i + 1) }),
+    );
+    const results = await Promise.allSettled(reqs.map((r) => issuer.issue(r)));
+    results.forEach((r, i) => {
+      if (i === 7) {
+        assert.equal(r.status, 'rejected');
+        assert.ok(isWaxsealError((r as PromiseRejectedResult).reason, 'ERR_TSA_POLICY'));
+        return;
+      }
+      assert.equal(r.status, 'fulfilled');
+      const d = decodeTimestampResponse((r as PromiseFulfilledResult<Uint8Array>).value);
+      assert.equal(nonceToBigInt(d.tst.nonce!), BigInt(i + 1));
+      assert.ok(verifySignature(certPublicKey(chain[0]!), d.signerInfo.signedAttrs, d.signerInfo.signature, { hash: 'sha256' }));
+    });
+    // The synchronous batch API gives the same per-item results.
+    const many = issuer.issueMany([{ req: request(), now: new Date() }, { req: request({ reqPolicy: '1.2.3.99' }), now: new Date() }]);
+    assert.ok(many[0] instanceof Uint8Array);
+    assert.ok(!(many[1] instanceof Uint8Array) && isWaxsealError(many[1]!.error, 'ERR_TSA_POLICY'));
+    assert.throws(() => issuer.issueSync(request({ reqPolicy: '1.2.3.99' })), (e: unknown) => isWaxsealError(e, 'ERR_TSA_POLICY'));
+  });
+
   test('serial numbers differ between tokens', async () => {
     const a = decodeTimestampResponse(await issuer.issue(request())).tst.serial;
     const b = decodeTimestampResponse(await issuer.issue(request())).tst.serial;
