@@ -2,9 +2,9 @@
 //   node src/log/main.ts --data-dir DIR [--port 0] [--host 127.0.0.1] [--hostname log.local]
 //     [--key FILE (PKCS#8 PEM; created when missing)] [--key-kind ed25519|ecdsa-p256]
 //     [--tree-id N] [--batch-size N] [--batch-delay-ms N] [--checkpoint-interval-ms N]
-//     [--verify-workers N] [--trusted-ca FILE]...
+//     [--verify-workers N] [--http-workers N] [--trusted-ca FILE]...
 // Prints "LISTENING <url>" once it serves; SIGTERM closes it cleanly.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateSigner, signerFromPem, type GeneratedKeyKind } from '../keys/memory.ts';
@@ -25,11 +25,13 @@ export async function runLogServerMain(argv: string[]): Promise<void> {
       'batch-delay-ms': { type: 'string' },
       'checkpoint-interval-ms': { type: 'string' },
       'verify-workers': { type: 'string' },
+      'http-workers': { type: 'string' },
       'trusted-ca': { type: 'string', multiple: true },
     },
   });
   const dataDir = values['data-dir'];
   if (!dataDir) throw new Error('--data-dir is required');
+  mkdirSync(dataDir, { recursive: true });
   const keyFile = values.key ?? join(dataDir, 'log-key.pem');
   let signer;
   if (existsSync(keyFile)) signer = signerFromPem(readFileSync(keyFile, 'utf8'), `file://${keyFile}`);
@@ -48,6 +50,7 @@ export async function runLogServerMain(argv: string[]): Promise<void> {
     ...(num(values['batch-delay-ms']) !== undefined ? { batchMaxDelayMs: num(values['batch-delay-ms'])! } : {}),
     ...(num(values['checkpoint-interval-ms']) !== undefined ? { checkpointIntervalMs: num(values['checkpoint-interval-ms'])! } : {}),
     ...(num(values['verify-workers']) !== undefined ? { verifyWorkers: num(values['verify-workers'])! } : {}),
+    ...(num(values['http-workers']) !== undefined ? { httpWorkers: num(values['http-workers'])! } : {}),
     trustedCas: (values['trusted-ca'] ?? []).map((f) => readFileSync(f, 'utf8')),
   };
   const server = await startLogServer(opts, Number(values.port), values.host);

@@ -193,40 +193,22 @@ export class LogService implements Service {
 
   // ------------------------------------------------------------------ v2
 
-  async #createV2(req: Request): Promise<Response> {
+  #createV2(req: Request): Promise<Response> {
     this.#checkWritable();
-    requireJson(req);
-    const body = await req.json(this.#opts.maxV2RequestBytes ?? 256 * 1024);
-    const entry = await canonicalizeCreateEntryRequest(body, this.ctx);
-    const r = await this.log.add({ body: entry.body, indexKeys: entry.indexKeys });
-    if (r.duplicate) {
-      return {
-        status: 409,
-        headers: { 'content-type': 'application/json', 'x-log-index': String(r.index) },
-        body: JSON.stringify({ code: 6, message: `an equivalent entry already exists in the log at index ${r.index}`, details: [] }),
-      };
-    }
-    return json(201, await this.transparencyLogEntry(r.index, entry, r.checkpoint));
+    return handleCreateV2(req, {
+      ctx: this.ctx,
+      maxBytes: this.#opts.maxV2RequestBytes ?? 256 * 1024,
+      v2LogId: this.log.ids.v2LogId,
+      add: async (entry) => {
+        const r = await this.log.add({ body: entry.body, indexKeys: entry.indexKeys });
+        return { ...r, proof: r.duplicate ? [] : await this.log.inclusionProof(r.index, r.checkpoint.size) };
+      },
+    });
   }
 
   /** The protojson TransparencyLogEntry (EmitUnpopulated) Rekor v2 answers with. */
   async transparencyLogEntry(index: number, entry: Pick<CanonicalEntry, 'kind' | 'apiVersion' | 'body'>, cp: PublishedCheckpoint): Promise<Record<string, unknown>> {
-    const proof = await this.log.inclusionProof(index, cp.size);
-    return {
-      logIndex: String(index),
-      logId: { keyId: toBase64(this.log.ids.v2LogId) },
-      kindVersion: { kind: entry.kind, version: entry.apiVersion },
-      integratedTime: '0',
-      inclusionPromise: null,
-      inclusionProof: {
-        logIndex: String(index),
-        rootHash: toBase64(cp.rootHash),
-        treeSize: String(cp.size),
-        hashes: proof.map(toBase64),
-        checkpoint: { envelope: cp.note },
-      },
-      canonicalizedBody: toBase64(entry.body),
-    };
+    return transparencyLogEntryJson(this.log.ids.v2LogId, index, entry, cp, await this.log.inclusionProof(index, cp.size));
   }
 
   // ------------------------------------------------------------------ v1
@@ -403,6 +385,61 @@ export class LogService implements Service {
   }
 }
 
+/** The protojson TransparencyLogEntry (EmitUnpopulated) of a v2 entry, from its proof. */
+export function transparencyLogEntryJson(
+  v2LogId: Uint8Array,
+  index: number,
+  entry: Pick<CanonicalEntry, 'kind' | 'apiVersion' | 'body'>,
+  cp: { size: number; rootHash: Uint8Array; note: string },
+  proof: readonly Uint8Array[],
+): Record<string, unknown> {
+  return {
+    logIndex: String(index),
+    logId: { keyId: toBase64(v2LogId) },
+    kindVersion: { kind: entry.kind, version: entry.apiVersion },
+    integratedTime: '0',
+    inclusionPromise: null,
+    inclusionProof: {
+      logIndex: String(index),
+      rootHash: toBase64(cp.rootHash),
+      treeSize: String(cp.size),
+      hashes: proof.map(toBase64),
+      checkpoint: { envelope: cp.note },
+    },
+    canonicalizedBody: toBase64(entry.body),
+  };
+}
+
+export interface V2AddResult {
+  index: number;
+  duplicate: boolean;
+  checkpoint: { size: number; rootHash: Uint8Array; note: string };
+  proof: readonly Uint8Array[];
+}
+
+/**
+ * POST /api/v2/log/entries: validate, canonicalize, append (through `add`, which resolves once
+ * a checkpoint covering the entry is published), answer 201 with the TransparencyLogEntry or
+ * 409 with x-log-index. Shared by the in-process service and the front-end worker threads.
+ */
+export async function handleCreateV2(
+  req: Request,
+  deps: { ctx: EntryContext; maxBytes: number; v2LogId: Uint8Array; add: (e: CanonicalEntry) => Promise<V2AddResult> },
+): Promise<Response> {
+  requireJson(req);
+  const body = await req.json(deps.maxBytes);
+  const entry = await canonicalizeCreateEntryRequest(body, deps.ctx);
+  const r = await deps.add(entry);
+  if (r.duplicate) {
+    return {
+      status: 409,
+      headers: { 'content-type': 'application/json', 'x-log-index': String(r.index) },
+      body: JSON.stringify({ code: 6, message: `an equivalent entry already exists in the log at index ${r.index}`, details: [] }),
+    };
+  }
+  return json(201, transparencyLogEntryJson(deps.v2LogId, r.index, entry, r.checkpoint, r.proof));
+}
+
 function publicKeySearchKey(v: unknown): string {
   const pk = v as { format?: unknown; content?: unknown } | null;
   if (typeof pk !== 'object' || pk === null || typeof pk.format !== 'string' || typeof pk.content !== 'string') {
@@ -434,11 +471,32 @@ function publicKeySearchKey(v: unknown): string {
   return toHex(sha256(utf8(canonical)));
 }
 
-/** Starts a standalone log server (all three APIs at the root). */
-export async function startLogServer(opts: LogServiceOptions, port = 0, host = '127.0.0.1'): Promise<RunningServer & { service: LogService }> {
+/**
+ * Starts a standalone log server (all three APIs at the root). With `httpWorkers` > 0 the v2
+ * write path runs on that many front-end threads sharing the port (see frontend.ts).
+ */
+export async function startLogServer(
+  opts: LogServiceOptions & { httpWorkers?: number },
+  port = 0,
+  host = '127.0.0.1',
+): Promise<RunningServer & { service: LogService }> {
   const service = await LogService.create(opts);
   const router = new Router();
   service.mount(router);
+  if ((opts.httpWorkers ?? 0) > 0) {
+    const { startFrontends } = await import('./frontend.ts');
+    const fe = await startFrontends(service, router, opts, opts.httpWorkers!, port, host);
+    return {
+      server: fe.server,
+      url: `http://${host.includes(':') ? `[${host}]` : host}:${fe.port}`,
+      port: fe.port,
+      service,
+      async close() {
+        await fe.close();
+        await service.close();
+      },
+    };
+  }
   const running = await listen(requestListener({ router, maxBodyBytes: opts.maxRequestBytes ?? 10 << 20 }), port, host);
   return {
     ...running,

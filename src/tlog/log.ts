@@ -3,13 +3,14 @@
 // Durability order, per batch (the same path runs at start-up to finish an interrupted batch):
 //
 //   1. stage      The entry is validated by the caller, hashed and placed in the in-memory pool
-//                 (deduplicated against the pool and the committed entries). Nothing is durable
-//                 and nothing is acknowledged: a crash loses staged entries, and their
-//                 submitters see the connection drop.
+//                 (deduplicated against the pool). Nothing is durable and nothing is
+//                 acknowledged: a crash loses staged entries, and their submitters see the
+//                 connection drop.
 //   2. commit     Up to `batchSize` staged entries (or whatever arrived within
-//                 `batchMaxDelayMs`) get consecutive indexes and are written in ONE storage
-//                 transaction (SQLite WAL, synchronous=FULL: one fsync). From here on the
-//                 entries are part of the log forever; the index assignment is final.
+//                 `batchMaxDelayMs`) go to storage in ONE transaction (SQLite WAL,
+//                 synchronous=FULL: one fsync); entries already in the log are not appended and
+//                 their submitters get the existing index. The appended entries get
+//                 consecutive indexes and are part of the log forever.
 //   3. integrate  The leaf hashes are added to the tile tree; the changed hash tiles and entry
 //                 bundles are written and fdatasync'd. Tiles are derived data: if a crash lands
 //                 between 2 and 3, recovery recomputes them from the committed entries.
@@ -82,6 +83,9 @@ interface Staged {
   waiters: { resolve: (r: AppendResult) => void; reject: (e: unknown) => void; duplicate: boolean }[];
 }
 
+/** Committed batches allowed to wait for integration before commits pause. */
+const MAX_INTEGRATING = 4;
+
 function randomTreeId(): string {
   const n = randomBytes(8).readBigUInt64BE() & 0x7fffffffffffffffn;
   return String(n === 0n ? 1n : n);
@@ -112,7 +116,12 @@ export class TransparencyLog {
   /** Committed entries waiting for a checkpoint that covers them. */
   #unpublished: Staged[] = [];
   #pendingCount = 0;
-  #running = false;
+  #committing = false;
+  /** When the oldest entry now in the pool was staged (Infinity when the pool is empty). */
+  #oldestStagedMs = Infinity;
+  /** Committed batches queued for integration. */
+  #integrating = 0;
+  #integrateChain: Promise<void> = Promise.resolve();
   #timer: NodeJS.Timeout | undefined;
   #publishTimer: NodeJS.Timeout | undefined;
   #lastPublishMs = 0;
@@ -120,7 +129,6 @@ export class TransparencyLog {
   #closed = false;
   /** Resolvers waiting for the published size to reach a value (duplicates of unpublished entries). */
   #sizeWaiters: { size: number; resolve: (cp: PublishedCheckpoint) => void; reject: (e: unknown) => void }[] = [];
-  #chain: Promise<void> = Promise.resolve();
 
   private constructor(opts: TransparencyLogOptions, identity: LogIdentity) {
     this.storage = opts.storage;
@@ -214,23 +222,27 @@ export class TransparencyLog {
     const key = toHex(lh);
     const inFlight = this.#byLeaf.get(key);
     if (inFlight) return new Promise((resolve, reject) => inFlight.waiters.push({ resolve, reject, duplicate: true }));
-    const [existing] = await this.storage.findByLeafHash([lh]);
-    if (existing !== undefined) {
-      const cp = await this.#waitPublished(existing + 1);
-      const [row] = await this.storage.readEntries(existing, existing + 1);
-      return { index: existing, leafHash: lh, integratedTime: row?.integratedTime ?? 0, duplicate: true, checkpoint: cp };
-    }
-    // The lookup above yielded: another request may have staged the same entry meanwhile.
-    const raced = this.#byLeaf.get(key);
-    if (raced) return new Promise((resolve, reject) => raced.waiters.push({ resolve, reject, duplicate: true }));
+    // Duplicates of committed entries are found by the commit itself (one lookup per batch).
     if (this.#pendingCount >= this.maxPending) throw new WaxsealError('ERR_UNAVAILABLE', 'the log is overloaded; retry later');
     return new Promise((resolve, reject) => {
       const s: Staged = { leafHash: lh, key, body: req.body, indexKeys: req.indexKeys, waiters: [{ resolve, reject, duplicate: false }] };
       this.#byLeaf.set(key, s);
+      if (this.#pool.length === 0) this.#oldestStagedMs = this.#now();
       this.#pool.push(s);
       this.#pendingCount++;
       this.#schedule();
     });
+  }
+
+  /** Answers the submitters of an entry that turned out to be in the log already. */
+  async #resolveDuplicate(s: Staged, index: number): Promise<void> {
+    try {
+      const cp = await this.#waitPublished(index + 1);
+      const [row] = await this.storage.readEntries(index, index + 1);
+      for (const w of s.waiters) w.resolve({ index, leafHash: s.leafHash, integratedTime: row?.integratedTime ?? 0, duplicate: true, checkpoint: cp });
+    } catch (e) {
+      for (const w of s.waiters) w.reject(e);
+    }
   }
 
   #waitPublished(size: number): Promise<PublishedCheckpoint> {
@@ -239,48 +251,50 @@ export class TransparencyLog {
     return new Promise((resolve, reject) => this.#sizeWaiters.push({ size, resolve, reject }));
   }
 
+  /** Starts a commit when a batch is full, or when the oldest staged entry has waited long enough. */
   #schedule(): void {
-    if (this.#running || this.#fatal) return;
-    if (this.#pool.length >= this.batchSize) {
+    if (this.#committing || this.#fatal || this.#pool.length === 0) return;
+    const waited = this.#now() - this.#oldestStagedMs;
+    if (this.#pool.length >= this.batchSize || waited >= this.batchMaxDelayMs || this.#closed) {
       if (this.#timer) clearTimeout(this.#timer);
       this.#timer = undefined;
-      this.#startCycle();
-    } else if (!this.#timer && this.#pool.length > 0) {
+      this.#startCommit();
+    } else if (!this.#timer) {
       this.#timer = setTimeout(() => {
         this.#timer = undefined;
-        if (!this.#running) this.#startCycle();
-      }, this.batchMaxDelayMs);
+        this.#schedule();
+      }, this.batchMaxDelayMs - waited);
     }
   }
 
-  /** Runs storage-mutating steps one at a time (cycles and timed publishes). */
-  #exclusive(fn: () => Promise<void>): Promise<void> {
-    const p = this.#chain.then(fn).catch((e) => this.#fail(e));
-    this.#chain = p;
-    return p;
-  }
-
-  #startCycle(): void {
-    this.#running = true;
-    void this.#exclusive(() => this.#cycle()).finally(() => {
-      this.#running = false;
-      if (this.#pool.length > 0 && !this.#fatal && !this.#closed) {
-        // A full batch goes at once; a partial one waits for the rest of its delay.
-        if (this.#pool.length >= this.batchSize || this.batchMaxDelayMs === 0) this.#startCycle();
-        else this.#schedule();
-      }
-    });
-  }
-
-  async #cycle(): Promise<void> {
+  /**
+   * The pipeline: commits run one at a time in index order; each committed batch is queued for
+   * integration and publication, which also run one at a time in order. The next batch can be
+   * committing while the previous one is being integrated.
+   */
+  #startCommit(): void {
+    this.#committing = true;
     const batch = this.#pool.splice(0, this.batchSize);
+    this.#oldestStagedMs = this.#pool.length > 0 ? this.#now() : Infinity;
+    void this.#commit(batch)
+      .catch((e) => this.#fail(e))
+      .finally(() => {
+        this.#committing = false;
+        this.#schedule();
+      });
+  }
+
+  async #commit(batch: Staged[]): Promise<void> {
     if (batch.length === 0) return;
+    // Bounded pipeline: wait while too many committed batches are not yet integrated.
+    while (this.#integrating >= MAX_INTEGRATING) await this.#integrateChain;
     // 2. commit
     const first = this.#committed;
     const integratedTime = Math.floor(this.#now() / 1000);
     const rows: NewEntry[] = batch.map((s) => ({ leafHash: s.leafHash, body: s.body, integratedTime, indexKeys: s.indexKeys }));
+    let result;
     try {
-      await this.storage.commit(first, rows);
+      result = await this.storage.commit(first, rows);
     } catch (e) {
       // Nothing was written: fail this batch only.
       for (const s of batch) {
@@ -290,21 +304,42 @@ export class TransparencyLog {
       }
       return;
     }
+    const appended: Staged[] = [];
     batch.forEach((s, i) => {
-      s.index = first + i;
+      const existing = result.duplicates[i];
+      if (existing !== undefined) {
+        this.#byLeaf.delete(s.key);
+        this.#pendingCount--;
+        void this.#resolveDuplicate(s, existing);
+        return;
+      }
+      s.index = first + appended.length;
       s.integratedTime = integratedTime;
+      appended.push(s);
     });
-    this.#committed += batch.length;
-    this.#unpublished.push(...batch);
-    // 3. integrate (a failure from here on is fatal: committed entries must be integrated)
-    await this.#integrate(batch.map((s) => s.leafHash), batch.map((s) => s.body));
-    // 4. publish
+    this.#committed += appended.length;
+    this.#unpublished.push(...appended);
+    if (appended.length === 0) return;
+    // 3.-4. (a failure from here on is fatal: committed entries must be integrated)
+    this.#integrating++;
+    this.#integrateChain = this.#integrateChain
+      .then(async () => {
+        await this.#integrate(appended.map((s) => s.leafHash), appended.map((s) => s.body));
+        this.#integrating--;
+        // Publish now unless another batch is right behind (it will publish for both).
+        if (this.#integrating === 0 || this.#closed) await this.#maybePublish();
+      })
+      .catch((e) => this.#fail(e));
+  }
+
+  /** 4. publish, unless the checkpoint interval says to wait (then a timer publishes). */
+  async #maybePublish(): Promise<void> {
     const wait = this.#lastPublishMs + this.checkpointIntervalMs - this.#now();
-    if (wait <= 0) await this.#publish();
-    else if (!this.#publishTimer) {
+    if (wait <= 0) return this.#publish();
+    if (!this.#publishTimer) {
       this.#publishTimer = setTimeout(() => {
         this.#publishTimer = undefined;
-        void this.#exclusive(() => this.#publish());
+        this.#integrateChain = this.#integrateChain.then(() => this.#publish()).catch((e) => this.#fail(e));
       }, wait);
     }
   }
@@ -317,12 +352,12 @@ export class TransparencyLog {
     for (const body of bodies) {
       this.#edgeBundle.push(body);
       if (this.#edgeBundle.length === TILE_WIDTH) {
-        bundles.push({ index: bundleIndex, data: encodeEntryBundle(this.#edgeBundle) });
+        bundles.push({ index: bundleIndex, data: encodeEntryBundle(this.#edgeBundle), full: true });
         this.#edgeBundle = [];
         bundleIndex++;
       }
     }
-    if (this.#edgeBundle.length > 0) bundles.push({ index: bundleIndex, data: encodeEntryBundle(this.#edgeBundle) });
+    if (this.#edgeBundle.length > 0) bundles.push({ index: bundleIndex, data: encodeEntryBundle(this.#edgeBundle), full: false });
     await this.storage.writeTiles(tiles, bundles);
   }
 
@@ -394,13 +429,14 @@ export class TransparencyLog {
     this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
-    while (this.#pool.length > 0 && !this.#fatal) await this.#exclusive(() => this.#cycle());
+    this.#schedule();
+    while ((this.#committing || this.#pool.length > 0) && !this.#fatal) await new Promise((r) => setTimeout(r, 1));
+    await this.#integrateChain;
     if (this.#publishTimer) {
       clearTimeout(this.#publishTimer);
       this.#publishTimer = undefined;
-      await this.#exclusive(() => this.#publish());
     }
-    await this.#chain;
+    if (!this.#fatal && this.#published?.size !== this.tree.size) await this.#publish().catch((e) => this.#fail(e));
     for (const w of this.#sizeWaiters.splice(0)) w.reject(new WaxsealError('ERR_UNAVAILABLE', 'the log is shutting down'));
     await this.storage.close();
   }

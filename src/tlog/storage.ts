@@ -15,6 +15,11 @@ export interface NewEntry {
   indexKeys?: readonly string[];
 }
 
+export interface CommitResult {
+  /** Per submitted entry: the index of an identical committed entry (not appended), or undefined. */
+  duplicates: (number | undefined)[];
+}
+
 export interface StoredEntry {
   index: number;
   leafHash: Uint8Array;
@@ -49,6 +54,8 @@ export interface StoredCheckpoint {
 export interface BundleWrite {
   index: number;
   data: Uint8Array;
+  /** True when the bundle holds 256 entries (it never changes again). */
+  full: boolean;
 }
 
 export interface LogStorage {
@@ -63,14 +70,16 @@ export interface LogStorage {
   committedSize(): Promise<number>;
 
   /**
-   * Appends `entries` at indexes [first, first + n) in one atomic, durable step (the "commit"
-   * of the durability order). Must fail, writing nothing, unless `first` equals the committed
-   * size (a compare-and-swap that keeps two writers from splitting a log) or when a leaf hash
-   * is already present. When it returns, the entries survive a crash or power loss.
+   * Appends, in one atomic and durable step (the "commit" of the durability order), every entry
+   * whose leaf hash is not already in the log (nor earlier in the same batch): the appended ones
+   * get indexes first, first+1, ... in order; for the others the existing index is reported.
+   * Must fail, writing nothing, unless `first` equals the committed size (a compare-and-swap that
+   * keeps two writers from splitting a log). When it returns, the appended entries survive a
+   * crash or power loss.
    */
-  commit(first: number, entries: readonly NewEntry[]): Promise<void>;
+  commit(first: number, entries: readonly NewEntry[]): Promise<CommitResult>;
 
-  /** Indexes of already-sequenced entries with these leaf hashes (undefined when absent). */
+  /** Indexes of committed entries with these leaf hashes (undefined when absent). Exact. */
   findByLeafHash(hashes: readonly Uint8Array[]): Promise<(number | undefined)[]>;
 
   /** Entries [start, end) in order; fewer when end is beyond the committed size. */

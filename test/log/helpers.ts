@@ -23,7 +23,7 @@ export interface TestLog {
   close(): Promise<void>;
 }
 
-export async function startTestLog(opts: Partial<LogServiceOptions> = {}): Promise<TestLog> {
+export async function startTestLog(opts: Partial<LogServiceOptions> & { httpWorkers?: number } = {}): Promise<TestLog> {
   const dir = mkdtempSync(join(tmpdir(), 'wx-log-'));
   const server = await startLogServer({ dataDir: dir, signer: generateSigner('ed25519'), hostname: HOST, batchMaxDelayMs: 5, treeId: '1193050959916656506', ...opts });
   return {

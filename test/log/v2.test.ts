@@ -9,7 +9,7 @@ import { publicKeyFromSpki, sha256 as coreSha256 } from '../../src/core/crypto.t
 import { decodeEntryBundle } from '../../src/tlog/tiles.ts';
 import { verifyCheckpointNote } from '../../src/tlog/checkpoint.ts';
 import { generateSigner } from '../../src/keys/memory.ts';
-import { HOST, startTestLog, post, get, p256Key, hashedRekordV2, b64, sha256, signData, dsseEnvelope, testCa } from './helpers.ts';
+import { HOST, startTestLog, post, get, p256Key, hashedRekordV1, hashedRekordV2, b64, sha256, signData, dsseEnvelope, testCa } from './helpers.ts';
 
 test('v2 hashedrekord: 201 with a TransparencyLogEntry whose proof verifies; duplicates get 409', async () => {
   const log = await startTestLog();
@@ -214,3 +214,35 @@ test('an RSA and an Ed25519ph client key are accepted with matching keyDetails',
   }
 });
 
+
+test('multi-threaded front end: v2 writes on worker threads, every other route forwarded', async () => {
+  const log = await startTestLog({ httpWorkers: 2 });
+  try {
+    const k = p256Key();
+    const results = await Promise.all(Array.from({ length: 30 }, (_, i) => post(`${log.url}/api/v2/log/entries`, hashedRekordV2(k, `frontend ${i}`))));
+    assert.ok(results.every((r) => r.status === 201), results.map((r) => r.text).join('\n'));
+    assert.deepEqual(results.map((r) => Number(r.json.logIndex)).sort((a, b) => a - b), Array.from({ length: 30 }, (_, i) => i));
+    const logKey = publicKeyFromSpki(log.service.log.signer.publicKeySpki);
+    for (const r of results.slice(0, 5)) {
+      const cp = verifyCheckpointNote(r.json.inclusionProof.checkpoint.envelope, HOST, logKey);
+      const body = Buffer.from(r.json.canonicalizedBody, 'base64');
+      assert.ok(verifyInclusion(Number(r.json.logIndex), cp.size, leafHash(body), r.json.inclusionProof.hashes.map((h: string) => Buffer.from(h, 'base64')), cp.rootHash));
+    }
+    const dup = await post(`${log.url}/api/v2/log/entries`, hashedRekordV2(k, 'frontend 3'));
+    assert.ok(dup.status === 201 || dup.status === 409);
+    assert.equal((await post(`${log.url}/api/v2/log/entries`, { bogus: 1 })).status, 400);
+    assert.equal((await post(`${log.url}/api/v2/log/entries`, '{')).status, 400);
+    for (let i = 0; i < 6; i++) {
+      // Forwarded routes answer identically whichever thread accepted the connection.
+      const cp = await get(`${log.url}/checkpoint`);
+      assert.equal(cp.status, 200);
+      assert.match(cp.headers.get('content-type')!, /^text\/plain/);
+      assert.equal((await get(`${log.url}/tile/0/000.p/3`)).bytes.length, 96);
+      assert.equal((await get(`${log.url}/nope`)).status, 404);
+      assert.equal((await get(`${log.url}/api/v1/log`)).json.treeSize >= 30, true);
+    }
+    assert.equal((await post(`${log.url}/api/v1/log/entries`, hashedRekordV1(k, 'v1 via main'))).status, 201);
+  } finally {
+    await log.close();
+  }
+});

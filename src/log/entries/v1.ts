@@ -9,7 +9,7 @@ import { canonicalBytes } from '../../core/jcs.ts';
 import { fromBase64, fromHex, toBase64, toHex, utf8 } from '../../core/bytes.ts';
 import { sha256, HASH_SIZE, type HashName } from '../../core/crypto.ts';
 import { pae } from '../../core/dsse.ts';
-import { parseX509Pem, certSubjects, type X509Material } from '../pki/x509.ts';
+import { parseX509Pem, materialIndexKeys, type X509Material } from '../pki/x509.ts';
 import { parseKeyRing, parseDetachedSignature, verifyDetached } from '../pki/pgp.ts';
 import { parseMinisignKey, parseMinisignSignature, verifyMinisign } from '../pki/minisign.ts';
 import { parseSshPublicKey, parseSshSignature, verifySshSignature } from '../pki/ssh.ts';
@@ -23,9 +23,7 @@ function keyHashKey(canonical: string): string {
   return toHex(sha256(utf8(canonical)));
 }
 
-function x509Keys(m: X509Material): string[] {
-  return [keyHashKey(m.canonicalPem), ...certSubjects(m)];
-}
+const x509Keys = materialIndexKeys;
 
 function x509Material(content: Uint8Array, ctx: EntryContext): X509Material {
   const m = parseX509Pem(content);

@@ -7,7 +7,7 @@ import { canonicalBytes } from '../../core/jcs.ts';
 import { toBase64, toHex, bytesEqual } from '../../core/bytes.ts';
 import { sha256, HASH_ENUM, HASH_SIZE, type HashName, type KeyKind } from '../../core/crypto.ts';
 import { pae } from '../../core/dsse.ts';
-import { x509FromDer, certSubjects, type X509Material } from '../pki/x509.ts';
+import { x509FromDer, materialIndexKeys, type X509Material } from '../pki/x509.ts';
 import {
   admitX509, checkTypeAllowed, invalid, protoBytes, protoMessage, protoString, unsupportedType,
   type CanonicalEntry, type EntryContext,
@@ -78,9 +78,7 @@ function parseVerifier(v: unknown, what: string, ctx: EntryContext, allowed: Rec
   return { material, which, raw, detailsName: name, details, json: { [which]: { rawBytes: toBase64(raw) }, keyDetails: name } };
 }
 
-function keyIndexKeys(m: X509Material): string[] {
-  return [toHex(sha256(new TextEncoder().encode(m.canonicalPem))), ...certSubjects(m)];
-}
+const keyIndexKeys = materialIndexKeys;
 
 async function hashedRekordV002(req: unknown, ctx: EntryContext): Promise<CanonicalEntry> {
   const f = protoMessage(req, 'hashedRekordRequestV002', { digest: 'digest', signature: 'signature' });

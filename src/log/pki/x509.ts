@@ -2,7 +2,7 @@
 // key, one certificate, or a PEM certificate chain (leaf first). Canonical form = PEM
 // re-encoding (Rekor's CanonicalValue). Optional check that certificates chain to the instance's
 // trusted CAs.
-import { createPublicKey } from 'node:crypto';
+import { createHash, createPublicKey } from 'node:crypto';
 import { WaxsealError } from '../../core/errors.ts';
 import { decodePemAll, encodePem } from '../../core/pem.ts';
 import { fromUtf8, bytesEqual } from '../../core/bytes.ts';
@@ -77,8 +77,22 @@ export function parseX509Pem(content: Uint8Array): X509Material {
   invalid(`invalid public key: cannot handle PEM type ${b.label}`);
 }
 
+// Clients reuse their key or certificate for many entries: parse each once (bounded cache).
+const derCache = new Map<string, X509Material>();
+const DER_CACHE_MAX = 4096;
+
 /** Rekor v2 verifier material: DER SPKI or DER certificate. */
 export function x509FromDer(der: Uint8Array, type: 'publicKey' | 'x509Certificate'): X509Material {
+  const cacheKey = `${type}:${Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('base64')}`;
+  const hit = derCache.get(cacheKey);
+  if (hit) return hit;
+  const m = parseDerMaterial(der, type);
+  if (derCache.size >= DER_CACHE_MAX) derCache.delete(derCache.keys().next().value!);
+  derCache.set(cacheKey, m);
+  return m;
+}
+
+function parseDerMaterial(der: Uint8Array, type: 'publicKey' | 'x509Certificate'): X509Material {
   if (type === 'publicKey') {
     const key = keyOf(der);
     if (!bytesEqual(canonicalSpki(der), der)) invalid('public key is not canonical DER');
@@ -128,6 +142,18 @@ export function checkTrustedChain(certs: readonly Certificate[], trusted: readon
     current = next;
   }
   throw new WaxsealError('ERR_LOG_ENTRY_INVALID', 'certificate does not chain to a CA trusted by this log', { check: 'log.trusted-ca' });
+}
+
+const indexKeysCache = new WeakMap<X509Material, string[]>();
+
+/** Search-index keys of the material: hex SHA-256 of the canonical PEM, then the leaf's SANs. */
+export function materialIndexKeys(m: X509Material): string[] {
+  let keys = indexKeysCache.get(m);
+  if (!keys) {
+    keys = [createHash('sha256').update(m.canonicalPem).digest('hex'), ...certSubjects(m)];
+    indexKeysCache.set(m, keys);
+  }
+  return keys;
 }
 
 /** Lower-cased SAN values of the leaf (emails, URIs, DNS names, Fulcio OtherName). */

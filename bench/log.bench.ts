@@ -1,0 +1,226 @@
+// Transparency log benchmark (perf.md 5.3): durable appends per second and submit-to-inclusion-
+// proof latency under concurrent clients posting Rekor v2 hashedrekord entries (P-256 signatures
+// over distinct digests, one key per virtual user), next to the floors measured in the same run:
+// the disk's fdatasync rate (1 KiB + fdatasync, 2 s) and the P-256 digest-verification ceiling.
+//
+//   node bench/log.bench.ts [--seconds 15] [--connections 256] [--quick]
+//
+// The log runs in its own process (bench/servers/log.ts) on an ext4 data directory; wrk drives it
+// with a Lua script that sends pre-generated, distinct requests. Every 201 is a durable append
+// whose response carries an inclusion proof against a published checkpoint.
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { createHash, generateKeyPairSync, sign, verify, randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { p256 } from '@noble/curves/nist.js';
+import { spawnServer, machineLine, fmt } from './lib.ts';
+import { verifyP256Batch, p256Job, pointFromUncompressed } from '../src/log/fastverify.ts';
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '15' },
+    warmup: { type: 'string', default: '3' },
+    connections: { type: 'string', default: '256' },
+    quick: { type: 'boolean', default: false },
+  },
+});
+const seconds = values.quick ? 5 : Number(values.seconds);
+const warmup = values.quick ? 1 : Number(values.warmup);
+const connections = Number(values.connections);
+const root = new URL('..', import.meta.url).pathname;
+const scratch = mkdtempSync(join(root, 'tmp', 'log-bench-'));
+
+function hasTaskset(): boolean {
+  try {
+    execFileSync('taskset', ['-c', '0', 'true']);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------------------- floors
+
+function fdatasyncRate(): { syncsPerSec: number; p50: number; p99: number } {
+  const file = join(scratch, 'fsync.bin');
+  const fd = openSync(file, 'w');
+  const buf = randomBytes(1024);
+  const lat: number[] = [];
+  const end = performance.now() + 2000;
+  let n = 0;
+  while (performance.now() < end) {
+    const t = performance.now();
+    writeSync(fd, buf);
+    fdatasyncSync(fd);
+    lat.push(performance.now() - t);
+    n++;
+  }
+  closeSync(fd);
+  lat.sort((a, b) => a - b);
+  return { syncsPerSec: n / 2, p50: lat[Math.floor(lat.length * 0.5)]!, p99: lat[Math.floor(lat.length * 0.99)]! };
+}
+
+function verifyCeilings(): { fastPerSec: number; nativeMessagePerSec: number; noblePerSec: number } {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const jwk = publicKey.export({ format: 'jwk' });
+  const raw = Buffer.concat([Buffer.of(4), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
+  const point = pointFromUncompressed(raw);
+  const n = 3000;
+  const msgs = Array.from({ length: n }, (_, i) => Buffer.from(`ceiling ${i}`));
+  const sigs = msgs.map((m) => sign('sha256', m, { key: privateKey, dsaEncoding: 'der' }));
+  const jobs = msgs.map((m, i) => p256Job(point, createHash('sha256').update(m).digest(), sigs[i]!)!);
+  let t = performance.now();
+  for (let i = 0; i < n; i += 256) if (verifyP256Batch(jobs.slice(i, i + 256)).includes(false)) throw new Error('fast verify rejected a valid signature');
+  const fast = n / ((performance.now() - t) / 1000);
+  t = performance.now();
+  for (let i = 0; i < n; i++) verify('sha256', msgs[i]!, publicKey, sigs[i]!);
+  const native = n / ((performance.now() - t) / 1000);
+  t = performance.now();
+  for (let i = 0; i < 200; i++) p256.verify(sigs[i]!, createHash('sha256').update(msgs[i]!).digest(), raw, { prehash: false, format: 'der', lowS: false });
+  const noble = 200 / ((performance.now() - t) / 1000);
+  return { fastPerSec: fast, nativeMessagePerSec: native, noblePerSec: noble };
+}
+
+// ---------------------------------------------------------------------------- load
+
+/** Pre-generates `n` distinct v2 hashedrekord requests, one P-256 key per virtual user. */
+function requests(n: number, users: number): string {
+  const keys = Array.from({ length: users }, () => {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    return { privateKey, spki: publicKey.export({ format: 'der', type: 'spki' }).toString('base64') };
+  });
+  const lines: string[] = [];
+  const salt = randomBytes(8).toString('hex');
+  for (let i = 0; i < n; i++) {
+    const k = keys[i % users]!;
+    const artifact = Buffer.from(`bench artifact ${salt} ${i}`);
+    const digest = createHash('sha256').update(artifact).digest('base64');
+    const sig = sign('sha256', artifact, { key: k.privateKey, dsaEncoding: 'der' }).toString('base64');
+    lines.push(JSON.stringify({ hashedRekordRequestV002: { digest, signature: { content: sig, verifier: { publicKey: { rawBytes: k.spki }, keyDetails: 'PKIX_ECDSA_P256_SHA_256' } } } }));
+  }
+  return lines.join('\n') + '\n';
+}
+
+interface RunResult {
+  acked: number;
+  sizeDelta: number;
+  appendsPerSec: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+}
+
+function toMs(v: string): number {
+  const m = /^([\d.]+)(us|ms|s)$/.exec(v.trim());
+  if (!m) return NaN;
+  const x = Number(m[1]);
+  return m[2] === 'us' ? x / 1000 : m[2] === 's' ? x * 1000 : x;
+}
+
+async function treeSize(url: string): Promise<number> {
+  return ((await (await fetch(`${url}/api/v1/log`)).json()) as { treeSize: number }).treeSize;
+}
+
+function wrkRun(url: string, bodyFile: string, secs: number, conns: number, pin: boolean): { rps: number; p50: number; p90: number; p99: number; non2xx: number; errors: number } {
+  const lua = join(scratch, 'post.lua');
+  writeFileSync(
+    lua,
+    [
+      'local bodies = {}',
+      `for line in io.lines("${bodyFile}") do bodies[#bodies + 1] = line end`,
+      'local i = 0',
+      'wrk.method = "POST"',
+      'wrk.headers["Content-Type"] = "application/json"',
+      'request = function() i = i + 1; if i > #bodies then i = 1 end; return wrk.format(nil, "/api/v2/log/entries", nil, bodies[i]) end',
+      'local non2xx = 0',
+      'response = function(status) if status ~= 201 then non2xx = non2xx + 1 end end',
+      'done = function(summary) io.write(string.format("ERRORS %d %d %d %d\\n", summary.errors.connect, summary.errors.read, summary.errors.write, summary.errors.timeout)) end',
+    ].join('\n'),
+  );
+  const args = ['-t', '1', '-c', String(conns), '-d', `${secs}s`, '--timeout', '10s', '--latency', '-s', lua, url];
+  const out = execFileSync(pin ? 'taskset' : 'wrk', pin ? ['-c', '1', 'wrk', ...args] : args, { encoding: 'utf8', timeout: (secs + 60) * 1000 });
+  const e = /ERRORS (\d+) (\d+) (\d+) (\d+)/.exec(out);
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN),
+    p50: toMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? ''),
+    p90: toMs(/\s90%\s+(\S+)/.exec(out)?.[1] ?? ''),
+    p99: toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? ''),
+    non2xx: Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0),
+    errors: e ? Number(e[1]) + Number(e[2]) + Number(e[3]) + Number(e[4]) : 0,
+  };
+}
+
+interface Config {
+  name: string;
+  batchSize: number;
+  batchDelayMs: number;
+  checkpointIntervalMs: number;
+  verifyWorkers: number;
+  pin: boolean;
+}
+
+async function runConfig(c: Config, bodyFile: string, warmBodyFile: string): Promise<RunResult> {
+  const dataDir = mkdtempSync(join(scratch, 'data-'));
+  const args = [
+    '--data-dir', dataDir, '--hostname', 'log.bench.test', '--key-kind', 'ed25519',
+    '--batch-size', String(c.batchSize), '--batch-delay-ms', String(c.batchDelayMs),
+    '--checkpoint-interval-ms', String(c.checkpointIntervalMs), '--verify-workers', String(c.verifyWorkers),
+  ];
+  const server = await spawnServer(join(root, 'bench/servers/log.ts'), args);
+  if (c.pin) execFileSync('taskset', ['-a', '-p', '-c', '0', String(server.child.pid)], { stdio: 'ignore' });
+  try {
+    if (warmup > 0) wrkRun(server.url, warmBodyFile, warmup, connections, c.pin);
+    const before = await treeSize(server.url);
+    const r = wrkRun(server.url, bodyFile, seconds, connections, c.pin);
+    const after = await treeSize(server.url);
+    return { acked: after - before, sizeDelta: after - before, appendsPerSec: (after - before) / seconds, p50: r.p50, p90: r.p90, p99: r.p99, non2xx: r.non2xx, errors: r.errors };
+  } finally {
+    await server.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  process.stdout.write(`${machineLine()}\n`);
+  const pinAvailable = hasTaskset();
+  const fsync = fdatasyncRate();
+  process.stdout.write(`fdatasync floor (1 KiB write + fdatasync, 2 s): ${fmt(fsync.syncsPerSec)} syncs/s, p50 ${fmt(fsync.p50, 2)} ms, p99 ${fmt(fsync.p99, 2)} ms\n`);
+  const v = verifyCeilings();
+  process.stdout.write(
+    `P-256 verify ceiling, 1 core: digest (fastverify, batched) ${fmt(v.fastPerSec)}/s; message (node:crypto) ${fmt(v.nativeMessagePerSec)}/s; digest via @noble/curves ${fmt(v.noblePerSec)}/s\n`,
+  );
+  // Enough distinct entries for the measured window at up to ~12k/s (the file is cycled if not).
+  const perSec = 12_000;
+  const users = Math.min(connections, 256);
+  const bodyFile = join(scratch, 'bodies.jsonl');
+  const warmFile = join(scratch, 'warm.jsonl');
+  process.stdout.write(`generating ${fmt(perSec * seconds)} signed requests...\n`);
+  writeFileSync(bodyFile, requests(perSec * seconds, users));
+  writeFileSync(warmFile, requests(perSec * Math.max(warmup, 1), users));
+  const configs: Config[] = [
+    { name: 'batch 256 / 50 ms, checkpoint every batch, 1 verify worker', batchSize: 256, batchDelayMs: 50, checkpointIntervalMs: 0, verifyWorkers: 1, pin: false },
+    { name: 'batch 256 / 50 ms, checkpoint every batch, no workers', batchSize: 256, batchDelayMs: 50, checkpointIntervalMs: 0, verifyWorkers: 0, pin: false },
+    ...(values.quick ? [] : [
+      { name: 'batch 1024 / 100 ms, checkpoint 250 ms, 1 verify worker', batchSize: 1024, batchDelayMs: 100, checkpointIntervalMs: 250, verifyWorkers: 1, pin: false },
+      ...(pinAvailable ? [{ name: 'batch 256 / 50 ms, SUT pinned to core 0, wrk to core 1', batchSize: 256, batchDelayMs: 50, checkpointIntervalMs: 0, verifyWorkers: 0, pin: true }] : []),
+    ]),
+  ];
+  process.stdout.write(`\n${connections} connections, ${seconds} s measured after ${warmup} s warm-up; target >= 5,000 appends/s, p99 submit->proof <= 1,000 ms\n`);
+  for (const c of configs) {
+    const r = await runConfig(c, bodyFile, warmFile);
+    const meets = r.appendsPerSec >= 5000 && r.p99 <= 1000 ? 'MEETS TARGET' : 'below target';
+    process.stdout.write(
+      `${c.name.padEnd(62)} ${fmt(r.appendsPerSec).padStart(7)} appends/s  p50 ${fmt(r.p50, 1)} ms  p90 ${fmt(r.p90, 1)} ms  p99 ${fmt(r.p99, 1)} ms  non-201 ${r.non2xx}  errors ${r.errors}  [${meets}; ${fmt((100 * r.appendsPerSec) / v.fastPerSec, 0)}% of 1-core verify ceiling]\n`,
+    );
+  }
+}
+
+main()
+  .catch((e) => {
+    process.stderr.write(`log bench failed: ${e instanceof Error ? e.stack : String(e)}\n`);
+    process.exitCode = 1;
+  })
+  .finally(() => rmSync(scratch, { recursive: true, force: true }));
