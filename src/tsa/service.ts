@@ -159,8 +159,8 @@ export class TsaService implements Service {
 
   /**
    * A node:http listener for the TSA on its own: POST <prefix>/api/v1/timestamp is answered
-   * here directly (the hot path: no router, no URL object, no promise hops with an in-memory
-   * key), and every other request goes to `fallback` (the generic router).
+   * here directly (the hot path: no router, no URL object, no promises; the issuer's batch
+   * calls back), and every other request goes to `fallback` (the generic router).
    */
   listener(fallback: (req: IncomingMessage, res: ServerResponse) => void, prefix = ''): (req: IncomingMessage, res: ServerResponse) => void {
     const path = `${prefix}/api/v1/timestamp`;
