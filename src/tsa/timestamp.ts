@@ -442,8 +442,8 @@ function checkPolicyOid(o: string, what: string): void {
   if (!OID_RE.test(o)) throw new WaxsealError('ERR_CONFIG', `${what} ${JSON.stringify(o)} is not a dotted OID`);
 }
 
+/** Called with (undefined, DER TimeStampResp) or with the error (a WaxsealError for bad requests). */
 export type IssueCallback = (err: unknown, der?: Uint8Array) => void;
-
 
 /** Builds RFC 3161 responses for one TSA key and chain. */
 export class TimestampIssuer {
