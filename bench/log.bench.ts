@@ -8,7 +8,7 @@
 // The log runs in its own process (bench/servers/log.ts) on an ext4 data directory; wrk drives it
 // with a Lua script that sends pre-generated, distinct requests. Every 201 is a durable append
 // whose response carries an inclusion proof against a published checkpoint.
-import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash, generateKeyPairSync, sign, verify, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
@@ -103,6 +103,9 @@ function requests(n: number, users: number): string {
 }
 
 interface RunResult {
+  serverCores: number;
+  cpuUsPerAppend: number;
+  machineBusyPct: number;
   acked: number;
   sizeDelta: number;
   appendsPerSec: number;
@@ -159,7 +162,18 @@ interface Config {
   batchDelayMs: number;
   checkpointIntervalMs: number;
   verifyWorkers: number;
+  httpWorkers: number;
   pin: boolean;
+}
+
+function processCpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+function machineTicks(): { idle: number; total: number } {
+  const l = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.split(/\s+/).slice(1).map(Number);
+  return { idle: l[3]! + l[4]!, total: l.reduce((a, b) => a + b, 0) };
 }
 
 async function runConfig(c: Config, bodyFile: string, warmBodyFile: string): Promise<RunResult> {
@@ -168,15 +182,33 @@ async function runConfig(c: Config, bodyFile: string, warmBodyFile: string): Pro
     '--data-dir', dataDir, '--hostname', 'log.bench.test', '--key-kind', 'ed25519',
     '--batch-size', String(c.batchSize), '--batch-delay-ms', String(c.batchDelayMs),
     '--checkpoint-interval-ms', String(c.checkpointIntervalMs), '--verify-workers', String(c.verifyWorkers),
+    '--http-workers', String(c.httpWorkers),
   ];
   const server = await spawnServer(join(root, 'bench/servers/log.ts'), args);
   if (c.pin) execFileSync('taskset', ['-a', '-p', '-c', '0', String(server.child.pid)], { stdio: 'ignore' });
   try {
     if (warmup > 0) wrkRun(server.url, warmBodyFile, warmup, connections, c.pin);
     const before = await treeSize(server.url);
+    const cpu0 = processCpuSeconds(server.child.pid!);
+    const m0 = machineTicks();
     const r = wrkRun(server.url, bodyFile, seconds, connections, c.pin);
+    const cpu1 = processCpuSeconds(server.child.pid!);
+    const m1 = machineTicks();
     const after = await treeSize(server.url);
-    return { acked: after - before, sizeDelta: after - before, appendsPerSec: (after - before) / seconds, p50: r.p50, p90: r.p90, p99: r.p99, non2xx: r.non2xx, errors: r.errors };
+    const n = after - before;
+    return {
+      serverCores: (cpu1 - cpu0) / seconds,
+      cpuUsPerAppend: n > 0 ? ((cpu1 - cpu0) / n) * 1e6 : NaN,
+      machineBusyPct: 100 * (1 - (m1.idle - m0.idle) / (m1.total - m0.total)),
+      acked: n,
+      sizeDelta: n,
+      appendsPerSec: n / seconds,
+      p50: r.p50,
+      p90: r.p90,
+      p99: r.p99,
+      non2xx: r.non2xx,
+      errors: r.errors,
+    };
   } finally {
     await server.stop();
     rmSync(dataDir, { recursive: true, force: true });
@@ -200,20 +232,25 @@ async function main(): Promise<void> {
   process.stdout.write(`generating ${fmt(perSec * seconds)} signed requests...\n`);
   writeFileSync(bodyFile, requests(perSec * seconds, users));
   writeFileSync(warmFile, requests(perSec * Math.max(warmup, 1), users));
+  const base = { checkpointIntervalMs: 0, verifyWorkers: 0, httpWorkers: 0, pin: false };
   const configs: Config[] = [
-    { name: 'batch 256 / 50 ms, checkpoint every batch, 1 verify worker', batchSize: 256, batchDelayMs: 50, checkpointIntervalMs: 0, verifyWorkers: 1, pin: false },
-    { name: 'batch 256 / 50 ms, checkpoint every batch, no workers', batchSize: 256, batchDelayMs: 50, checkpointIntervalMs: 0, verifyWorkers: 0, pin: false },
-    ...(values.quick ? [] : [
-      { name: 'batch 1024 / 100 ms, checkpoint 250 ms, 1 verify worker', batchSize: 1024, batchDelayMs: 100, checkpointIntervalMs: 250, verifyWorkers: 1, pin: false },
-      ...(pinAvailable ? [{ name: 'batch 256 / 50 ms, SUT pinned to core 0, wrk to core 1', batchSize: 256, batchDelayMs: 50, checkpointIntervalMs: 0, verifyWorkers: 0, pin: true }] : []),
-    ]),
+    { ...base, name: 'defaults (batch 256 / 50 ms), one thread', batchSize: 256, batchDelayMs: 50 },
+    { ...base, name: 'batch 256 / 10 ms, 2 HTTP front-end threads', batchSize: 256, batchDelayMs: 10, httpWorkers: 2 },
+    ...(values.quick
+      ? []
+      : [
+          { ...base, name: 'batch 256 / 10 ms, 1 verify worker', batchSize: 256, batchDelayMs: 10, verifyWorkers: 1 },
+          { ...base, name: 'batch 1024 / 100 ms, checkpoint 250 ms, 2 front ends', batchSize: 1024, batchDelayMs: 100, checkpointIntervalMs: 250, httpWorkers: 2 },
+          ...(pinAvailable ? [{ ...base, name: 'batch 256 / 10 ms, SUT on core 0, wrk on core 1', batchSize: 256, batchDelayMs: 10, pin: true }] : []),
+        ]),
   ];
   process.stdout.write(`\n${connections} connections, ${seconds} s measured after ${warmup} s warm-up; target >= 5,000 appends/s, p99 submit->proof <= 1,000 ms\n`);
   for (const c of configs) {
     const r = await runConfig(c, bodyFile, warmFile);
     const meets = r.appendsPerSec >= 5000 && r.p99 <= 1000 ? 'MEETS TARGET' : 'below target';
     process.stdout.write(
-      `${c.name.padEnd(62)} ${fmt(r.appendsPerSec).padStart(7)} appends/s  p50 ${fmt(r.p50, 1)} ms  p90 ${fmt(r.p90, 1)} ms  p99 ${fmt(r.p99, 1)} ms  non-201 ${r.non2xx}  errors ${r.errors}  [${meets}; ${fmt((100 * r.appendsPerSec) / v.fastPerSec, 0)}% of 1-core verify ceiling]\n`,
+      `${c.name.padEnd(52)} ${fmt(r.appendsPerSec).padStart(7)} appends/s  p50 ${fmt(r.p50, 1)} ms  p90 ${fmt(r.p90, 1)} ms  p99 ${fmt(r.p99, 1)} ms  non-201 ${r.non2xx}  errors ${r.errors}\n` +
+        `${''.padEnd(52)} server ${fmt(r.serverCores, 2)} cores, ${fmt(r.cpuUsPerAppend)} us CPU/append; machine ${fmt(r.machineBusyPct)}% busy (all processes)  [${meets}]\n`,
     );
   }
 }
