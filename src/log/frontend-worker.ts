@@ -91,4 +91,7 @@ const forward = async (req: Parameters<Parameters<Router['get']>[1]>[0]): Promis
 for (const method of ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']) router.on(method, '/*', forward);
 
 const server = createServer({ keepAliveTimeout: 5000, requestTimeout: 30000, headersTimeout: 10000 }, requestListener({ router, maxBodyBytes: cfg.maxRequestBytes }));
-server.listen({ port: cfg.port, host: cfg.host, reusePort: true }, () => port.postMessage({ type: 'ready' }));
+server.listen({ port: cfg.port, host: cfg.host, reusePort: true }, () => {
+  const addr = server.address();
+  port.postMessage({ type: 'ready', port: typeof addr === 'object' && addr ? addr.port : cfg.port });
+});

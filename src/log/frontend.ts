@@ -7,11 +7,10 @@
 // forwarded to the main thread's router unchanged.
 import { Worker } from 'node:worker_threads';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { WaxsealError } from '../core/errors.ts';
 import { encodePem } from '../core/pem.ts';
 import { concat } from '../core/bytes.ts';
-import { defaultErrorFormatter, requestListener, type ErrorFormatter, type Request, type Response, type Router } from '../server/http.ts';
+import { defaultErrorFormatter, type ErrorFormatter, type Request, type Response, type Router } from '../server/http.ts';
 import type { LogService, LogServiceOptions } from './service.ts';
 
 /** What a worker needs to validate entries exactly as the service does. */
@@ -92,27 +91,25 @@ async function dispatch(router: Router, m: HttpForward): Promise<Response> {
 }
 
 export interface RunningFrontends {
-  /** The main thread's listener (workers listen on the same port). */
+  /** Not listening: the worker threads own the port. Present for RunningServer compatibility. */
   server: Server;
   port: number;
   close(): Promise<void>;
 }
 
 /**
- * Starts the main listener and `count` front-end workers on host:port (port 0 picks one).
+ * Starts `count` front-end workers on host:port (port 0 picks one); the main thread only sequences.
  * `router` must have the service mounted at the root.
  */
 export async function startFrontends(service: LogService, router: Router, opts: LogServiceOptions, count: number, port: number, host: string): Promise<RunningFrontends> {
   const maxRequestBytes = opts.maxRequestBytes ?? 10 << 20;
-  const main: Server = createServer({ keepAliveTimeout: 5000, requestTimeout: 30000, headersTimeout: 10000 }, requestListener({ router, maxBodyBytes: maxRequestBytes }));
-  await new Promise<void>((resolve, reject) => {
-    main.once('error', reject);
-    main.listen({ port, host, reusePort: true }, () => resolve());
-  });
-  const actualPort = (main.address() as AddressInfo).port;
+  // The main thread does not accept connections itself: with SO_REUSEPORT it would get a share
+  // of the v2 traffic and verify it inline next to the sequencer. Workers forward other routes.
+  const main: Server = createServer();
+  let actualPort = port;
   const policy = service.ctx.policy;
   const config: FrontendConfig = {
-    port: actualPort,
+    port,
     host,
     maxRequestBytes,
     maxV2RequestBytes: opts.maxV2RequestBytes ?? 256 * 1024,
@@ -128,9 +125,8 @@ export async function startFrontends(service: LogService, router: Router, opts: 
     },
   };
   const workers: Worker[] = [];
-  const ready: Promise<void>[] = [];
-  for (let i = 0; i < count; i++) {
-    const w = new Worker(new URL('./frontend-worker.ts', import.meta.url), { workerData: config });
+  const spawn = (cfg: FrontendConfig): Promise<number> => {
+    const w = new Worker(new URL('./frontend-worker.ts', import.meta.url), { workerData: cfg });
     workers.push(w);
     let outbox: AddReply[] = [];
     let flushing = false;
@@ -146,45 +142,41 @@ export async function startFrontends(service: LogService, router: Router, opts: 
         });
       }
     };
-    ready.push(
-      new Promise((resolve, reject) => {
-        w.once('error', reject);
-        w.on('message', (m: { type: 'ready' } | { type: 'add'; items: AddItem[] } | ({ type: 'http' } & HttpForward)) => {
-          if (m.type === 'ready') return resolve();
-          if (m.type === 'add') {
-            for (const item of m.items) {
-              service.log
-                .add({ body: item.body, indexKeys: item.indexKeys })
-                .then(async (r) => {
-                  // Copy into one compact buffer: views into tile memory would clone whole tiles.
-                  const proof = r.duplicate ? new Uint8Array(0) : concat(...(await service.log.inclusionProof(r.index, r.checkpoint.size)));
-                  reply({ id: item.id, ok: true, index: r.index, duplicate: r.duplicate, size: r.checkpoint.size, rootHash: Uint8Array.from(r.checkpoint.rootHash), note: r.checkpoint.note, proof });
-                })
-                .catch((e: unknown) => {
-                  const err = e instanceof WaxsealError ? e : new WaxsealError('ERR_INTERNAL', 'internal error');
-                  reply({ id: item.id, ok: false, code: err.code, message: err.message });
-                });
-            }
-            return;
+    return new Promise((resolve, reject) => {
+      w.once('error', reject);
+      w.on('message', (m: { type: 'ready'; port: number } | { type: 'add'; items: AddItem[] } | ({ type: 'http' } & HttpForward)) => {
+        if (m.type === 'ready') return resolve(m.port);
+        if (m.type === 'add') {
+          for (const item of m.items) {
+            service.log
+              .add({ body: item.body, indexKeys: item.indexKeys })
+              .then(async (r) => {
+                // Copy into one compact buffer: views into tile memory would clone whole tiles.
+                const proof = r.duplicate ? new Uint8Array(0) : concat(...(await service.log.inclusionProof(r.index, r.checkpoint.size)));
+                reply({ id: item.id, ok: true, index: r.index, duplicate: r.duplicate, size: r.checkpoint.size, rootHash: Uint8Array.from(r.checkpoint.rootHash), note: r.checkpoint.note, proof });
+              })
+              .catch((e: unknown) => {
+                const err = e instanceof WaxsealError ? e : new WaxsealError('ERR_INTERNAL', 'internal error');
+                reply({ id: item.id, ok: false, code: err.code, message: err.message });
+              });
           }
-          void dispatch(router, m).then((res) => {
-            const r: HttpReply = { id: m.id, status: res.status, headers: res.headers ?? {}, body: res.body };
-            w.postMessage({ type: 'http', reply: r });
-          });
+          return;
+        }
+        void dispatch(router, m).then((res) => {
+          const r: HttpReply = { id: m.id, status: res.status, headers: res.headers ?? {}, body: res.body };
+          w.postMessage({ type: 'http', reply: r });
         });
-      }),
-    );
-  }
-  await Promise.all(ready);
+      });
+    });
+  };
+  // The first worker binds (port 0 picks one); the others join it on the same port.
+  actualPort = await spawn(config);
+  await Promise.all(Array.from({ length: count - 1 }, () => spawn({ ...config, port: actualPort })));
   return {
     server: main,
     port: actualPort,
     async close() {
       await Promise.all(workers.map((w) => w.terminate()));
-      await new Promise<void>((resolve) => {
-        main.close(() => resolve());
-        main.closeAllConnections();
-      });
     },
   };
 }

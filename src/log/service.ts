@@ -35,7 +35,9 @@ export interface LogServiceOptions {
   /** The log key (Ed25519 recommended for C2SP/witnesses; ECDSA P-256 works too). */
   signer: Signer;
   /** Host name clients use for the log: the v2 checkpoint origin and the v1 note signer name. */
-  hostname: string;
+  hostname?: string;
+  /** Alias of `hostname`. */
+  origin?: string;
   /** Rekor v1 tree ID (decimal int64); random for a new log. */
   treeId?: string;
   batchSize?: number;
@@ -111,10 +113,12 @@ export class LogService implements Service {
     const trustedCas = (opts.trustedCas ?? []).flatMap((c) => (typeof c === 'string' ? parseTrustedCas([c]) : [c]));
     const policy: EntryPolicy = { ...DEFAULT_POLICY, ...opts.policy, trustedCas, allowPublicKeys: opts.allowPublicKeys ?? true };
     const storage = opts.storage ?? new SqliteFileStorage(opts.dataDir);
+    const origin = opts.hostname ?? opts.origin;
+    if (!origin) throw new WaxsealError('ERR_CONFIG', 'the log needs a hostname (its checkpoint origin)');
     const log = await TransparencyLog.open({
       storage,
       signer: opts.signer,
-      origin: opts.hostname,
+      origin,
       ...(opts.treeId === undefined ? {} : { treeId: opts.treeId }),
       ...(opts.batchSize === undefined ? {} : { batchSize: opts.batchSize }),
       ...(opts.batchMaxDelayMs === undefined ? {} : { batchMaxDelayMs: opts.batchMaxDelayMs }),
