@@ -83,7 +83,7 @@ test('acknowledged entries survive repeated SIGKILL; fsck passes; all seen check
       await exited;
       await Promise.all(clients);
     }
-    assert.ok(acked.length > 50, `only ${acked.length} entries were acknowledged`);
+    assert.ok(acked.length > 20, `only ${acked.length} entries were acknowledged`);
 
     // Restart once more: recovery publishes everything committed; proofs from every checkpoint seen.
     const { child, url } = await start(dir);
