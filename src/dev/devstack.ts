@@ -16,7 +16,7 @@ import { parseCertificatesPem, type Certificate } from '../core/x509.ts';
 import { OID } from '../core/oids.ts';
 import { generateSigner, signerFromPem, type KeyObjectSigner } from '../keys/memory.ts';
 import { selfSignedRoot, intermediateCa, tsaLeaf } from '../keys/certify.ts';
-import { Router, requestListener, listen, json, type RunningServer } from '../server/http.ts';
+import { Router, requestListener, listen, type RunningServer } from '../server/http.ts';
 import type { Service } from '../server/service.ts';
 import { DevIdentityProvider } from '../idp/dev-idp.ts';
 import { TsaService } from '../tsa/service.ts';
@@ -25,9 +25,8 @@ import { parseIssuerConfig, mergeIssuerConfigs, githubActionsIssuerConfig, issue
 import { parseSigningRules } from '../policy/signing-rules.ts';
 import { AuditLog } from '../audit/index.ts';
 import { caAuthorizer, caAuditor } from '../instance/governance.ts';
-import { TufService } from '../trust/tuf/index.ts';
 import { LogService } from '../log/service.ts';
-import { publishTrustTargets } from '../trust/publish.ts';
+import { publishTrustDocuments } from '../trust/publish.ts';
 import { authorityEntry, trustedRoot, signingConfig, type TrustedRootJson, type SigningConfigJson, type TransparencyLogJson } from '../trust/documents.ts';
 
 export const DEFAULT_DEV_PORT = 7117;
@@ -228,29 +227,16 @@ export async function startDevStack(opts: DevStackOptions): Promise<DevStack> {
     });
 
     for (const s of services) s.mount(router);
-    router.get('/trusted_root.json', () => json(200, root));
-    router.get('/signing_config.json', () => json(200, sc));
-
-    const trustedRootPath = join(dataDir, 'trusted_root.json');
-    const signingConfigPath = join(dataDir, 'signing_config.json');
-    const rootBytes = Buffer.from(JSON.stringify(root, null, 2) + '\n');
-    const scBytes = Buffer.from(JSON.stringify(sc, null, 2) + '\n');
-    writeFileSync(trustedRootPath, rootBytes);
-    writeFileSync(signingConfigPath, scBytes);
-    // The same documents, signed and versioned, through the instance's TUF repository.
-    const tuf = await publishTrustTargets(join(dataDir, 'tuf'), join(dataDir, 'tuf-keys'), {
-      'trusted_root.json': rootBytes,
-      'signing_config.v0.2.json': scBytes,
-      'signing_config.json': scBytes,
+    const { trustedRootPath, signingConfigPath, tuf } = await publishTrustDocuments({
+      router, baseUrl: base, dataDir, trustedRoot: root, signingConfig: sc, tufKeysDir: join(dataDir, 'tuf-keys'),
     });
-    new TufService({ directory: tuf.directory, prefix: '/tuf' }).mount(router);
     const instance: DevInstance = {
       url: base,
       issuer: idp.issuer,
       ciIssuer: ciIdp.issuer,
       auditDb,
-      tufUrl: `${base}/tuf`,
-      tufRootPath: tuf.initialRootPath,
+      tufUrl: tuf!.url,
+      tufRootPath: tuf!.initialRootPath,
       caUrl: base,
       tsaUrl: `${base}/api/v1/timestamp`,
       logUrl,

@@ -9,21 +9,20 @@ import { parseCertificatesPem, type Certificate } from '../core/x509.ts';
 import { openSigner } from '../keys/open.ts';
 import '../keys/backends.ts';
 import type { Signer } from '../keys/signer.ts';
-import { Router, requestListener, listen, json, type RunningServer } from '../server/http.ts';
+import { Router, requestListener, listen, type RunningServer } from '../server/http.ts';
 import type { Service } from '../server/service.ts';
 import { CaService, loadIssuerConfigFile } from '../ca/service.ts';
 import { githubActionsIssuerConfig, mergeIssuerConfigs, type IssuerConfig } from '../ca/issuers.ts';
 import { TsaService } from '../tsa/service.ts';
 import { parseSigningRules } from '../policy/signing-rules.ts';
 import { AuditLog } from '../audit/index.ts';
-import { TufService } from '../trust/tuf/index.ts';
 import { LogService } from '../log/service.ts';
 import { publicKeyFromSpki, keyDetails } from '../core/crypto.ts';
 import { decodePem } from '../core/pem.ts';
 import { toBase64, toHex } from '../core/bytes.ts';
 import { noteKeyId } from '../core/note.ts';
 import { sha256 } from '../core/crypto.ts';
-import { publishTrustTargets } from '../trust/publish.ts';
+import { publishTrustDocuments } from '../trust/publish.ts';
 import { authorityEntry, trustedRoot, signingConfig, type TrustedRootJson, type SigningConfigJson, type CertificateAuthorityJson, type TransparencyLogJson } from '../trust/documents.ts';
 import { caAuditor, caAuthorizer } from './governance.ts';
 import type { InstanceConfig, RetiredChain, RetiredKey } from './config.ts';
@@ -143,28 +142,12 @@ export async function startInstance(cfg: InstanceConfig): Promise<RunningInstanc
       tsaUrl,
       ...(cfg.log ? { rekor: [{ url, majorApiVersion: 2 as const }, { url, majorApiVersion: 1 as const }] } : {}),
     });
-    const rootBytes = Buffer.from(JSON.stringify(root, null, 2) + '\n');
-    const scBytes = Buffer.from(JSON.stringify(sc, null, 2) + '\n');
-    const trustedRootPath = join(cfg.data, 'trusted_root.json');
-    const signingConfigPath = join(cfg.data, 'signing_config.json');
-    writeFileSync(trustedRootPath, rootBytes);
-    writeFileSync(signingConfigPath, scBytes);
-
-    let tufUrl: string | undefined;
-    let tufRootPath: string | undefined;
-    if (cfg.tuf) {
-      const tuf = await publishTrustTargets(join(cfg.data, 'tuf'), cfg.tuf.keys, {
-        'trusted_root.json': rootBytes,
-        'signing_config.v0.2.json': scBytes,
-        'signing_config.json': scBytes,
-      });
-      services.push(new TufService({ directory: tuf.directory, prefix: '/tuf' }));
-      tufUrl = `${url}/tuf`;
-      tufRootPath = tuf.initialRootPath;
-    }
     for (const s of services) s.mount(router);
-    router.get('/trusted_root.json', () => json(200, root));
-    router.get('/signing_config.json', () => json(200, sc));
+    const { trustedRootPath, signingConfigPath, tuf } = await publishTrustDocuments({
+      router, baseUrl: url, dataDir: cfg.data, trustedRoot: root, signingConfig: sc, ...(cfg.tuf ? { tufKeysDir: cfg.tuf.keys } : {}),
+    });
+    const tufUrl = tuf?.url;
+    const tufRootPath = tuf?.initialRootPath;
 
     const running = server;
     return {

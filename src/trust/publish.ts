@@ -6,7 +6,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { generateSigner, signerFromPem, type KeyObjectSigner } from '../keys/memory.ts';
-import { TufRepository } from './tuf/index.ts';
+import { TufRepository, TufService } from './tuf/index.ts';
+import type { Router } from '../server/http.ts';
 
 function fileKey(dir: string, role: string): KeyObjectSigner {
   const path = join(dir, `${role}.key`);
@@ -40,4 +41,43 @@ export async function publishTrustTargets(dir: string, keysDir: string, targets:
     status = changed ? await repo.addTargets(targets) : await repo.refreshTimestamp();
   }
   return { directory: dir, initialRootPath: join(dir, '1.root.json'), rootVersion: status.rootVersion, targetsVersion: status.targetsVersion };
+}
+
+export interface TrustDocumentsPublished {
+  trustedRootPath: string;
+  signingConfigPath: string;
+  /** Set when a TUF repository publishes them too. */
+  tuf?: { url: string; initialRootPath: string };
+}
+
+/**
+ * Writes trusted_root.json and signing_config.json into `dataDir`, serves them at
+ * /trusted_root.json and /signing_config.json, and, given TUF role keys, publishes them as
+ * targets of the instance's TUF repository served under /tuf.
+ */
+export async function publishTrustDocuments(o: {
+  router: Router;
+  baseUrl: string;
+  dataDir: string;
+  trustedRoot: unknown;
+  signingConfig: unknown;
+  tufKeysDir?: string;
+}): Promise<TrustDocumentsPublished> {
+  const rootBytes = Buffer.from(JSON.stringify(o.trustedRoot, null, 2) + '\n');
+  const scBytes = Buffer.from(JSON.stringify(o.signingConfig, null, 2) + '\n');
+  const trustedRootPath = join(o.dataDir, 'trusted_root.json');
+  const signingConfigPath = join(o.dataDir, 'signing_config.json');
+  writeFileSync(trustedRootPath, rootBytes);
+  writeFileSync(signingConfigPath, scBytes);
+  const serve = (bytes: Uint8Array) => () => ({ status: 200, headers: { 'content-type': 'application/json' }, body: bytes });
+  o.router.get('/trusted_root.json', serve(rootBytes));
+  o.router.get('/signing_config.json', serve(scBytes));
+  if (!o.tufKeysDir) return { trustedRootPath, signingConfigPath };
+  const tuf = await publishTrustTargets(join(o.dataDir, 'tuf'), o.tufKeysDir, {
+    'trusted_root.json': rootBytes,
+    'signing_config.v0.2.json': scBytes,
+    'signing_config.json': scBytes,
+  });
+  new TufService({ directory: tuf.directory, prefix: '/tuf' }).mount(o.router);
+  return { trustedRootPath, signingConfigPath, tuf: { url: `${o.baseUrl}/tuf`, initialRootPath: tuf.initialRootPath } };
 }
