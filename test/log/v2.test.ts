@@ -112,8 +112,25 @@ test('v2 rejects bad requests with 4xx and appends nothing', async () => {
   }
 });
 
-test('v2 dsse 0.0.2 (as sigstore-js sends it) is verified and logged as its own kind', async () => {
+test('v2 dsse 0.0.2 is refused by default, as rekor-tiles does', async () => {
   const log = await startTestLog();
+  try {
+    const k = p256Key();
+    const ca = await testCa();
+    const leaf = await ca.leaf(k, 'ci@example.com');
+    const env = dsseEnvelope(k, '{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"a","digest":{"sha256":"00"}}]}');
+    const before = (await get(`${log.url}/api/v1/log`)).json.treeSize;
+    const r = await post(`${log.url}/api/v2/log/entries`, { dsseRequestV002: { envelope: env, verifiers: [{ x509Certificate: { rawBytes: b64(leaf.der) }, keyDetails: 'PKIX_ECDSA_P256_SHA_256' }] } });
+    assert.equal(r.status, 400, r.text);
+    assert.match(r.json.message, /must be hashedrekord/);
+    assert.equal((await get(`${log.url}/api/v1/log`)).json.treeSize, before, 'nothing appended');
+  } finally {
+    await log.close();
+  }
+});
+
+test('v2 dsse 0.0.2 (as sigstore-js sends it), when the operator opts in, is verified and logged as its own kind', async () => {
+  const log = await startTestLog({ policy: { acceptDsseV002: true } });
   try {
     const k = p256Key();
     const ca = await testCa();

@@ -20,6 +20,12 @@ export interface EntryPolicy {
   maxArtifactBytes: number;
   /** "kind/version" pairs accepted; all supported ones when undefined. */
   allowedTypes?: ReadonlySet<string>;
+  /**
+   * Accept Rekor v2 `dsse` 0.0.2 entries. Off by default: rekor-tiles dropped the type in v2.3.0
+   * and current verifiers (sigstore-go, ours) reject such entries, so logging one would hand
+   * the client a bundle nobody can verify. DSSE goes into v2 as a hashedrekord over the PAE.
+   */
+  acceptDsseV002?: boolean;
 }
 
 export const DEFAULT_POLICY: EntryPolicy = {

@@ -1,7 +1,8 @@
 // Rekor v2 (rekor-tiles) entry types: CreateEntryRequest -> canonical Entry.
 //   hashedrekord 0.0.2  the v2 type; signature verified prehashed over the digest
 //   dsse 0.0.2          dropped by rekor-tiles v2.3.0 but still sent by some clients
-//                       (sigstore-js); accepted here and logged as kind "dsse" 0.0.2
+//                       (sigstore-js); refused like rekor-tiles does unless the operator
+//                       opts in (policy.acceptDsseV002), then logged as kind "dsse" 0.0.2
 // The leaf is the JCS form of the protojson Entry (oneof key "hashedRekordV002"/"dsseV002").
 import { canonicalBytes } from '../../core/jcs.ts';
 import { toBase64, toHex, bytesEqual } from '../../core/bytes.ts';
@@ -166,6 +167,9 @@ export async function canonicalizeCreateEntryRequest(req: unknown, ctx: EntryCon
   if (f.hashedRekordRequestV002 !== undefined) {
     checkTypeAllowed(ctx.policy, 'hashedrekord', '0.0.2');
     return hashedRekordV002(f.hashedRekordRequestV002, ctx);
+  }
+  if (!ctx.policy.acceptDsseV002) {
+    unsupportedType('invalid type, must be hashedrekord (dsse 0.0.2 was dropped from Rekor v2: log a DSSE envelope as a hashedrekord over the digest of its PAE)');
   }
   checkTypeAllowed(ctx.policy, 'dsse', '0.0.2');
   return dsseV002(f.dsseRequestV002, ctx);
