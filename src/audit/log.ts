@@ -75,11 +75,14 @@ export interface AuditOpenOptions {
   clock?: () => Date;
 }
 
+/** Most events written in one transaction. */
+export const MAX_AUDIT_BATCH = 512;
+
 export class AuditLog {
   readonly store: AuditStore;
   readonly anchor: AuditAnchor | undefined;
   readonly #clock: () => Date;
-  #queue: Promise<unknown> = Promise.resolve();
+  #flushDone: Promise<void> = Promise.resolve();
   #head: AuditHead | undefined | null = null; // null = not read yet
 
   constructor(store: AuditStore, opts: AuditLogOptions = {}) {
@@ -104,30 +107,58 @@ export class AuditLog {
    * Callers that sign should record before handing out the result and fail if this throws.
    */
   record(event: AuditEvent): Promise<AuditRecord> {
-    const run = this.#queue.then(() => this.#append(event));
-    this.#queue = run.catch(() => undefined);
-    return run;
+    // Group commit: events that arrive while a batch is being written go into the next batch,
+    // so a busy signer (a TSA, a log) pays one durable write per batch, not per key use.
+    return new Promise<AuditRecord>((resolve, reject) => {
+      this.#pending.push({ event, resolve, reject });
+      if (!this.#flushing) this.#flushDone = this.#flush();
+    });
   }
 
-  async #append(event: AuditEvent): Promise<AuditRecord> {
+  readonly #pending: { event: AuditEvent; resolve: (r: AuditRecord) => void; reject: (e: unknown) => void }[] = [];
+  #flushing = false;
+
+  async #flush(): Promise<void> {
+    this.#flushing = true;
+    try {
+      while (this.#pending.length) {
+        const batch = this.#pending.splice(0, MAX_AUDIT_BATCH);
+        try {
+          const records = await this.#appendBatch(batch.map((b) => b.event));
+          batch.forEach((b, i) => b.resolve(records[i]!));
+        } catch (e) {
+          for (const b of batch) b.reject(e);
+        }
+      }
+    } finally {
+      this.#flushing = false;
+    }
+  }
+
+  async #appendBatch(events: AuditEvent[]): Promise<AuditRecord[]> {
     for (let attempt = 0; ; attempt++) {
       if (this.#head === null) this.#head = await this.store.head();
-      const rec = buildRecord(this.#head, event, this.#clock());
+      const time = this.#clock();
+      const records: AuditRecord[] = [];
+      let head = this.#head;
+      for (const event of events) {
+        const rec = buildRecord(head, event, time);
+        records.push(rec);
+        head = { seq: rec.seq, hash: rec.hash };
+      }
       try {
-        await this.store.append(rec);
+        if (this.store.appendMany) await this.store.appendMany(records);
+        else for (const r of records) await this.store.append(r);
       } catch (e) {
-        if (isWaxsealError(e, 'ERR_CONFLICT') && attempt < 20) {
-          this.#head = null;
-          continue;
-        }
         this.#head = null;
+        if (isWaxsealError(e, 'ERR_CONFLICT') && attempt < 20) continue;
         throw e;
       }
-      this.#head = { seq: rec.seq, hash: rec.hash };
+      this.#head = head;
       // An anchor that lags behind is harmless (verify accepts a longer log); one ahead of the
       // log means records vanished. So anchor after the append is durable, never before.
-      if (this.anchor) await this.anchor.write(this.#head);
-      return rec;
+      if (this.anchor && head) await this.anchor.write(head);
+      return records;
     }
   }
 
@@ -157,7 +188,7 @@ export class AuditLog {
   }
 
   async close(): Promise<void> {
-    await this.#queue;
+    await this.#flushDone;
     await this.store.close();
   }
 }

@@ -23,8 +23,8 @@ import { TsaService } from '../tsa/service.ts';
 import { CaService } from '../ca/service.ts';
 import { parseIssuerConfig, mergeIssuerConfigs, githubActionsIssuerConfig, issuerConfigFromObject, type IssuerConfig } from '../ca/issuers.ts';
 import { parseSigningRules } from '../policy/signing-rules.ts';
-import { AuditLog } from '../audit/index.ts';
-import { caAuthorizer, caAuditor } from '../instance/governance.ts';
+import { AuditLog, auditedSigner } from '../audit/index.ts';
+import { caAuthorizer, caAuditor, tsaAuditor } from '../instance/governance.ts';
 import { LogService } from '../log/service.ts';
 import { publishTrustDocuments } from '../trust/publish.ts';
 import { authorityEntry, trustedRoot, signingConfig, type TrustedRootJson, type SigningConfigJson, type TransparencyLogJson } from '../trust/documents.ts';
@@ -194,7 +194,7 @@ export async function startDevStack(opts: DevStackOptions): Promise<DevStack> {
       audit: caAuditor(audit),
       ...(rules ? { authorize: caAuthorizer(rules) } : {}),
     });
-    const tsaService = await TsaService.create({ signer: tsa.signer, chain: tsa.chain });
+    const tsaService = await TsaService.create({ signer: tsa.signer, chain: tsa.chain, audit: tsaAuditor(audit) });
     services.push(caService, tsaService);
 
     // The transparency log: one tree behind the Rekor v1 and v2 APIs and the tile read API, on
@@ -203,7 +203,7 @@ export async function startDevStack(opts: DevStackOptions): Promise<DevStack> {
     let logUrl: string | undefined;
     if (opts.log !== false) {
       const key = loadOrCreateLogKey(join(dataDir, 'log'));
-      const log = await LogService.create({ dataDir: join(dataDir, 'log'), signer: key.signer, hostname: new URL(base).hostname, batchMaxDelayMs: 10 });
+      const log = await LogService.create({ dataDir: join(dataDir, 'log'), signer: auditedSigner(key.signer, audit, { actor: 'log', action: 'log.sign' }), hostname: new URL(base).hostname, batchMaxDelayMs: 10 });
       services.push(log);
       const ids = log.trustedRootTlogs({ v1BaseUrl: base, v2BaseUrl: base }, key.since);
       tlogs.push(ids.v1 as TransparencyLogJson, ids.v2 as TransparencyLogJson);

@@ -4,6 +4,7 @@
 import type { CaAuditEvent, SigningRequestContext } from '../ca/service.ts';
 import { signingAuthorizer, type SigningRules } from '../policy/signing-rules.ts';
 import type { AuditLog } from '../audit/index.ts';
+import type { TsaAuditEvent } from '../tsa/service.ts';
 
 export function caAuthorizer(rules: SigningRules): (req: SigningRequestContext) => Promise<void> {
   const authorize = signingAuthorizer(rules);
@@ -39,5 +40,12 @@ export function caAuditor(audit: AuditLog): (e: CaAuditEvent) => Promise<void> {
         ...(e.message ? { message: e.message.slice(0, 500) } : {}),
       },
     });
+  };
+}
+
+/** Every timestamp the TSA key signs: who asked and the digest they had timestamped. */
+export function tsaAuditor(audit: AuditLog): (e: TsaAuditEvent) => Promise<void> {
+  return async (e) => {
+    await audit.record({ actor: e.remoteAddress ?? 'unknown', action: 'tsa.timestamp', keyRef: e.keyRef, digest: e.digest, result: 'ok', detail: { hash: e.hash } });
   };
 }

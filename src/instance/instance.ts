@@ -15,7 +15,7 @@ import { CaService, loadIssuerConfigFile } from '../ca/service.ts';
 import { githubActionsIssuerConfig, mergeIssuerConfigs, type IssuerConfig } from '../ca/issuers.ts';
 import { TsaService } from '../tsa/service.ts';
 import { parseSigningRules } from '../policy/signing-rules.ts';
-import { AuditLog } from '../audit/index.ts';
+import { AuditLog, auditedSigner } from '../audit/index.ts';
 import { LogService } from '../log/service.ts';
 import { publicKeyFromSpki, keyDetails } from '../core/crypto.ts';
 import { decodePem } from '../core/pem.ts';
@@ -24,7 +24,7 @@ import { noteKeyId } from '../core/note.ts';
 import { sha256 } from '../core/crypto.ts';
 import { publishTrustDocuments } from '../trust/publish.ts';
 import { authorityEntry, trustedRoot, signingConfig, type TrustedRootJson, type SigningConfigJson, type CertificateAuthorityJson, type TransparencyLogJson } from '../trust/documents.ts';
-import { caAuditor, caAuthorizer } from './governance.ts';
+import { caAuditor, caAuthorizer, tsaAuditor } from './governance.ts';
 import type { InstanceConfig, RetiredChain, RetiredKey } from './config.ts';
 
 export interface RunningInstance {
@@ -103,7 +103,7 @@ export async function startInstance(cfg: InstanceConfig): Promise<RunningInstanc
     const rules = cfg.ca.signingRules ? parseSigningRules(readFileSync(cfg.ca.signingRules, 'utf8')) : undefined;
 
     const ca = await CaService.create({ signer: caSigner, chain: caChain, issuers, audit: caAuditor(audit), ...(rules ? { authorize: caAuthorizer(rules) } : {}) });
-    const tsa = await TsaService.create({ signer: tsaSigner, chain: tsaChain });
+    const tsa = await TsaService.create({ signer: tsaSigner, chain: tsaChain, audit: tsaAuditor(audit) });
     services.push(ca, tsa);
 
     const router = new Router();
@@ -121,7 +121,7 @@ export async function startInstance(cfg: InstanceConfig): Promise<RunningInstanc
       // entries of the old shard keep verifying with the retired key's trust-root entry.
       const shardDir = join(cfg.data, 'log', toHex(sha256(logSigner.publicKeySpki)).slice(0, 16));
       mkdirSync(shardDir, { recursive: true });
-      const log = await LogService.create({ dataDir: shardDir, signer: logSigner, hostname, ...(cfg.log.treeId ? { treeId: cfg.log.treeId } : {}) });
+      const log = await LogService.create({ dataDir: shardDir, signer: auditedSigner(logSigner, audit, { actor: 'log', action: 'log.sign' }), hostname, ...(cfg.log.treeId ? { treeId: cfg.log.treeId } : {}) });
       services.push(log);
       const sinceFile = join(shardDir, 'key-valid-from');
       const since = readFileSync(sinceFile, { flag: 'a+', encoding: 'utf8' }).trim() || new Date(Date.now() - 60_000).toISOString();

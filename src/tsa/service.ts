@@ -17,7 +17,18 @@ import {
   MAX_JSON_REQUEST_BYTES, TimestampIssuer, encodeTimeStampReq, parseJsonTimestampBody, parseTimeStampReq, type TimestampIssuerOptions, type TimestampRequest,
 } from './timestamp.ts';
 
+/** One timestamp issued: what the audit log records for a use of the TSA key. */
+export interface TsaAuditEvent {
+  remoteAddress: string | undefined;
+  /** Hash algorithm and hex digest the client asked to timestamp. */
+  hash: string;
+  digest: string;
+  keyRef: string;
+}
+
 export interface TsaServiceOptions extends TimestampIssuerOptions, TsaChainCheckOptions {
+  /** Records every timestamp before it is released (fail closed: a failing audit gives 503). */
+  audit?: (event: TsaAuditEvent) => Promise<void>;
   /** Answer 201 instead of 200 (timestamp-authority before v2.0.0, --use-http-201). */
   useHttp201?: boolean;
   /** Largest DER request body (default 1 MiB, --max-request-body-size). */
@@ -78,9 +89,13 @@ export class TsaService implements Service {
   readonly certChainPem: string;
   readonly #status: number;
   readonly #maxBody: number;
+  readonly #audit: TsaServiceOptions['audit'];
+  readonly #keyRef: string;
 
   private constructor(issuer: TimestampIssuer, o: TsaServiceOptions) {
     this.issuer = issuer;
+    this.#audit = o.audit;
+    this.#keyRef = o.signer.keyRef;
     this.certChainPem = chainToPem(o.chain);
     this.#status = o.useHttp201 ? 201 : 200;
     this.#maxBody = o.maxRequestBodyBytes ?? DEFAULT_MAX_BODY;
@@ -153,7 +168,15 @@ export class TsaService implements Service {
       if (e instanceof WaxsealError && e.code === 'ERR_BODY_TOO_LARGE') throw this.#tooLarge(form);
       throw e;
     }
-    const der = await this.issuer.issue(TsaService.#parse(form, body), new Date());
+    const parsed = TsaService.#parse(form, body);
+    const der = await this.issuer.issue(parsed, new Date());
+    if (this.#audit) {
+      try {
+        await this.#audit({ remoteAddress: req.raw.socket.remoteAddress, hash: parsed.hash, digest: Buffer.from(parsed.hashedMessage).toString('hex'), keyRef: this.#keyRef });
+      } catch (e) {
+        throw new WaxsealError('ERR_UNAVAILABLE', 'the audit log could not record the timestamp; it was not released', { cause: e });
+      }
+    }
     return { status: this.#status, headers: { 'content-type': 'application/timestamp-reply' }, body: der };
   }
 
@@ -167,7 +190,8 @@ export class TsaService implements Service {
     return (req, res) => {
       const url = req.url ?? '';
       const q = url.indexOf('?');
-      if (req.method !== 'POST' || (q < 0 ? url : url.slice(0, q)) !== path) {
+      // With an audit hook the routed path (which records before answering) serves everything.
+      if (this.#audit || req.method !== 'POST' || (q < 0 ? url : url.slice(0, q)) !== path) {
         fallback(req, res);
         return;
       }

@@ -101,6 +101,10 @@ test('a disallowed workflow ref is refused with 403 and audited; the release wor
 });
 
 test('waxseal audit verify passes on the live log and detects an edited record', async () => {
+  // Every key use is there: certificates, timestamps and the log key's checkpoint signatures.
+  const all = JSON.parse((await runCli(['audit', 'list', '--db', stack.auditDb, '--limit', '1000', '--json'])).stdout) as { action: string; keyRef?: string; digest?: string }[];
+  for (const action of ['ca.issue', 'ca.refuse', 'tsa.timestamp', 'log.sign']) assert.ok(all.some((r) => r.action === action), `an ${action} record exists`);
+  assert.ok(all.filter((r) => r.action === 'tsa.timestamp').every((r) => r.keyRef?.includes('tsa.key') && /^[0-9a-f]{64}$/.test(r.digest ?? '')));
   const ok = await runCli(['audit', 'verify', '--db', stack.auditDb]);
   assert.equal(ok.code, 0, ok.stderr);
   const exported = join(dir, 'audit.jsonl');
@@ -108,7 +112,7 @@ test('waxseal audit verify passes on the live log and detects an edited record',
   assert.equal((await runCli(['audit', 'verify', '--file', exported])).code, 0);
 
   const db = new DatabaseSync(stack.auditDb);
-  const row = db.prepare('SELECT seq, record FROM audit ORDER BY seq LIMIT 1').get() as { seq: number; record: string };
+  const row = db.prepare(`SELECT seq, record FROM audit WHERE record LIKE '%"denied"%' ORDER BY seq LIMIT 1`).get() as { seq: number; record: string };
   db.prepare('UPDATE audit SET record = ? WHERE seq = ?').run(row.record.replace('"denied"', '"ok"'), row.seq);
   db.close();
   const bad = await runCli(['audit', 'verify', '--db', stack.auditDb]);
