@@ -12,33 +12,12 @@ import { randomFillSync } from 'node:crypto';
 import { subjectKeyId, type Certificate } from '../core/x509.ts';
 import { KeyObjectSigner } from '../keys/memory.ts';
 import { signatureAlgorithmIdentifier, type Signer } from '../keys/signer.ts';
-import type { Principal } from './issuers.ts';
+import { CI_EXTENSION_NAMES, type Principal } from './issuers.ts';
 
 export const LEAF_VALIDITY_MS = 10 * 60_000;
 
 // Extension order as Go's x509.CreateCertificate emits Fulcio's template, then its extra extensions.
-const IDENTITY_EXTENSION_ORDER: readonly FulcioExtensionName[] = [
-  'githubWorkflowTrigger',
-  'githubWorkflowSha',
-  'githubWorkflowName',
-  'githubWorkflowRepository',
-  'githubWorkflowRef',
-  'buildSignerURI',
-  'buildSignerDigest',
-  'runnerEnvironment',
-  'sourceRepositoryURI',
-  'sourceRepositoryDigest',
-  'sourceRepositoryRef',
-  'sourceRepositoryIdentifier',
-  'sourceRepositoryOwnerURI',
-  'sourceRepositoryOwnerIdentifier',
-  'buildConfigURI',
-  'buildConfigDigest',
-  'buildTrigger',
-  'runInvocationURI',
-  'sourceRepositoryVisibilityAtSigning',
-  'deploymentEnvironment',
-];
+const IDENTITY_EXTENSION_ORDER: readonly FulcioExtensionName[] = CI_EXTENSION_NAMES;
 
 const EMPTY_NAME = Uint8Array.of(0x30, 0x00);
 const KEY_USAGE = ext.keyUsage(['digitalSignature']);
