@@ -103,7 +103,7 @@ export async function startInstance(cfg: InstanceConfig): Promise<RunningInstanc
     const rules = cfg.ca.signingRules ? parseSigningRules(readFileSync(cfg.ca.signingRules, 'utf8')) : undefined;
 
     const ca = await CaService.create({ signer: caSigner, chain: caChain, issuers, audit: caAuditor(audit), ...(rules ? { authorize: caAuthorizer(rules) } : {}) });
-    const tsa = await TsaService.create({ signer: tsaSigner, chain: tsaChain, audit: tsaAuditor(audit) });
+    const tsa = await TsaService.create({ signer: tsaSigner, chain: tsaChain, audit: tsaAuditor(audit), signingThread: true });
     services.push(ca, tsa);
 
     const router = new Router();

@@ -4,6 +4,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, sign as nodeSig
 import { defaultHash, describeKey, type HashName, type KeyKind } from '../core/crypto.ts';
 import { WaxsealError } from '../core/errors.ts';
 import type { Signer } from './signer.ts';
+import { SigningThread } from './signing-thread.ts';
 
 export class KeyObjectSigner implements Signer {
   readonly kind: KeyKind;
@@ -32,6 +33,11 @@ export class KeyObjectSigner implements Signer {
 
   async sign(message: Uint8Array): Promise<Uint8Array> {
     return this.signSync(message);
+  }
+
+  /** A thread of its own that signs batches with this key (see signing-thread.ts). */
+  startSigningThread(): SigningThread {
+    return new SigningThread(this.#key, this.kind === 'ed25519' ? null : this.hash);
   }
 
   /** PKCS#8 PEM of the private key, optionally encrypted (for writing key files). */

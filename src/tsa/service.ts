@@ -129,7 +129,8 @@ export class TsaService implements Service {
   }
 
   async close(): Promise<void> {
-    // The signer belongs to whoever created it; nothing else to release.
+    // The signer belongs to whoever created it; the issuer's signing thread (if any) is ours.
+    await this.issuer.close();
   }
 
   /** Which request form a Content-Type selects; 415/400 for anything else. */
@@ -301,7 +302,8 @@ export interface StartedTsa extends RunningServer {
 
 /** Runs the TSA alone on host:port (127.0.0.1, OS-chosen port by default), hot path included. */
 export async function startTsaServer(options: TsaServiceOptions, port = 0, host = '127.0.0.1'): Promise<StartedTsa> {
-  const service = await TsaService.create(options);
+  // On its own, the TSA signs on a second thread unless told not to (see TimestampIssuerOptions).
+  const service = await TsaService.create({ signingThread: true, ...options });
   const router = new Router();
   service.mount(router);
   const fallback = requestListener({ router, errorFormatter: tsaErrorFormatter });

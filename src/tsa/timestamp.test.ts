@@ -10,6 +10,8 @@ import { OID } from '../core/oids.ts';
 import { toBase64 } from '../core/bytes.ts';
 import type { Signer } from '../keys/signer.ts';
 import type { KeyObjectSigner } from '../keys/memory.ts';
+import { SigningThread, type BatchCallback } from '../keys/signing-thread.ts';
+import { generateKeyPairSync } from 'node:crypto';
 import { generateDevTsaChain } from './chain.ts';
 import {
   TimestampIssuer, encodeTimeStampReq, parseTimeStampReq, parseJsonTimestampRequest, parseJsonTimestampBody, readJsonNonce, nonceToBigInt,
@@ -306,6 +308,49 @@ describe('TimestampIssuer', () => {
     assert.ok(many[0] instanceof Uint8Array);
     assert.ok(!(many[1] instanceof Uint8Array) && isWaxsealError(many[1]!.error, 'ERR_TSA_POLICY'));
     assert.throws(() => issuer.issueSync(request({ reqPolicy: '1.2.3.99' })), (e: unknown) => isWaxsealError(e, 'ERR_TSA_POLICY'));
+  });
+
+  test('on a signing thread: tokens verify, errors stay per request, and the event loop shares the load', async () => {
+    const threaded = new TimestampIssuer({ signer, chain, signingThread: true });
+    try {
+      // 100 at once: more than the thread takes in flight, so both threads sign some.
+      const reqs = Array.from({ length: 100 }, (_, i) => (i === 3 ? request({ reqPolicy: '1.2.3.99' }) : request({ nonce: Uint8Array.of(i + 1) })));
+      const results = await Promise.allSettled(reqs.map((r) => threaded.issue(r)));
+      results.forEach((r, i) => {
+        if (i === 3) return assert.ok(r.status === 'rejected' && isWaxsealError(r.reason, 'ERR_TSA_POLICY'));
+        assert.equal(r.status, 'fulfilled');
+        const d = decodeTimestampResponse((r as PromiseFulfilledResult<Uint8Array>).value);
+        assert.equal(nonceToBigInt(d.tst.nonce!), BigInt(i + 1));
+        assert.ok(verifySignature(certPublicKey(chain[0]!), d.signerInfo.signedAttrs, d.signerInfo.signature, { hash: 'sha256' }), `token ${i}`);
+      });
+    } finally {
+      await threaded.close();
+    }
+    // Closed, it signs on the calling thread.
+    assert.equal(decodeTimestampResponse(await threaded.issue(request())).status, 0);
+  });
+
+  test('a signing thread that fails mid-batch loses no request: the batch is signed on the event loop', async () => {
+    let failures = 0;
+    class FlakyThread extends SigningThread {
+      override signMany(_m: readonly Uint8Array[], done: BatchCallback): void {
+        failures++;
+        setImmediate(() => done(new WaxsealError('ERR_SIGNER', 'signing thread exited with code 1')));
+      }
+    }
+    // The thread's own key is never used: every batch it is given fails.
+    const flaky = new FlakyThread(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey, 'sha256');
+    const iss = new TimestampIssuer({ signer, chain, signingThread: flaky });
+    try {
+      const ders = await Promise.all([1, 2, 3].map((n) => iss.issue(request({ nonce: Uint8Array.of(n) }))));
+      assert.ok(failures > 0);
+      for (const der of ders) {
+        const d = decodeTimestampResponse(der);
+        assert.ok(verifySignature(certPublicKey(chain[0]!), d.signerInfo.signedAttrs, d.signerInfo.signature, { hash: 'sha256' }));
+      }
+    } finally {
+      await iss.close();
+    }
   });
 
   test('serial numbers differ between tokens', async () => {
