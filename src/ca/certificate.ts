@@ -10,7 +10,6 @@ import { OID, FULCIO_OID, FULCIO_RAW_STRING_OIDS, type FulcioExtensionName } fro
 import { encodeExtension, encodeTbs, ext, keyIdentifier, type ExtensionSpec } from '../core/x509-build.ts';
 import { randomFillSync } from 'node:crypto';
 import { subjectKeyId, type Certificate } from '../core/x509.ts';
-import { KeyObjectSigner } from '../keys/memory.ts';
 import { signatureAlgorithmIdentifier, type Signer } from '../keys/signer.ts';
 import { CI_EXTENSION_NAMES, type Principal } from './issuers.ts';
 
@@ -137,7 +136,6 @@ export class LeafIssuer {
   readonly #sigAlg: Uint8Array;
   readonly #akid: Uint8Array;
   readonly #akidExt: Uint8Array;
-  readonly #sync: KeyObjectSigner | undefined;
   readonly #identity = new WeakMap<Principal, Uint8Array>();
 
   constructor(signer: Signer, caCertificate: Certificate) {
@@ -148,8 +146,6 @@ export class LeafIssuer {
     this.#sigAlg = signatureAlgorithmIdentifier(signer);
     this.#akid = skid;
     this.#akidExt = encodeExtension(ext.authorityKeyId(skid));
-    // In-memory keys sign synchronously: no promise hop per certificate.
-    this.#sync = signer instanceof KeyObjectSigner ? signer : undefined;
   }
 
   #identityDer(principal: Principal): Uint8Array {
@@ -189,7 +185,8 @@ export class LeafIssuer {
     const { tbs, notBefore, notAfter } = this.buildTbs(principal, spki, now, serial);
     let signature: Uint8Array;
     try {
-      signature = this.#sync ? this.#sync.signSync(tbs) : await this.signer.sign(tbs);
+      // In-memory keys sign on libuv's threadpool (KeyObjectSigner.sign), off the event loop.
+      signature = await this.signer.sign(tbs);
     } catch (e) {
       if (e instanceof WaxsealError) throw e;
       throw new WaxsealError('ERR_SIGNER', 'the CA signing key failed to sign', { cause: e });

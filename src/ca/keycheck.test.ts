@@ -82,18 +82,20 @@ test('allowed client signing algorithms: Fulcio defaults, flag names, refusals',
   assert.equal(signingAlgorithmName(parsePublicKeyContent(clientKey('rsa2048').pem), 'sha256'), 'PKIX_RSA_PKCS1V15_2048_SHA256');
 });
 
-test('proof of possession uses the key default algorithm over the UTF-8 challenge', () => {
+test('proof of possession uses the key default algorithm over the UTF-8 challenge', async () => {
   for (const kind of ['p256', 'p384', 'p521', 'ed25519', 'rsa2048'] as const) {
     const k = clientKey(kind);
     const info = parsePublicKeyContent(k.pem);
-    verifyProofOfPossession(info, 'dev@example.com', decodeProtoBytes(k.prove('dev@example.com'), 'pop'));
-    assert.throws(() => verifyProofOfPossession(info, 'other@example.com', decodeProtoBytes(k.prove('dev@example.com'), 'pop')), code('ERR_PROOF_OF_POSSESSION'), kind);
+    await verifyProofOfPossession(info, 'dev@example.com', decodeProtoBytes(k.prove('dev@example.com'), 'pop'));
+    await assert.rejects(verifyProofOfPossession(info, 'other@example.com', decodeProtoBytes(k.prove('dev@example.com'), 'pop')), code('ERR_PROOF_OF_POSSESSION'), kind);
   }
   // P-384 with SHA-256 was Fulcio's behaviour before v1.7; now SHA-384 is required.
   const p384 = clientKey('p384');
   const sha256Sig = nodeSign('sha256', Buffer.from('sub'), p384.privateKey);
-  assert.throws(() => verifyProofOfPossession(parsePublicKeyContent(p384.pem), 'sub', sha256Sig), code('ERR_PROOF_OF_POSSESSION'));
-  assert.throws(() => verifyProofOfPossession(parsePublicKeyContent(p384.pem), 'sub', new Uint8Array()), code('ERR_PROOF_OF_POSSESSION'));
+  await assert.rejects(verifyProofOfPossession(parsePublicKeyContent(p384.pem), 'sub', sha256Sig), code('ERR_PROOF_OF_POSSESSION'));
+  await assert.rejects(verifyProofOfPossession(parsePublicKeyContent(p384.pem), 'sub', new Uint8Array()), code('ERR_PROOF_OF_POSSESSION'));
+  // Garbage where a DER signature belongs is a failed proof, not a crash.
+  await assert.rejects(verifyProofOfPossession(parsePublicKeyContent(p384.pem), 'sub', Uint8Array.of(0x30, 0xff, 1)), code('ERR_PROOF_OF_POSSESSION'));
 });
 
 test('protobuf bytes: standard and URL-safe base64, padded or not', () => {

@@ -289,7 +289,7 @@ export class CaService implements Service {
       checkKeyStrength(key);
       const popField = field(pkr, 'proofOfPossession', 'proof_of_possession');
       if (popField === undefined || popField === null || popField === '') throw new WaxsealError('ERR_PROOF_OF_POSSESSION', 'publicKeyRequest.proofOfPossession is missing');
-      verifyProofOfPossession(key, principal.challenge, decodeProtoBytes(popField, 'publicKeyRequest.proofOfPossession'));
+      await verifyProofOfPossession(key, principal.challenge, decodeProtoBytes(popField, 'publicKeyRequest.proofOfPossession'));
       hash = key.kind === 'ed25519' ? null : defaultHash(key.kind);
     }
     const algorithm = checkAlgorithmAllowed(this.#allowed, key, hash);

@@ -31,8 +31,13 @@ export class KeyObjectSigner implements Signer {
     return new Uint8Array(nodeSign(this.hash, message, this.#key));
   }
 
-  async sign(message: Uint8Array): Promise<Uint8Array> {
-    return this.signSync(message);
+  /** Signs on libuv's threadpool (node:crypto's callback form), off the event loop. */
+  sign(message: Uint8Array): Promise<Uint8Array> {
+    return new Promise((resolve, reject) => {
+      const done = (err: Error | null, sig: Buffer): void => (err ? reject(err) : resolve(new Uint8Array(sig.buffer, sig.byteOffset, sig.byteLength)));
+      if (this.kind === 'ed25519') nodeSign(null, message, this.#key, done);
+      else nodeSign(this.hash, message, this.#key, done);
+    });
   }
 
   /** A thread of its own that signs batches with this key (see signing-thread.ts). */
