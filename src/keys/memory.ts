@@ -12,6 +12,8 @@ export class KeyObjectSigner implements Signer {
   readonly hash: HashName;
   readonly keyRef: string;
   readonly #key: KeyObject;
+  /** node:crypto's digest argument: null for Ed25519, which signs the message itself. */
+  readonly #digest: HashName | null;
 
   constructor(privateKey: KeyObject, keyRef: string, hash?: HashName) {
     if (privateKey.type !== 'private') throw new TypeError('KeyObjectSigner needs a private key');
@@ -21,28 +23,26 @@ export class KeyObjectSigner implements Signer {
     this.hash = hash ?? defaultHash(d.kind);
     this.keyRef = keyRef;
     this.#key = privateKey;
+    this.#digest = this.kind === 'ed25519' ? null : this.hash;
     this.publicKeySpki = new Uint8Array(createPublicKey(privateKey).export({ format: 'der', type: 'spki' }));
   }
 
   /** Synchronous signing, for hot paths that know they hold an in-memory key. */
   signSync(message: Uint8Array): Uint8Array {
-    if (this.kind === 'ed25519') return new Uint8Array(nodeSign(null, message, this.#key));
     // DER is node's default ECDSA encoding; passing the KeyObject itself avoids an options copy.
-    return new Uint8Array(nodeSign(this.hash, message, this.#key));
+    return new Uint8Array(nodeSign(this.#digest, message, this.#key));
   }
 
   /** Signs on libuv's threadpool (node:crypto's callback form), off the event loop. */
   sign(message: Uint8Array): Promise<Uint8Array> {
     return new Promise((resolve, reject) => {
-      const done = (err: Error | null, sig: Buffer): void => (err ? reject(err) : resolve(new Uint8Array(sig.buffer, sig.byteOffset, sig.byteLength)));
-      if (this.kind === 'ed25519') nodeSign(null, message, this.#key, done);
-      else nodeSign(this.hash, message, this.#key, done);
+      nodeSign(this.#digest, message, this.#key, (err, sig) => (err ? reject(err) : resolve(new Uint8Array(sig.buffer, sig.byteOffset, sig.byteLength))));
     });
   }
 
   /** A thread of its own that signs batches with this key (see signing-thread.ts). */
   startSigningThread(): SigningThread {
-    return new SigningThread(this.#key, this.kind === 'ed25519' ? null : this.hash);
+    return new SigningThread(this.#key, this.#digest);
   }
 
   /** PKCS#8 PEM of the private key, optionally encrypted (for writing key files). */

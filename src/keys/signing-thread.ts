@@ -85,17 +85,19 @@ export class SigningThread {
   #fail(e: Error): void {
     if (this.#closed) return;
     this.#failure ??= e instanceof WaxsealError ? e : new WaxsealError('ERR_SIGNER', `signing thread failed: ${e.message}`, { cause: e });
+    this.#failPending(this.#failure);
+  }
+
+  #failPending(err: Error): void {
     const pending = [...this.#pending.values()];
     this.#pending.clear();
-    for (const cb of pending) cb(this.#failure);
+    for (const cb of pending) cb(err);
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    const pending = [...this.#pending.values()];
-    this.#pending.clear();
-    for (const cb of pending) cb(new WaxsealError('ERR_SIGNER', 'signing thread closed'));
+    this.#failPending(new WaxsealError('ERR_SIGNER', 'signing thread closed'));
     await this.#worker.terminate();
   }
 }

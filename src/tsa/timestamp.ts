@@ -466,6 +466,9 @@ interface QueuedRequest {
   done: IssueCallback;
 }
 
+/** A token ready to sign (TSTInfo and the signed attributes), or why the request was refused. */
+type Prepared = { tstInfo: Uint8Array; signedAttrs: Uint8Array } | { error: unknown };
+
 function deliver(q: QueuedRequest, r: Uint8Array | { error: unknown }): void {
   if (r instanceof Uint8Array) q.done(undefined, r);
   else q.done(r.error);
@@ -632,8 +635,8 @@ export class TimestampIssuer {
     thread.signMany(toSign, (err, signatures) => {
       this.#threadInFlight -= batch.length;
       if (err !== undefined) {
-        // The thread failed: sign these on this thread rather than lose them.
-        const results = this.issueMany(batch);
+        // The thread failed: sign the prepared tokens on this thread rather than lose them.
+        const results = this.#signAndFinish(batch, prepared);
         for (let i = 0; i < batch.length; i++) deliver(batch[i]!, results[i]!);
         return;
       }
@@ -645,7 +648,7 @@ export class TimestampIssuer {
     });
   }
 
-  #prepareChecked(req: TimestampRequest, now: Date): { tstInfo: Uint8Array; signedAttrs: Uint8Array } | { error: unknown } {
+  #prepareChecked(req: TimestampRequest, now: Date): Prepared {
     try {
       this.check(req);
       return this.#prepare(req, now);
@@ -667,9 +670,13 @@ export class TimestampIssuer {
    * for that request.
    */
   issueMany(items: readonly { req: TimestampRequest; now: Date }[]): (Uint8Array | { error: unknown })[] {
+    return this.#signAndFinish(items, items.map(({ req, now }) => this.#prepareChecked(req, now)));
+  }
+
+  // Signs prepared tokens back to back on this thread, then assembles them (one result per item).
+  #signAndFinish(items: readonly { req: TimestampRequest }[], prepared: readonly Prepared[]): (Uint8Array | { error: unknown })[] {
     const signSync = this.#signSync;
     if (!signSync) throw new TypeError('issueMany needs a signer that signs synchronously (KeyObjectSigner)');
-    const prepared = items.map(({ req, now }) => this.#prepareChecked(req, now));
     const signatures: (Uint8Array | { error: unknown })[] = prepared.map((p) => {
       if ('error' in p) return p;
       try {
