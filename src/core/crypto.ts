@@ -9,6 +9,7 @@ import { WaxsealError } from './errors.ts';
 import { asBuffer, bytesEqual, concat, fromBase64Url } from './bytes.ts';
 import { parseDer, expectTag, child, readOid, TAG, seq, nullValue, oid as derOid, octetString } from './der.ts';
 import { OID } from './oids.ts';
+import { verifyEcdsaDigestNative } from './ecdsa-digest.ts';
 
 export type HashName = 'sha256' | 'sha384' | 'sha512';
 
@@ -144,9 +145,9 @@ export function verifySignature(
 }
 
 // node:crypto always hashes the message itself, so signatures over a digest (hashedrekord,
-// digest-only verification) need another path: RSA through the recovered DigestInfo, ECDSA and
-// Ed25519ph through @noble/curves (audited, dependency-free). These are ~30x slower than
-// node:crypto and are only used where no message is available.
+// digest-only verification) need another path: RSA through the recovered DigestInfo, ECDSA
+// through OpenSSL's ECDSA_do_verify when the native addon is built (ecdsa-digest.ts), else, like
+// Ed25519ph, through @noble/curves (audited, dependency-free, ~30x slower than node:crypto).
 function verifyPrehashed(pub: PublicKeyInfo, hash: HashName, digestBytes: Uint8Array, signature: Uint8Array): boolean {
   if (pub.kind === 'ed25519') {
     if (digestBytes.length !== 64) return false;
@@ -163,7 +164,10 @@ function verifyPrehashed(pub: PublicKeyInfo, hash: HashName, digestBytes: Uint8A
     }
     return bytesEqual(recovered, digestInfo);
   }
-  const curve = pub.kind === 'ecdsa-p256' ? p256 : pub.kind === 'ecdsa-p384' ? p384 : p521;
+  const bits = pub.kind === 'ecdsa-p256' ? 256 : pub.kind === 'ecdsa-p384' ? 384 : 521;
+  const native = verifyEcdsaDigestNative(bits, rawEcPoint(pub), digestBytes, signature);
+  if (native !== undefined) return native;
+  const curve = bits === 256 ? p256 : bits === 384 ? p384 : p521;
   return curve.verify(signature, digestBytes, rawEcPoint(pub), { prehash: false, format: 'der', lowS: false });
 }
 

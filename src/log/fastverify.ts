@@ -1,4 +1,5 @@
-// ECDSA P-256 verification of a signature over a DIGEST (hashedrekord), at native speed.
+// ECDSA P-256 verification of a signature over a DIGEST (hashedrekord) without the native
+// addon (src/core/ecdsa-digest.ts is ~2x faster and preferred where it is built).
 //
 // node:crypto only verifies signatures over messages it hashes itself, and the pure-JS path
 // (@noble/curves) manages ~500 verifies/s. This module performs the standard ECDSA check
@@ -13,6 +14,7 @@
 // multiplications and ~15 BigInt multiplications. The result is exactly ECDSA verification
 // (same accept set as OpenSSL/Go: both low and high s accepted, r and s in [1, n-1]).
 import { createECDH, type ECDH } from 'node:crypto';
+import { ecdsaJobSize, nativeEcdsa, parseEcdsaSignatureDer } from '../core/ecdsa-digest.ts';
 
 const P = 0xffffffff00000001000000000000000000000000ffffffffffffffffffffffffn;
 const N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
@@ -85,27 +87,10 @@ export function digestToScalar(digest: Uint8Array): bigint {
   return bytesToBigInt(digest.length > 32 ? digest.subarray(0, 32) : digest);
 }
 
-/**
- * Strict DER ECDSA-Sig-Value { r INTEGER, s INTEGER } with minimal, positive integers.
- * Returns undefined for anything else.
- */
+/** Strict DER ECDSA-Sig-Value as P-256 integers; undefined for anything else. */
 export function parseEcdsaDer(sig: Uint8Array): { r: bigint; s: bigint } | undefined {
-  if (sig.length < 8 || sig.length > 72 || sig[0] !== 0x30 || sig[1] !== sig.length - 2) return undefined;
-  let o = 2;
-  const ints: bigint[] = [];
-  for (let k = 0; k < 2; k++) {
-    if (sig[o] !== 0x02) return undefined;
-    const len = sig[o + 1]!;
-    o += 2;
-    if (len === 0 || len > 33 || o + len > sig.length) return undefined;
-    const v = sig.subarray(o, o + len);
-    if (v[0]! & 0x80) return undefined; // negative
-    if (len > 1 && v[0] === 0 && !(v[1]! & 0x80)) return undefined; // non-minimal
-    ints.push(bytesToBigInt(v));
-    o += len;
-  }
-  if (o !== sig.length) return undefined;
-  return { r: ints[0]!, s: ints[1]! };
+  const rs = parseEcdsaSignatureDer(sig, 32);
+  return rs && { r: bytesToBigInt(rs.r), s: bytesToBigInt(rs.s) };
 }
 
 export function pointFromUncompressed(raw: Uint8Array): { qx: bigint; qy: bigint } {
@@ -206,45 +191,30 @@ export function p256Job(point: { qx: bigint; qy: bigint }, digest: Uint8Array, d
   return { qx: point.qx, qy: point.qy, e: digestToScalar(digest), r: rs.r, s: rs.s };
 }
 
-/** Size of one packed job: Qx, Qy, e, r, s as 32-byte big-endian integers. */
-export const PACKED_JOB_SIZE = 160;
-
-function put32(out: Uint8Array, at: number, v: Uint8Array): boolean {
-  let b = v;
-  while (b.length > 32 && b[0] === 0) b = b.subarray(1);
-  if (b.length > 32) return false;
-  out.set(b, at + 32 - b.length);
-  return true;
-}
+const JOB_SIZE = ecdsaJobSize(256);
 
 /**
- * Packs one check for transfer to a worker without BigInt work on the sending thread.
- * `point` is the 65-byte uncompressed public point. False when the DER signature is malformed.
+ * Verifies `count` P-256 jobs packed as ecdsa-digest.ts lays them out (the native addon's
+ * format); returns one byte per job (1 = valid).
  */
-export function packP256Job(point: Uint8Array, digest: Uint8Array, derSignature: Uint8Array, out: Uint8Array, at: number): boolean {
-  if (point.length !== 65 || point[0] !== 4) return false;
-  const sig = derSignature;
-  if (!parseEcdsaDer(sig)) return false;
-  out.set(point.subarray(1), at);
-  put32(out, at + 64, digest.length > 32 ? digest.subarray(0, 32) : digest);
-  const rLen = sig[3]!;
-  const r = sig.subarray(4, 4 + rLen);
-  const s = sig.subarray(6 + rLen, 6 + rLen + sig[5 + rLen]!);
-  return put32(out, at + 96, r) && put32(out, at + 128, s);
-}
-
-/** Verifies `count` packed jobs; returns one byte per job (1 = valid). */
 export function verifyPacked(buf: Uint8Array, count: number): Uint8Array {
   const jobs: P256Job[] = [];
   for (let i = 0; i < count; i++) {
-    const o = i * PACKED_JOB_SIZE;
+    const o = i * JOB_SIZE;
+    const digestLength = buf[o + 128]!;
     jobs.push({
       qx: bytesToBigInt(buf.subarray(o, o + 32)),
       qy: bytesToBigInt(buf.subarray(o + 32, o + 64)),
-      e: bytesToBigInt(buf.subarray(o + 64, o + 96)),
-      r: bytesToBigInt(buf.subarray(o + 96, o + 128)),
-      s: bytesToBigInt(buf.subarray(o + 128, o + 160)),
+      r: bytesToBigInt(buf.subarray(o + 64, o + 96)),
+      s: bytesToBigInt(buf.subarray(o + 96, o + 128)),
+      e: digestToScalar(buf.subarray(o + 129, o + 129 + digestLength)),
     });
   }
   return Uint8Array.from(verifyP256Batch(jobs), (v) => (v ? 1 : 0));
+}
+
+/** Verifies packed P-256 jobs with OpenSSL through the native addon when built, else as above. */
+export function verifyP256Packed(buf: Uint8Array, count: number): Uint8Array {
+  const addon = nativeEcdsa();
+  return addon ? addon.verify(256, buf, count) : verifyPacked(buf, count);
 }

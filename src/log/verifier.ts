@@ -1,10 +1,14 @@
 // Signature checks for submitted entries. Signatures over messages go straight to node:crypto;
-// signatures over digests (hashedrekord) use the batched P-256 path of fastverify.ts, either on
-// the calling thread or on a small worker pool, and core verifySignature for other key types.
+// P-256 signatures over digests (hashedrekord) are batched and checked by OpenSSL through the
+// native addon (or fastverify.ts's ECDH route where it is not built), on the calling thread or
+// on a small worker pool; other key types go through core verifySignature.
 import { Worker } from 'node:worker_threads';
 import { verifySignature, type HashName, type PublicKeyInfo } from '../core/crypto.ts';
 import { fromBase64Url, concat, toBase64 } from '../core/bytes.ts';
-import { packP256Job, verifyPacked, PACKED_JOB_SIZE } from './fastverify.ts';
+import { verifyP256Packed } from './fastverify.ts';
+import { ecdsaJobSize, packEcdsaJob } from '../core/ecdsa-digest.ts';
+
+const JOB_SIZE = ecdsaJobSize(256);
 
 export interface VerifierOptions {
   /** Worker threads for P-256 digest checks; 0 runs them on the calling thread (batched). */
@@ -93,16 +97,16 @@ export class SignatureVerifier {
     this.#flushScheduled = false;
     while (this.#queue.length > 0) {
       const jobs = this.#queue.splice(0, MAX_BATCH);
-      const buf = new Uint8Array(jobs.length * PACKED_JOB_SIZE);
+      const buf = new Uint8Array(jobs.length * JOB_SIZE);
       const packed: Job[] = [];
       for (const j of jobs) {
-        if (packP256Job(j.point, j.digest, j.signature, buf, packed.length * PACKED_JOB_SIZE)) packed.push(j);
+        if (packEcdsaJob(256, j.point, j.digest, j.signature, buf, packed.length * JOB_SIZE)) packed.push(j);
         else j.resolve(false);
       }
       if (packed.length === 0) continue;
       const deliver = (result: Uint8Array) => packed.forEach((j, i) => j.resolve(result[i] === 1));
       if (this.#workers.length === 0) {
-        deliver(verifyPacked(buf, packed.length));
+        deliver(verifyP256Packed(buf, packed.length));
       } else {
         const w = this.#workers[this.#next++ % this.#workers.length]!;
         const id = ++this.#seq;

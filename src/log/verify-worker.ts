@@ -1,11 +1,11 @@
-// Worker thread for batched P-256 digest verification (see fastverify.ts).
+// Worker thread for batched P-256 digest verification (native addon, else fastverify.ts).
 import { parentPort } from 'node:worker_threads';
-import { verifyPacked } from './fastverify.ts';
+import { verifyP256Packed } from './fastverify.ts';
 
 parentPort!.on('message', (msg: { id: number; buf: Uint8Array; count: number }) => {
   let result: Uint8Array;
   try {
-    result = verifyPacked(msg.buf, msg.count);
+    result = verifyP256Packed(msg.buf, msg.count);
   } catch {
     result = new Uint8Array(msg.count);
   }
