@@ -12,6 +12,10 @@ const addon = nativeEcdsa();
 // CI has a compiler, so a missing addon there is a broken build, not an environment gap.
 const skip = addon ? false : process.env.CI ? false : `native ECDSA addon not built (${nativeEcdsaUnavailableReason()}); run npm install with a C compiler`;
 
+test('the native addon is loaded (required in CI, where a compiler is present)', { skip: process.env.CI ? false : addon ? false : skip }, () => {
+  assert.ok(addon, `native/ecdsa-digest did not load: ${nativeEcdsaUnavailableReason()}`);
+});
+
 const CURVES: { bits: EcdsaCurveBits; name: string; hash: 'sha256' | 'sha384' | 'sha512'; noble: typeof p256 }[] = [
   { bits: 256, name: 'P-256', hash: 'sha256', noble: p256 },
   { bits: 384, name: 'P-384', hash: 'sha384', noble: p384 },

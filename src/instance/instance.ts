@@ -121,7 +121,11 @@ export async function startInstance(cfg: InstanceConfig): Promise<RunningInstanc
       // entries of the old shard keep verifying with the retired key's trust-root entry.
       const shardDir = join(cfg.data, 'log', toHex(sha256(logSigner.publicKeySpki)).slice(0, 16));
       mkdirSync(shardDir, { recursive: true });
-      const log = await LogService.create({ dataDir: shardDir, signer: auditedSigner(logSigner, audit, { actor: 'log', action: 'log.sign' }), hostname, ...(cfg.log.treeId ? { treeId: cfg.log.treeId } : {}) });
+      // One verify worker: signature checks over digests (~65 us each) leave the event loop.
+      const log = await LogService.create({
+        dataDir: shardDir, signer: auditedSigner(logSigner, audit, { actor: 'log', action: 'log.sign' }), hostname, verifyWorkers: 1,
+        ...(cfg.log.treeId ? { treeId: cfg.log.treeId } : {}),
+      });
       services.push(log);
       const sinceFile = join(shardDir, 'key-valid-from');
       const since = readFileSync(sinceFile, { flag: 'a+', encoding: 'utf8' }).trim() || new Date(Date.now() - 60_000).toISOString();

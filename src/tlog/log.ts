@@ -122,6 +122,8 @@ export class TransparencyLog {
   /** Committed batches queued for integration. */
   #integrating = 0;
   #integrateChain: Promise<void> = Promise.resolve();
+  /** Checkpoint rows and the served file, written in publication order off the answer path. */
+  #checkpointWrites: Promise<void> = Promise.resolve();
   #timer: NodeJS.Timeout | undefined;
   #publishTimer: NodeJS.Timeout | undefined;
   #lastPublishMs = 0;
@@ -368,7 +370,11 @@ export class TransparencyLog {
     const root = await this.tree.root(size);
     const signed = await signCheckpoints(this.signer, this.origin, this.treeId, size, root);
     const cp: PublishedCheckpoint = { ...signed, publishedAt: this.#now() };
-    await this.storage.putCheckpoint(cp);
+    // Storing the checkpoint is not awaited: its row is not fsync'd by itself anyway (it rides on
+    // the next commit), and a storage thread busy with the index follower must not hold back
+    // the answers. Writes stay in order; a failure stops the log like any storage failure.
+    const write = this.#checkpointWrites.then(() => this.storage.putCheckpoint(cp));
+    this.#checkpointWrites = write.catch((e) => this.#fail(e));
     this.#published = cp;
     this.#lastPublishMs = cp.publishedAt;
     const done = this.#unpublished.filter((s) => s.index! < size);
@@ -438,6 +444,7 @@ export class TransparencyLog {
     }
     if (!this.#fatal && this.#published?.size !== this.tree.size) await this.#publish().catch((e) => this.#fail(e));
     for (const w of this.#sizeWaiters.splice(0)) w.reject(new WaxsealError('ERR_UNAVAILABLE', 'the log is shutting down'));
+    await this.#checkpointWrites;
     await this.storage.close();
   }
 }
