@@ -211,3 +211,36 @@ test('mutated signatures: native and noble agree on every single-byte change', {
     { numRuns: 300 },
   );
 });
+
+test('with WAXSEAL_NATIVE_ECDSA=0 the portable paths give the same verdicts', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const here = new URL('.', import.meta.url).href;
+  const script = `
+    import { generateKeyPairSync, sign, createHash } from 'node:crypto';
+    const { nativeEcdsa, nativeEcdsaUnavailableReason } = await import('${here}ecdsa-digest.ts');
+    const { publicKeyFromSpki, verifySignature } = await import('${here}crypto.ts');
+    const { SignatureVerifier } = await import('${here}../log/verifier.ts');
+    const out = { native: nativeEcdsa() !== undefined, reason: nativeEcdsaUnavailableReason(), core: [], log: [] };
+    const verifier = new SignatureVerifier({ workers: 0 });
+    for (const curve of ['P-256', 'P-384']) {
+      const hash = curve === 'P-256' ? 'sha256' : 'sha384';
+      const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: curve });
+      const info = publicKeyFromSpki(new Uint8Array(publicKey.export({ format: 'der', type: 'spki' })));
+      const msg = Buffer.from('portable');
+      const digest = createHash(hash).update(msg).digest();
+      const sig = sign(hash, msg, { key: privateKey, dsaEncoding: 'der' });
+      const bad = Buffer.from(digest); bad[0] ^= 1;
+      out.core.push(verifySignature(info, digest, sig, { hash, prehashed: true }), verifySignature(info, bad, sig, { hash, prehashed: true }));
+      out.log.push(await verifier.verifyDigest(info, hash, digest, sig), await verifier.verifyDigest(info, hash, bad, sig));
+    }
+    await verifier.close();
+    process.stdout.write(JSON.stringify(out));
+  `;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, WAXSEAL_NATIVE_ECDSA: '0' }, encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { native: boolean; reason: string; core: boolean[]; log: boolean[] };
+  assert.equal(out.native, false);
+  assert.match(out.reason, /WAXSEAL_NATIVE_ECDSA=0/);
+  assert.deepEqual(out.core, [true, false, true, false]);
+  assert.deepEqual(out.log, [true, false, true, false]);
+});
