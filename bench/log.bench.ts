@@ -260,7 +260,7 @@ async function main(): Promise<void> {
     ...(values.quick
       ? []
       : [
-          { ...base, name: 'batch 256 / 5 ms, 1 HTTP front-end thread', batchSize: 256, batchDelayMs: 5, httpWorkers: 1 },
+          { ...base, name: 'batch 256 / 5 ms, 2 HTTP front-end threads', batchSize: 256, batchDelayMs: 5, httpWorkers: 2 },
           { ...base, name: `defaults + 1 verify worker (waxseal serve), ${many} clients`, batchSize: 256, batchDelayMs: 50, verifyWorkers: 1, connections: many },
           { ...base, name: `batch 1024 / 100 ms, checkpoint 250 ms, 1 verify worker, ${many} clients`, batchSize: 1024, batchDelayMs: 100, checkpointIntervalMs: 250, verifyWorkers: 1, connections: many },
           ...(pinAvailable ? [{ ...base, name: 'batch 256 / 5 ms, SUT on core 0, wrk on core 1', batchSize: 256, batchDelayMs: 5, pin: true }] : []),
