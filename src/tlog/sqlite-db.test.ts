@@ -1,11 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { leafHash } from '../core/merkle.ts';
 import { utf8 } from '../core/bytes.ts';
-import { LogDb, packEntries, unpackEntries } from './sqlite-db.ts';
+import { LogDb, IndexFollower, packEntries, unpackEntries } from './sqlite-db.ts';
 
 const identity = { origin: 'o', treeId: '1', publicKey: 'k', createdAt: 't' };
 const entry = (s: string, keys: string[] = []) => ({ leafHash: leafHash(utf8(s)), body: utf8(s), integratedTime: 1700000000, indexKeys: keys });
@@ -39,6 +40,50 @@ test('deduplication is exact before, during and after the index follower, across
     assert.equal(ro.open(identity).origin, 'o');
     assert.equal(ro.readEntries(0, 10).length, 4);
     ro.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the follower on its own connection: commits stay exact while it runs, and a stale or missing index.db is rebuilt', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wx-logidx-'));
+  try {
+    let db = new LogDb(dir);
+    db.open(identity);
+    const follower = new IndexFollower(dir);
+    db.commit(0, Array.from({ length: 50 }, (_, i) => entry(`e${i}`, [`k${i % 5}`])));
+    assert.equal(follower.step(20), 20);
+    assert.equal(db.indexBacklog, 30);
+    // Lookups below the cursor come from index.db, above it from memory; both exact.
+    assert.deepEqual(db.commit(50, [entry('e3'), entry('e40'), entry('new')]).duplicates, [3, 40, undefined]);
+    assert.deepEqual(db.searchIndex('k2', 100), [2, 7, 12, 17, 22, 27, 32, 37, 42, 47]);
+    assert.equal(follower.step(), 31);
+    assert.equal(follower.step(), 0);
+    assert.equal(db.indexBacklog, 0);
+    assert.deepEqual(db.findByLeafHash([leafHash(utf8('e49')), leafHash(utf8('new')), leafHash(utf8('nope'))]), [49, 50, undefined]);
+    assert.deepEqual(db.searchIndex('k2', 3), [2, 7, 12]);
+    follower.close();
+    db.close();
+    // An index.db that belongs to another log is emptied and rebuilt from the entries.
+    const idx = new DatabaseSync(join(dir, 'index.db'));
+    idx.exec("UPDATE meta SET value = 'someone else' WHERE key = 'owner'");
+    idx.close();
+    db = new LogDb(dir);
+    db.open(identity);
+    assert.equal(db.indexBacklog, 51);
+    assert.deepEqual(db.commit(51, [entry('e0'), entry('e50')]).duplicates, [0, undefined]);
+    assert.deepEqual(db.searchIndex('k4', 2), [4, 9]);
+    while (db.indexStep() > 0);
+    assert.equal(db.indexBacklog, 0);
+    db.close();
+    // A missing index.db is recreated.
+    for (const f of ['index.db', 'index.db-wal', 'index.db-shm']) rmSync(join(dir, f), { force: true });
+    db = new LogDb(dir);
+    db.open(identity);
+    assert.ok(existsSync(join(dir, 'index.db')));
+    assert.equal(db.indexBacklog, 52);
+    assert.deepEqual(db.commit(52, [entry('e50'), entry('e1')]).duplicates, [51, 1]);
+    db.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -2,13 +2,15 @@
 // entries, the search index and checkpoints; plain files for tiles and entry bundles, laid out
 // exactly as the tlog-tiles URL space so a static web server or CDN can serve the directory.
 //
-//   <dataDir>/log.db                 entries, checkpoints, search index, log identity
+//   <dataDir>/log.db                 entries, checkpoints, log identity (the record)
+//   <dataDir>/index.db               dedup and search indexes (derived; rebuilt when stale)
 //   <dataDir>/lock.db                held in an exclusive transaction while the log is open
 //   <dataDir>/tile/<L>/<N>           hash tiles (newest version; partial tiles grow in place)
 //   <dataDir>/tile/entries/<N>       entry bundles
 //   <dataDir>/checkpoint             newest C2SP checkpoint (rewritten on every publish)
 //
-// SQLite runs on a worker thread (sqlite-worker.ts) so its fsyncs never block the event loop.
+// SQLite runs on a worker thread (sqlite-worker.ts) so its fsyncs never block the event loop;
+// the index follower runs on another (index-worker.ts) so commits never wait for it.
 // Tile files only ever grow. A new version is written in place from the first byte this
 // process has not written yet, then fdatasync'd; a crash can only leave a torn tail beyond
 // the last durable checkpoint, which recovery rewrites (see TransparencyLog.open).
@@ -93,11 +95,50 @@ function workerDb(dataDir: string): DbHandle {
   };
 }
 
+/** The index follower's thread (index-worker.ts); it only needs the committed size. */
+class IndexThread {
+  readonly #worker: Worker;
+  #failed = false;
+
+  constructor(dataDir: string) {
+    this.#worker = new Worker(new URL('./index-worker.ts', import.meta.url), { workerData: { dataDir } });
+    // The index is derived data: if its thread dies, lookups keep working from the committer's
+    // in-memory map and the index is caught up when the log next opens.
+    this.#worker.on('error', (e) => {
+      this.#failed = true;
+      process.stderr.write(`log index thread stopped: ${e instanceof Error ? e.message : String(e)}\n`);
+    });
+  }
+
+  committed(size: number): void {
+    if (!this.#failed) this.#worker.postMessage({ committed: size });
+  }
+
+  async close(): Promise<void> {
+    if (!this.#failed) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 5000);
+        this.#worker.once('message', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        this.#worker.once('exit', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        this.#worker.postMessage({ close: true });
+      });
+    }
+    await this.#worker.terminate();
+  }
+}
+
 export class SqliteFileStorage implements LogStorage {
   readonly dataDir: string;
   readonly #readOnly: boolean;
   readonly #inline: boolean;
   #db: DbHandle | undefined;
+  #index: IndexThread | undefined;
   /** Bytes of each tile file this process has written (so later versions append). */
   readonly #written = new Map<string, number>();
   readonly #knownDirs = new Set<string>();
@@ -117,7 +158,12 @@ export class SqliteFileStorage implements LogStorage {
     if (this.#readOnly && !existsSync(join(this.dataDir, 'log.db'))) throw new WaxsealError('ERR_NOT_FOUND', `no log database in ${this.dataDir}`);
     this.#db = this.#inline ? inlineDb(this.dataDir, this.#readOnly) : workerDb(this.dataDir);
     try {
-      return await this.#call<LogIdentity>('open', identity);
+      const result = await this.#call<LogIdentity>('open', identity);
+      if (!this.#inline) {
+        this.#index = new IndexThread(this.dataDir);
+        this.#index.committed(await this.committedSize());
+      }
+      return result;
     } catch (e) {
       await this.close();
       throw e;
@@ -128,9 +174,12 @@ export class SqliteFileStorage implements LogStorage {
     return this.#call('committedSize');
   }
 
-  commit(first: number, entries: readonly NewEntry[]): Promise<CommitResult> {
+  async commit(first: number, entries: readonly NewEntry[]): Promise<CommitResult> {
+    if (this.#inline) return this.#call('commit', first, entries);
     // One transferable buffer instead of hundreds of cloned objects.
-    return this.#inline ? this.#call('commit', first, entries) : this.#call('commitPacked', first, packEntries(entries));
+    const result = await this.#call<CommitResult>('commitPacked', first, packEntries(entries));
+    this.#index?.committed(first + result.duplicates.filter((d) => d === undefined).length);
+    return result;
   }
 
   findByLeafHash(hashes: readonly Uint8Array[]): Promise<(number | undefined)[]> {
@@ -259,6 +308,9 @@ export class SqliteFileStorage implements LogStorage {
   async close(): Promise<void> {
     for (const fh of this.#handles.values()) await fh.close().catch(() => undefined);
     this.#handles.clear();
+    const index = this.#index;
+    this.#index = undefined;
+    await index?.close();
     const db = this.#db;
     this.#db = undefined;
     if (!db) return;
