@@ -165,10 +165,11 @@ function verifyPrehashed(pub: PublicKeyInfo, hash: HashName, digestBytes: Uint8A
     return bytesEqual(recovered, digestInfo);
   }
   const bits = pub.kind === 'ecdsa-p256' ? 256 : pub.kind === 'ecdsa-p384' ? 384 : 521;
-  const native = verifyEcdsaDigestNative(bits, rawEcPoint(pub), digestBytes, signature);
+  const point = rawEcPoint(pub);
+  const native = verifyEcdsaDigestNative(bits, point, digestBytes, signature);
   if (native !== undefined) return native;
   const curve = bits === 256 ? p256 : bits === 384 ? p384 : p521;
-  return curve.verify(signature, digestBytes, rawEcPoint(pub), { prehash: false, format: 'der', lowS: false });
+  return curve.verify(signature, digestBytes, point, { prehash: false, format: 'der', lowS: false });
 }
 
 // RFC 8032 Ed25519ph whose "prehash" is the identity: the caller already holds SHA-512(message).
@@ -178,7 +179,8 @@ const ed25519PhOverDigest = eddsa(ed25519.Point, nobleSha512, {
   prehash: (digestBytes: Uint8Array) => digestBytes,
 });
 
-function rawEcPoint(pub: PublicKeyInfo): Uint8Array {
+/** The uncompressed point (0x04 || X || Y) of an EC public key. */
+export function rawEcPoint(pub: PublicKeyInfo): Uint8Array {
   const jwk = pub.key.export({ format: 'jwk' });
   return concat(Uint8Array.of(4), fromBase64Url(jwk.x!), fromBase64Url(jwk.y!));
 }

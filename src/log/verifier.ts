@@ -3,8 +3,8 @@
 // native addon (or fastverify.ts's ECDH route where it is not built), on the calling thread or
 // on a small worker pool; other key types go through core verifySignature.
 import { Worker } from 'node:worker_threads';
-import { verifySignature, type HashName, type PublicKeyInfo } from '../core/crypto.ts';
-import { fromBase64Url, concat, toBase64 } from '../core/bytes.ts';
+import { rawEcPoint, verifySignature, type HashName, type PublicKeyInfo } from '../core/crypto.ts';
+import { toBase64 } from '../core/bytes.ts';
 import { verifyP256Packed } from './fastverify.ts';
 import { ecdsaJobSize, packEcdsaJob } from '../core/ecdsa-digest.ts';
 
@@ -28,8 +28,7 @@ function p256Point(key: PublicKeyInfo): Uint8Array {
   const k = toBase64(key.spki);
   let p = pointCache.get(k);
   if (!p) {
-    const jwk = key.key.export({ format: 'jwk' });
-    p = concat(Uint8Array.of(4), fromBase64Url(jwk.x!), fromBase64Url(jwk.y!));
+    p = rawEcPoint(key);
     if (pointCache.size > 4096) pointCache.clear();
     pointCache.set(k, p);
   }
