@@ -14,9 +14,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT, exportJWK } from 'jose';
 import { spawnServer, wrk, report, fmt, type LoadResult, type SpawnedServer } from './lib.ts';
-import { generateSigner } from '../src/keys/memory.ts';
-import { initCaChain } from '../src/ca/chain.ts';
-import { parseCertificatesPem, fulcioExtensions } from '../src/core/x509.ts';
+import { generateSigner } from '../packages/keys/src/memory.ts';
+import { initCaChain } from '../packages/ca/src/chain.ts';
+import { parseCertificatesPem, fulcioExtensions } from '../packages/core/src/x509.ts';
 
 const here = new URL('.', import.meta.url).pathname;
 const CONNECTIONS = 64;

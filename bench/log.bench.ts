@@ -15,8 +15,8 @@ import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { p256 } from '@noble/curves/nist.js';
 import { spawnServer, machineLine, fmt } from './lib.ts';
-import { verifyP256Batch, p256Job, pointFromUncompressed } from '../src/log/fastverify.ts';
-import { ecdsaJobSize, nativeEcdsa, nativeEcdsaUnavailableReason, packEcdsaJob } from '../src/core/ecdsa-digest.ts';
+import { verifyP256Batch, p256Job, pointFromUncompressed } from '../packages/rekor/src/fastverify.ts';
+import { ecdsaJobSize, nativeEcdsa, nativeEcdsaUnavailableReason, packEcdsaJob } from '../packages/core/src/ecdsa-digest.ts';
 
 const { values } = parseArgs({
   options: {

@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawnServer, wrk, report, fmt, type LoadResult, type SpawnedServer } from './lib.ts';
-import { encodeTimeStampReq } from '../src/tsa/timestamp.ts';
-import { sha256 } from '../src/core/crypto.ts';
+import { encodeTimeStampReq } from '../packages/tsa/src/timestamp.ts';
+import { sha256 } from '../packages/core/src/crypto.ts';
 
 const here = new URL('.', import.meta.url).pathname;
 const CONNECTIONS = 64;

@@ -7,18 +7,18 @@
 // It also prints the crypto floor: the signature verifications a bundle needs at minimum
 // (artifact signature, SET, checkpoint, leaf certificate, SCT, RFC 3161 CMS signature) times
 // their cost measured here, i.e. what a verifier that did nothing else would reach.
-import { canonicalize } from '../src/core/jcs.ts';
-import { toBase64, utf8, bytesEqual } from '../src/core/bytes.ts';
-import { verifySignature, sha256, defaultHash, digest, hashFromOid, publicKeyFromSpki, type PublicKeyInfo, type HashName } from '../src/core/crypto.ts';
-import { parseCertificate, signatureAlgorithmHash, certPublicKey } from '../src/core/x509.ts';
-import { parseSignedNote, noteKeyId } from '../src/core/note.ts';
-import { decodePem } from '../src/core/pem.ts';
-import { pae } from '../src/core/dsse.ts';
-import { parseBundleJson, type Bundle, type TrustedRoot } from '../src/bundle/index.ts';
-import { parseTimestampResponse } from '../src/verify/index.ts';
-import { embeddedScts, precertTbs, sctSignedData } from '../src/verify/sct.ts';
-import { vectorsPresent, VECTORS_DIR, loadCases, runCase, verifierOf, trustedRootOf, type VectorCase } from '../test/vectors/load.ts';
-import { jsCanRun, jsRunner } from '../test/vectors/sigstore-js.ts';
+import { canonicalize } from '../packages/core/src/jcs.ts';
+import { toBase64, utf8, bytesEqual } from '../packages/core/src/bytes.ts';
+import { verifySignature, sha256, defaultHash, digest, hashFromOid, publicKeyFromSpki, type PublicKeyInfo, type HashName } from '../packages/core/src/crypto.ts';
+import { parseCertificate, signatureAlgorithmHash, certPublicKey } from '../packages/core/src/x509.ts';
+import { parseSignedNote, noteKeyId } from '../packages/core/src/note.ts';
+import { decodePem } from '../packages/core/src/pem.ts';
+import { pae } from '../packages/core/src/dsse.ts';
+import { parseBundleJson, type Bundle, type TrustedRoot } from '../packages/bundle/src/index.ts';
+import { parseTimestampResponse } from '../packages/verify/src/index.ts';
+import { embeddedScts, precertTbs, sctSignedData } from '../packages/verify/src/sct.ts';
+import { vectorsPresent, VECTORS_DIR, loadCases, runCase, verifierOf, trustedRootOf, type VectorCase } from '../packages/verify/test/vectors/load.ts';
+import { jsCanRun, jsRunner } from '../packages/verify/test/vectors/sigstore-js.ts';
 import { fmt } from './lib.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);

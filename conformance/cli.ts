@@ -13,9 +13,9 @@
 // WAXSEAL_STAGING_TRUSTED_ROOT with --staging). There is no network fetch of the public-good
 // TUF repository here.
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { WaxsealError } from '../src/core/errors.ts';
-import { parseBundleJson, parseTrustedRootJson, parseSigningConfigJson, selectServices } from '../src/bundle/index.ts';
-import { Verifier, type Artifact, type VerificationPolicy } from '../src/verify/index.ts';
+import { WaxsealError } from '../packages/core/src/errors.ts';
+import { parseBundleJson, parseTrustedRootJson, parseSigningConfigJson, selectServices } from '../packages/bundle/src/index.ts';
+import { Verifier, type Artifact, type VerificationPolicy } from '../packages/verify/src/index.ts';
 
 export interface ParsedArgs {
   command: string;
@@ -108,11 +108,11 @@ export async function signBundleCommand(a: ParsedArgs): Promise<string> {
   const services = selectServices(config, new Date());
   const tsa = services.tsas[0];
   if (!tsa) throw new WaxsealError('ERR_CONFIG', 'the signing config lists no timestamp authority valid now');
-  let sign: typeof import('../src/sign/sign.ts');
-  let tlogClient: typeof import('../src/sign/tlog-client.ts');
+  let sign: typeof import('../packages/sign/src/sign.ts');
+  let tlogClient: typeof import('../packages/sign/src/tlog-client.ts');
   try {
-    sign = await import('../src/sign/sign.ts');
-    tlogClient = await import('../src/sign/tlog-client.ts');
+    sign = await import('../packages/sign/src/sign.ts');
+    tlogClient = await import('../packages/sign/src/tlog-client.ts');
   } catch (e) {
     throw new WaxsealError('ERR_UNAVAILABLE', 'signing client not available', { cause: e });
   }

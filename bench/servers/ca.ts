@@ -11,10 +11,10 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { generateKeyPairSync, sign, verify, randomBytes } from 'node:crypto';
-import { openSigner } from '../../src/keys/open.ts';
-import { loadCaChain } from '../../src/ca/chain.ts';
-import { githubActionsIssuerConfig, parseIssuerConfig } from '../../src/ca/issuers.ts';
-import { startCaServer } from '../../src/ca/service.ts';
+import { openSigner } from '../../packages/keys/src/open.ts';
+import { loadCaChain } from '../../packages/ca/src/chain.ts';
+import { githubActionsIssuerConfig, parseIssuerConfig } from '../../packages/ca/src/issuers.ts';
+import { startCaServer } from '../../packages/ca/src/service.ts';
 
 if (process.argv[2] === '--floor') {
   const client = generateKeyPairSync('ec', { namedCurve: 'P-256' });

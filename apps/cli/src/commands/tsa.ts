@@ -1,0 +1,88 @@
+// waxseal tsa init | rotate: the timestamp authority's certificate chain (a root kept offline and
+// a TSA leaf with exactly one, critical EKU: timeStamping), the leaf key under any key URI.
+import { writeFileSync, mkdirSync, readFileSync, existsSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { WaxsealError, parseCertificatesPem, encodePem } from '@waxseal/core';
+import { openSigner, generateSigner, signerFromPem, selfSignedRoot, tsaLeaf, type Signer } from '@waxseal/keys';
+import { checkTsaChain } from '@waxseal/tsa';
+import { parse, helpText, UsageError, type Ui } from '../ui.ts';
+
+export const tsaSpec = {
+  usage: 'waxseal tsa <init|rotate> [options]',
+  summary: 'Set up or rotate the timestamp authority certificate chain.',
+  options: { out: { type: 'string' }, dir: { type: 'string' }, key: { type: 'string' }, 'root-key': { type: 'string' }, org: { type: 'string' }, years: { type: 'string' } },
+  positionals: [1, 1] as [number, number],
+  help: `Subcommands:
+  waxseal tsa init --out <dir> [--key <uri>] [--org <name>]
+      A TSA root (P-384, 10 years; root.key: move it offline) and a TSA leaf for --key
+      (default: a new P-256 file key). Writes chain.pem (leaf first) and root.pem.
+  waxseal tsa rotate --dir <dir> --root-key <file> [--key <uri>]
+      A new TSA leaf from the root; the old chain is kept as chain-<date>.pem and the
+      tsa.retired entry to add is printed.`,
+} as const;
+
+function write(path: string, text: string, mode = 0o644): void {
+  try {
+    writeFileSync(path, text, { mode });
+  } catch (e) {
+    throw new WaxsealError('ERR_IO', `cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+  }
+}
+
+async function leafSigner(dir: string, key: string | undefined, name: string): Promise<{ signer: Signer; uri: string }> {
+  if (key) return { signer: await openSigner(key), uri: key };
+  const path = join(dir, name);
+  const gen = generateSigner('ecdsa-p256', `file://${path}`);
+  write(path, gen.exportPkcs8Pem(), 0o600);
+  return { signer: gen, uri: `file://${path}` };
+}
+
+export async function tsa(argv: string[], ui: Ui): Promise<number> {
+  const { values: v, positionals, helpWanted } = parse(argv, tsaSpec);
+  if (helpWanted) return ui.result({ help: helpText(tsaSpec) }, helpText(tsaSpec)), 0;
+  const org = v.org ?? 'Waxseal';
+  const yearsN = v.years === undefined ? 5 : Number(v.years);
+  if (!Number.isInteger(yearsN) || yearsN < 1 || yearsN > 50) throw new UsageError('--years must be a whole number of years (1-50)');
+  const now = new Date();
+  if (positionals[0] === 'init') {
+    if (!v.out) throw new UsageError('--out <dir> is required');
+    mkdirSync(v.out, { recursive: true });
+    if (existsSync(join(v.out, 'chain.pem'))) throw new WaxsealError('ERR_CONFLICT', `${v.out}/chain.pem exists`);
+    const rootSigner = generateSigner('ecdsa-p384');
+    const root = await selfSignedRoot(rootSigner, { organization: org, commonName: `${org} timestamping root`, notAfter: new Date(now.getTime() + 10 * 365 * 86_400_000), pathLen: 0 });
+    const { signer, uri } = await leafSigner(v.out, v.key, 'tsa.key');
+    const leaf = await tsaLeaf(signer.publicKeySpki, rootSigner, root, { organization: org, commonName: `${org} timestamp authority`, notAfter: new Date(now.getTime() + yearsN * 365 * 86_400_000) });
+    checkTsaChain([leaf, root], signer.publicKeySpki);
+    await signer.close?.();
+    write(join(v.out, 'root.key'), rootSigner.exportPkcs8Pem(), 0o600);
+    write(join(v.out, 'root.pem'), encodePem('CERTIFICATE', root.der));
+    write(join(v.out, 'chain.pem'), encodePem('CERTIFICATE', leaf.der) + encodePem('CERTIFICATE', root.der));
+    ui.result({ ok: true, chain: join(v.out, 'chain.pem'), key: uri }, [`TSA chain written to ${v.out}/chain.pem (signing key ${uri}).`, `Move ${v.out}/root.key offline.`]);
+    return 0;
+  }
+  if (positionals[0] === 'rotate') {
+    if (!v.dir || !v['root-key']) throw new UsageError('--dir and --root-key are required');
+    const root = parseCertificatesPem(readFileSync(join(v.dir, 'root.pem'), 'utf8'))[0];
+    if (!root) throw new WaxsealError('ERR_CONFIG', `${v.dir}/root.pem holds no certificate`);
+    const rootSigner = signerFromPem(readFileSync(v['root-key'], 'utf8'), `file://${v['root-key']}`);
+    const stamp = now.toISOString().replace(/[:.]/g, '-');
+    const { signer, uri } = await leafSigner(v.dir, v.key, `tsa-${stamp}.key`);
+    const leaf = await tsaLeaf(signer.publicKeySpki, rootSigner, root, {
+      organization: root.subject['2.5.4.10'] ?? org,
+      commonName: `${root.subject['2.5.4.10'] ?? org} timestamp authority ${now.toISOString().slice(0, 10)}`,
+      notAfter: new Date(Math.min(root.notAfter.getTime(), now.getTime() + yearsN * 365 * 86_400_000)),
+    });
+    checkTsaChain([leaf, root], signer.publicKeySpki);
+    await signer.close?.();
+    const retiredPath = join(v.dir, `chain-${stamp}.pem`);
+    if (existsSync(join(v.dir, 'chain.pem'))) renameSync(join(v.dir, 'chain.pem'), retiredPath);
+    write(join(v.dir, 'chain.pem'), encodePem('CERTIFICATE', leaf.der) + encodePem('CERTIFICATE', root.der));
+    ui.result({ ok: true, chain: join(v.dir, 'chain.pem'), key: uri, retired: { chain: retiredPath, end: now.toISOString() } }, [
+      `New TSA certificate in ${join(v.dir, 'chain.pem')}, signing with ${uri}.`,
+      'Point tsa.key at the new key, add the old chain to tsa.retired, and restart:',
+      `  retired: [ { chain: ${retiredPath}, end: ${now.toISOString()} } ]`,
+    ]);
+    return 0;
+  }
+  throw new UsageError(`unknown subcommand tsa ${positionals[0]}`);
+}

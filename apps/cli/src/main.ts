@@ -1,0 +1,75 @@
+// waxseal: the command-line client and operator tool. Commands load lazily so that
+// `waxseal --version` and `--help` start fast.
+import { pathToFileURL } from 'node:url';
+import { makeUi, reportError, EXIT, UsageError, type Ui } from './ui.ts';
+
+type Command = { summary: string; run: (argv: string[], ui: Ui) => Promise<number> };
+
+const commands: Record<string, Command> = {
+  'sign-blob': { summary: 'sign a file into a Sigstore bundle (keyless)', run: async (a, ui) => (await import('./commands/sign.ts')).signBlob(a, ui) },
+  'attest-blob': { summary: 'sign an in-toto attestation about a file', run: async (a, ui) => (await import('./commands/sign.ts')).attestBlob(a, ui) },
+  'verify-blob': { summary: 'verify a file against a bundle and an identity policy', run: async (a, ui) => (await import('./commands/verify.ts')).verifyBlob(a, ui) },
+  'verify-blob-attestation': { summary: 'verify an attestation bundle about a file', run: async (a, ui) => (await import('./commands/verify.ts')).verifyBlobAttestation(a, ui) },
+  login: { summary: 'log in with your OIDC provider and cache the ID token', run: async (a, ui) => (await import('./commands/login.ts')).login(a, ui) },
+  dev: { summary: 'run the all-in-one dev instance (IdP, CA, TSA, log); `dev token` mints a dev token', run: async (a, ui) => (await import('./commands/dev.ts')).dev(a, ui) },
+  serve: { summary: 'run an instance from a configuration file (HSM/KMS keys, rules, audit, TUF)', run: async (a, ui) => (await import('./commands/serve.ts')).serve(a, ui) },
+  ca: { summary: 'CA set-up: `ca init`, `ca csr`, `ca import-chain`', run: async (a, ui) => (await import('./commands/ca.ts')).ca(a, ui) },
+  log: { summary: 'transparency log: `log fsck`, `log monitor`', run: async (a, ui) => (await import('./commands/log.ts')).log(a, ui) },
+  audit: { summary: 'list, verify or export the audit log of key uses', run: async (a, ui) => (await import('./commands/audit.ts')).audit(a, ui) },
+  trust: { summary: 'trust init: install an instance\'s trust documents through TUF', run: async (a, ui) => (await import('./commands/trust.ts')).trust(a, ui) },
+  tsa: { summary: 'TSA set-up: `tsa init`, `tsa rotate`', run: async (a, ui) => (await import('./commands/tsa.ts')).tsa(a, ui) },
+  env: { summary: 'print environment variables that point cosign, gitsign, sigstore-js and waxseal at an instance', run: async (a, ui) => (await import('./commands/env.ts')).env(a, ui) },
+};
+
+function mainHelp(): string {
+  const width = Math.max(...Object.keys(commands).map((c) => c.length));
+  return `waxseal: private keyless software signing (a self-hosted Sigstore)
+
+Usage: waxseal <command> [options]    (waxseal <command> --help for details)
+
+Commands:
+${Object.entries(commands)
+  .map(([n, c]) => `  ${n.padEnd(width)}  ${c.summary}`)
+  .join('\n')}
+
+Output: results on stdout (--json for machine use), messages on stderr; NO_COLOR is honoured.
+Exit codes: 0 ok, 1 verification failed, 2 usage error, 3 bad input or configuration,
+            4 identity refused or missing, 5 service unavailable, 70 internal error.
+`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const json = argv.includes('--json');
+  const ui = makeUi({ json });
+  const [name, ...rest] = argv;
+  try {
+    if (!name || name === '--help' || name === '-h' || name === 'help') {
+      process.stdout.write(mainHelp());
+      return name ? EXIT.ok : EXIT.usage;
+    }
+    if (name === '--version' || name === 'version') {
+      ui.result({ version: '0.1.0' }, 'waxseal 0.1.0');
+      return EXIT.ok;
+    }
+    const cmd = commands[name];
+    if (!cmd) throw new UsageError(`unknown command ${JSON.stringify(name)}`);
+    return await cmd.run(rest, ui);
+  } catch (e) {
+    return reportError(e, ui);
+  }
+}
+
+/** Runs the CLI as a process: sets the exit code, never throws. */
+export function run(argv: string[]): void {
+  main(argv).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e) => {
+      process.exitCode = reportError(e, { json: false });
+    },
+  );
+}
+
+// Run directly (`node apps/cli/src/main.ts`, as the tests and `npm start` do).
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) run(process.argv.slice(2));

@@ -1,0 +1,214 @@
+// Keyless signing end to end on the all-in-one dev instance, with real peers only:
+// oidc-provider (the embedded IdP, driven through its login and consent pages), our CA and TSA,
+// the waxseal CLI, sigstore-js (@sigstore/sign and @sigstore/verify) and openssl.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { FulcioSigner, TSAWitness, RekorWitness, MessageSignatureBundleBuilder, DSSEBundleBuilder, bundleBuilderFromSigningConfig } from '@sigstore/sign';
+import { Verifier, toSignedEntity, toTrustMaterial } from '@sigstore/verify';
+import { bundleFromJSON, bundleToJSON } from '@sigstore/bundle';
+import { TrustedRoot, SigningConfig } from '@sigstore/protobuf-specs';
+import { startDevStack, type DevStack } from '../../../instance/src/dev/devstack.ts';
+import { fetchDevToken } from '../../../dev-idp/src/dev-idp.ts';
+import { fromBase64 } from '../../../../packages/core/src/bytes.ts';
+import { encodePem } from '../../../../packages/core/src/pem.ts';
+import { parseCertificate, fulcioExtensions } from '../../../../packages/core/src/x509.ts';
+import { runCli } from '../helpers/cli.ts';
+import { clickThroughLogin } from '../helpers/browser.ts';
+
+let dir: string;
+let stack: DevStack;
+let artifact: string;
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'wx-e2e-'));
+  stack = await startDevStack({ dataDir: join(dir, 'instance'), port: 0 });
+  artifact = join(dir, 'artifact.txt');
+  writeFileSync(artifact, 'hello, waxseal\n');
+});
+
+after(async () => {
+  await stack?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const verifyArgs = (bundle: string, identity: string, file = artifact) => [
+  'verify-blob', file, '--bundle', bundle, '--trusted-root', stack.trustedRootPath,
+  '--certificate-identity', identity, '--certificate-oidc-issuer', stack.issuer,
+];
+
+test('a real OIDC login through the embedded IdP, then sign-blob and verify-blob', async () => {
+  const configDir = join(dir, 'config-login');
+  let authUrl: string | undefined;
+  const loginDone = runCli(['login', '--issuer', stack.issuer, '--no-browser', '--json'], {
+    env: { WAXSEAL_CONFIG_DIR: configDir },
+    onStderr: (chunk) => {
+      authUrl ??= /(http:\/\/\S+\/oidc\/auth\S+)/.exec(chunk)?.[1];
+    },
+  });
+  while (!authUrl) await new Promise((r) => setTimeout(r, 20));
+  const redirect = new URL(authUrl).searchParams.get('redirect_uri')!;
+  const callback = await clickThroughLogin(authUrl, 'alice@example.com', (u) => u.href.startsWith(redirect));
+  assert.ok(callback.searchParams.get('code'), 'the IdP redirected back with a code');
+  await fetch(callback); // the browser lands on the CLI's loopback server
+  const login = await loginDone;
+  assert.equal(login.code, 0, login.stderr);
+  assert.equal(JSON.parse(login.stdout).identity, 'alice@example.com');
+
+  const bundle = join(dir, 'login.sigstore.json');
+  const signed = await runCli(['sign-blob', artifact, '--bundle', bundle, '--signing-config', stack.signingConfigPath], { env: { WAXSEAL_CONFIG_DIR: configDir } });
+  assert.equal(signed.code, 0, signed.stderr);
+  const ok = await runCli(verifyArgs(bundle, 'alice@example.com'));
+  assert.equal(ok.code, 0, ok.stderr);
+  const wrong = await runCli(verifyArgs(bundle, 'mallory@example.com'));
+  assert.equal(wrong.code, 1);
+  assert.match(wrong.stderr, /ERR_VERIFY_IDENTITY/);
+});
+
+test('the issued certificate has Fulcio\'s profile and openssl accepts certificate and timestamp', async () => {
+  const token = await fetchDevToken(stack.issuer, 'bob@example.com');
+  const bundlePath = join(dir, 'bob.sigstore.json');
+  const r = await runCli(['sign-blob', artifact, '--bundle', bundlePath, '--signing-config', stack.signingConfigPath, '--identity-token', token]);
+  assert.equal(r.code, 0, r.stderr);
+  const bundle = JSON.parse(readFileSync(bundlePath, 'utf8'));
+  assert.equal(bundle.mediaType, 'application/vnd.dev.sigstore.bundle.v0.3+json');
+  const leafDer = fromBase64(bundle.verificationMaterial.certificate.rawBytes);
+  const leaf = parseCertificate(leafDer);
+  assert.equal(leaf.notAfter.getTime() - leaf.notBefore.getTime(), 10 * 60_000);
+  assert.deepEqual(leaf.subject, {});
+  const ext = fulcioExtensions(leaf);
+  assert.equal(ext.issuer, stack.issuer);
+  assert.equal(ext.issuerV1, stack.issuer);
+  assert.equal(ext.tokenSubject, 'bob@example.com');
+
+  writeFileSync(join(dir, 'leaf.pem'), encodePem('CERTIFICATE', leafDer));
+  const caChain = readFileSync(join(stack.dataDir, 'ca', 'chain.pem'), 'utf8');
+  const [intermediatePem, rootPem] = caChain.split(/(?<=-----END CERTIFICATE-----\n)/);
+  writeFileSync(join(dir, 'ca-root.pem'), rootPem!);
+  writeFileSync(join(dir, 'ca-int.pem'), intermediatePem!);
+  // The certificate is valid for 10 minutes from now, so plain openssl verify applies.
+  const out = execFileSync('openssl', ['verify', '-CAfile', join(dir, 'ca-root.pem'), '-untrusted', join(dir, 'ca-int.pem'), '-purpose', 'any', join(dir, 'leaf.pem')], { encoding: 'utf8' });
+  assert.match(out, /leaf.pem: OK/);
+  const text = execFileSync('openssl', ['x509', '-in', join(dir, 'leaf.pem'), '-noout', '-text'], { encoding: 'utf8' });
+  assert.match(text, /X509v3 Subject Alternative Name: critical\s+email:bob@example.com/);
+  assert.match(text, /Code Signing/);
+  assert.match(text, /1\.3\.6\.1\.4\.1\.57264\.1\.8:/);
+
+  // RFC 3161: the timestamp covers the signature bytes.
+  writeFileSync(join(dir, 'sig.bin'), fromBase64(bundle.messageSignature.signature));
+  writeFileSync(join(dir, 'ts.tsr'), fromBase64(bundle.verificationMaterial.timestampVerificationData.rfc3161Timestamps[0].signedTimestamp));
+  const tsaChain = readFileSync(join(stack.dataDir, 'tsa', 'chain.pem'), 'utf8').split(/(?<=-----END CERTIFICATE-----\n)/);
+  writeFileSync(join(dir, 'tsa-leaf.pem'), tsaChain[0]!);
+  writeFileSync(join(dir, 'tsa-root.pem'), tsaChain[1]!);
+  const ts = execFileSync('openssl', ['ts', '-verify', '-in', join(dir, 'ts.tsr'), '-data', join(dir, 'sig.bin'), '-CAfile', join(dir, 'tsa-root.pem'), '-untrusted', join(dir, 'tsa-leaf.pem')], { encoding: 'utf8' });
+  assert.match(ts, /Verification: OK/);
+});
+
+function sigstoreVerifier(tlogThreshold = 1) {
+  const root = TrustedRoot.fromJSON(stack.trustedRoot);
+  return new Verifier(toTrustMaterial(root), { tlogThreshold, ctlogThreshold: 0, timestampThreshold: 1 });
+}
+
+test('@sigstore/verify accepts bundles from waxseal sign-blob and attest-blob, and rejects a wrong identity', async () => {
+  const token = await fetchDevToken(stack.issuer, 'carol@example.com');
+  const blob = join(dir, 'carol.sigstore.json');
+  const att = join(dir, 'carol.att.sigstore.json');
+  const predicate = join(dir, 'predicate.json');
+  writeFileSync(predicate, JSON.stringify({ builder: { id: 'https://example.com/builder' } }));
+  assert.equal((await runCli(['sign-blob', artifact, '--bundle', blob, '--signing-config', stack.signingConfigPath, '--identity-token', token])).code, 0);
+  const a = await runCli(['attest-blob', artifact, '--predicate', predicate, '--type', 'https://slsa.dev/provenance/v1', '--bundle', att, '--signing-config', stack.signingConfigPath, '--identity-token', token]);
+  assert.equal(a.code, 0, a.stderr);
+
+  const verifier = sigstoreVerifier();
+  const data = readFileSync(artifact);
+  const policy = { subjectAlternativeName: 'carol@example.com', extensions: { issuer: stack.issuer } };
+  const blobBundle = bundleFromJSON(JSON.parse(readFileSync(blob, 'utf8')));
+  verifier.verify(toSignedEntity(blobBundle, data), policy);
+  const attBundle = bundleFromJSON(JSON.parse(readFileSync(att, 'utf8')));
+  verifier.verify(toSignedEntity(attBundle), policy);
+  assert.throws(() => verifier.verify(toSignedEntity(blobBundle, data), { ...policy, subjectAlternativeName: 'dave@example.com' }));
+  assert.throws(() => verifier.verify(toSignedEntity(blobBundle, Buffer.from('other data')), policy));
+
+  const ok = await runCli(['verify-blob-attestation', artifact, '--bundle', att, '--trusted-root', stack.trustedRootPath, '--type', 'https://slsa.dev/provenance/v1',
+    '--certificate-identity', 'carol@example.com', '--certificate-oidc-issuer', stack.issuer]);
+  assert.equal(ok.code, 0, ok.stderr);
+});
+
+test('sigstore-js signs with our CA, TSA and log (Rekor v1 URL; Rekor v2 via the signing config); both verifiers accept', async () => {
+  const token = await fetchDevToken(stack.issuer, 'erin@example.com');
+  const signer = new FulcioSigner({ fulcioBaseURL: stack.caUrl, identityProvider: { getToken: async () => token } });
+  const tsa = new TSAWitness({ tsaBaseURL: stack.url });
+  const rekorV1 = new RekorWitness({ rekorBaseURL: stack.url });
+  const builder = new MessageSignatureBundleBuilder({ signer, witnesses: [rekorV1, tsa] });
+  const bundle = await builder.create({ data: readFileSync(artifact) });
+  assert.equal(bundle.verificationMaterial.tlogEntries[0]?.kindVersion?.version, '0.0.1');
+  const path = join(dir, 'sigstore-js.sigstore.json');
+  writeFileSync(path, JSON.stringify(bundleToJSON(bundle)));
+  const ok = await runCli(verifyArgs(path, 'erin@example.com'));
+  assert.equal(ok.code, 0, ok.stderr);
+  const policy = { subjectAlternativeName: 'erin@example.com', extensions: { issuer: stack.issuer } };
+  sigstoreVerifier(1).verify(toSignedEntity(bundle, readFileSync(artifact)), policy);
+
+  // Rekor v2, chosen by sigstore-js from our signing config.
+  const fromConfig = bundleBuilderFromSigningConfig({
+    signingConfig: SigningConfig.fromJSON(stack.signingConfig),
+    identityProvider: { getToken: async () => token },
+    bundleType: 'messageSignature',
+  });
+  const v2bundle = await fromConfig.create({ data: readFileSync(artifact) });
+  assert.equal(v2bundle.verificationMaterial.tlogEntries[0]?.kindVersion?.version, '0.0.2');
+  sigstoreVerifier(1).verify(toSignedEntity(v2bundle, readFileSync(artifact)), policy);
+  const v2path = join(dir, 'sigstore-js-v2.sigstore.json');
+  writeFileSync(v2path, JSON.stringify(bundleToJSON(v2bundle)));
+  const okV2 = await runCli(verifyArgs(v2path, 'erin@example.com'));
+  assert.equal(okV2.code, 0, okV2.stderr);
+
+  const dsse = await new DSSEBundleBuilder({ signer, witnesses: [rekorV1, tsa] }).create({
+    data: Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [{ name: 'artifact.txt', digest: { sha256: execFileSync('sha256sum', [artifact], { encoding: 'utf8' }).split(' ')[0] } }], predicateType: 'https://example.com/p', predicate: {} })),
+    type: 'application/vnd.in-toto+json',
+  });
+  const dssePath = join(dir, 'sigstore-js.dsse.sigstore.json');
+  writeFileSync(dssePath, JSON.stringify(bundleToJSON(dsse)));
+  const okAtt = await runCli(['verify-blob-attestation', artifact, '--bundle', dssePath, '--trusted-root', stack.trustedRootPath, '--type', 'https://example.com/p',
+    '--certificate-identity', 'erin@example.com', '--certificate-oidc-issuer', stack.issuer]);
+  assert.equal(okAtt.code, 0, okAtt.stderr);
+});
+
+test('tampering with the artifact, signature, certificate or timestamp fails verification and names the check', async () => {
+  const token = await fetchDevToken(stack.issuer, 'frank@example.com');
+  const path = join(dir, 'frank.sigstore.json');
+  assert.equal((await runCli(['sign-blob', artifact, '--bundle', path, '--signing-config', stack.signingConfigPath, '--identity-token', token])).code, 0);
+  const good = JSON.parse(readFileSync(path, 'utf8'));
+  const flip = (b64: string, at = 40) => {
+    const b = Buffer.from(b64, 'base64');
+    b[Math.min(at, b.length - 1)]! ^= 0x01;
+    return b.toString('base64');
+  };
+  const cases: [string, (b: any) => void, RegExp][] = [
+    ['signature', (b) => (b.messageSignature.signature = flip(b.messageSignature.signature, 20)), /ERR_VERIFY_SIGNATURE|ERR_VERIFY_TIMESTAMP/],
+    ['certificate', (b) => (b.verificationMaterial.certificate.rawBytes = flip(b.verificationMaterial.certificate.rawBytes, 200)), /ERR_VERIFY_CERT_CHAIN|ERR_VERIFY_CERT_PROFILE|ERR_BUNDLE_INVALID/],
+    ['timestamp', (b) => {
+      const t = b.verificationMaterial.timestampVerificationData.rfc3161Timestamps[0];
+      t.signedTimestamp = flip(t.signedTimestamp, 120);
+    }, /ERR_VERIFY_TIMESTAMP|ERR_VERIFY_THRESHOLD|ERR_DER_PARSE|ERR_BUNDLE_INVALID/],
+    ['digest', (b) => (b.messageSignature.messageDigest.digest = flip(b.messageSignature.messageDigest.digest, 3)), /ERR_VERIFY_ARTIFACT|ERR_VERIFY_SIGNATURE/],
+  ];
+  for (const [name, mutate, expected] of cases) {
+    const b = structuredClone(good);
+    mutate(b);
+    const p = join(dir, `tampered-${name}.json`);
+    writeFileSync(p, JSON.stringify(b));
+    const r = await runCli(verifyArgs(p, 'frank@example.com'));
+    assert.notEqual(r.code, 0, `${name} tamper must fail`);
+    assert.match(r.stderr, expected, `${name}: ${r.stderr}`);
+    assert.match(r.stderr, /check: /, `${name}: the message names the check`);
+  }
+  const other = join(dir, 'other.txt');
+  writeFileSync(other, 'not the artifact\n');
+  const r = await runCli(verifyArgs(path, 'frank@example.com', other));
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /ERR_VERIFY_(ARTIFACT|SIGNATURE)/);
+});

@@ -1,0 +1,2 @@
+// Public surface of dev-idp.
+export { DevIdentityProvider, fetchDevCiToken, fetchDevToken } from './dev-idp.ts';

@@ -1,0 +1,51 @@
+// Glue between the CA's hooks and the governance pieces: who may sign (src/policy) and the
+// hash-chained audit log (src/audit). Every issuance and every refusal is audited; a refusal by
+// the signing rules is a 403 with the rule's reason.
+import type { CaAuditEvent, SigningRequestContext } from '@waxseal/ca';
+import { signingAuthorizer, type SigningRules } from '@waxseal/signing-rules';
+import type { AuditLog } from '@waxseal/audit';
+import type { TsaAuditEvent } from '@waxseal/tsa';
+
+export function caAuthorizer(rules: SigningRules): (req: SigningRequestContext) => Promise<void> {
+  const authorize = signingAuthorizer(rules);
+  return async (req) => {
+    authorize({
+      issuer: req.principal.issuer,
+      subject: typeof req.claims.sub === 'string' ? req.claims.sub : req.principal.subject,
+      san: req.principal.san.value,
+      claims: { ...req.claims },
+      extensions: Object.fromEntries(Object.entries(req.extensions).filter((e): e is [string, string] => typeof e[1] === 'string')),
+    });
+  };
+}
+
+export function caAuditor(audit: AuditLog): (e: CaAuditEvent) => Promise<void> {
+  return async (e) => {
+    const identity: { issuer?: string; subject?: string; san?: string } = {};
+    if (e.issuer ?? e.tokenIssuer) identity.issuer = (e.issuer ?? e.tokenIssuer)!;
+    if (e.subject) identity.subject = e.subject;
+    if (e.san) identity.san = e.san.value;
+    await audit.record({
+      actor: e.remoteAddress ?? 'unknown',
+      ...(Object.keys(identity).length ? { identity } : {}),
+      action: e.result === 'issued' ? 'ca.issue' : 'ca.refuse',
+      keyRef: e.caKeyRef,
+      ...(e.certificateSha256 ? { digest: e.certificateSha256 } : {}),
+      result: e.result === 'issued' ? 'ok' : e.errorCode === 'ERR_POLICY_DENIED' ? 'denied' : 'error',
+      ...(e.errorCode ? { errorCode: e.errorCode } : {}),
+      detail: {
+        ...(e.serial ? { serial: e.serial } : {}),
+        ...(e.keyFingerprint ? { keyFingerprint: e.keyFingerprint } : {}),
+        ...(e.keyAlgorithm ? { keyAlgorithm: e.keyAlgorithm } : {}),
+        ...(e.message ? { message: e.message.slice(0, 500) } : {}),
+      },
+    });
+  };
+}
+
+/** Every timestamp the TSA key signs: who asked and the digest they had timestamped. */
+export function tsaAuditor(audit: AuditLog): (e: TsaAuditEvent) => Promise<void> {
+  return async (e) => {
+    await audit.record({ actor: e.remoteAddress ?? 'unknown', action: 'tsa.timestamp', keyRef: e.keyRef, digest: e.digest, result: 'ok', detail: { hash: e.hash } });
+  };
+}

@@ -1,0 +1,55 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { isWaxsealError } from '../../core/src/errors.ts';
+import { ChainVerifier, GENESIS_HASH, buildRecord, computeRecordHash, encodeRecord, type AuditRecord } from './record.ts';
+
+test('record hash = sha256(raw prevHash || JCS(record without hash)), checked by hand', () => {
+  const r = buildRecord(undefined, { actor: '127.0.0.1', action: 'ca.issue', result: 'ok', keyRef: 'file:///ca.key', digest: 'ab' }, new Date('2030-01-01T00:00:00.000Z'));
+  const jcs = '{"action":"ca.issue","actor":"127.0.0.1","digest":"ab","keyRef":"file:///ca.key","prevHash":"' + GENESIS_HASH + '","result":"ok","seq":1,"time":"2030-01-01T00:00:00.000Z"}';
+  const want = createHash('sha256').update(Buffer.alloc(32)).update(jcs).digest('hex');
+  assert.equal(r.hash, want);
+  assert.equal(r.seq, 1);
+  const r2 = buildRecord(r, { actor: 'x', action: 'ca.refuse', result: 'denied', errorCode: 'ERR_POLICY_DENIED', identity: { issuer: 'i', san: 's' } }, new Date(0));
+  assert.equal(r2.prevHash, r.hash);
+  assert.equal(r2.hash, computeRecordHash(r2));
+  // The export line is the canonical JSON of the whole record.
+  assert.equal(
+    encodeRecord(r),
+    `{"action":"ca.issue","actor":"127.0.0.1","digest":"ab","hash":"${want}","keyRef":"file:///ca.key","prevHash":"${GENESIS_HASH}","result":"ok","seq":1,"time":"2030-01-01T00:00:00.000Z"}`,
+  );
+});
+
+test('events are validated before anything is chained', () => {
+  const bad = [
+    { actor: 1, action: 'a', result: 'ok' },
+    { actor: 'a', action: '', result: 'ok' },
+    { actor: 'a', action: 'a', result: 'maybe' },
+    { actor: 'a', action: 'a', result: 'ok', digest: 'XYZ' },
+    { actor: 'a', action: 'a', result: 'ok', identity: { san: 5 } },
+    { actor: 'a', action: 'a', result: 'ok', detail: { n: NaN } },
+    { actor: 'a', action: 'a', result: 'ok', detail: 'x'.repeat(70_000) },
+  ];
+  for (const e of bad) assert.throws(() => buildRecord(undefined, e as never, new Date()), (x) => isWaxsealError(x, 'ERR_INVALID_INPUT'), JSON.stringify(e).slice(0, 80));
+});
+
+test('the verifier pinpoints the first bad record', () => {
+  const recs: AuditRecord[] = [];
+  for (let i = 0; i < 5; i++) recs.push(buildRecord(recs[i - 1], { actor: `a${i}`, action: 'tsa.timestamp', result: 'ok' }, new Date(i)));
+  const run = (list: unknown[], anchor?: { seq: number; hash: string }) => {
+    const v = new ChainVerifier(anchor);
+    for (const r of list) v.push(r);
+    return v.finish();
+  };
+  assert.deepEqual(run(recs), { records: 5, head: { seq: 5, hash: recs[4]!.hash }, anchored: false });
+  const at = (seq: number) => (e: unknown) => isWaxsealError(e, 'ERR_AUDIT_TAMPERED') && e.detail?.['seq'] === seq;
+  assert.throws(() => run([recs[0], { ...recs[1]!, actor: 'evil' }, ...recs.slice(2)]), at(2));
+  assert.throws(() => run([recs[0], recs[2], recs[1], recs[3]]), at(2));
+  assert.throws(() => run([recs[0], recs[1], recs[3], recs[4]]), at(3));
+  assert.throws(() => run(recs.slice(1)), at(1));
+  assert.throws(() => run([...recs.slice(0, 2), { ...recs[2]!, extra: 1 }]), at(3));
+  assert.throws(() => run([recs[0], 'junk']), at(2));
+  assert.throws(() => run(recs.slice(0, 3), { seq: 5, hash: recs[4]!.hash }), (e) => isWaxsealError(e, 'ERR_AUDIT_TAMPERED') && /removed from the end/.test(e.message));
+  assert.throws(() => run(recs, { seq: 3, hash: recs[4]!.hash }), at(3));
+  assert.equal(run(recs, { seq: 3, hash: recs[2]!.hash }).anchored, true);
+});

@@ -1,0 +1,86 @@
+// Byte helpers used everywhere. Uint8Array at public boundaries; Buffer only inside.
+import { WaxsealError } from './errors.ts';
+
+const B64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
+const B64URL_RE = /^[A-Za-z0-9_-]*$/;
+const HEX_RE = /^(?:[0-9a-fA-F]{2})*$/;
+
+export function toBase64(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
+}
+
+/** Strict standard base64 (protobuf `bytes`): rejects characters outside the alphabet. */
+export function fromBase64(s: string, what = 'base64 value'): Uint8Array {
+  if (typeof s !== 'string' || !B64_RE.test(s) || s.length % 4 === 1) {
+    throw new WaxsealError('ERR_INVALID_INPUT', `${what} is not valid base64`);
+  }
+  return new Uint8Array(Buffer.from(s, 'base64'));
+}
+
+export function toBase64Url(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64url');
+}
+
+export function fromBase64Url(s: string, what = 'base64url value'): Uint8Array {
+  if (typeof s !== 'string' || !B64URL_RE.test(s)) {
+    throw new WaxsealError('ERR_INVALID_INPUT', `${what} is not valid base64url`);
+  }
+  return new Uint8Array(Buffer.from(s, 'base64url'));
+}
+
+export function toHex(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+}
+
+export function fromHex(s: string, what = 'hex value'): Uint8Array {
+  if (typeof s !== 'string' || !HEX_RE.test(s)) {
+    throw new WaxsealError('ERR_INVALID_INPUT', `${what} is not valid hex`);
+  }
+  return new Uint8Array(Buffer.from(s, 'hex'));
+}
+
+const encoder = new TextEncoder();
+const strictDecoder = new TextDecoder('utf-8', { fatal: true });
+
+export function utf8(s: string): Uint8Array {
+  return encoder.encode(s);
+}
+
+/** Strict UTF-8 decoding: invalid sequences are an error, not U+FFFD. */
+export function fromUtf8(b: Uint8Array, what = 'text'): string {
+  try {
+    return strictDecoder.decode(b);
+  } catch {
+    throw new WaxsealError('ERR_INVALID_INPUT', `${what} is not valid UTF-8`);
+  }
+}
+
+export function concat(...parts: Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  return Buffer.compare(a, b) === 0;
+}
+
+/** A Buffer view over the same memory, for node:crypto calls. */
+export function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/**
+ * The URL of a module beside `importMetaUrl` (for worker threads): `.ts` when running from
+ * source, `.js` when running the build.
+ */
+export function siblingModuleUrl(importMetaUrl: string, baseName: string): URL {
+  return new URL(`./${baseName}${importMetaUrl.endsWith('.ts') ? '.ts' : '.js'}`, importMetaUrl);
+}

@@ -1,0 +1,14 @@
+// The pure core: synchronous functions over bytes, no I/O. Everything else builds on this.
+export * from './errors.ts';
+export * from './bytes.ts';
+export * from './der.ts';
+export * from './pem.ts';
+export * from './jcs.ts';
+export * from './oids.ts';
+export * from './crypto.ts';
+export * from './x509.ts';
+export { INTOTO_PAYLOAD_TYPE, INTOTO_STATEMENT_V1, pae, type InTotoStatement } from './dsse.ts';
+export { ecdsaJobSize, nativeEcdsa, packEcdsaJob, parseEcdsaSignatureDer } from './ecdsa-digest.ts';
+export { EMPTY_ROOT, leafHash, nodeHash, verifyConsistency, verifyInclusion } from './merkle.ts';
+export { formatCheckpoint, formatSignedNote, noteKeyId, noteSignedBy, noteVerifier, parseCheckpoint, parseSignedNote, rekorV1NoteVerifier, type Checkpoint, type NoteVerifier } from './note.ts';
+export { assembleCertificate, encodeExtension, encodeTbs, ext, keyIdentifier, randomSerial, simpleName, type ExtensionSpec } from './x509-build.ts';

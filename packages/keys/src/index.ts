@@ -1,0 +1,7 @@
+// Public surface of keys.
+export { ResourcePool, assertSignatureMatches, canonicalPublicKey, errorText, rawEcdsaToDer } from './backend-util.ts';
+export { intermediateCa, selfSignedRoot, tsaLeaf } from './certify.ts';
+export { KeyObjectSigner, generateSigner, signerFromPem, type GeneratedKeyKind } from './memory.ts';
+export { openSigner } from './open.ts';
+export { signatureAlgorithmIdentifier, type Signer } from './signer.ts';
+export { type SigningThread } from './signing-thread.ts';

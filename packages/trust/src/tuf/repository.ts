@@ -1,0 +1,509 @@
+// A TUF repository in a directory, written the way TUF clients (tuf-js/@sigstore/tuf, go-tuf in
+// cosign/sigstore-go, python-tuf in sigstore-python) fetch it with consistent snapshots:
+//
+//   <dir>/1.root.json … N.root.json   every root version ever published (clients walk them)
+//   <dir>/root.json                   copy of the newest root (for bootstrapping a client)
+//   <dir>/N.targets.json, targets.json
+//   <dir>/N.snapshot.json, snapshot.json
+//   <dir>/timestamp.json              the only file clients fetch without a version
+//   <dir>/targets/<sha256>.<name>     target files, content-addressed
+//
+// Old versioned files are kept so a client that read an older timestamp can still finish its
+// update. Every write goes to a temporary file, is fsynced and renamed into place, and files are
+// published bottom-up (targets, then targets.json, snapshot, timestamp last), so a reader never
+// sees metadata that points at files not yet written. One process should own a repository
+// directory; within the process all changes are serialised.
+import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { WaxsealError, toHex, sha256 } from '@waxseal/core';
+import type { Signer } from '@waxseal/keys';
+import {
+  TUF_SPEC_VERSION,
+  encodeMetadata,
+  formatExpires,
+  parseMetadata,
+  signMetadata,
+  tufKeyForSigner,
+  tufKeyId,
+  verifyThreshold,
+  type Metadata,
+  type MetaFileInfo,
+  type RoleKeys,
+  type RoleName,
+  type RootSigned,
+  type SnapshotSigned,
+  type TargetFileInfo,
+  type TargetsSigned,
+  type TimestampSigned,
+  type TufKey,
+} from './metadata.ts';
+
+const DAY = 86_400;
+
+/** Lifetimes of each role's metadata, in seconds. */
+export interface TufExpiries {
+  root: number;
+  targets: number;
+  snapshot: number;
+  timestamp: number;
+}
+
+/**
+ * Defaults for a private instance: root and targets are re-signed rarely; snapshot and
+ * timestamp are online roles kept fresh by `refreshTimestamp()` (run it daily, e.g. from cron).
+ */
+export const DEFAULT_TUF_EXPIRIES: TufExpiries = { root: 365 * DAY, targets: 365 * DAY, snapshot: 30 * DAY, timestamp: 7 * DAY };
+
+/** One signer or several (for a role with a threshold above 1). */
+export type SignerSet = Signer | readonly Signer[];
+
+export interface TufOnlineSigners {
+  targetsSigner?: SignerSet;
+  snapshotSigner?: SignerSet;
+  timestampSigner?: SignerSet;
+}
+
+export interface TufRepositoryOptions extends TufOnlineSigners {
+  expiries?: Partial<TufExpiries>;
+  /** Clock, for tests and for signing metadata that becomes valid later. */
+  now?: () => Date;
+}
+
+export interface TufInitOptions {
+  /** The root keys. All of them sign root v1. */
+  rootSigners: readonly Signer[];
+  targetsSigner: SignerSet;
+  snapshotSigner: SignerSet;
+  timestampSigner: SignerSet;
+  /** Defaults: root = a majority of the root keys, the other roles 1. */
+  thresholds?: Partial<Record<RoleName, number>>;
+  expiries?: Partial<TufExpiries>;
+  /** Target files to publish in version 1 (name -> bytes). */
+  targets?: Record<string, Uint8Array>;
+}
+
+export interface TufRotateRootOptions {
+  /** Signers for the current root keys: at least the current root threshold of them. */
+  currentRootSigners: readonly Signer[];
+  /** The new root keys (default: the current ones). All of them sign the new root. */
+  newRootSigners?: readonly Signer[];
+  /** New keys for the online roles (default: keep the current keys and signers). */
+  targetsSigner?: SignerSet;
+  snapshotSigner?: SignerSet;
+  timestampSigner?: SignerSet;
+  /** Thresholds of the new root (defaults as for init). */
+  thresholds?: Partial<Record<RoleName, number>>;
+}
+
+export interface TufTargetStatus {
+  length: number;
+  sha256: string;
+}
+
+export interface TufStatus {
+  rootVersion: number;
+  targetsVersion: number;
+  snapshotVersion: number;
+  timestampVersion: number;
+  expires: Record<RoleName, string>;
+  targets: Record<string, TufTargetStatus>;
+  /** Key IDs per role in the current root. */
+  keyids: Record<RoleName, string[]>;
+}
+
+/** Target names we publish: flat, ASCII, safe in URLs and file names on every platform. */
+export const TARGET_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
+
+function checkTargetName(name: string): void {
+  if (typeof name !== 'string' || !TARGET_NAME_RE.test(name)) {
+    throw new WaxsealError('ERR_INVALID_INPUT', `invalid TUF target name ${JSON.stringify(name)} (letters, digits, '.', '_', '-'; no paths)`);
+  }
+}
+
+function signerList(s: SignerSet | undefined): Signer[] {
+  if (s === undefined) return [];
+  return Array.isArray(s) ? [...(s as readonly Signer[])] : [s as Signer];
+}
+
+function keyEntries(signers: readonly Signer[]): Array<[string, TufKey]> {
+  return signers.map((s) => {
+    const k = tufKeyForSigner(s);
+    return [tufKeyId(k), k];
+  });
+}
+
+async function writeAtomic(path: string, data: Uint8Array): Promise<void> {
+  const tmp = `${path}.${toHex(randomBytes(6))}.tmp`;
+  const fh = await open(tmp, 'wx', 0o644);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await rename(tmp, path);
+  } catch (e) {
+    await unlink(tmp).catch(() => undefined);
+    throw e;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function metaInfo(version: number, bytes: Uint8Array): MetaFileInfo {
+  return { version, length: bytes.length, hashes: { sha256: toHex(sha256(bytes)) } };
+}
+
+interface Loaded {
+  root: Metadata<RootSigned>;
+  targets: Metadata<TargetsSigned>;
+  snapshot: Metadata<SnapshotSigned>;
+  timestamp: Metadata<TimestampSigned>;
+  targetsBytes: Uint8Array;
+  snapshotBytes: Uint8Array;
+}
+
+export class TufRepository {
+  readonly directory: string;
+  readonly #expiries: TufExpiries;
+  readonly #now: () => Date;
+  #signers: Record<'targets' | 'snapshot' | 'timestamp', Signer[]>;
+  #state: Loaded | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(directory: string, opts: TufRepositoryOptions = {}) {
+    this.directory = directory;
+    this.#expiries = { ...DEFAULT_TUF_EXPIRIES, ...opts.expiries };
+    this.#now = opts.now ?? (() => new Date());
+    this.#signers = { targets: signerList(opts.targetsSigner), snapshot: signerList(opts.snapshotSigner), timestamp: signerList(opts.timestampSigner) };
+    for (const [role, secs] of Object.entries(this.#expiries)) {
+      if (!Number.isFinite(secs)) throw new WaxsealError('ERR_CONFIG', `TUF ${role} expiry must be a number of seconds`);
+    }
+  }
+
+  /** Runs mutations one at a time so versions never collide. */
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(fn, fn);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  #expiry(role: RoleName, expiries = this.#expiries): string {
+    return formatExpires(new Date(this.#now().getTime() + expiries[role] * 1000));
+  }
+
+  /** Creates version 1 of every role. Refuses a directory that already holds a repository. */
+  init(opts: TufInitOptions): Promise<TufStatus> {
+    return this.#serial(async () => {
+      if (await exists(join(this.directory, '1.root.json'))) {
+        throw new WaxsealError('ERR_CONFLICT', `a TUF repository already exists in ${this.directory}`);
+      }
+      if (opts.rootSigners.length === 0) throw new WaxsealError('ERR_CONFIG', 'TUF init needs at least one root signer');
+      const expiries = { ...this.#expiries, ...opts.expiries };
+      Object.assign(this.#expiries, expiries);
+      this.#signers = { targets: signerList(opts.targetsSigner), snapshot: signerList(opts.snapshotSigner), timestamp: signerList(opts.timestampSigner) };
+      const rootSigned = this.#buildRoot(1, opts.rootSigners, this.#signers, opts.thresholds);
+      const root = await signMetadata(rootSigned, opts.rootSigners);
+      verifyThreshold(root, root.signed.keys, root.signed.roles.root, 'root v1');
+      await mkdir(join(this.directory, 'targets'), { recursive: true });
+      await this.#writeRoot(root);
+      const files = opts.targets ?? {};
+      const targets: Record<string, TargetFileInfo> = {};
+      for (const [name, bytes] of Object.entries(files)) targets[name] = await this.#writeTargetFile(name, bytes);
+      const state = { root } as Partial<Loaded>;
+      await this.#publishTargets(state, targets, 1);
+      await this.#publishSnapshot(state, 1);
+      await this.#publishTimestamp(state, 1);
+      this.#state = state as Loaded;
+      return this.#status();
+    });
+  }
+
+  #buildRoot(
+    version: number,
+    rootSigners: readonly Signer[],
+    online: Record<'targets' | 'snapshot' | 'timestamp', Signer[]>,
+    thresholds: Partial<Record<RoleName, number>> = {},
+  ): RootSigned {
+    const keys: Record<string, TufKey> = {};
+    const roles = {} as Record<RoleName, RoleKeys>;
+    const sets: Record<RoleName, Signer[]> = { root: [...rootSigners], ...online };
+    for (const role of ['root', 'targets', 'snapshot', 'timestamp'] as const) {
+      const entries = keyEntries(sets[role]);
+      if (entries.length === 0) throw new WaxsealError('ERR_CONFIG', `TUF role ${role} needs at least one key`);
+      const keyids = [...new Set(entries.map(([id]) => id))].sort();
+      for (const [id, k] of entries) keys[id] = k;
+      const dflt = role === 'root' ? Math.floor(keyids.length / 2) + 1 : 1;
+      const threshold = thresholds[role] ?? dflt;
+      if (!Number.isSafeInteger(threshold) || threshold < 1 || threshold > keyids.length) {
+        throw new WaxsealError('ERR_CONFIG', `TUF ${role} threshold ${threshold} must be between 1 and its ${keyids.length} key(s)`);
+      }
+      roles[role] = { keyids, threshold };
+    }
+    return {
+      _type: 'root',
+      spec_version: TUF_SPEC_VERSION,
+      version,
+      expires: this.#expiry('root'),
+      keys,
+      roles,
+      consistent_snapshot: true,
+    };
+  }
+
+  async #writeRoot(root: Metadata<RootSigned>): Promise<void> {
+    const bytes = encodeMetadata(root);
+    await writeAtomic(join(this.directory, `${root.signed.version}.root.json`), bytes);
+    await writeAtomic(join(this.directory, 'root.json'), bytes);
+  }
+
+  async #writeTargetFile(name: string, bytes: Uint8Array): Promise<TargetFileInfo> {
+    checkTargetName(name);
+    if (!(bytes instanceof Uint8Array)) throw new TypeError(`target ${name} must be bytes`);
+    const hash = toHex(sha256(bytes));
+    const path = join(this.directory, 'targets', `${hash}.${name}`);
+    if (!(await exists(path))) await writeAtomic(path, bytes);
+    return { length: bytes.length, hashes: { sha256: hash } };
+  }
+
+  /** Signers of `role` checked against the root: every one must hold a key of the role, and enough of them. */
+  #roleSigners(root: RootSigned, role: 'targets' | 'snapshot' | 'timestamp'): Signer[] {
+    const signers = this.#signers[role];
+    const r = root.roles[role];
+    if (signers.length === 0) throw new WaxsealError('ERR_CONFIG', `no ${role} signer configured for the TUF repository`);
+    for (const s of signers) {
+      const id = tufKeyId(tufKeyForSigner(s));
+      if (!r.keyids.includes(id)) throw new WaxsealError('ERR_CONFIG', `${s.keyRef} (key ${id.slice(0, 16)}…) is not a ${role} key of root v${root.version}`);
+    }
+    return signers;
+  }
+
+  /** Fails early (before any file is written) when an online role cannot be signed. */
+  #checkOnlineSigners(root: RootSigned, roles: ReadonlyArray<'targets' | 'snapshot' | 'timestamp'> = ['targets', 'snapshot', 'timestamp']): void {
+    for (const role of roles) {
+      const n = new Set(this.#roleSigners(root, role).map((s) => tufKeyId(tufKeyForSigner(s)))).size;
+      if (n < root.roles[role].threshold) throw new WaxsealError('ERR_CONFIG', `${role} needs ${root.roles[role].threshold} signer(s), ${n} configured`);
+    }
+  }
+
+  async #sign<T extends TargetsSigned | SnapshotSigned | TimestampSigned>(root: RootSigned, role: 'targets' | 'snapshot' | 'timestamp', signed: T): Promise<Metadata<T>> {
+    const md = await signMetadata(signed, this.#roleSigners(root, role));
+    // Re-verify what the signers produced: a misconfigured backend must not publish junk.
+    verifyThreshold(md, root.keys, root.roles[role], `${role} v${signed.version}`);
+    return md;
+  }
+
+  async #publishTargets(state: Partial<Loaded>, targets: Record<string, TargetFileInfo>, version: number): Promise<void> {
+    const root = state.root!.signed;
+    const md = await this.#sign(root, 'targets', { _type: 'targets', spec_version: TUF_SPEC_VERSION, version, expires: this.#expiry('targets'), targets });
+    const bytes = encodeMetadata(md);
+    await writeAtomic(join(this.directory, `${version}.targets.json`), bytes);
+    await writeAtomic(join(this.directory, 'targets.json'), bytes);
+    state.targets = md;
+    state.targetsBytes = bytes;
+  }
+
+  async #publishSnapshot(state: Partial<Loaded>, version: number): Promise<void> {
+    const root = state.root!.signed;
+    const meta = { 'targets.json': metaInfo(state.targets!.signed.version, state.targetsBytes!) };
+    const md = await this.#sign(root, 'snapshot', { _type: 'snapshot', spec_version: TUF_SPEC_VERSION, version, expires: this.#expiry('snapshot'), meta });
+    const bytes = encodeMetadata(md);
+    await writeAtomic(join(this.directory, `${version}.snapshot.json`), bytes);
+    await writeAtomic(join(this.directory, 'snapshot.json'), bytes);
+    state.snapshot = md;
+    state.snapshotBytes = bytes;
+  }
+
+  async #publishTimestamp(state: Partial<Loaded>, version: number): Promise<void> {
+    const root = state.root!.signed;
+    const meta = { 'snapshot.json': metaInfo(state.snapshot!.signed.version, state.snapshotBytes!) };
+    const md = await this.#sign(root, 'timestamp', { _type: 'timestamp', spec_version: TUF_SPEC_VERSION, version, expires: this.#expiry('timestamp'), meta });
+    // timestamp.json is the entry point: writing it last makes the whole update visible at once.
+    await writeAtomic(join(this.directory, 'timestamp.json'), encodeMetadata(md));
+    state.timestamp = md;
+  }
+
+  async #load(): Promise<Loaded> {
+    if (this.#state) return this.#state;
+    const read = async (name: string): Promise<Uint8Array> => {
+      try {
+        return new Uint8Array(await readFile(join(this.directory, name)));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+          throw new WaxsealError('ERR_CONFIG', `no TUF repository in ${this.directory} (missing ${name}; run init first)`);
+        }
+        throw new WaxsealError('ERR_IO', `cannot read ${name} in ${this.directory}`, { cause: e });
+      }
+    };
+    const root = parseMetadata(await read('root.json'), 'root');
+    verifyThreshold(root, root.signed.keys, root.signed.roles.root, `root v${root.signed.version}`);
+    const targetsBytes = await read('targets.json');
+    const snapshotBytes = await read('snapshot.json');
+    const state: Loaded = {
+      root,
+      targets: parseMetadata(targetsBytes, 'targets'),
+      snapshot: parseMetadata(snapshotBytes, 'snapshot'),
+      timestamp: parseMetadata(await read('timestamp.json'), 'timestamp'),
+      targetsBytes,
+      snapshotBytes,
+    };
+    this.#state = state;
+    return state;
+  }
+
+  /** Adds or replaces target files and republishes targets, snapshot and timestamp. */
+  addTargets(files: Record<string, Uint8Array>, opts: { custom?: Record<string, Record<string, unknown>> } = {}): Promise<TufStatus> {
+    return this.#serial(async () => {
+      for (const name of Object.keys(files)) checkTargetName(name);
+      const st = await this.#load();
+      this.#checkOnlineSigners(st.root.signed);
+      const targets = { ...st.targets.signed.targets };
+      for (const [name, bytes] of Object.entries(files)) {
+        const info = await this.#writeTargetFile(name, bytes);
+        const custom = opts.custom?.[name];
+        targets[name] = custom === undefined ? info : { ...info, custom };
+      }
+      await this.#republish(st, targets);
+      return this.#status();
+    });
+  }
+
+  /** Removes targets (their content-addressed files stay for clients mid-update). */
+  removeTargets(names: readonly string[]): Promise<TufStatus> {
+    return this.#serial(async () => {
+      const st = await this.#load();
+      this.#checkOnlineSigners(st.root.signed);
+      const targets = { ...st.targets.signed.targets };
+      for (const n of names) {
+        if (!(n in targets)) throw new WaxsealError('ERR_NOT_FOUND', `no TUF target named ${JSON.stringify(n)}`);
+        delete targets[n];
+      }
+      await this.#republish(st, targets);
+      return this.#status();
+    });
+  }
+
+  async #republish(st: Loaded, targets: Record<string, TargetFileInfo>): Promise<void> {
+    const next: Partial<Loaded> = { ...st };
+    await this.#publishTargets(next, targets, st.targets.signed.version + 1);
+    await this.#publishSnapshot(next, st.snapshot.signed.version + 1);
+    await this.#publishTimestamp(next, st.timestamp.signed.version + 1);
+    this.#state = next as Loaded;
+  }
+
+  /**
+   * Publishes root version N+1, signed by a threshold of the current root keys and by every new
+   * root key (TUF 5.3.4/5.3.5: clients check both), then re-signs targets, snapshot and
+   * timestamp under the new root so clients holding either root can finish an update.
+   */
+  rotateRoot(opts: TufRotateRootOptions): Promise<TufStatus> {
+    return this.#serial(async () => {
+      const st = await this.#load();
+      const old = st.root.signed;
+      const newRootSigners = opts.newRootSigners ?? opts.currentRootSigners;
+      const currentIds = new Set(opts.currentRootSigners.map((s) => tufKeyId(tufKeyForSigner(s))));
+      for (const s of opts.currentRootSigners) {
+        const id = tufKeyId(tufKeyForSigner(s));
+        if (!old.roles.root.keyids.includes(id)) throw new WaxsealError('ERR_CONFIG', `${s.keyRef} is not a root key of root v${old.version}`);
+      }
+      if (currentIds.size < old.roles.root.threshold) {
+        throw new WaxsealError('ERR_CONFIG', `rotating root v${old.version} needs ${old.roles.root.threshold} current root signer(s), got ${currentIds.size}`);
+      }
+      const online = {
+        targets: opts.targetsSigner === undefined ? this.#signers.targets : signerList(opts.targetsSigner),
+        snapshot: opts.snapshotSigner === undefined ? this.#signers.snapshot : signerList(opts.snapshotSigner),
+        timestamp: opts.timestampSigner === undefined ? this.#signers.timestamp : signerList(opts.timestampSigner),
+      };
+      // The online roles are re-signed under the new root, so their signers must be at hand.
+      for (const role of ['targets', 'snapshot', 'timestamp'] as const) {
+        if (online[role].length === 0) throw new WaxsealError('ERR_CONFIG', `rotateRoot needs a ${role} signer (none configured)`);
+      }
+      const signed = this.#buildRoot(old.version + 1, newRootSigners, online, opts.thresholds);
+      const root = await signMetadata(signed, [...opts.currentRootSigners, ...newRootSigners]);
+      verifyThreshold(root, old.keys, old.roles.root, `root v${signed.version} (by the keys of root v${old.version})`);
+      verifyThreshold(root, signed.keys, signed.roles.root, `root v${signed.version} (by its own keys)`);
+      await this.#writeRoot(root);
+      this.#signers = online;
+      const next: Partial<Loaded> = { ...st, root };
+      await this.#publishTargets(next, st.targets.signed.targets, st.targets.signed.version + 1);
+      await this.#publishSnapshot(next, st.snapshot.signed.version + 1);
+      await this.#publishTimestamp(next, st.timestamp.signed.version + 1);
+      this.#state = next as Loaded;
+      return this.#status();
+    });
+  }
+
+  /**
+   * Re-signs timestamp.json with a fresh expiry. Snapshot (and targets) are re-signed too when
+   * they would expire before the new timestamp does, since a fresh timestamp pointing at expired
+   * metadata is useless. Root expiry cannot be fixed here (its keys are offline): see status().
+   */
+  refreshTimestamp(): Promise<TufStatus> {
+    return this.#serial(async () => {
+      const st = await this.#load();
+      const next: Partial<Loaded> = { ...st };
+      const tsExpiry = Date.parse(this.#expiry('timestamp'));
+      const targetsStale = Date.parse(st.targets.signed.expires) < tsExpiry;
+      if (targetsStale) await this.#publishTargets(next, st.targets.signed.targets, st.targets.signed.version + 1);
+      if (targetsStale || Date.parse(st.snapshot.signed.expires) < tsExpiry) await this.#publishSnapshot(next, st.snapshot.signed.version + 1);
+      await this.#publishTimestamp(next, st.timestamp.signed.version + 1);
+      this.#state = next as Loaded;
+      return this.#status();
+    });
+  }
+
+  #status(): TufStatus {
+    const st = this.#state!;
+    const targets: Record<string, TufTargetStatus> = {};
+    for (const [name, t] of Object.entries(st.targets.signed.targets)) targets[name] = { length: t.length, sha256: t.hashes['sha256']! };
+    const roles = st.root.signed.roles;
+    return {
+      rootVersion: st.root.signed.version,
+      targetsVersion: st.targets.signed.version,
+      snapshotVersion: st.snapshot.signed.version,
+      timestampVersion: st.timestamp.signed.version,
+      expires: { root: st.root.signed.expires, targets: st.targets.signed.expires, snapshot: st.snapshot.signed.expires, timestamp: st.timestamp.signed.expires },
+      targets,
+      keyids: { root: roles.root.keyids, targets: roles.targets.keyids, snapshot: roles.snapshot.keyids, timestamp: roles.timestamp.keyids },
+    };
+  }
+
+  /** Versions, expiries, targets and key IDs of the repository as published. */
+  status(): Promise<TufStatus> {
+    return this.#serial(async () => {
+      await this.#load();
+      return this.#status();
+    });
+  }
+
+  /** Bytes of a published root (default: the newest), e.g. to hand to clients as their initial root. */
+  async rootBytes(version?: number): Promise<Uint8Array> {
+    const name = version === undefined ? 'root.json' : `${version}.root.json`;
+    if (version !== undefined && (!Number.isSafeInteger(version) || version < 1)) throw new WaxsealError('ERR_INVALID_INPUT', 'root version must be a positive integer');
+    try {
+      return new Uint8Array(await readFile(join(this.directory, name)));
+    } catch (e) {
+      throw new WaxsealError('ERR_NOT_FOUND', `no ${name} in ${this.directory}`, { cause: e });
+    }
+  }
+
+  /** Bytes of a current target (verified against its published hash). */
+  async readTarget(name: string): Promise<Uint8Array> {
+    const st = await this.#serial(() => this.#load());
+    const info = Object.hasOwn(st.targets.signed.targets, name) ? st.targets.signed.targets[name] : undefined;
+    if (!info) throw new WaxsealError('ERR_NOT_FOUND', `no TUF target named ${JSON.stringify(name)}`);
+    const hash = info.hashes['sha256']!;
+    const bytes = new Uint8Array(await readFile(join(this.directory, 'targets', `${hash}.${name}`)));
+    if (toHex(sha256(bytes)) !== hash) throw new WaxsealError('ERR_TUF', `target file ${name} does not match its published hash`);
+    return bytes;
+  }
+}
