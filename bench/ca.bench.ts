@@ -48,18 +48,40 @@ issuerUrl = `http://127.0.0.1:${(idp.address() as AddressInfo).port}`;
 const now = Math.floor(Date.now() / 1000);
 const subject = 'repo:octo-org/octo-repo:ref:refs/heads/main';
 const token = await new SignJWT({
-  iss: issuerUrl, aud: 'sigstore', sub: subject, iat: now, nbf: now, exp: now + 3600,
-  ref: 'refs/heads/main', sha: randomBytes(20).toString('hex'), repository: 'octo-org/octo-repo', repository_owner: 'octo-org', repository_owner_id: '65',
-  repository_id: '74', repository_visibility: 'private', run_id: '2002', run_number: '7', run_attempt: '1', runner_environment: 'github-hosted',
-  actor: 'octocat', actor_id: '12', workflow: 'release', event_name: 'push', ref_type: 'branch',
-  job_workflow_ref: 'octo-org/octo-repo/.github/workflows/release.yml@refs/heads/main', job_workflow_sha: randomBytes(20).toString('hex'),
-  workflow_ref: 'octo-org/octo-repo/.github/workflows/release.yml@refs/heads/main', workflow_sha: randomBytes(20).toString('hex'),
+  iss: issuerUrl,
+  aud: 'sigstore',
+  sub: subject,
+  iat: now,
+  nbf: now,
+  exp: now + 3600,
+  ref: 'refs/heads/main',
+  sha: randomBytes(20).toString('hex'),
+  repository: 'octo-org/octo-repo',
+  repository_owner: 'octo-org',
+  repository_owner_id: '65',
+  repository_id: '74',
+  repository_visibility: 'private',
+  run_id: '2002',
+  run_number: '7',
+  run_attempt: '1',
+  runner_environment: 'github-hosted',
+  actor: 'octocat',
+  actor_id: '12',
+  workflow: 'release',
+  event_name: 'push',
+  ref_type: 'branch',
+  job_workflow_ref: 'octo-org/octo-repo/.github/workflows/release.yml@refs/heads/main',
+  job_workflow_sha: randomBytes(20).toString('hex'),
+  workflow_ref: 'octo-org/octo-repo/.github/workflows/release.yml@refs/heads/main',
+  workflow_sha: randomBytes(20).toString('hex'),
 })
   .setProtectedHeader({ alg: 'ES256', kid: 'bench-1', typ: 'JWT' })
   .sign(idpKey);
 
 // ---------- CA material: a file-held P-256 (or P-384) issuing key under a P-384 root ----------
-async function caFiles(kind: 'ecdsa-p256' | 'ecdsa-p384'): Promise<{ keyUri: string; chainPath: string; rootPem: string; chainPem: string }> {
+async function caFiles(
+  kind: 'ecdsa-p256' | 'ecdsa-p384',
+): Promise<{ keyUri: string; chainPath: string; rootPem: string; chainPem: string }> {
   const signer = generateSigner(kind);
   const r = await initCaChain({ intermediateSigner: signer, organization: 'waxseal bench' });
   const keyPath = join(work, `ca-${kind}.key`);
@@ -108,7 +130,9 @@ function wrkPool(url: string, seconds: number): Promise<LoadResult> {
   writeFileSync(script, lua);
   return new Promise((resolve, reject) => {
     // Asynchronous, so this process keeps serving discovery/JWKS should the CA ask again.
-    const child = spawn('wrk', ['-t', '1', '-c', String(CONNECTIONS), '-d', `${seconds}s`, '--latency', '-s', script, url], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn('wrk', ['-t', '1', '-c', String(CONNECTIONS), '-d', `${seconds}s`, '--latency', '-s', script, url], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.on('error', reject);
@@ -127,7 +151,11 @@ function wrkPool(url: string, seconds: number): Promise<LoadResult> {
 
 /** Issues one certificate with a fresh key and checks it with openssl and our X.509 reader. */
 async function verifySample(base: string, rootPem: string): Promise<void> {
-  const res = await fetch(`${base}/api/v2/signingCert`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: signingRequest() });
+  const res = await fetch(`${base}/api/v2/signingCert`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: signingRequest(),
+  });
   const text = await res.text();
   if (res.status !== 200) throw new Error(`sample request failed: HTTP ${res.status} ${text}`);
   const certs: string[] = JSON.parse(text).signedCertificateDetachedSct.chain.certificates;
@@ -135,10 +163,17 @@ async function verifySample(base: string, rootPem: string): Promise<void> {
   writeFileSync(join(work, 'inter.pem'), certs.slice(1, -1).join(''));
   writeFileSync(join(work, 'root.pem'), rootPem);
   if (certs.at(-1) !== rootPem) throw new Error('the response chain does not end with the expected root');
-  const out = execFileSync('openssl', ['verify', '-CAfile', 'root.pem', '-untrusted', 'inter.pem', 'leaf.pem'], { cwd: work, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = execFileSync('openssl', ['verify', '-CAfile', 'root.pem', '-untrusted', 'inter.pem', 'leaf.pem'], {
+    cwd: work,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   if (!/leaf\.pem: OK/.test(out)) throw new Error(`openssl verify did not say OK:\n${out}`);
   const ext = fulcioExtensions(parseCertificatesPem(certs[0]!)[0]!);
-  if (ext.buildSignerURI !== 'https://github.com/octo-org/octo-repo/.github/workflows/release.yml@refs/heads/main' || ext.tokenSubject !== subject) {
+  if (
+    ext.buildSignerURI !== 'https://github.com/octo-org/octo-repo/.github/workflows/release.yml@refs/heads/main' ||
+    ext.tokenSubject !== subject
+  ) {
     throw new Error(`unexpected certificate extensions: ${JSON.stringify(ext)}`);
   }
 }
@@ -178,7 +213,8 @@ try {
   servers.push(floor);
 
   const bareBody = JSON.stringify({ artifactHash: randomBytes(32).toString('base64'), hashAlgorithm: 'sha256' });
-  const runBare = (s: number) => wrk({ url: bare.url, body: bareBody, contentType: 'application/json', connections: CONNECTIONS, seconds: s });
+  const runBare = (s: number) =>
+    wrk({ url: bare.url, body: bareBody, contentType: 'application/json', connections: CONNECTIONS, seconds: s });
   const p256Url = `${caP256.url}/api/v2/signingCert`;
   const p384Url = `${caP384.url}/api/v2/signingCert`;
 
@@ -186,7 +222,8 @@ try {
   await verifySample(caP384.url, p384Files.rootPem);
   // The floor gets the same request body as the CA (one of the pool), the bare server a tiny one
   // as in every other benchmark.
-  const runFloor = (s: number) => wrk({ url: floor.url, body: pool[0]!, contentType: 'application/json', connections: CONNECTIONS, seconds: s });
+  const runFloor = (s: number) =>
+    wrk({ url: floor.url, body: pool[0]!, contentType: 'application/json', connections: CONNECTIONS, seconds: s });
   runBare(WARMUP_S);
   runFloor(WARMUP_S);
   await wrkPool(p256Url, WARMUP_S);

@@ -84,10 +84,25 @@ export function wrk(opts: {
   ].join('\n');
   const script = join(dir, 'script.lua');
   writeFileSync(script, lua);
-  const out = execFileSync('wrk', ['-t', String(opts.threads ?? 1), '-c', String(opts.connections ?? 64), '-d', `${opts.seconds ?? 5}s`, '--latency', '-s', script, opts.url], {
-    encoding: 'utf8',
-    timeout: ((opts.seconds ?? 5) + 30) * 1000,
-  });
+  const out = execFileSync(
+    'wrk',
+    [
+      '-t',
+      String(opts.threads ?? 1),
+      '-c',
+      String(opts.connections ?? 64),
+      '-d',
+      `${opts.seconds ?? 5}s`,
+      '--latency',
+      '-s',
+      script,
+      opts.url,
+    ],
+    {
+      encoding: 'utf8',
+      timeout: ((opts.seconds ?? 5) + 30) * 1000,
+    },
+  );
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
   const p50 = toMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? '');
   const p99 = toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? '');
@@ -107,6 +122,8 @@ export function fmt(n: number, digits = 0): string {
 
 /** Prints one result row: name, figure, baseline figure and ratio. */
 export function report(name: string, value: number, unit: string, baseline?: { name: string; value: number }): void {
-  const base = baseline ? `   baseline ${baseline.name}: ${fmt(baseline.value)} ${unit}   ratio ${fmt((100 * value) / baseline.value, 1)}%` : '';
+  const base = baseline
+    ? `   baseline ${baseline.name}: ${fmt(baseline.value)} ${unit}   ratio ${fmt((100 * value) / baseline.value, 1)}%`
+    : '';
   process.stdout.write(`${name.padEnd(34)} ${fmt(value).padStart(10)} ${unit}${base}\n`);
 }

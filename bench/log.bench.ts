@@ -62,7 +62,12 @@ function fdatasyncRate(): { syncsPerSec: number; p50: number; p99: number } {
   return { syncsPerSec: n / 2, p50: lat[Math.floor(lat.length * 0.5)]!, p99: lat[Math.floor(lat.length * 0.99)]! };
 }
 
-function verifyCeilings(): { opensslDigestPerSec: number | undefined; fastPerSec: number; nativeMessagePerSec: number; noblePerSec: number } {
+function verifyCeilings(): {
+  opensslDigestPerSec: number | undefined;
+  fastPerSec: number;
+  nativeMessagePerSec: number;
+  noblePerSec: number;
+} {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const jwk = publicKey.export({ format: 'jwk' });
   const raw = Buffer.concat([Buffer.of(4), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
@@ -79,17 +84,21 @@ function verifyCeilings(): { opensslDigestPerSec: number | undefined; fastPerSec
     const packed = new Uint8Array(n * size);
     msgs.forEach((_, i) => packEcdsaJob(256, raw, digests[i]!, sigs[i]!, packed, i * size));
     const t0 = performance.now();
-    for (let i = 0; i < n; i += 64) if (addon.verify(256, packed.subarray(i * size, Math.min(n, i + 64) * size), Math.min(64, n - i)).includes(0)) throw new Error('OpenSSL digest verify rejected a valid signature');
+    for (let i = 0; i < n; i += 64)
+      if (addon.verify(256, packed.subarray(i * size, Math.min(n, i + 64) * size), Math.min(64, n - i)).includes(0))
+        throw new Error('OpenSSL digest verify rejected a valid signature');
     openssl = n / ((performance.now() - t0) / 1000);
   }
   let t = performance.now();
-  for (let i = 0; i < n; i += 256) if (verifyP256Batch(jobs.slice(i, i + 256)).includes(false)) throw new Error('fast verify rejected a valid signature');
+  for (let i = 0; i < n; i += 256)
+    if (verifyP256Batch(jobs.slice(i, i + 256)).includes(false)) throw new Error('fast verify rejected a valid signature');
   const fast = n / ((performance.now() - t) / 1000);
   t = performance.now();
   for (let i = 0; i < n; i++) verify('sha256', msgs[i]!, publicKey, sigs[i]!);
   const native = n / ((performance.now() - t) / 1000);
   t = performance.now();
-  for (let i = 0; i < 200; i++) p256.verify(sigs[i]!, createHash('sha256').update(msgs[i]!).digest(), raw, { prehash: false, format: 'der', lowS: false });
+  for (let i = 0; i < 200; i++)
+    p256.verify(sigs[i]!, createHash('sha256').update(msgs[i]!).digest(), raw, { prehash: false, format: 'der', lowS: false });
   const noble = 200 / ((performance.now() - t) / 1000);
   return { opensslDigestPerSec: openssl, fastPerSec: fast, nativeMessagePerSec: native, noblePerSec: noble };
 }
@@ -109,9 +118,16 @@ function requests(n: number, users: number): string {
     const artifact = Buffer.from(`bench artifact ${salt} ${i}`);
     const digest = createHash('sha256').update(artifact).digest('base64');
     const sig = sign('sha256', artifact, { key: k.privateKey, dsaEncoding: 'der' }).toString('base64');
-    lines.push(JSON.stringify({ hashedRekordRequestV002: { digest, signature: { content: sig, verifier: { publicKey: { rawBytes: k.spki }, keyDetails: 'PKIX_ECDSA_P256_SHA_256' } } } }));
+    lines.push(
+      JSON.stringify({
+        hashedRekordRequestV002: {
+          digest,
+          signature: { content: sig, verifier: { publicKey: { rawBytes: k.spki }, keyDetails: 'PKIX_ECDSA_P256_SHA_256' } },
+        },
+      }),
+    );
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 interface RunResult {
@@ -139,7 +155,13 @@ async function treeSize(url: string): Promise<number> {
   return ((await (await fetch(`${url}/api/v1/log`)).json()) as { treeSize: number }).treeSize;
 }
 
-function wrkRun(url: string, bodyFile: string, secs: number, conns: number, pin: boolean): { rps: number; p50: number; p90: number; p99: number; non2xx: number; errors: number } {
+function wrkRun(
+  url: string,
+  bodyFile: string,
+  secs: number,
+  conns: number,
+  pin: boolean,
+): { rps: number; p50: number; p90: number; p99: number; non2xx: number; errors: number } {
   const lua = join(scratch, 'post.lua');
   writeFileSync(
     lua,
@@ -156,7 +178,10 @@ function wrkRun(url: string, bodyFile: string, secs: number, conns: number, pin:
     ].join('\n'),
   );
   const args = ['-t', '1', '-c', String(conns), '-d', `${secs}s`, '--timeout', '10s', '--latency', '-s', lua, url];
-  const out = execFileSync(pin ? 'taskset' : 'wrk', pin ? ['-c', '1', 'wrk', ...args] : args, { encoding: 'utf8', timeout: (secs + 60) * 1000 });
+  const out = execFileSync(pin ? 'taskset' : 'wrk', pin ? ['-c', '1', 'wrk', ...args] : args, {
+    encoding: 'utf8',
+    timeout: (secs + 60) * 1000,
+  });
   const e = /ERRORS (\d+) (\d+) (\d+) (\d+)/.exec(out);
   return {
     rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN),
@@ -193,10 +218,22 @@ function machineTicks(): { idle: number; total: number } {
 async function runConfig(c: Config, bodyFile: string, warmBodyFile: string): Promise<RunResult> {
   const dataDir = mkdtempSync(join(scratch, 'data-'));
   const args = [
-    '--data-dir', dataDir, '--hostname', 'log.bench.test', '--key-kind', 'ed25519',
-    '--batch-size', String(c.batchSize), '--batch-delay-ms', String(c.batchDelayMs),
-    '--checkpoint-interval-ms', String(c.checkpointIntervalMs), '--verify-workers', String(c.verifyWorkers),
-    '--http-workers', String(c.httpWorkers),
+    '--data-dir',
+    dataDir,
+    '--hostname',
+    'log.bench.test',
+    '--key-kind',
+    'ed25519',
+    '--batch-size',
+    String(c.batchSize),
+    '--batch-delay-ms',
+    String(c.batchDelayMs),
+    '--checkpoint-interval-ms',
+    String(c.checkpointIntervalMs),
+    '--verify-workers',
+    String(c.verifyWorkers),
+    '--http-workers',
+    String(c.httpWorkers),
   ];
   const server = await spawnServer(join(root, 'bench/servers/log.ts'), args);
   if (c.pin) execFileSync('taskset', ['-a', '-p', '-c', '0', String(server.child.pid)], { stdio: 'ignore' });
@@ -234,7 +271,9 @@ async function main(): Promise<void> {
   process.stdout.write(`${machineLine()}\n`);
   const pinAvailable = hasTaskset();
   const fsync = fdatasyncRate();
-  process.stdout.write(`fdatasync floor (1 KiB write + fdatasync, 2 s): ${fmt(fsync.syncsPerSec)} syncs/s, p50 ${fmt(fsync.p50, 2)} ms, p99 ${fmt(fsync.p99, 2)} ms\n`);
+  process.stdout.write(
+    `fdatasync floor (1 KiB write + fdatasync, 2 s): ${fmt(fsync.syncsPerSec)} syncs/s, p50 ${fmt(fsync.p50, 2)} ms, p99 ${fmt(fsync.p99, 2)} ms\n`,
+  );
   const v = verifyCeilings();
   process.stdout.write(
     `P-256 verify ceiling, 1 core: digest via OpenSSL (native addon, used by the log) ${v.opensslDigestPerSec === undefined ? `n/a: ${nativeEcdsaUnavailableReason()}` : `${fmt(v.opensslDigestPerSec)}/s`}; ` +
@@ -256,17 +295,43 @@ async function main(): Promise<void> {
   const configs: Config[] = [
     { ...base, name: 'defaults (batch 256 / 50 ms), one thread', batchSize: 256, batchDelayMs: 50 },
     { ...base, name: 'batch 256 / 5 ms, 1 verify worker', batchSize: 256, batchDelayMs: 5, verifyWorkers: 1 },
-    { ...base, name: `batch 1024 / 5 ms, 1 verify worker, ${many} clients`, batchSize: 1024, batchDelayMs: 5, verifyWorkers: 1, connections: many },
+    {
+      ...base,
+      name: `batch 1024 / 5 ms, 1 verify worker, ${many} clients`,
+      batchSize: 1024,
+      batchDelayMs: 5,
+      verifyWorkers: 1,
+      connections: many,
+    },
     ...(values.quick
       ? []
       : [
           { ...base, name: 'batch 256 / 5 ms, 2 HTTP front-end threads', batchSize: 256, batchDelayMs: 5, httpWorkers: 2 },
-          { ...base, name: `defaults + 1 verify worker (waxseal serve), ${many} clients`, batchSize: 256, batchDelayMs: 50, verifyWorkers: 1, connections: many },
-          { ...base, name: `batch 1024 / 100 ms, checkpoint 250 ms, 1 verify worker, ${many} clients`, batchSize: 1024, batchDelayMs: 100, checkpointIntervalMs: 250, verifyWorkers: 1, connections: many },
-          ...(pinAvailable ? [{ ...base, name: 'batch 256 / 5 ms, SUT on core 0, wrk on core 1', batchSize: 256, batchDelayMs: 5, pin: true }] : []),
+          {
+            ...base,
+            name: `defaults + 1 verify worker (waxseal serve), ${many} clients`,
+            batchSize: 256,
+            batchDelayMs: 50,
+            verifyWorkers: 1,
+            connections: many,
+          },
+          {
+            ...base,
+            name: `batch 1024 / 100 ms, checkpoint 250 ms, 1 verify worker, ${many} clients`,
+            batchSize: 1024,
+            batchDelayMs: 100,
+            checkpointIntervalMs: 250,
+            verifyWorkers: 1,
+            connections: many,
+          },
+          ...(pinAvailable
+            ? [{ ...base, name: 'batch 256 / 5 ms, SUT on core 0, wrk on core 1', batchSize: 256, batchDelayMs: 5, pin: true }]
+            : []),
         ]),
   ];
-  process.stdout.write(`\n${connections} connections unless a row says otherwise, ${seconds} s measured after ${warmup} s warm-up; target >= 5,000 appends/s, p99 submit->proof <= 1,000 ms\n`);
+  process.stdout.write(
+    `\n${connections} connections unless a row says otherwise, ${seconds} s measured after ${warmup} s warm-up; target >= 5,000 appends/s, p99 submit->proof <= 1,000 ms\n`,
+  );
   for (const c of configs) {
     const r = await runConfig(c, bodyFile, warmFile);
     const meets = r.appendsPerSec >= 5000 && r.p99 <= 1000 ? 'MEETS TARGET' : 'below target';

@@ -45,11 +45,15 @@ async function verifySample(base: string, query: Uint8Array): Promise<void> {
     const certs = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/g) ?? [];
     writeFileSync(join(dir, 'root.pem'), certs.at(-1) ?? '');
     writeFileSync(join(dir, 'chain.pem'), certs.slice(0, -1).join(''));
-    const out = execFileSync('openssl', ['ts', '-verify', '-in', 'r.tsr', '-queryfile', 'q.tsq', '-CAfile', 'root.pem', '-untrusted', 'chain.pem'], {
-      cwd: dir,
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const out = execFileSync(
+      'openssl',
+      ['ts', '-verify', '-in', 'r.tsr', '-queryfile', 'q.tsq', '-CAfile', 'root.pem', '-untrusted', 'chain.pem'],
+      {
+        cwd: dir,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     if (!/Verification: OK/.test(out)) throw new Error(`openssl ts -verify did not say OK:\n${out}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -73,7 +77,9 @@ const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf
 
 /** utime + stime of a process, in seconds (Linux /proc). */
 function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    .replace(/^.*\) /, '')
+    .split(' ');
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
@@ -116,9 +122,27 @@ try {
   const p384 = await spawnServer(join(here, 'servers/tsa.ts'), ['ecdsa-p384']);
   servers.push(p384);
 
-  const bareT: Target = { name: 'bare', pid: bare.child.pid!, url: bare.url, body: JSON.stringify({ artifactHash: randomBytes(32).toString('base64'), hashAlgorithm: 'sha256' }), contentType: 'application/json' };
-  const p256T: Target = { name: 'p256', pid: p256.child.pid!, url: `${p256.url}/api/v1/timestamp`, body: query, contentType: 'application/timestamp-query' };
-  const p384T: Target = { name: 'p384', pid: p384.child.pid!, url: `${p384.url}/api/v1/timestamp`, body: query, contentType: 'application/timestamp-query' };
+  const bareT: Target = {
+    name: 'bare',
+    pid: bare.child.pid!,
+    url: bare.url,
+    body: JSON.stringify({ artifactHash: randomBytes(32).toString('base64'), hashAlgorithm: 'sha256' }),
+    contentType: 'application/json',
+  };
+  const p256T: Target = {
+    name: 'p256',
+    pid: p256.child.pid!,
+    url: `${p256.url}/api/v1/timestamp`,
+    body: query,
+    contentType: 'application/timestamp-query',
+  };
+  const p384T: Target = {
+    name: 'p384',
+    pid: p384.child.pid!,
+    url: `${p384.url}/api/v1/timestamp`,
+    body: query,
+    contentType: 'application/timestamp-query',
+  };
 
   await verifySample(p256.url, query);
   await verifySample(p384.url, query);
@@ -139,7 +163,9 @@ try {
   const bareRps = summary('bare node:http JSON (c=64)', bareRuns, 'req/s');
   summary('TSA P-256, DER + certReq (c=64)', p256Runs, 'timestamps/s', { name: 'bare', value: bareRps });
   summary('TSA P-384, DER + certReq (c=64)', p384Runs, 'timestamps/s', { name: 'bare', value: bareRps });
-  process.stdout.write(`P-256 ratio per round (same-window pairs): ${ratios.map((r) => `${fmt(100 * r, 1)}%`).join(' / ')}; median ${fmt(100 * median(ratios), 1)}%\n`);
+  process.stdout.write(
+    `P-256 ratio per round (same-window pairs): ${ratios.map((r) => `${fmt(100 * r, 1)}%`).join(' / ')}; median ${fmt(100 * median(ratios), 1)}%\n`,
+  );
   const cpuRatio = median(bareRuns.map((r) => r.cpuUsPerRequest)) / median(p256Runs.map((r) => r.cpuUsPerRequest));
   process.stdout.write(`P-256 by server CPU per request (bare / TSA, less sensitive to load elsewhere): ${fmt(100 * cpuRatio, 1)}%\n`);
 

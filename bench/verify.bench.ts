@@ -9,7 +9,16 @@
 // their cost measured here, i.e. what a verifier that did nothing else would reach.
 import { canonicalize } from '../packages/core/src/jcs.ts';
 import { toBase64, utf8, bytesEqual } from '../packages/core/src/bytes.ts';
-import { verifySignature, sha256, defaultHash, digest, hashFromOid, publicKeyFromSpki, type PublicKeyInfo, type HashName } from '../packages/core/src/crypto.ts';
+import {
+  verifySignature,
+  sha256,
+  defaultHash,
+  digest,
+  hashFromOid,
+  publicKeyFromSpki,
+  type PublicKeyInfo,
+  type HashName,
+} from '../packages/core/src/crypto.ts';
 import { parseCertificate, signatureAlgorithmHash, certPublicKey } from '../packages/core/src/x509.ts';
 import { parseSignedNote, noteKeyId } from '../packages/core/src/note.ts';
 import { decodePem } from '../packages/core/src/pem.ts';
@@ -17,7 +26,15 @@ import { pae } from '../packages/core/src/dsse.ts';
 import { parseBundleJson, type Bundle, type TrustedRoot } from '../packages/bundle/src/index.ts';
 import { parseTimestampResponse } from '../packages/verify/src/index.ts';
 import { embeddedScts, precertTbs, sctSignedData } from '../packages/verify/src/sct.ts';
-import { vectorsPresent, VECTORS_DIR, loadCases, runCase, verifierOf, trustedRootOf, type VectorCase } from '../packages/verify/test/vectors/load.ts';
+import {
+  vectorsPresent,
+  VECTORS_DIR,
+  loadCases,
+  runCase,
+  verifierOf,
+  trustedRootOf,
+  type VectorCase,
+} from '../packages/verify/test/vectors/load.ts';
 import { jsCanRun, jsRunner } from '../packages/verify/test/vectors/sigstore-js.ts';
 import { fmt } from './lib.ts';
 
@@ -91,19 +108,32 @@ function signatureChecks(c: VectorCase, b: Bundle): SigCheck[] {
   const sigBytes = b.content.type === 'messageSignature' ? b.content.signature : b.content.envelope.signatures[0]!.sig;
   if (b.content.type === 'messageSignature') {
     const bytes = c.artifactBytes!;
-    out.push(key.kind === 'ed25519'
-      ? { what: 'artifact signature', key, data: digest('sha512', bytes), sig: sigBytes, opts: { prehashed: true } }
-      : { what: 'artifact signature', key, data: bytes, sig: sigBytes, opts: { hash: defaultHash(key.kind) } });
+    out.push(
+      key.kind === 'ed25519'
+        ? { what: 'artifact signature', key, data: digest('sha512', bytes), sig: sigBytes, opts: { prehashed: true } }
+        : { what: 'artifact signature', key, data: bytes, sig: sigBytes, opts: { hash: defaultHash(key.kind) } },
+    );
   } else {
     const env = b.content.envelope;
-    out.push({ what: 'DSSE signature', key, data: pae(env.payloadType, env.payload), sig: sigBytes, opts: { hash: defaultHash(key.kind) } });
+    out.push({
+      what: 'DSSE signature',
+      key,
+      data: pae(env.payloadType, env.payload),
+      sig: sigBytes,
+      opts: { hash: defaultHash(key.kind) },
+    });
   }
   for (const e of vm.tlogEntries) {
     const log = root.tlogs.find((l) => bytesEqual(l.logId, e.logId));
     const lk = log && keyOf(log);
     if (!log || !lk) continue;
     if (e.inclusionPromise) {
-      const payload = canonicalize({ body: toBase64(e.canonicalizedBody), integratedTime: e.integratedTime, logID: Buffer.from(e.logId).toString('hex'), logIndex: e.logIndex });
+      const payload = canonicalize({
+        body: toBase64(e.canonicalizedBody),
+        integratedTime: e.integratedTime,
+        logID: Buffer.from(e.logId).toString('hex'),
+        logIndex: e.logIndex,
+      });
       out.push({ what: 'SET', key: lk, data: utf8(payload), sig: e.inclusionPromise.signedEntryTimestamp, opts: {} });
     }
     if (e.inclusionProof) {
@@ -127,7 +157,14 @@ function signatureChecks(c: VectorCase, b: Bundle): SigCheck[] {
         for (const sct of embeddedScts(leaf)) {
           const log = root.ctlogs.find((l) => bytesEqual(l.logId, sct.logId));
           const ck = log && keyOf(log);
-          if (ck) out.push({ what: 'SCT', key: ck, data: sctSignedData(sct, sha256(issuer.spki), tbs), sig: sct.signature, opts: { hash: 'sha256' } });
+          if (ck)
+            out.push({
+              what: 'SCT',
+              key: ck,
+              data: sctSignedData(sct, sha256(issuer.spki), tbs),
+              sig: sct.signature,
+              opts: { hash: 'sha256' },
+            });
           break;
         }
       }
@@ -213,9 +250,11 @@ function runFor(fns: (() => void)[], ms: number): { n: number; ms: number } {
 }
 
 // One pass of the floor: every unavoidable signature check of every bundle, once.
-const floorPass = [() => {
-  for (const s of allChecks) verifySignature(s.key, s.data, s.sig, s.opts);
-}];
+const floorPass = [
+  () => {
+    for (const s of allChecks) verifySignature(s.key, s.data, s.sig, s.opts);
+  },
+];
 
 // Warm up (JIT, key caches, trust material).
 runFor(ours, 500);
@@ -254,10 +293,19 @@ const theirsRate = (theirsN / theirsMs) * 1000;
 // ---------------------------------------------------------------- report
 
 const out = (s: string) => process.stdout.write(`${s}\n`);
-out(`workload: ${cases.length} valid real bundles (Rekor v1 and v2, DSSE and message signatures, RFC 3161, keys), round-robin, ${SECONDS}s per verifier in ${ROUNDS} alternating blocks`);
+out(
+  `workload: ${cases.length} valid real bundles (Rekor v1 and v2, DSSE and message signatures, RFC 3161, keys), round-robin, ${SECONDS}s per verifier in ${ROUNDS} alternating blocks`,
+);
 out(`Waxseal Verifier                  ${fmt(oursRate).padStart(8)} verifications/s   (${fmt(1e6 / oursRate)} us/bundle)`);
 out(`sigstore-js @sigstore/verify      ${fmt(theirsRate).padStart(8)} verifications/s   (${fmt(1e6 / theirsRate)} us/bundle)`);
-out(`ratio Waxseal / sigstore-js       ${fmt(median(ratios), 2).padStart(8)}x (median of ${ROUNDS} rounds; ${fmt(Math.min(...ratios), 2)}-${fmt(Math.max(...ratios), 2)}; totals ${fmt(oursRate / theirsRate, 2)}x)   target >= 5x`);
-out(`crypto floor: ${fmt(checks / cases.length, 2)} unavoidable signature verifications per bundle (chain links inside the trusted root excluded), about ${fmt(floorUs / cases.length)} us/bundle here:`);
-for (const [k, v] of [...byKind].sort((a, b) => b[1].us - a[1].us)) out(`    ${k.padEnd(40)} ${String(v.n).padStart(3)} checks, ${fmt(v.us / v.n).padStart(6)} us each`);
-out(`Waxseal runs at ${fmt(100 * median(floorShare), 1)}% of the crypto floor's rate (sigstore-js ${fmt(100 * median(jsShare), 1)}%), medians of rounds measured side by side`);
+out(
+  `ratio Waxseal / sigstore-js       ${fmt(median(ratios), 2).padStart(8)}x (median of ${ROUNDS} rounds; ${fmt(Math.min(...ratios), 2)}-${fmt(Math.max(...ratios), 2)}; totals ${fmt(oursRate / theirsRate, 2)}x)   target >= 5x`,
+);
+out(
+  `crypto floor: ${fmt(checks / cases.length, 2)} unavoidable signature verifications per bundle (chain links inside the trusted root excluded), about ${fmt(floorUs / cases.length)} us/bundle here:`,
+);
+for (const [k, v] of [...byKind].sort((a, b) => b[1].us - a[1].us))
+  out(`    ${k.padEnd(40)} ${String(v.n).padStart(3)} checks, ${fmt(v.us / v.n).padStart(6)} us each`);
+out(
+  `Waxseal runs at ${fmt(100 * median(floorShare), 1)}% of the crypto floor's rate (sigstore-js ${fmt(100 * median(jsShare), 1)}%), medians of rounds measured side by side`,
+);

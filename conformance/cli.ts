@@ -87,13 +87,16 @@ export function verifyBundleCommand(a: ParsedArgs, env: NodeJS.ProcessEnv = proc
   if (keyPath !== undefined) {
     policy = { publicKey: { publicKey: new TextDecoder().decode(readFile(keyPath, 'public key')) } };
   } else {
-    policy = { identities: [{ subjectAlternativeName: required(a, '--certificate-identity'), issuer: required(a, '--certificate-oidc-issuer') }] };
+    policy = {
+      identities: [{ subjectAlternativeName: required(a, '--certificate-identity'), issuer: required(a, '--certificate-oidc-issuer') }],
+    };
   }
   // A trusted root without CT logs describes a deployment without CT: SCTs cannot be required
   // there. Key-signed bundles never need SCTs.
   const verifier = new Verifier(root, root.ctlogs.length === 0 ? { skipSctUnsafe: true } : {});
   const result = verifier.verify(bundle, artifactArgument(a.positional[0]!), policy);
-  const who = result.signer.type === 'certificate' ? `${result.signer.san ?? '?'} (${result.signer.issuer ?? '?'})` : 'the given public key';
+  const who =
+    result.signer.type === 'certificate' ? `${result.signer.san ?? '?'} (${result.signer.issuer ?? '?'})` : 'the given public key';
   return `verified: signed by ${who}; ${result.timestamps.length} verified time(s), ${result.tlogEntries.length} log entr${result.tlogEntries.length === 1 ? 'y' : 'ies'}`;
 }
 
@@ -119,7 +122,11 @@ export async function signBundleCommand(a: ParsedArgs): Promise<string> {
   const log = services.tlogs[0];
   const options = {
     token,
-    services: { caUrl: services.ca.url, tsaUrl: tsa.url, ...(log ? { tlog: tlogClient.makeTlogUploader({ url: log.url, majorApiVersion: log.majorApiVersion }) } : {}) },
+    services: {
+      caUrl: services.ca.url,
+      tsaUrl: tsa.url,
+      ...(log ? { tlog: tlogClient.makeTlogUploader({ url: log.url, majorApiVersion: log.majorApiVersion }) } : {}),
+    },
   };
   const input = a.positional[0]!;
   const bundle = a.flags.has('--in-toto')
@@ -135,7 +142,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     let message: string;
     if (a.command === 'verify-bundle') message = verifyBundleCommand(a, env);
     else if (a.command === 'sign-bundle') message = await signBundleCommand(a);
-    else throw new WaxsealError('ERR_INVALID_INPUT', `unknown command ${JSON.stringify(a.command)} (expected sign-bundle or verify-bundle)`);
+    else
+      throw new WaxsealError('ERR_INVALID_INPUT', `unknown command ${JSON.stringify(a.command)} (expected sign-bundle or verify-bundle)`);
     process.stdout.write(`${message}\n`);
     return 0;
   } catch (e) {

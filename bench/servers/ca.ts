@@ -55,9 +55,12 @@ if (process.argv[2] === '--floor') {
   }
   const signer = await openSigner(keyUri);
   const chain = loadCaChain(signer, readFileSync(chainPath, 'utf8'));
-  const issuers = parseIssuerConfig(JSON.stringify({ OIDCIssuers: { [issuerUrl]: { IssuerURL: issuerUrl, Type: 'ci-provider', CIProvider: 'github-workflow' } } }), {
-    include: [githubActionsIssuerConfig()],
-  });
+  const issuers = parseIssuerConfig(
+    JSON.stringify({ OIDCIssuers: { [issuerUrl]: { IssuerURL: issuerUrl, Type: 'ci-provider', CIProvider: 'github-workflow' } } }),
+    {
+      include: [githubActionsIssuerConfig()],
+    },
+  );
   const server = await startCaServer({ signer, chain: chain.certificates, issuers });
   process.stdout.write(`LISTENING ${server.url}\n`);
   process.on('SIGTERM', () => {

@@ -30,7 +30,10 @@ export function trustedRootPath(flag: string | undefined, env: NodeJS.ProcessEnv
   if (p) return p;
   const installed = join(trustDir(env), 'trusted_root.json');
   if (existsSync(installed)) return installed;
-  throw new WaxsealError('ERR_CONFIG', 'no trusted root: pass --trusted-root, set WAXSEAL_TRUSTED_ROOT (see `waxseal env`), or run `waxseal trust init`');
+  throw new WaxsealError(
+    'ERR_CONFIG',
+    'no trusted root: pass --trusted-root, set WAXSEAL_TRUSTED_ROOT (see `waxseal env`), or run `waxseal trust init`',
+  );
 }
 
 function signingConfigPath(flag: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
@@ -46,7 +49,9 @@ const inWindow = (s: ServiceJson, now: Date) =>
 /** SigningConfig service selection (protocols.md 5.3): valid now, highest supported API version, newest first. */
 export function selectService(list: ServiceJson[] | undefined, versions: number[], now = new Date()): ServiceJson | undefined {
   for (const v of versions) {
-    const c = (list ?? []).filter((s) => s.majorApiVersion === v && inWindow(s, now)).sort((a, b) => b.validFor.start.localeCompare(a.validFor.start));
+    const c = (list ?? [])
+      .filter((s) => s.majorApiVersion === v && inWindow(s, now))
+      .sort((a, b) => b.validFor.start.localeCompare(a.validFor.start));
     if (c[0]) return c[0];
   }
   return undefined;
@@ -60,7 +65,13 @@ export interface ResolvedSigning {
 }
 
 export function resolveSigning(
-  flags: { signingConfig?: string | undefined; fulcioUrl?: string | undefined; timestampServerUrl?: string | undefined; rekorUrl?: string | undefined; tlogUpload?: boolean | undefined },
+  flags: {
+    signingConfig?: string | undefined;
+    fulcioUrl?: string | undefined;
+    timestampServerUrl?: string | undefined;
+    rekorUrl?: string | undefined;
+    tlogUpload?: boolean | undefined;
+  },
   env: NodeJS.ProcessEnv = process.env,
 ): ResolvedSigning {
   const path = signingConfigPath(flags.signingConfig, env);
@@ -69,7 +80,11 @@ export function resolveSigning(
     throw new WaxsealError('ERR_SIGNING_CONFIG_INVALID', `${path} is not a SigningConfig v0.2 (mediaType ${JSON.stringify(sc.mediaType)})`);
   }
   const caUrl = flags.fulcioUrl ?? env.COSIGN_FULCIO_URL ?? env.SIGSTORE_FULCIO_URL ?? selectService(sc?.caUrls, [1])?.url;
-  const tsaUrl = flags.timestampServerUrl ?? env.COSIGN_TIMESTAMP_SERVER_URL ?? env.SIGSTORE_TIMESTAMP_SERVER_URL ?? selectService(sc?.tsaUrls, [1])?.url;
+  const tsaUrl =
+    flags.timestampServerUrl ??
+    env.COSIGN_TIMESTAMP_SERVER_URL ??
+    env.SIGSTORE_TIMESTAMP_SERVER_URL ??
+    selectService(sc?.tsaUrls, [1])?.url;
   if (!caUrl) throw new WaxsealError('ERR_CONFIG', 'no CA URL: pass --signing-config or --fulcio-url (see `waxseal env`)');
   if (!tsaUrl) throw new WaxsealError('ERR_CONFIG', 'no timestamp authority URL: pass --signing-config or --timestamp-server-url');
   let rekor: ResolvedSigning['rekor'];

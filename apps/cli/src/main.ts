@@ -6,19 +6,49 @@ import { makeUi, reportError, EXIT, UsageError, type Ui } from './ui.ts';
 type Command = { summary: string; run: (argv: string[], ui: Ui) => Promise<number> };
 
 const commands: Record<string, Command> = {
-  'sign-blob': { summary: 'sign a file into a Sigstore bundle (keyless)', run: async (a, ui) => (await import('./commands/sign.ts')).signBlob(a, ui) },
-  'attest-blob': { summary: 'sign an in-toto attestation about a file', run: async (a, ui) => (await import('./commands/sign.ts')).attestBlob(a, ui) },
-  'verify-blob': { summary: 'verify a file against a bundle and an identity policy', run: async (a, ui) => (await import('./commands/verify.ts')).verifyBlob(a, ui) },
-  'verify-blob-attestation': { summary: 'verify an attestation bundle about a file', run: async (a, ui) => (await import('./commands/verify.ts')).verifyBlobAttestation(a, ui) },
-  login: { summary: 'log in with your OIDC provider and cache the ID token', run: async (a, ui) => (await import('./commands/login.ts')).login(a, ui) },
-  dev: { summary: 'run the all-in-one dev instance (IdP, CA, TSA, log); `dev token` mints a dev token', run: async (a, ui) => (await import('./commands/dev.ts')).dev(a, ui) },
-  serve: { summary: 'run an instance from a configuration file (HSM/KMS keys, rules, audit, TUF)', run: async (a, ui) => (await import('./commands/serve.ts')).serve(a, ui) },
+  'sign-blob': {
+    summary: 'sign a file into a Sigstore bundle (keyless)',
+    run: async (a, ui) => (await import('./commands/sign.ts')).signBlob(a, ui),
+  },
+  'attest-blob': {
+    summary: 'sign an in-toto attestation about a file',
+    run: async (a, ui) => (await import('./commands/sign.ts')).attestBlob(a, ui),
+  },
+  'verify-blob': {
+    summary: 'verify a file against a bundle and an identity policy',
+    run: async (a, ui) => (await import('./commands/verify.ts')).verifyBlob(a, ui),
+  },
+  'verify-blob-attestation': {
+    summary: 'verify an attestation bundle about a file',
+    run: async (a, ui) => (await import('./commands/verify.ts')).verifyBlobAttestation(a, ui),
+  },
+  login: {
+    summary: 'log in with your OIDC provider and cache the ID token',
+    run: async (a, ui) => (await import('./commands/login.ts')).login(a, ui),
+  },
+  dev: {
+    summary: 'run the all-in-one dev instance (IdP, CA, TSA, log); `dev token` mints a dev token',
+    run: async (a, ui) => (await import('./commands/dev.ts')).dev(a, ui),
+  },
+  serve: {
+    summary: 'run an instance from a configuration file (HSM/KMS keys, rules, audit, TUF)',
+    run: async (a, ui) => (await import('./commands/serve.ts')).serve(a, ui),
+  },
   ca: { summary: 'CA set-up: `ca init`, `ca csr`, `ca import-chain`', run: async (a, ui) => (await import('./commands/ca.ts')).ca(a, ui) },
   log: { summary: 'transparency log: `log fsck`, `log monitor`', run: async (a, ui) => (await import('./commands/log.ts')).log(a, ui) },
-  audit: { summary: 'list, verify or export the audit log of key uses', run: async (a, ui) => (await import('./commands/audit.ts')).audit(a, ui) },
-  trust: { summary: 'trust init: install an instance\'s trust documents through TUF', run: async (a, ui) => (await import('./commands/trust.ts')).trust(a, ui) },
+  audit: {
+    summary: 'list, verify or export the audit log of key uses',
+    run: async (a, ui) => (await import('./commands/audit.ts')).audit(a, ui),
+  },
+  trust: {
+    summary: "trust init: install an instance's trust documents through TUF",
+    run: async (a, ui) => (await import('./commands/trust.ts')).trust(a, ui),
+  },
   tsa: { summary: 'TSA set-up: `tsa init`, `tsa rotate`', run: async (a, ui) => (await import('./commands/tsa.ts')).tsa(a, ui) },
-  env: { summary: 'print environment variables that point cosign, gitsign, sigstore-js and waxseal at an instance', run: async (a, ui) => (await import('./commands/env.ts')).env(a, ui) },
+  env: {
+    summary: 'print environment variables that point cosign, gitsign, sigstore-js and waxseal at an instance',
+    run: async (a, ui) => (await import('./commands/env.ts')).env(a, ui),
+  },
 };
 
 function mainHelp(): string {

@@ -26,7 +26,8 @@ export class UsageError extends Error {
 
 export function exitCodeFor(code: ErrorCode): number {
   if (code.startsWith('ERR_VERIFY_') || code === 'ERR_AUDIT_TAMPERED' || code === 'ERR_LOG_INCONSISTENT') return EXIT.verifyFailed;
-  if (code.startsWith('ERR_TOKEN_') || code.startsWith('ERR_ISSUER_') || code === 'ERR_POLICY_DENIED' || code === 'ERR_IDENTITY_CLAIMS') return EXIT.identity;
+  if (code.startsWith('ERR_TOKEN_') || code.startsWith('ERR_ISSUER_') || code === 'ERR_POLICY_DENIED' || code === 'ERR_IDENTITY_CLAIMS')
+    return EXIT.identity;
   if (code === 'ERR_UNAVAILABLE' || code === 'ERR_SIGNER' || code === 'ERR_INTERNAL') return EXIT.service;
   return EXIT.input;
 }
@@ -59,11 +60,11 @@ export function makeUi(opts: { json: boolean; stdout?: NodeJS.WriteStream; stder
     json: opts.json,
     color,
     result(data, text) {
-      if (opts.json) out.write(JSON.stringify(data) + '\n');
-      else out.write((Array.isArray(text) ? text.join('\n') : text) + '\n');
+      if (opts.json) out.write(`${JSON.stringify(data)}\n`);
+      else out.write(`${Array.isArray(text) ? text.join('\n') : text}\n`);
     },
     info(msg) {
-      if (!opts.json) err.write(msg + '\n');
+      if (!opts.json) err.write(`${msg}\n`);
     },
     warn(msg) {
       err.write(`${paint(33, 'warning:')} ${msg}\n`);
@@ -88,7 +89,12 @@ export function makeUi(opts: { json: boolean; stdout?: NodeJS.WriteStream; stder
 }
 
 /** Renders any thrown value as one line on stderr (and JSON with --json) and returns the exit code. */
-export function reportError(e: unknown, ui: Pick<Ui, 'json'>, stderr: NodeJS.WriteStream = process.stderr, stdout: NodeJS.WriteStream = process.stdout): number {
+export function reportError(
+  e: unknown,
+  ui: Pick<Ui, 'json'>,
+  stderr: NodeJS.WriteStream = process.stderr,
+  stdout: NodeJS.WriteStream = process.stdout,
+): number {
   if (e instanceof UsageError) {
     stderr.write(`waxseal: ${e.message} (see --help)\n`);
     return EXIT.usage;
@@ -96,7 +102,7 @@ export function reportError(e: unknown, ui: Pick<Ui, 'json'>, stderr: NodeJS.Wri
   if (e instanceof WaxsealError) {
     const check = e.check ? ` [check: ${e.check}]` : '';
     stderr.write(`waxseal: ${e.code}: ${e.message.replace(/\s*\n\s*/g, ' ')}${check}\n`);
-    if (ui.json) stdout.write(JSON.stringify({ ok: false, error: e.toJSON() }) + '\n');
+    if (ui.json) stdout.write(`${JSON.stringify({ ok: false, error: e.toJSON() })}\n`);
     return exitCodeFor(e.code);
   }
   const msg = e instanceof Error ? e.message : String(e);
@@ -132,7 +138,13 @@ export function parse<O extends NonNullable<ParseArgsConfig['options']>>(argv: s
   if (!helpWanted && (parsed.positionals.length < min || parsed.positionals.length > max)) {
     throw new UsageError(`usage: ${spec.usage}`);
   }
-  return { values: parsed.values as { [K in keyof O]?: O[K] extends { type: 'boolean' } ? boolean : O[K] extends { multiple: true } ? string[] : string } & { help?: boolean; json?: boolean }, positionals: parsed.positionals, helpWanted };
+  return {
+    values: parsed.values as {
+      [K in keyof O]?: O[K] extends { type: 'boolean' } ? boolean : O[K] extends { multiple: true } ? string[] : string;
+    } & { help?: boolean; json?: boolean },
+    positionals: parsed.positionals,
+    helpWanted,
+  };
 }
 
 export function helpText(spec: { usage: string; summary: string; help: string }): string {

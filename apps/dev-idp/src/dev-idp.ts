@@ -91,39 +91,39 @@ export class DevIdentityProvider implements Service {
     };
     let provider: Provider;
     try {
-    provider = new Provider(opts.issuer, {
-      clients: [
-        {
-          client_id: SIGSTORE_CLIENT_ID,
-          token_endpoint_auth_method: 'none',
-          application_type: 'native',
-          // Native clients may use any loopback port (RFC 8252 7.3).
-          redirect_uris: ['http://127.0.0.1/callback', 'http://localhost/callback'],
-          grant_types: ['authorization_code', 'urn:ietf:params:oauth:grant-type:device_code', DEV_TOKEN_GRANT],
-          response_types: ['code'],
-          id_token_signed_response_alg: 'ES256',
+      provider = new Provider(opts.issuer, {
+        clients: [
+          {
+            client_id: SIGSTORE_CLIENT_ID,
+            token_endpoint_auth_method: 'none',
+            application_type: 'native',
+            // Native clients may use any loopback port (RFC 8252 7.3).
+            redirect_uris: ['http://127.0.0.1/callback', 'http://localhost/callback'],
+            grant_types: ['authorization_code', 'urn:ietf:params:oauth:grant-type:device_code', DEV_TOKEN_GRANT],
+            response_types: ['code'],
+            id_token_signed_response_alg: 'ES256',
+          },
+        ],
+        jwks: { keys: [secrets.jwk as never] },
+        cookies: { keys: secrets.cookieKeys },
+        conformIdTokenClaims: false,
+        claims: { openid: ['sub'], email: ['email', 'email_verified'] },
+        scopes: ['openid', 'email'],
+        pkce: { required: () => true },
+        features: {
+          devInteractions: { enabled: true },
+          deviceFlow: { enabled: true },
+          revocation: { enabled: false },
         },
-      ],
-      jwks: { keys: [secrets.jwk as never] },
-      cookies: { keys: secrets.cookieKeys },
-      conformIdTokenClaims: false,
-      claims: { openid: ['sub'], email: ['email', 'email_verified'] },
-      scopes: ['openid', 'email'],
-      pkce: { required: () => true },
-      features: {
-        devInteractions: { enabled: true },
-        deviceFlow: { enabled: true },
-        revocation: { enabled: false },
-      },
-      findAccount: async (_ctx: unknown, id: string) => accountFor(id),
-      ttl: { IdToken: ttl, AccessToken: ttl, AuthorizationCode: 60, DeviceCode: 600, Interaction: 600, Session: 3600, Grant: 3600 },
-      enabledJWA: { idTokenSigningAlgValues: ['ES256'] },
-      // Dev only: the provider sits on loopback over plain HTTP.
-      renderError: async (ctx: { type: string; body: unknown }, out: Record<string, unknown>) => {
-        ctx.type = 'json';
-        ctx.body = out;
-      },
-    } as never);
+        findAccount: async (_ctx: unknown, id: string) => accountFor(id),
+        ttl: { IdToken: ttl, AccessToken: ttl, AuthorizationCode: 60, DeviceCode: 600, Interaction: 600, Session: 3600, Grant: 3600 },
+        enabledJWA: { idTokenSigningAlgValues: ['ES256'] },
+        // Dev only: the provider sits on loopback over plain HTTP.
+        renderError: async (ctx: { type: string; body: unknown }, out: Record<string, unknown>) => {
+          ctx.type = 'json';
+          ctx.body = out;
+        },
+      } as never);
     } finally {
       console.warn = warn;
     }
@@ -132,6 +132,7 @@ export class DevIdentityProvider implements Service {
     // The dev-token grant: POST /token grant_type=DEV_TOKEN_GRANT&email=<addr>&client_id=sigstore
     provider.registerGrantType(
       DEV_TOKEN_GRANT,
+      // biome-ignore lint/suspicious/noExplicitAny: oidc-provider types custom grant contexts loosely
       async (ctx: any) => {
         const refuse = (why: string) => {
           ctx.status = 400;
@@ -154,7 +155,7 @@ export class DevIdentityProvider implements Service {
           claims = await accountFor(email).claims();
         }
         // Claims outside the standard scopes are masked by oidc-provider, so CI claims go in as extras.
-        const token = new (ctx.oidc.provider.IdToken)(opts.customClaims ? { sub: claims.sub } : claims, { ctx });
+        const token = new ctx.oidc.provider.IdToken(opts.customClaims ? { sub: claims.sub } : claims, { ctx });
         token.scope = 'openid email';
         if (opts.customClaims) for (const [k, v] of Object.entries(claims)) if (k !== 'sub') token.set(k, v);
         const idToken = await token.issue({ use: 'idtoken' });

@@ -50,7 +50,8 @@ const bad = (msg: string): never => {
 
 function obj(v: unknown, where: string, allowed: string[]): Record<string, unknown> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) bad(`${where} must be a mapping`);
-  for (const k of Object.keys(v as object)) if (!allowed.includes(k)) bad(`${where}: unknown setting ${JSON.stringify(k)} (known: ${allowed.join(', ')})`);
+  for (const k of Object.keys(v as object))
+    if (!allowed.includes(k)) bad(`${where}: unknown setting ${JSON.stringify(k)} (known: ${allowed.join(', ')})`);
   return v as Record<string, unknown>;
 }
 
@@ -130,7 +131,11 @@ export function parseInstanceConfig(text: string, configPath: string): InstanceC
       githubActions: ca['github-actions'] === undefined ? true : ca['github-actions'] === true,
       signingRules: rules ? resolve(base, rules) : undefined,
     },
-    tsa: { key: keyUri(str(tsa, 'key', 'tsa'), base), chain: resolve(base, str(tsa, 'chain', 'tsa')), retired: retiredChains(tsa.retired, 'tsa.retired', base) },
+    tsa: {
+      key: keyUri(str(tsa, 'key', 'tsa'), base),
+      chain: resolve(base, str(tsa, 'chain', 'tsa')),
+      retired: retiredChains(tsa.retired, 'tsa.retired', base),
+    },
     log: log
       ? {
           key: keyUri(str(log, 'key', 'log'), base),
@@ -138,7 +143,11 @@ export function parseInstanceConfig(text: string, configPath: string): InstanceC
           treeId: log['tree-id'] === undefined ? undefined : String(log['tree-id']),
           retired: ((log.retired as unknown[] | undefined) ?? []).map((x, i) => {
             const o = obj(x, `log.retired[${i}]`, ['public-key', 'start', 'end']);
-            return { publicKey: resolve(base, str(o, 'public-key', `log.retired[${i}]`)), start: time(o.start, `log.retired[${i}].start`), end: time(o.end, `log.retired[${i}].end`) };
+            return {
+              publicKey: resolve(base, str(o, 'public-key', `log.retired[${i}]`)),
+              start: time(o.start, `log.retired[${i}].start`),
+              end: time(o.end, `log.retired[${i}].end`),
+            };
           }),
         }
       : undefined,

@@ -46,6 +46,13 @@ export function caAuditor(audit: AuditLog): (e: CaAuditEvent) => Promise<void> {
 /** Every timestamp the TSA key signs: who asked and the digest they had timestamped. */
 export function tsaAuditor(audit: AuditLog): (e: TsaAuditEvent) => Promise<void> {
   return async (e) => {
-    await audit.record({ actor: e.remoteAddress ?? 'unknown', action: 'tsa.timestamp', keyRef: e.keyRef, digest: e.digest, result: 'ok', detail: { hash: e.hash } });
+    await audit.record({
+      actor: e.remoteAddress ?? 'unknown',
+      action: 'tsa.timestamp',
+      keyRef: e.keyRef,
+      digest: e.digest,
+      result: 'ok',
+      detail: { hash: e.hash },
+    });
   };
 }

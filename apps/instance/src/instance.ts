@@ -4,7 +4,18 @@
 // rotation keep verifying.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { WaxsealError, parseCertificatesPem, publicKeyFromSpki, keyDetails, decodePem, toBase64, toHex, noteKeyId, sha256, type Certificate } from '@waxseal/core';
+import {
+  WaxsealError,
+  parseCertificatesPem,
+  publicKeyFromSpki,
+  keyDetails,
+  decodePem,
+  toBase64,
+  toHex,
+  noteKeyId,
+  sha256,
+  type Certificate,
+} from '@waxseal/core';
 import { openSigner, type Signer } from '@waxseal/keys';
 import { Router, requestListener, listen, type RunningServer, type Service } from '@waxseal/server';
 import { CaService, loadIssuerConfigFile, githubActionsIssuerConfig, mergeIssuerConfigs, type IssuerConfig } from '@waxseal/ca';
@@ -12,7 +23,16 @@ import { TsaService } from '@waxseal/tsa';
 import { parseSigningRules } from '@waxseal/signing-rules';
 import { AuditLog, auditedSigner } from '@waxseal/audit';
 import { LogService } from '@waxseal/rekor';
-import { publishTrustDocuments, authorityEntry, trustedRoot, signingConfig, type TrustedRootJson, type SigningConfigJson, type CertificateAuthorityJson, type TransparencyLogJson } from '@waxseal/trust';
+import {
+  publishTrustDocuments,
+  authorityEntry,
+  trustedRoot,
+  signingConfig,
+  type TrustedRootJson,
+  type SigningConfigJson,
+  type CertificateAuthorityJson,
+  type TransparencyLogJson,
+} from '@waxseal/trust';
 import { caAuditor, caAuthorizer, tsaAuditor } from './governance.ts';
 import type { InstanceConfig, RetiredChain, RetiredKey } from './config.ts';
 
@@ -91,7 +111,13 @@ export async function startInstance(cfg: InstanceConfig): Promise<RunningInstanc
     closers.push(() => audit.close());
     const rules = cfg.ca.signingRules ? parseSigningRules(readFileSync(cfg.ca.signingRules, 'utf8')) : undefined;
 
-    const ca = await CaService.create({ signer: caSigner, chain: caChain, issuers, audit: caAuditor(audit), ...(rules ? { authorize: caAuthorizer(rules) } : {}) });
+    const ca = await CaService.create({
+      signer: caSigner,
+      chain: caChain,
+      issuers,
+      audit: caAuditor(audit),
+      ...(rules ? { authorize: caAuthorizer(rules) } : {}),
+    });
     const tsa = await TsaService.create({ signer: tsaSigner, chain: tsaChain, audit: tsaAuditor(audit), signingThread: true });
     services.push(ca, tsa);
 
@@ -112,13 +138,16 @@ export async function startInstance(cfg: InstanceConfig): Promise<RunningInstanc
       mkdirSync(shardDir, { recursive: true });
       // One verify worker: signature checks over digests (~65 us each) leave the event loop.
       const log = await LogService.create({
-        dataDir: shardDir, signer: auditedSigner(logSigner, audit, { actor: 'log', action: 'log.sign' }), hostname, verifyWorkers: 1,
+        dataDir: shardDir,
+        signer: auditedSigner(logSigner, audit, { actor: 'log', action: 'log.sign' }),
+        hostname,
+        verifyWorkers: 1,
         ...(cfg.log.treeId ? { treeId: cfg.log.treeId } : {}),
       });
       services.push(log);
       const sinceFile = join(shardDir, 'key-valid-from');
       const since = readFileSync(sinceFile, { flag: 'a+', encoding: 'utf8' }).trim() || new Date(Date.now() - 60_000).toISOString();
-      writeFileSync(sinceFile, since + '\n');
+      writeFileSync(sinceFile, `${since}\n`);
       for (const r of cfg.log.retired) tlogs.push(...retiredLogEntries(r, url, hostname));
       const ids = log.trustedRootTlogs({ v1BaseUrl: url, v2BaseUrl: url }, new Date(since));
       tlogs.push(ids.v1 as TransparencyLogJson, ids.v2 as TransparencyLogJson);
@@ -133,11 +162,23 @@ export async function startInstance(cfg: InstanceConfig): Promise<RunningInstanc
       validFrom: caChain[0]!.notBefore.toISOString(),
       caUrl: url,
       tsaUrl,
-      ...(cfg.log ? { rekor: [{ url, majorApiVersion: 2 as const }, { url, majorApiVersion: 1 as const }] } : {}),
+      ...(cfg.log
+        ? {
+            rekor: [
+              { url, majorApiVersion: 2 as const },
+              { url, majorApiVersion: 1 as const },
+            ],
+          }
+        : {}),
     });
     for (const s of services) s.mount(router);
     const { trustedRootPath, signingConfigPath, tuf } = await publishTrustDocuments({
-      router, baseUrl: url, dataDir: cfg.data, trustedRoot: root, signingConfig: sc, ...(cfg.tuf ? { tufKeysDir: cfg.tuf.keys } : {}),
+      router,
+      baseUrl: url,
+      dataDir: cfg.data,
+      trustedRoot: root,
+      signingConfig: sc,
+      ...(cfg.tuf ? { tufKeysDir: cfg.tuf.keys } : {}),
     });
     const tufUrl = tuf?.url;
     const tufRootPath = tuf?.initialRootPath;
@@ -166,4 +207,3 @@ export async function startInstance(cfg: InstanceConfig): Promise<RunningInstanc
     throw e;
   }
 }
-

@@ -34,7 +34,11 @@ export async function auditList(dbPath: string, opts: AuditListOptions = {}): Pr
       if (out.length >= limit) break;
       if (opts.action !== undefined && r.action !== opts.action) continue;
       if (opts.result !== undefined && r.result !== opts.result) continue;
-      if (opts.who !== undefined && ![r.actor, r.identity?.issuer, r.identity?.subject, r.identity?.san].some((s) => s?.includes(opts.who!))) continue;
+      if (
+        opts.who !== undefined &&
+        ![r.actor, r.identity?.issuer, r.identity?.subject, r.identity?.san].some((s) => s?.includes(opts.who!))
+      )
+        continue;
       out.push(r);
     }
     return out;
@@ -57,7 +61,10 @@ export async function auditVerify(dbPath: string, opts: AuditCliOptions & { expe
  * Writes the log as JSON lines to `out` (a file path, created or truncated, or a writable
  * stream such as process.stdout). Returns the number of records and the head written.
  */
-export async function auditExport(dbPath: string, out: string | NodeJS.WritableStream): Promise<{ records: number; head: AuditHead | undefined }> {
+export async function auditExport(
+  dbPath: string,
+  out: string | NodeJS.WritableStream,
+): Promise<{ records: number; head: AuditHead | undefined }> {
   const log = openReadOnly(dbPath, false);
   const stream = typeof out === 'string' ? createWriteStream(out, { mode: 0o600 }) : out;
   let records = 0;
@@ -73,14 +80,19 @@ export async function auditExport(dbPath: string, out: string | NodeJS.WritableS
     await log.close();
     if (typeof out === 'string') {
       const s = stream as ReturnType<typeof createWriteStream>;
-      await new Promise<void>((resolve, reject) => s.end((e?: Error | null) => (e ? reject(new WaxsealError('ERR_IO', `cannot write ${out}`, { cause: e })) : resolve())));
+      await new Promise<void>((resolve, reject) =>
+        s.end((e?: Error | null) => (e ? reject(new WaxsealError('ERR_IO', `cannot write ${out}`, { cause: e })) : resolve())),
+      );
     }
   }
   return { records, head };
 }
 
 /** Verifies an exported JSON-lines file offline, optionally against an anchor file. */
-export async function auditVerifyExport(exportPath: string, opts: { anchorPath?: string; anchor?: AuditHead } = {}): Promise<AuditVerifyResult> {
+export async function auditVerifyExport(
+  exportPath: string,
+  opts: { anchorPath?: string; anchor?: AuditHead } = {},
+): Promise<AuditVerifyResult> {
   const anchor = opts.anchor ?? (opts.anchorPath ? await new FileAuditAnchor(opts.anchorPath).read() : undefined);
   try {
     return await verifyAuditExport(createReadStream(exportPath), anchor ? { anchor } : {});

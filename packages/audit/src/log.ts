@@ -3,7 +3,15 @@
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { WaxsealError, isWaxsealError, toHex } from '@waxseal/core';
-import { ChainVerifier, buildRecord, encodeRecord, type AuditEvent, type AuditHead, type AuditRecord, type AuditVerifyResult } from './record.ts';
+import {
+  ChainVerifier,
+  buildRecord,
+  encodeRecord,
+  type AuditEvent,
+  type AuditHead,
+  type AuditRecord,
+  type AuditVerifyResult,
+} from './record.ts';
 import { SqliteAuditStore, type AuditListOptions, type AuditStore } from './store.ts';
 
 /**

@@ -5,12 +5,23 @@ import { isWaxsealError } from '../../core/src/errors.ts';
 import { ChainVerifier, GENESIS_HASH, buildRecord, computeRecordHash, encodeRecord, type AuditRecord } from './record.ts';
 
 test('record hash = sha256(raw prevHash || JCS(record without hash)), checked by hand', () => {
-  const r = buildRecord(undefined, { actor: '127.0.0.1', action: 'ca.issue', result: 'ok', keyRef: 'file:///ca.key', digest: 'ab' }, new Date('2030-01-01T00:00:00.000Z'));
-  const jcs = '{"action":"ca.issue","actor":"127.0.0.1","digest":"ab","keyRef":"file:///ca.key","prevHash":"' + GENESIS_HASH + '","result":"ok","seq":1,"time":"2030-01-01T00:00:00.000Z"}';
+  const r = buildRecord(
+    undefined,
+    { actor: '127.0.0.1', action: 'ca.issue', result: 'ok', keyRef: 'file:///ca.key', digest: 'ab' },
+    new Date('2030-01-01T00:00:00.000Z'),
+  );
+  const jcs =
+    '{"action":"ca.issue","actor":"127.0.0.1","digest":"ab","keyRef":"file:///ca.key","prevHash":"' +
+    GENESIS_HASH +
+    '","result":"ok","seq":1,"time":"2030-01-01T00:00:00.000Z"}';
   const want = createHash('sha256').update(Buffer.alloc(32)).update(jcs).digest('hex');
   assert.equal(r.hash, want);
   assert.equal(r.seq, 1);
-  const r2 = buildRecord(r, { actor: 'x', action: 'ca.refuse', result: 'denied', errorCode: 'ERR_POLICY_DENIED', identity: { issuer: 'i', san: 's' } }, new Date(0));
+  const r2 = buildRecord(
+    r,
+    { actor: 'x', action: 'ca.refuse', result: 'denied', errorCode: 'ERR_POLICY_DENIED', identity: { issuer: 'i', san: 's' } },
+    new Date(0),
+  );
   assert.equal(r2.prevHash, r.hash);
   assert.equal(r2.hash, computeRecordHash(r2));
   // The export line is the canonical JSON of the whole record.
@@ -30,7 +41,12 @@ test('events are validated before anything is chained', () => {
     { actor: 'a', action: 'a', result: 'ok', detail: { n: NaN } },
     { actor: 'a', action: 'a', result: 'ok', detail: 'x'.repeat(70_000) },
   ];
-  for (const e of bad) assert.throws(() => buildRecord(undefined, e as never, new Date()), (x) => isWaxsealError(x, 'ERR_INVALID_INPUT'), JSON.stringify(e).slice(0, 80));
+  for (const e of bad)
+    assert.throws(
+      () => buildRecord(undefined, e as never, new Date()),
+      (x) => isWaxsealError(x, 'ERR_INVALID_INPUT'),
+      JSON.stringify(e).slice(0, 80),
+    );
 });
 
 test('the verifier pinpoints the first bad record', () => {
@@ -49,7 +65,10 @@ test('the verifier pinpoints the first bad record', () => {
   assert.throws(() => run(recs.slice(1)), at(1));
   assert.throws(() => run([...recs.slice(0, 2), { ...recs[2]!, extra: 1 }]), at(3));
   assert.throws(() => run([recs[0], 'junk']), at(2));
-  assert.throws(() => run(recs.slice(0, 3), { seq: 5, hash: recs[4]!.hash }), (e) => isWaxsealError(e, 'ERR_AUDIT_TAMPERED') && /removed from the end/.test(e.message));
+  assert.throws(
+    () => run(recs.slice(0, 3), { seq: 5, hash: recs[4]!.hash }),
+    (e) => isWaxsealError(e, 'ERR_AUDIT_TAMPERED') && /removed from the end/.test(e.message),
+  );
   assert.throws(() => run(recs, { seq: 3, hash: recs[4]!.hash }), at(3));
   assert.equal(run(recs, { seq: 3, hash: recs[2]!.hash }).anchored, true);
 });

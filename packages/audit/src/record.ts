@@ -57,7 +57,20 @@ export const MAX_RECORD_BYTES = 64 * 1024;
 
 const HASH_RE = /^[0-9a-f]{64}$/;
 const DIGEST_RE = /^[0-9a-f]+$/;
-const RECORD_FIELDS = new Set(['seq', 'time', 'actor', 'identity', 'action', 'keyRef', 'digest', 'result', 'errorCode', 'detail', 'prevHash', 'hash']);
+const RECORD_FIELDS = new Set([
+  'seq',
+  'time',
+  'actor',
+  'identity',
+  'action',
+  'keyRef',
+  'digest',
+  'result',
+  'errorCode',
+  'detail',
+  'prevHash',
+  'hash',
+]);
 
 /** The record's hash as defined above. */
 export function computeRecordHash(record: Omit<AuditRecord, 'hash'> & { hash?: string }): string {
@@ -172,7 +185,8 @@ export class ChainVerifier {
     if (typeof r['hash'] !== 'string' || !HASH_RE.test(r['hash']) || typeof r['prevHash'] !== 'string' || !HASH_RE.test(r['prevHash'])) {
       throw tampered(at, 'hash or prevHash is malformed');
     }
-    if (r['prevHash'] !== this.#prevHash) throw tampered(at, 'prevHash does not match the previous record (records deleted, inserted or reordered)');
+    if (r['prevHash'] !== this.#prevHash)
+      throw tampered(at, 'prevHash does not match the previous record (records deleted, inserted or reordered)');
     let recomputed: string;
     try {
       const rec = r as unknown as AuditRecord;
@@ -197,7 +211,10 @@ export class ChainVerifier {
     const head = this.#count === 0 ? undefined : { seq: this.#expectedSeq - 1, hash: this.#prevHash };
     const a = this.#anchor;
     if (a && a.seq > 0 && !this.#anchorSeen) {
-      throw tampered(this.#expectedSeq, `the log ends at seq ${this.#count} but the anchor records seq ${a.seq}: records were removed from the end`);
+      throw tampered(
+        this.#expectedSeq,
+        `the log ends at seq ${this.#count} but the anchor records seq ${a.seq}: records were removed from the end`,
+      );
     }
     return { records: this.#count, head, anchored: a !== undefined };
   }

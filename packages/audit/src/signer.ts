@@ -17,10 +17,24 @@ export function auditedSigner(inner: Signer, audit: AuditLog, o: { actor: string
       try {
         signature = await inner.sign(message);
       } catch (e) {
-        await audit.record({ actor: o.actor, action: o.action, keyRef: inner.keyRef, digest, result: 'error', errorCode: (e as { code?: string }).code ?? 'ERR_SIGNER' });
+        await audit.record({
+          actor: o.actor,
+          action: o.action,
+          keyRef: inner.keyRef,
+          digest,
+          result: 'error',
+          errorCode: (e as { code?: string }).code ?? 'ERR_SIGNER',
+        });
         throw e;
       }
-      await audit.record({ actor: o.actor, action: o.action, keyRef: inner.keyRef, digest, result: 'ok', detail: { bytes: message.length } });
+      await audit.record({
+        actor: o.actor,
+        action: o.action,
+        keyRef: inner.keyRef,
+        digest,
+        result: 'ok',
+        detail: { bytes: message.length },
+      });
       return signature;
     },
     ...(inner.close ? { close: () => inner.close!() } : {}),

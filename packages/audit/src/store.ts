@@ -133,7 +133,10 @@ export class SqliteAuditStore implements AuditStore {
       hash = undefined;
     }
     // A corrupt last row is reported by verify(); appending after it would extend garbage.
-    if (typeof hash !== 'string') throw new WaxsealError('ERR_AUDIT_TAMPERED', `audit log tampered at seq ${row.seq}: last record is unreadable`, { detail: { seq: row.seq } });
+    if (typeof hash !== 'string')
+      throw new WaxsealError('ERR_AUDIT_TAMPERED', `audit log tampered at seq ${row.seq}: last record is unreadable`, {
+        detail: { seq: row.seq },
+      });
     return { seq: row.seq, hash };
   }
 
@@ -177,7 +180,9 @@ export class SqliteAuditStore implements AuditStore {
         try {
           rec = JSON.parse(row.record) as AuditRecord;
         } catch {
-          throw new WaxsealError('ERR_AUDIT_TAMPERED', `audit log tampered at seq ${row.seq}: record is not valid JSON`, { detail: { seq: row.seq } });
+          throw new WaxsealError('ERR_AUDIT_TAMPERED', `audit log tampered at seq ${row.seq}: record is not valid JSON`, {
+            detail: { seq: row.seq },
+          });
         }
         yield rec;
         after = row.seq;

@@ -27,8 +27,24 @@ let base: string;
 
 const event = (i: number): AuditEvent =>
   i % 10 === 3
-    ? { actor: `10.0.0.${i % 256}`, identity: { issuer: 'https://issuer.example', san: `user${i}@example.com` }, action: 'ca.refuse', keyRef: 'file:///ca.key', result: 'denied', errorCode: 'ERR_POLICY_DENIED', detail: { reason: 'no allow rule matches' } }
-    : { actor: `10.0.0.${i % 256}`, identity: { issuer: 'https://issuer.example', subject: `s${i}`, san: `user${i}@example.com` }, action: i % 2 ? 'ca.issue' : 'tsa.timestamp', keyRef: 'file:///ca.key', digest: i.toString(16).padStart(64, '0'), result: 'ok', detail: { n: i } };
+    ? {
+        actor: `10.0.0.${i % 256}`,
+        identity: { issuer: 'https://issuer.example', san: `user${i}@example.com` },
+        action: 'ca.refuse',
+        keyRef: 'file:///ca.key',
+        result: 'denied',
+        errorCode: 'ERR_POLICY_DENIED',
+        detail: { reason: 'no allow rule matches' },
+      }
+    : {
+        actor: `10.0.0.${i % 256}`,
+        identity: { issuer: 'https://issuer.example', subject: `s${i}`, san: `user${i}@example.com` },
+        action: i % 2 ? 'ca.issue' : 'tsa.timestamp',
+        keyRef: 'file:///ca.key',
+        digest: i.toString(16).padStart(64, '0'),
+        result: 'ok',
+        detail: { n: i },
+      };
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'waxseal-audit-'));
@@ -64,7 +80,8 @@ function sql(path: string, ...statements: string[]): void {
   }
 }
 
-const tamperedAt = (seq: number, why?: RegExp) => (e: unknown) => isWaxsealError(e, 'ERR_AUDIT_TAMPERED') && e.detail?.['seq'] === seq && (!why || why.test(e.message));
+const tamperedAt = (seq: number, why?: RegExp) => (e: unknown) =>
+  isWaxsealError(e, 'ERR_AUDIT_TAMPERED') && e.detail?.['seq'] === seq && (!why || why.test(e.message));
 
 test('200 concurrent appends form one verified chain, anchored at the head', async () => {
   const result = await auditVerify(base);
@@ -140,7 +157,10 @@ test('tail truncation passes the chain check but not the anchor', async () => {
   // The remaining chain is internally consistent: without an anchor nothing is wrong…
   assert.equal((await auditVerify(p, { anchorPath: false })).records, 195);
   // …but the anchor remembers seq 200.
-  await assert.rejects(auditVerify(p), (e) => isWaxsealError(e, 'ERR_AUDIT_TAMPERED') && /ends at seq 195 but the anchor records seq 200/.test(e.message));
+  await assert.rejects(
+    auditVerify(p),
+    (e) => isWaxsealError(e, 'ERR_AUDIT_TAMPERED') && /ends at seq 195 but the anchor records seq 200/.test(e.message),
+  );
   // A head kept elsewhere by the operator works the same way.
   const anchor = await new FileAuditAnchor(`${base}.anchor.json`).read();
   await assert.rejects(auditVerify(p, { anchorPath: false, expectedHead: anchor! }), (e) => isWaxsealError(e, 'ERR_AUDIT_TAMPERED'));
@@ -175,7 +195,10 @@ test('exports verify offline; a modified or missing line does not', async () => 
   const truncated = lines.slice(0, 150).join('\n');
   assert.equal((await verifyAuditExport(truncated)).records, 150);
   await assert.rejects(verifyAuditExport(truncated, { anchor: res.head! }), (e) => isWaxsealError(e, 'ERR_AUDIT_TAMPERED'));
-  await assert.rejects(verifyAuditExport(`${lines[0]}\nnot json\n`), (e) => isWaxsealError(e, 'ERR_AUDIT_TAMPERED') && /line 2/.test(e.message));
+  await assert.rejects(
+    verifyAuditExport(`${lines[0]}\nnot json\n`),
+    (e) => isWaxsealError(e, 'ERR_AUDIT_TAMPERED') && /line 2/.test(e.message),
+  );
   await assert.rejects(auditVerifyExport(join(dir, 'missing.jsonl')), (e) => isWaxsealError(e, 'ERR_IO'));
 });
 
@@ -184,7 +207,10 @@ test('list filters, reopen continues the chain, bad events and databases are ref
   const refusals = await auditList(p, { action: 'ca.refuse', limit: 5 });
   assert.equal(refusals.length, 5);
   assert.ok(refusals.every((r) => r.result === 'denied' && r.errorCode === 'ERR_POLICY_DENIED'));
-  assert.deepEqual((await auditList(p, { from: 198 })).map((r) => r.seq), [198, 199, 200]);
+  assert.deepEqual(
+    (await auditList(p, { from: 198 })).map((r) => r.seq),
+    [198, 199, 200],
+  );
   assert.equal((await auditList(p, { who: 'user42@' })).length, 1);
 
   const log = AuditLog.open(p);

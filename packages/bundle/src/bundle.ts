@@ -3,24 +3,61 @@
 // shape, sizes and version rules; the verifier does the cryptography.
 import { WaxsealError, toBase64, bytesEqual, toHex, HASH_ENUM, HASH_SIZE, type HashName } from '@waxseal/core';
 import {
-  type JsonObject, type Where, at, invalid, asObject, optObject, reqObject, optString, reqString, optArray,
-  optBytes, reqBytes, decodeBase64Strict, optInt64, optEnum, parseJsonText,
+  type JsonObject,
+  type Where,
+  at,
+  invalid,
+  asObject,
+  optObject,
+  reqObject,
+  optString,
+  reqString,
+  optArray,
+  optBytes,
+  reqBytes,
+  decodeBase64Strict,
+  optInt64,
+  optEnum,
+  parseJsonText,
 } from './json.ts';
 import {
-  MAX_TLOG_ENTRIES, MAX_TIMESTAMPS, MAX_CERT_CHAIN_LENGTH, MAX_DSSE_PAYLOAD_BYTES, MAX_DSSE_SIGNATURES,
-  MAX_INCLUSION_PROOF_HASHES, MAX_CANONICALIZED_BODY_BYTES, MAX_DER_OBJECT_BYTES, MAX_CHECKPOINT_BYTES, MAX_JSON_TEXT_BYTES,
+  MAX_TLOG_ENTRIES,
+  MAX_TIMESTAMPS,
+  MAX_CERT_CHAIN_LENGTH,
+  MAX_DSSE_PAYLOAD_BYTES,
+  MAX_DSSE_SIGNATURES,
+  MAX_INCLUSION_PROOF_HASHES,
+  MAX_CANONICALIZED_BODY_BYTES,
+  MAX_DER_OBJECT_BYTES,
+  MAX_CHECKPOINT_BYTES,
+  MAX_JSON_TEXT_BYTES,
 } from './limits.ts';
 import {
-  type Bundle, type BundleVersion, type BundleContent, type TransparencyLogEntry, type InclusionProof,
-  type VerificationMaterial, type VerificationMaterialContent, type MessageDigest, type DsseEnvelope,
-  BUNDLE_MEDIA_TYPE_V01, BUNDLE_MEDIA_TYPE_V02, BUNDLE_MEDIA_TYPE_V03, BUNDLE_MEDIA_TYPE_V03_LEGACY,
+  type Bundle,
+  type BundleVersion,
+  type BundleContent,
+  type TransparencyLogEntry,
+  type InclusionProof,
+  type VerificationMaterial,
+  type VerificationMaterialContent,
+  type MessageDigest,
+  type DsseEnvelope,
+  BUNDLE_MEDIA_TYPE_V01,
+  BUNDLE_MEDIA_TYPE_V02,
+  BUNDLE_MEDIA_TYPE_V03,
+  BUNDLE_MEDIA_TYPE_V03_LEGACY,
 } from './types.ts';
 
 const ROOT: Where = { code: 'ERR_BUNDLE_INVALID', path: '' };
 
 const HASH_ALGORITHM_NAMES = ['HASH_ALGORITHM_UNSPECIFIED', 'SHA2_256', 'SHA2_384', 'SHA2_512', 'SHA3_256', 'SHA3_384'] as const;
 const HASH_ALGORITHM_BY_NUMBER: Record<number, (typeof HASH_ALGORITHM_NAMES)[number]> = {
-  0: 'HASH_ALGORITHM_UNSPECIFIED', 1: 'SHA2_256', 2: 'SHA2_384', 3: 'SHA2_512', 4: 'SHA3_256', 5: 'SHA3_384',
+  0: 'HASH_ALGORITHM_UNSPECIFIED',
+  1: 'SHA2_256',
+  2: 'SHA2_384',
+  3: 'SHA2_512',
+  4: 'SHA3_256',
+  5: 'SHA3_384',
 };
 
 /** The bundle format version a media type names; throws for unknown or too-new media types. */
@@ -36,9 +73,13 @@ export function bundleVersion(mediaType: string): BundleVersion {
   }
   const m = /^application\/vnd\.dev\.sigstore\.bundle(?:\+json;version=|\.v)(\d+)\.(\d+)(?:\+json)?$/.exec(mediaType);
   if (m) {
-    throw new WaxsealError('ERR_BUNDLE_INVALID', `mediaType: unsupported bundle version ${m[1]}.${m[2]} (this verifier supports 0.1 to 0.3)`, {
-      detail: { field: 'mediaType' },
-    });
+    throw new WaxsealError(
+      'ERR_BUNDLE_INVALID',
+      `mediaType: unsupported bundle version ${m[1]}.${m[2]} (this verifier supports 0.1 to 0.3)`,
+      {
+        detail: { field: 'mediaType' },
+      },
+    );
   }
   throw new WaxsealError('ERR_BUNDLE_INVALID', `mediaType: unknown bundle media type ${JSON.stringify(mediaType.slice(0, 100))}`, {
     detail: { field: 'mediaType' },
@@ -64,7 +105,8 @@ export function hashFromProtoEnum(name: string | undefined, w: Where): HashName 
 function parseMessageDigest(o: JsonObject, w: Where): MessageDigest {
   const algorithm = hashFromProtoEnum(optEnum(o, 'algorithm', w, HASH_ALGORITHM_NAMES, HASH_ALGORITHM_BY_NUMBER), at(w, 'algorithm'));
   const digest = reqBytes(o, 'digest', w, 64);
-  if (digest.length !== HASH_SIZE[algorithm]) invalid(at(w, 'digest'), `is ${digest.length} bytes; ${algorithm} digests are ${HASH_SIZE[algorithm]}`);
+  if (digest.length !== HASH_SIZE[algorithm])
+    invalid(at(w, 'digest'), `is ${digest.length} bytes; ${algorithm} digests are ${HASH_SIZE[algorithm]}`);
   return { algorithm, digest };
 }
 
@@ -100,7 +142,9 @@ export function parseTransparencyLogEntry(v: unknown, w: Where = { code: 'ERR_BU
   const canonicalizedBody = reqBytes(o, 'canonicalizedBody', w, MAX_CANONICALIZED_BODY_BYTES);
   const entry: TransparencyLogEntry = { logIndex, logId, kindVersion, integratedTime, canonicalizedBody };
   if (promise !== undefined) {
-    entry.inclusionPromise = { signedEntryTimestamp: reqBytes(promise, 'signedEntryTimestamp', at(w, 'inclusionPromise'), MAX_DER_OBJECT_BYTES) };
+    entry.inclusionPromise = {
+      signedEntryTimestamp: reqBytes(promise, 'signedEntryTimestamp', at(w, 'inclusionPromise'), MAX_DER_OBJECT_BYTES),
+    };
   }
   if (proof !== undefined) entry.inclusionProof = parseInclusionProof(proof, at(w, 'inclusionProof'));
   return entry;
@@ -121,7 +165,9 @@ function parseMaterialContent(vm: JsonObject, w: Where, version: BundleVersion):
     if (certs.length === 0) invalid(at(cw, 'certificates'), 'must hold at least the signing certificate');
     return {
       type: 'x509CertificateChain',
-      certificates: certs.map((c, i) => reqBytes(asObject(c, at(at(cw, 'certificates'), i)), 'rawBytes', at(at(cw, 'certificates'), i), MAX_DER_OBJECT_BYTES)),
+      certificates: certs.map((c, i) =>
+        reqBytes(asObject(c, at(at(cw, 'certificates'), i)), 'rawBytes', at(at(cw, 'certificates'), i), MAX_DER_OBJECT_BYTES),
+      ),
     };
   }
   return { type: 'certificate', certificate: reqBytes(certificate!, 'rawBytes', at(w, 'certificate'), MAX_DER_OBJECT_BYTES) };
@@ -136,7 +182,8 @@ function parseVerificationMaterial(o: JsonObject, w: Where, version: BundleVersi
     const ew = at(tw, i);
     // Version rules (protobuf-specs, sigstore-go bundle.validate).
     if (version === '0.1' && !e.inclusionPromise) invalid(ew, 'a v0.1 bundle needs an inclusionPromise on every entry');
-    if (version !== '0.1' && !e.inclusionProof) invalid(ew, `a v${version} bundle needs an inclusionProof (with checkpoint) on every entry`);
+    if (version !== '0.1' && !e.inclusionProof)
+      invalid(ew, `a v${version} bundle needs an inclusionProof (with checkpoint) on every entry`);
     // Duplicates would let one entry count twice toward a threshold.
     const key = `${toHex(e.logId)}/${e.logIndex}`;
     if (seen.has(key)) invalid(ew, `duplicate entry for log ${toHex(e.logId).slice(0, 16)} index ${e.logIndex}`);
@@ -144,9 +191,12 @@ function parseVerificationMaterial(o: JsonObject, w: Where, version: BundleVersi
   });
   const tsd = optObject(o, 'timestampVerificationData', w);
   const sw = at(at(w, 'timestampVerificationData'), 'rfc3161Timestamps');
-  const rfc3161Timestamps = tsd === undefined ? [] : optArray(tsd, 'rfc3161Timestamps', at(w, 'timestampVerificationData'), MAX_TIMESTAMPS).map((t, i) =>
-    reqBytes(asObject(t, at(sw, i)), 'signedTimestamp', at(sw, i), MAX_DER_OBJECT_BYTES),
-  );
+  const rfc3161Timestamps =
+    tsd === undefined
+      ? []
+      : optArray(tsd, 'rfc3161Timestamps', at(w, 'timestampVerificationData'), MAX_TIMESTAMPS).map((t, i) =>
+          reqBytes(asObject(t, at(sw, i)), 'signedTimestamp', at(sw, i), MAX_DER_OBJECT_BYTES),
+        );
   for (let i = 0; i < rfc3161Timestamps.length; i++) {
     for (let j = 0; j < i; j++) {
       if (bytesEqual(rfc3161Timestamps[i]!, rfc3161Timestamps[j]!)) invalid(at(sw, i), `duplicates timestamp ${j}`);
@@ -177,7 +227,9 @@ function parseContent(o: JsonObject): BundleContent {
     const w = at(ROOT, 'messageSignature');
     const md = optObject(ms, 'messageDigest', w);
     const signature = reqBytes(ms, 'signature', w, MAX_DER_OBJECT_BYTES);
-    return md === undefined ? { type: 'messageSignature', signature } : { type: 'messageSignature', messageDigest: parseMessageDigest(md, at(w, 'messageDigest')), signature };
+    return md === undefined
+      ? { type: 'messageSignature', signature }
+      : { type: 'messageSignature', messageDigest: parseMessageDigest(md, at(w, 'messageDigest')), signature };
   }
   if (dsse) return { type: 'dsseEnvelope', envelope: parseDsseEnvelope(dsse, at(ROOT, 'dsseEnvelope')) };
   invalid(ROOT, 'needs messageSignature or dsseEnvelope content');
@@ -229,7 +281,8 @@ export function serializeBundle(b: Bundle): JsonObject {
   const vm: JsonObject = {};
   const c = b.verificationMaterial.content;
   if (c.type === 'publicKey') vm.publicKey = c.hint === '' ? {} : { hint: c.hint };
-  else if (c.type === 'x509CertificateChain') vm.x509CertificateChain = { certificates: c.certificates.map((d) => ({ rawBytes: toBase64(d) })) };
+  else if (c.type === 'x509CertificateChain')
+    vm.x509CertificateChain = { certificates: c.certificates.map((d) => ({ rawBytes: toBase64(d) })) };
   else vm.certificate = { rawBytes: toBase64(c.certificate) };
   vm.tlogEntries = b.verificationMaterial.tlogEntries.map(serializeTransparencyLogEntry);
   const ts = b.verificationMaterial.rfc3161Timestamps;

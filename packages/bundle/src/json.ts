@@ -153,7 +153,13 @@ export function optInt32(obj: JsonObject, camel: string, w: Where): number | und
 }
 
 /** An enum field given by name (numbers are mapped through `byNumber`). */
-export function optEnum<T extends string>(obj: JsonObject, camel: string, w: Where, names: readonly T[], byNumber?: Record<number, T>): T | undefined {
+export function optEnum<T extends string>(
+  obj: JsonObject,
+  camel: string,
+  w: Where,
+  names: readonly T[],
+  byNumber?: Record<number, T>,
+): T | undefined {
   const v = field(obj, camel, w);
   if (v === undefined) return undefined;
   if (typeof v === 'number' && byNumber && Object.hasOwn(byNumber, v)) return byNumber[v];
@@ -175,7 +181,8 @@ export function parseTimestamp(s: unknown, w: Where, round: 'floor' | 'ceil' = '
   const m = RFC3339.exec(s);
   if (!m) invalid(w, `is not an RFC 3339 timestamp: ${JSON.stringify(s.slice(0, 40))}`);
   const [year, month, day, hour, minute, second] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i]));
-  if (month! < 1 || month! > 12 || day! < 1 || day! > 31 || hour! > 23 || minute! > 59 || second! > 59) invalid(w, 'has an out-of-range field');
+  if (month! < 1 || month! > 12 || day! < 1 || day! > 31 || hour! > 23 || minute! > 59 || second! > 59)
+    invalid(w, 'has an out-of-range field');
   const frac = (m[7] ?? '').padEnd(9, '0');
   let ms = Number(frac.slice(0, 3));
   if (round === 'ceil' && Number(frac.slice(3)) > 0) ms += 1;

@@ -2,14 +2,30 @@
 // algorithm of protobuf-specs / sigstore-go (SelectService, SelectServices).
 import { WaxsealError } from '@waxseal/core';
 import {
-  type JsonObject, type Where, at, invalid, asObject, optObject, reqObject, optString, reqString, optArray, optInt32,
-  optEnum, parseJsonText,
+  type JsonObject,
+  type Where,
+  at,
+  invalid,
+  asObject,
+  optObject,
+  reqObject,
+  optString,
+  reqString,
+  optArray,
+  optInt32,
+  optEnum,
+  parseJsonText,
 } from './json.ts';
 import { MAX_TRUST_LIST_ENTRIES, MAX_JSON_TEXT_BYTES } from './limits.ts';
 import { parseTimeRange, serializeTimeRange, parseTrustedRoot, serializeTrustedRoot } from './trusted-root.ts';
 import {
-  type SigningConfig, type Service, type ServiceConfiguration, type ServiceSelector, type ClientTrustConfig,
-  SIGNING_CONFIG_MEDIA_TYPE_V02, CLIENT_TRUST_CONFIG_MEDIA_TYPE_V01,
+  type SigningConfig,
+  type Service,
+  type ServiceConfiguration,
+  type ServiceSelector,
+  type ClientTrustConfig,
+  SIGNING_CONFIG_MEDIA_TYPE_V02,
+  CLIENT_TRUST_CONFIG_MEDIA_TYPE_V01,
 } from './types.ts';
 
 const ROOT: Where = { code: 'ERR_SIGNING_CONFIG_INVALID', path: '' };
@@ -40,9 +56,13 @@ export function parseSigningConfig(value: unknown, where: Where = ROOT): Signing
   const o = asObject(value, where);
   const mediaType = optString(o, 'mediaType', where);
   if (mediaType !== SIGNING_CONFIG_MEDIA_TYPE_V02) {
-    invalid(at(where, 'mediaType'), `unsupported signing config media type ${JSON.stringify((mediaType ?? '').slice(0, 100))} (expected ${SIGNING_CONFIG_MEDIA_TYPE_V02})`);
+    invalid(
+      at(where, 'mediaType'),
+      `unsupported signing config media type ${JSON.stringify((mediaType ?? '').slice(0, 100))} (expected ${SIGNING_CONFIG_MEDIA_TYPE_V02})`,
+    );
   }
-  const list = (name: string): Service[] => optArray(o, name, where, MAX_TRUST_LIST_ENTRIES).map((v, i) => parseService(v, at(at(where, name), i)));
+  const list = (name: string): Service[] =>
+    optArray(o, name, where, MAX_TRUST_LIST_ENTRIES).map((v, i) => parseService(v, at(at(where, name), i)));
   return {
     mediaType,
     caUrls: list('caUrls'),
@@ -97,7 +117,11 @@ export function parseClientTrustConfig(value: unknown): ClientTrustConfig {
   try {
     trustedRoot = parseTrustedRoot(tr);
   } catch (e) {
-    if (e instanceof WaxsealError) throw new WaxsealError(e.code, `trustedRoot.${e.message}`, { cause: e, detail: { field: `trustedRoot.${String(e.detail?.field ?? '')}` } });
+    if (e instanceof WaxsealError)
+      throw new WaxsealError(e.code, `trustedRoot.${e.message}`, {
+        cause: e,
+        detail: { field: `trustedRoot.${String(e.detail?.field ?? '')}` },
+      });
     throw e;
   }
   return { mediaType, trustedRoot, signingConfig: parseSigningConfig(sc, { code: 'ERR_SIGNING_CONFIG_INVALID', path: 'signingConfig' }) };
@@ -108,7 +132,11 @@ export function parseClientTrustConfigJson(input: string | Uint8Array): ClientTr
 }
 
 export function serializeClientTrustConfig(c: ClientTrustConfig): JsonObject {
-  return { mediaType: c.mediaType, trustedRoot: serializeTrustedRoot(c.trustedRoot), signingConfig: serializeSigningConfig(c.signingConfig) };
+  return {
+    mediaType: c.mediaType,
+    trustedRoot: serializeTrustedRoot(c.trustedRoot),
+    signingConfig: serializeSigningConfig(c.signingConfig),
+  };
 }
 
 // ---------------------------------------------------------------- service selection
@@ -135,7 +163,9 @@ export interface SelectedServices {
 
 function validAt(s: Service, now: Date): boolean {
   const t = now.getTime();
-  return (s.validFor.start === undefined || s.validFor.start.getTime() <= t) && (s.validFor.end === undefined || t <= s.validFor.end.getTime());
+  return (
+    (s.validFor.start === undefined || s.validFor.start.getTime() <= t) && (s.validFor.end === undefined || t <= s.validFor.end.getTime())
+  );
 }
 
 /** Services of one API version valid now, newest validFor.start first. */
@@ -146,7 +176,10 @@ function candidates(services: readonly Service[], version: number, now: Date): S
 }
 
 function noService(what: string, versions: readonly number[], now: Date): never {
-  throw new WaxsealError('ERR_SIGNING_CONFIG_INVALID', `signing config lists no ${what} service for API versions ${versions.join(', ')} valid at ${now.toISOString()}`);
+  throw new WaxsealError(
+    'ERR_SIGNING_CONFIG_INVALID',
+    `signing config lists no ${what} service for API versions ${versions.join(', ')} valid at ${now.toISOString()}`,
+  );
 }
 
 /** SelectService: the newest service at the highest supported version valid now. */
@@ -187,7 +220,10 @@ export function selectServicesByConfig(
     }
     const count = config.count ?? 1;
     if (perOperator.length < count) {
-      throw new WaxsealError('ERR_SIGNING_CONFIG_INVALID', `signing config needs ${count} ${what} services of distinct operators, only ${perOperator.length} are valid now`);
+      throw new WaxsealError(
+        'ERR_SIGNING_CONFIG_INVALID',
+        `signing config needs ${count} ${what} services of distinct operators, only ${perOperator.length} are valid now`,
+      );
     }
     return perOperator.slice(0, count);
   }
@@ -207,8 +243,14 @@ export function selectServices(
   const supported = options.supported ?? DEFAULT_SUPPORTED_API_VERSIONS;
   const out: SelectedServices = {
     ca: selectService(config.caUrls, supported.ca, now, 'CA'),
-    tlogs: config.rekorTlogUrls.length === 0 ? [] : selectServicesByConfig(config.rekorTlogUrls, config.rekorTlogConfig, supported.tlog, now, options.pick, 'transparency log'),
-    tsas: config.tsaUrls.length === 0 ? [] : selectServicesByConfig(config.tsaUrls, config.tsaConfig, supported.tsa, now, options.pick, 'timestamp authority'),
+    tlogs:
+      config.rekorTlogUrls.length === 0
+        ? []
+        : selectServicesByConfig(config.rekorTlogUrls, config.rekorTlogConfig, supported.tlog, now, options.pick, 'transparency log'),
+    tsas:
+      config.tsaUrls.length === 0
+        ? []
+        : selectServicesByConfig(config.tsaUrls, config.tsaConfig, supported.tsa, now, options.pick, 'timestamp authority'),
   };
   if (config.oidcUrls.length > 0) {
     try {

@@ -2,14 +2,36 @@
 // spellings) and v0.2. Structural validation only; the Verifier parses keys and certificates.
 import { toBase64, HASH_ENUM, type HashName } from '@waxseal/core';
 import {
-  type JsonObject, type Where, at, invalid, asObject, optObject, reqObject, optString, reqString, optArray, optBytes,
-  reqBytes, optEnum, parseJsonText, parseTimestamp, formatTimestamp, field,
+  type JsonObject,
+  type Where,
+  at,
+  invalid,
+  asObject,
+  optObject,
+  reqObject,
+  optString,
+  reqString,
+  optArray,
+  optBytes,
+  reqBytes,
+  optEnum,
+  parseJsonText,
+  parseTimestamp,
+  formatTimestamp,
+  field,
 } from './json.ts';
 import { MAX_CERT_CHAIN_LENGTH, MAX_DER_OBJECT_BYTES, MAX_TRUST_LIST_ENTRIES, MAX_JSON_TEXT_BYTES } from './limits.ts';
 import {
-  type TrustedRoot, type TransparencyLogInstance, type CertificateAuthority, type TimeRange, type TrustedPublicKey,
-  PUBLIC_KEY_DETAILS, PUBLIC_KEY_DETAILS_BY_NUMBER,
-  TRUSTED_ROOT_MEDIA_TYPE_V01, TRUSTED_ROOT_MEDIA_TYPE_V01_NEW, TRUSTED_ROOT_MEDIA_TYPE_V02,
+  type TrustedRoot,
+  type TransparencyLogInstance,
+  type CertificateAuthority,
+  type TimeRange,
+  type TrustedPublicKey,
+  PUBLIC_KEY_DETAILS,
+  PUBLIC_KEY_DETAILS_BY_NUMBER,
+  TRUSTED_ROOT_MEDIA_TYPE_V01,
+  TRUSTED_ROOT_MEDIA_TYPE_V01_NEW,
+  TRUSTED_ROOT_MEDIA_TYPE_V02,
 } from './types.ts';
 
 const ROOT: Where = { code: 'ERR_TRUSTED_ROOT_INVALID', path: '' };
@@ -36,7 +58,14 @@ export function serializeTimeRange(r: TimeRange): JsonObject {
 
 /** Log tree hash: RFC 6962 logs (Rekor, CT, tlog-tiles) all hash with SHA-256 (sigstore-go requires it). */
 function parseHash(o: JsonObject, w: Where): HashName {
-  const h = optEnum(o, 'hashAlgorithm', w, HASH_NAMES, { 0: 'HASH_ALGORITHM_UNSPECIFIED', 1: 'SHA2_256', 2: 'SHA2_384', 3: 'SHA2_512', 4: 'SHA3_256', 5: 'SHA3_384' });
+  const h = optEnum(o, 'hashAlgorithm', w, HASH_NAMES, {
+    0: 'HASH_ALGORITHM_UNSPECIFIED',
+    1: 'SHA2_256',
+    2: 'SHA2_384',
+    3: 'SHA2_512',
+    4: 'SHA3_256',
+    5: 'SHA3_384',
+  });
   if (h !== 'SHA2_256') invalid(at(w, 'hashAlgorithm'), h === undefined ? 'is required (SHA2_256)' : `unsupported log hash algorithm ${h}`);
   return 'sha256';
 }
@@ -100,7 +129,8 @@ export function parseTrustedRoot(value: unknown): TrustedRoot {
   const o = asObject(value, ROOT);
   const mediaType = optString(o, 'mediaType', ROOT);
   if (mediaType === undefined) invalid(at(ROOT, 'mediaType'), 'is required');
-  if (!MEDIA_TYPES.includes(mediaType)) invalid(at(ROOT, 'mediaType'), `unsupported trusted root media type ${JSON.stringify(mediaType.slice(0, 100))}`);
+  if (!MEDIA_TYPES.includes(mediaType))
+    invalid(at(ROOT, 'mediaType'), `unsupported trusted root media type ${JSON.stringify(mediaType.slice(0, 100))}`);
   const list = <T>(name: string, parse: (v: unknown, w: Where) => T): T[] =>
     optArray(o, name, ROOT, MAX_TRUST_LIST_ENTRIES).map((v, i) => parse(v, at(at(ROOT, name), i)));
   return {
@@ -121,7 +151,12 @@ function serializeLog(l: TransparencyLogInstance): JsonObject {
   if (l.publicKey.rawBytes) pk.rawBytes = toBase64(l.publicKey.rawBytes);
   pk.keyDetails = l.publicKey.keyDetails;
   if (l.publicKey.validFor) pk.validFor = serializeTimeRange(l.publicKey.validFor);
-  const out: JsonObject = { baseUrl: l.baseUrl, hashAlgorithm: HASH_ENUM[l.hashAlgorithm], publicKey: pk, logId: { keyId: toBase64(l.logId) } };
+  const out: JsonObject = {
+    baseUrl: l.baseUrl,
+    hashAlgorithm: HASH_ENUM[l.hashAlgorithm],
+    publicKey: pk,
+    logId: { keyId: toBase64(l.logId) },
+  };
   if (l.checkpointKeyId) out.checkpointKeyId = { keyId: toBase64(l.checkpointKeyId) };
   if (l.operator) out.operator = l.operator;
   return out;
@@ -129,7 +164,10 @@ function serializeLog(l: TransparencyLogInstance): JsonObject {
 
 function serializeAuthority(a: CertificateAuthority): JsonObject {
   const out: JsonObject = {
-    subject: { ...(a.subject.organization ? { organization: a.subject.organization } : {}), ...(a.subject.commonName ? { commonName: a.subject.commonName } : {}) },
+    subject: {
+      ...(a.subject.organization ? { organization: a.subject.organization } : {}),
+      ...(a.subject.commonName ? { commonName: a.subject.commonName } : {}),
+    },
   };
   if (a.uri) out.uri = a.uri;
   out.certChain = { certificates: a.certChain.map((c) => ({ rawBytes: toBase64(c) })) };

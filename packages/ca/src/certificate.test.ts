@@ -4,7 +4,16 @@ import { isWaxsealError } from '../../core/src/errors.ts';
 import { encodePem } from '../../core/src/pem.ts';
 import { OID, FULCIO_OID } from '../../core/src/oids.ts';
 import {
-  parseCertificate, subjectAltNames, fulcioExtensions, keyUsage, extendedKeyUsage, basicConstraints, subjectKeyId, authorityKeyId, isSignedBy, certPublicKey,
+  parseCertificate,
+  subjectAltNames,
+  fulcioExtensions,
+  keyUsage,
+  extendedKeyUsage,
+  basicConstraints,
+  subjectKeyId,
+  authorityKeyId,
+  isSignedBy,
+  certPublicKey,
 } from '../../core/src/x509.ts';
 import type { Signer } from '../../keys/src/signer.ts';
 import { LeafIssuer, LEAF_VALIDITY_MS, randomLeafSerial } from './certificate.ts';
@@ -72,24 +81,53 @@ test('the leaf has exactly Fulcio’s profile and its extensions read back', asy
   // 1.1 is the raw string, 1.8 a DER UTF8String.
   assert.deepEqual(Buffer.from(cert.extensions.find((e) => e.oid === FULCIO_OID.issuerV1)!.value).toString(), principal.issuer);
   assert.equal(cert.extensions.find((e) => e.oid === FULCIO_OID.issuer)!.value[0], 0x0c);
-  assert.equal(cert.extensions.find((e) => e.oid === FULCIO_OID.deploymentEnvironment), undefined, 'empty values are never emitted');
+  assert.equal(
+    cert.extensions.find((e) => e.oid === FULCIO_OID.deploymentEnvironment),
+    undefined,
+    'empty values are never emitted',
+  );
   assert.ok(isSignedBy(cert, certPublicKey(ca.chain[0]!)));
 });
 
 test('OtherName and email SANs; no 1.24 without a subject; bad SAN text is refused', async () => {
   const ca = await ephemeralCa();
   const issuer = new LeafIssuer(ca.signer, ca.chain[0]!);
-  const un = await issuer.issue({ san: { type: 'otherName', value: 'alice!example.com' }, challenge: 'alice', issuer: 'https://login.example.com', subject: 'alice', extensions: {} }, spkiOf(), new Date());
+  const un = await issuer.issue(
+    {
+      san: { type: 'otherName', value: 'alice!example.com' },
+      challenge: 'alice',
+      issuer: 'https://login.example.com',
+      subject: 'alice',
+      extensions: {},
+    },
+    spkiOf(),
+    new Date(),
+  );
   const c1 = parseCertificate(un.der);
   assert.deepEqual(subjectAltNames(c1), [{ type: 'otherName', typeId: FULCIO_OID.otherName, value: 'alice!example.com' }]);
   assert.equal(c1.extensions.find((e) => e.oid === OID.subjectAltName)!.critical, true);
 
-  const em = await issuer.issue({ san: { type: 'email', value: 'a@example.com' }, challenge: 'a@example.com', issuer: 'https://idp.example.com', subject: '', extensions: {} }, spkiOf(), new Date());
+  const em = await issuer.issue(
+    {
+      san: { type: 'email', value: 'a@example.com' },
+      challenge: 'a@example.com',
+      issuer: 'https://idp.example.com',
+      subject: '',
+      extensions: {},
+    },
+    spkiOf(),
+    new Date(),
+  );
   const ext = fulcioExtensions(parseCertificate(em.der));
   assert.equal(ext.tokenSubject, undefined);
   assert.equal(ext.issuer, 'https://idp.example.com');
 
-  const bad = (p: Partial<Principal>) => issuer.issue({ san: { type: 'email', value: 'a@example.com' }, challenge: 'x', issuer: 'https://i', subject: 's', extensions: {}, ...p }, spkiOf(), new Date());
+  const bad = (p: Partial<Principal>) =>
+    issuer.issue(
+      { san: { type: 'email', value: 'a@example.com' }, challenge: 'x', issuer: 'https://i', subject: 's', extensions: {}, ...p },
+      spkiOf(),
+      new Date(),
+    );
   await assert.rejects(bad({ san: { type: 'email', value: 'ü@example.com' } }), (e) => isWaxsealError(e, 'ERR_IDENTITY_CLAIMS'));
   await assert.rejects(bad({ san: { type: 'uri', value: 'https://a/\nb' } }), (e) => isWaxsealError(e, 'ERR_IDENTITY_CLAIMS'));
   await assert.rejects(bad({ subject: 'x\uD800' }), (e) => isWaxsealError(e, 'ERR_IDENTITY_CLAIMS'));
@@ -109,10 +147,18 @@ test('asynchronous signers (HSM, KMS) work; an expired CA refuses to issue', asy
     },
   };
   const issuer = new LeafIssuer(remote, ca.chain[0]!);
-  const p: Principal = { san: { type: 'email', value: 'a@example.com' }, challenge: 'a@example.com', issuer: 'https://i.example.com', subject: 's', extensions: {} };
+  const p: Principal = {
+    san: { type: 'email', value: 'a@example.com' },
+    challenge: 'a@example.com',
+    issuer: 'https://i.example.com',
+    subject: 's',
+    extensions: {},
+  };
   const cert = parseCertificate((await issuer.issue(p, spkiOf(), new Date())).der);
   assert.ok(isSignedBy(cert, certPublicKey(ca.chain[0]!)));
-  await assert.rejects(issuer.issue(p, spkiOf(), new Date(Date.now() + 2 * 365 * 86_400_000)), (e) => isWaxsealError(e, 'ERR_CHAIN_INVALID'));
+  await assert.rejects(issuer.issue(p, spkiOf(), new Date(Date.now() + 2 * 365 * 86_400_000)), (e) =>
+    isWaxsealError(e, 'ERR_CHAIN_INVALID'),
+  );
   const failing: Signer = { ...remote, sign: async () => Promise.reject(new Error('HSM unplugged')) };
   await assert.rejects(new LeafIssuer(failing, ca.chain[0]!).issue(p, spkiOf(), new Date()), (e) => isWaxsealError(e, 'ERR_SIGNER'));
 });
@@ -122,14 +168,31 @@ test('the fast TBS encoder matches the core builders (encodeTbs) byte for byte',
   const issuer = new LeafIssuer(ca.signer, ca.chain[0]!);
   const rsaSpki = new Uint8Array(clientKey('rsa2048').publicKey.export({ format: 'der', type: 'spki' }));
   const principals: Principal[] = [
-    { san: { type: 'email', value: 'a@example.com' }, challenge: 'a@example.com', issuer: 'https://i.example.com', subject: '', extensions: {} },
-    { san: { type: 'otherName', value: 'bob!example.com' }, challenge: 'bob', issuer: 'https://i.example.com', subject: 'bob', extensions: {} },
+    {
+      san: { type: 'email', value: 'a@example.com' },
+      challenge: 'a@example.com',
+      issuer: 'https://i.example.com',
+      subject: '',
+      extensions: {},
+    },
+    {
+      san: { type: 'otherName', value: 'bob!example.com' },
+      challenge: 'bob',
+      issuer: 'https://i.example.com',
+      subject: 'bob',
+      extensions: {},
+    },
     {
       san: { type: 'uri', value: `https://ci.example.com/${'x'.repeat(300)}` },
       challenge: 's',
       issuer: 'https://ci.example.com',
       subject: 's'.repeat(70_000),
-      extensions: { githubWorkflowRef: 'refs/heads/main', buildSignerURI: 'https://ci.example.com/b', runInvocationURI: 'y'.repeat(200), deploymentEnvironment: 'prod' },
+      extensions: {
+        githubWorkflowRef: 'refs/heads/main',
+        buildSignerURI: 'https://ci.example.com/b',
+        runInvocationURI: 'y'.repeat(200),
+        deploymentEnvironment: 'prod',
+      },
     },
   ];
   for (const p of principals) {

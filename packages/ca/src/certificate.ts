@@ -3,7 +3,24 @@
 // BasicConstraints, AKID = the issuing CA's SKID, an SKID, a random positive 160-bit serial, and
 // the Fulcio identity extensions (1.1 raw and 1.8 DER for the issuer, 1.2-1.6 raw, 1.9-1.23 and
 // 1.24 as DER UTF8String). The builder is pure; signing goes through the CA Signer.
-import { WaxsealError, concat, toHex, integer, x509Time, OID, FULCIO_OID, FULCIO_RAW_STRING_OIDS, encodeExtension, encodeTbs, ext, keyIdentifier, subjectKeyId, type FulcioExtensionName, type ExtensionSpec, type Certificate } from '@waxseal/core';
+import {
+  WaxsealError,
+  concat,
+  toHex,
+  integer,
+  x509Time,
+  OID,
+  FULCIO_OID,
+  FULCIO_RAW_STRING_OIDS,
+  encodeExtension,
+  encodeTbs,
+  ext,
+  keyIdentifier,
+  subjectKeyId,
+  type FulcioExtensionName,
+  type ExtensionSpec,
+  type Certificate,
+} from '@waxseal/core';
 import { randomFillSync } from 'node:crypto';
 import { signatureAlgorithmIdentifier, type Signer } from '@waxseal/keys';
 import { CI_EXTENSION_NAMES, type Principal } from './issuers.ts';
@@ -153,12 +170,20 @@ export class LeafIssuer {
   }
 
   /** The DER TBSCertificate for a leaf (pure; exposed for tests). */
-  buildTbs(principal: Principal, spki: Uint8Array, now: Date, serial: Uint8Array = randomLeafSerial()): { tbs: Uint8Array; notBefore: Date; notAfter: Date } {
+  buildTbs(
+    principal: Principal,
+    spki: Uint8Array,
+    now: Date,
+    serial: Uint8Array = randomLeafSerial(),
+  ): { tbs: Uint8Array; notBefore: Date; notAfter: Date } {
     // X.509 times have whole seconds; report the values the certificate really holds.
     const notBefore = new Date(Math.floor(now.getTime() / 1000) * 1000);
     const notAfter = new Date(notBefore.getTime() + LEAF_VALIDITY_MS);
     if (notBefore < this.caCertificate.notBefore || notBefore > this.caCertificate.notAfter) {
-      throw new WaxsealError('ERR_CHAIN_INVALID', `the issuing CA certificate is not valid now (${this.caCertificate.notBefore.toISOString()} to ${this.caCertificate.notAfter.toISOString()})`);
+      throw new WaxsealError(
+        'ERR_CHAIN_INVALID',
+        `the issuing CA certificate is not valid now (${this.caCertificate.notBefore.toISOString()} to ${this.caCertificate.notAfter.toISOString()})`,
+      );
     }
     const before = x509Time(notBefore);
     const after = x509Time(notAfter);
@@ -168,8 +193,18 @@ export class LeafIssuer {
     const extSeqHeader = header(0x30, extLen);
     const extWrapHeader = header(0xa3, extSeqHeader.length + extLen);
     const body = [
-      VERSION_3, serialTlv, this.#sigAlg, this.caCertificate.subjectRaw, header(0x30, before.length + after.length), before, after, EMPTY_NAME, spki,
-      extWrapHeader, extSeqHeader, ...extensions,
+      VERSION_3,
+      serialTlv,
+      this.#sigAlg,
+      this.caCertificate.subjectRaw,
+      header(0x30, before.length + after.length),
+      before,
+      after,
+      EMPTY_NAME,
+      spki,
+      extWrapHeader,
+      extSeqHeader,
+      ...extensions,
     ];
     const tbs = concat(header(0x30, sumLengths(body)), ...body);
     return { tbs, notBefore, notAfter };
@@ -194,7 +229,15 @@ export class LeafIssuer {
 
   /** The reference TBS for the same inputs (tests compare it with buildTbs byte for byte). */
   referenceTbs(principal: Principal, spki: Uint8Array, notBefore: Date, serial: Uint8Array): Uint8Array {
-    return referenceLeafTbs({ principal, spki, serial, signatureAlgorithm: this.#sigAlg, issuerName: this.caCertificate.subjectRaw, authorityKeyId: this.#akid, notBefore });
+    return referenceLeafTbs({
+      principal,
+      spki,
+      serial,
+      signatureAlgorithm: this.#sigAlg,
+      issuerName: this.caCertificate.subjectRaw,
+      authorityKeyId: this.#akid,
+      notBefore,
+    });
   }
 }
 

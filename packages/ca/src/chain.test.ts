@@ -44,17 +44,43 @@ test('start-up checks refuse a key mismatch, a non-CA intermediate, a broken lin
   const signer = generateSigner('ecdsa-p256');
   const now = Date.now();
   const root = await selfSignedRoot(rootSigner, { commonName: 'Root', notAfter: new Date(now + YEAR), pathLen: 1 });
-  const good = await intermediateCa(signer.publicKeySpki, rootSigner, root, { commonName: 'Issuing', notAfter: new Date(now + YEAR), pathLen: 0, extKeyUsage: [OID.kpCodeSigning] });
+  const good = await intermediateCa(signer.publicKeySpki, rootSigner, root, {
+    commonName: 'Issuing',
+    notAfter: new Date(now + YEAR),
+    pathLen: 0,
+    extKeyUsage: [OID.kpCodeSigning],
+  });
   loadCaChain(signer, pem(good, root));
 
   assert.throws(() => loadCaChain(generateSigner('ecdsa-p256'), pem(good, root)), chainError(/public key differs from the signer/));
 
   const leafLike = (extensions: ReturnType<typeof ext.basicConstraints>[]) =>
-    signCertificate({ subject: simpleName(undefined, 'Not a CA'), spki: signer.publicKeySpki, notBefore: new Date(now - 60_000), notAfter: new Date(now + YEAR), extensions }, rootSigner, root);
-  const notCa = await leafLike([ext.basicConstraints(false), ext.keyUsage(['digitalSignature']), ext.extKeyUsage([OID.kpCodeSigning]), ext.subjectKeyId(signer.publicKeySpki), ext.authorityKeyId(keyIdentifier(root.spki))]);
+    signCertificate(
+      {
+        subject: simpleName(undefined, 'Not a CA'),
+        spki: signer.publicKeySpki,
+        notBefore: new Date(now - 60_000),
+        notAfter: new Date(now + YEAR),
+        extensions,
+      },
+      rootSigner,
+      root,
+    );
+  const notCa = await leafLike([
+    ext.basicConstraints(false),
+    ext.keyUsage(['digitalSignature']),
+    ext.extKeyUsage([OID.kpCodeSigning]),
+    ext.subjectKeyId(signer.publicKeySpki),
+    ext.authorityKeyId(keyIdentifier(root.spki)),
+  ]);
   assert.throws(() => loadCaChain(signer, pem(notCa, root)), chainError(/is not a CA/));
 
-  const noCertSign = await leafLike([ext.basicConstraints(true, 0), ext.keyUsage(['digitalSignature']), ext.extKeyUsage([OID.kpCodeSigning]), ext.subjectKeyId(signer.publicKeySpki)]);
+  const noCertSign = await leafLike([
+    ext.basicConstraints(true, 0),
+    ext.keyUsage(['digitalSignature']),
+    ext.extKeyUsage([OID.kpCodeSigning]),
+    ext.subjectKeyId(signer.publicKeySpki),
+  ]);
   assert.throws(() => loadCaChain(signer, pem(noCertSign, root)), chainError(/keyCertSign/));
 
   const otherRootSigner = generateSigner('ecdsa-p256');
@@ -63,21 +89,42 @@ test('start-up checks refuse a key mismatch, a non-CA intermediate, a broken lin
   const otherNameRoot = await selfSignedRoot(otherRootSigner, { commonName: 'Another root', notAfter: new Date(now + YEAR) });
   assert.throws(() => loadCaChain(signer, pem(good, otherNameRoot)), chainError(/issuer name differs/));
 
-  const tsaEku = await intermediateCa(signer.publicKeySpki, rootSigner, root, { commonName: 'Issuing', notAfter: new Date(now + YEAR), pathLen: 0, extKeyUsage: [OID.kpTimeStamping] });
+  const tsaEku = await intermediateCa(signer.publicKeySpki, rootSigner, root, {
+    commonName: 'Issuing',
+    notAfter: new Date(now + YEAR),
+    pathLen: 0,
+    extKeyUsage: [OID.kpTimeStamping],
+  });
   assert.throws(() => loadCaChain(signer, pem(tsaEku, root)), chainError(/without codeSigning/));
-  const noEku = await intermediateCa(signer.publicKeySpki, rootSigner, root, { commonName: 'Issuing', notAfter: new Date(now + YEAR), pathLen: 0 });
+  const noEku = await intermediateCa(signer.publicKeySpki, rootSigner, root, {
+    commonName: 'Issuing',
+    notAfter: new Date(now + YEAR),
+    pathLen: 0,
+  });
   assert.throws(() => loadCaChain(signer, pem(noEku, root)), chainError(/EKU chaining/));
 
   const tightRoot = await selfSignedRoot(rootSigner, { commonName: 'Root', notAfter: new Date(now + YEAR), pathLen: 0 });
   const midSigner = generateSigner('ecdsa-p256');
-  const mid = await intermediateCa(midSigner.publicKeySpki, rootSigner, tightRoot, { commonName: 'Mid', notAfter: new Date(now + YEAR), extKeyUsage: [OID.kpCodeSigning] });
-  const low = await intermediateCa(signer.publicKeySpki, midSigner, mid, { commonName: 'Issuing', notAfter: new Date(now + YEAR), pathLen: 0, extKeyUsage: [OID.kpCodeSigning] });
+  const mid = await intermediateCa(midSigner.publicKeySpki, rootSigner, tightRoot, {
+    commonName: 'Mid',
+    notAfter: new Date(now + YEAR),
+    extKeyUsage: [OID.kpCodeSigning],
+  });
+  const low = await intermediateCa(signer.publicKeySpki, midSigner, mid, {
+    commonName: 'Issuing',
+    notAfter: new Date(now + YEAR),
+    pathLen: 0,
+    extKeyUsage: [OID.kpCodeSigning],
+  });
   assert.throws(() => loadCaChain(signer, pem(low, mid, tightRoot)), chainError(/pathLen 0/));
 
   assert.throws(() => loadCaChain(signer, pem(good)), chainError(/not self-issued/));
   assert.throws(() => loadCaChain(signer, ''), chainError(/empty/));
   assert.throws(() => loadCaChain(signer, pem(good, root), new Date(now + 2 * YEAR)), chainError(/expired/));
-  assert.throws(() => loadCaChain(signer, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'), chainError(/could not be parsed/));
+  assert.throws(
+    () => loadCaChain(signer, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'),
+    chainError(/could not be parsed/),
+  );
 });
 
 test('writeCsr: an external CA (openssl) can certify the intermediate, and the result loads', async () => {
@@ -97,9 +144,27 @@ test('writeCsr: an external CA (openssl) can certify the intermediate, and the r
     assert.match(text, /CA:TRUE, pathlen:0/);
     assert.match(text, /Code Signing/);
     const out = join(dir, 'issued.pem');
-    execFileSync('openssl', [
-      'x509', '-req', '-in', csrFile, '-CA', f('root.pem', r.rootPem), '-CAkey', f('root.key', r.rootKeyPem!), '-CAcreateserial', '-days', '365', '-copy_extensions', 'copyall', '-out', out,
-    ], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'x509',
+        '-req',
+        '-in',
+        csrFile,
+        '-CA',
+        f('root.pem', r.rootPem),
+        '-CAkey',
+        f('root.key', r.rootKeyPem!),
+        '-CAcreateserial',
+        '-days',
+        '365',
+        '-copy_extensions',
+        'copyall',
+        '-out',
+        out,
+      ],
+      { stdio: 'ignore' },
+    );
     const issued = readFileSync(out, 'utf8');
     const chain = loadCaChain(signer, issued + r.rootPem);
     assert.equal(parseCertificatesPem(issued)[0]!.subject[OID.commonName], 'Acme code-signing CA');

@@ -2,8 +2,41 @@
 // verify, CA constraints hold, EKU chaining allows code signing), creation of a root and an
 // issuing intermediate for `waxseal ca init`, an ephemeral chain for dev and tests, and a PKCS#10
 // CSR for an intermediate whose key stays in an HSM/KMS so an external CA can certify it.
-import { WaxsealError, encodePem, bitString, ctx, oid as derOid, integer, seq, setOf, OID, publicKeyFromSpki, encodeExtension, ext, simpleName, parseCertificatesPem, basicConstraints, keyUsage, extendedKeyUsage, subjectKeyId, authorityKeyId, isSignedBy, certPublicKey, bytesEqual, concat, type Certificate } from '@waxseal/core';
-import { generateSigner, selfSignedRoot, intermediateCa, signatureAlgorithmIdentifier, type GeneratedKeyKind, type KeyObjectSigner, type Signer } from '@waxseal/keys';
+import {
+  WaxsealError,
+  encodePem,
+  bitString,
+  ctx,
+  oid as derOid,
+  integer,
+  seq,
+  setOf,
+  OID,
+  publicKeyFromSpki,
+  encodeExtension,
+  ext,
+  simpleName,
+  parseCertificatesPem,
+  basicConstraints,
+  keyUsage,
+  extendedKeyUsage,
+  subjectKeyId,
+  authorityKeyId,
+  isSignedBy,
+  certPublicKey,
+  bytesEqual,
+  concat,
+  type Certificate,
+} from '@waxseal/core';
+import {
+  generateSigner,
+  selfSignedRoot,
+  intermediateCa,
+  signatureAlgorithmIdentifier,
+  type GeneratedKeyKind,
+  type KeyObjectSigner,
+  type Signer,
+} from '@waxseal/keys';
 import { checkKeyStrength } from './keycheck.ts';
 
 export interface CaChain {
@@ -48,7 +81,8 @@ export function validateCaChain(signer: Pick<Signer, 'publicKeySpki'>, chain: re
   } catch (e) {
     chainError(`${describe(chain[0]!, 0, n)} has an unsupported public key: ${e instanceof Error ? e.message : String(e)}`);
   }
-  if (!firstKey.key.equals(signerKey.key)) chainError(`${describe(chain[0]!, 0, n)} is not for the CA signing key: its public key differs from the signer's`);
+  if (!firstKey.key.equals(signerKey.key))
+    chainError(`${describe(chain[0]!, 0, n)} is not for the CA signing key: its public key differs from the signer's`);
 
   for (let i = 0; i < n; i++) {
     const cert = chain[i]!;
@@ -70,16 +104,19 @@ export function validateCaChain(signer: Pick<Signer, 'publicKeySpki'>, chain: re
   if (n > 1 && !extendedKeyUsage(chain[0]!)?.includes(OID.kpCodeSigning)) {
     chainError(`${describe(chain[0]!, 0, n)} must carry the codeSigning extended key usage (EKU chaining) when it is not the root`);
   }
-  if (!subjectKeyId(chain[0]!)) chainError(`${describe(chain[0]!, 0, n)} has no SubjectKeyIdentifier (leaves need it for their AuthorityKeyIdentifier)`);
+  if (!subjectKeyId(chain[0]!))
+    chainError(`${describe(chain[0]!, 0, n)} has no SubjectKeyIdentifier (leaves need it for their AuthorityKeyIdentifier)`);
 
   for (let i = 0; i < n - 1; i++) {
     const cert = chain[i]!;
     const parent = chain[i + 1]!;
     const what = describe(cert, i, n);
-    if (!bytesEqual(cert.issuerRaw, parent.subjectRaw)) chainError(`${what} was not issued by ${describe(parent, i + 1, n)}: its issuer name differs from the next certificate's subject`);
+    if (!bytesEqual(cert.issuerRaw, parent.subjectRaw))
+      chainError(`${what} was not issued by ${describe(parent, i + 1, n)}: its issuer name differs from the next certificate's subject`);
     const akid = authorityKeyId(cert);
     const pskid = subjectKeyId(parent);
-    if (akid && pskid && !bytesEqual(akid, pskid)) chainError(`${what} names a different authority key id than ${describe(parent, i + 1, n)}'s subject key id`);
+    if (akid && pskid && !bytesEqual(akid, pskid))
+      chainError(`${what} names a different authority key id than ${describe(parent, i + 1, n)}'s subject key id`);
     let parentKey;
     try {
       parentKey = certPublicKey(parent);
@@ -89,8 +126,10 @@ export function validateCaChain(signer: Pick<Signer, 'publicKeySpki'>, chain: re
     if (!isSignedBy(cert, parentKey)) chainError(`${what}'s signature does not verify under ${describe(parent, i + 1, n)}'s key`);
   }
   const root = chain[n - 1]!;
-  if (!bytesEqual(root.issuerRaw, root.subjectRaw)) chainError(`${describe(root, n - 1, n)} is not self-issued: the last certificate of the chain must be the root`);
-  if (!isSignedBy(root, certPublicKey(root))) chainError(`${describe(root, n - 1, n)} is not self-signed: its signature does not verify under its own key`);
+  if (!bytesEqual(root.issuerRaw, root.subjectRaw))
+    chainError(`${describe(root, n - 1, n)} is not self-issued: the last certificate of the chain must be the root`);
+  if (!isSignedBy(root, certPublicKey(root)))
+    chainError(`${describe(root, n - 1, n)} is not self-signed: its signature does not verify under its own key`);
 }
 
 /** Parses a PEM chain (issuing CA first, root last) and validates it for `signer`. */
@@ -106,7 +145,11 @@ export function loadCaChain(signer: Pick<Signer, 'publicKeySpki'>, chainPem: str
 }
 
 /** Wraps already-parsed certificates, validating them for `signer`. */
-export function caChainFromCertificates(signer: Pick<Signer, 'publicKeySpki'>, certificates: readonly Certificate[], now: Date = new Date()): CaChain {
+export function caChainFromCertificates(
+  signer: Pick<Signer, 'publicKeySpki'>,
+  certificates: readonly Certificate[],
+  now: Date = new Date(),
+): CaChain {
   validateCaChain(signer, certificates, now);
   return { certificates: [...certificates], pems: certificates.map((c) => encodePem('CERTIFICATE', c.der)) };
 }
@@ -153,7 +196,9 @@ export async function initCaChain(opts: InitCaOptions): Promise<InitCaResult> {
     notAfter: new Date(now.getTime() + rootYears * YEAR_MS),
     pathLen: 1,
   });
-  const interNotAfter = new Date(Math.min(root.notAfter.getTime(), now.getTime() + (opts.intermediateValidityYears ?? rootYears) * YEAR_MS));
+  const interNotAfter = new Date(
+    Math.min(root.notAfter.getTime(), now.getTime() + (opts.intermediateValidityYears ?? rootYears) * YEAR_MS),
+  );
   const intermediate = await intermediateCa(opts.intermediateSigner.publicKeySpki, rootSigner, root, {
     organization: opts.organization,
     commonName: opts.intermediateCommonName ?? `${opts.organization} code-signing intermediate CA`,
@@ -196,13 +241,28 @@ export async function ephemeralCa(opts: { organization?: string; kind?: Generate
  * certify it. It requests the extensions a Fulcio-style issuing CA needs (CA:TRUE pathLen 0,
  * keyCertSign/cRLSign, EKU codeSigning); the external CA decides what it actually grants.
  */
-export async function writeCsr(signer: Signer, subject: { organization?: string; commonName: string }, opts: { requestCaExtensions?: boolean } = {}): Promise<string> {
-  const extensions = opts.requestCaExtensions === false
-    ? []
-    : [ext.basicConstraints(true, 0), ext.keyUsage(['keyCertSign', 'cRLSign']), ext.extKeyUsage([OID.kpCodeSigning]), ext.subjectKeyId(signer.publicKeySpki)];
+export async function writeCsr(
+  signer: Signer,
+  subject: { organization?: string; commonName: string },
+  opts: { requestCaExtensions?: boolean } = {},
+): Promise<string> {
+  const extensions =
+    opts.requestCaExtensions === false
+      ? []
+      : [
+          ext.basicConstraints(true, 0),
+          ext.keyUsage(['keyCertSign', 'cRLSign']),
+          ext.extKeyUsage([OID.kpCodeSigning]),
+          ext.subjectKeyId(signer.publicKeySpki),
+        ];
   const attributes = extensions.length ? [seq(derOid(OID.pkcs10ExtensionRequest), setOf(seq(...extensions.map(encodeExtension))))] : [];
   // attributes [0] IMPLICIT SET OF Attribute: the SET's contents under a context tag, in DER order.
-  const info = seq(integer(0), simpleName(subject.organization, subject.commonName), signer.publicKeySpki, ctx(0, concat(...attributes.sort((a, b) => Buffer.compare(a, b)))));
+  const info = seq(
+    integer(0),
+    simpleName(subject.organization, subject.commonName),
+    signer.publicKeySpki,
+    ctx(0, concat(...attributes.sort((a, b) => Buffer.compare(a, b)))),
+  );
   const sigAlg = signatureAlgorithmIdentifier(signer);
   const signature = await signer.sign(info);
   return encodePem('CERTIFICATE REQUEST', seq(info, sigAlg, bitString(signature)));

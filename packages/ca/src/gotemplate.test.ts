@@ -6,14 +6,23 @@ import { isWaxsealError } from '../../core/src/errors.ts';
 const run = (src: string, data: Record<string, string>) => compileTemplate(src).execute(data);
 
 test('field access, text and index with keys holding / and .', () => {
-  assert.equal(run('{{ .url }}/{{ .job_workflow_ref }}', { url: 'https://github.com', job_workflow_ref: 'o/r/.github/workflows/x.yml@refs/heads/main' }), 'https://github.com/o/r/.github/workflows/x.yml@refs/heads/main');
+  assert.equal(
+    run('{{ .url }}/{{ .job_workflow_ref }}', {
+      url: 'https://github.com',
+      job_workflow_ref: 'o/r/.github/workflows/x.yml@refs/heads/main',
+    }),
+    'https://github.com/o/r/.github/workflows/x.yml@refs/heads/main',
+  );
   assert.equal(run('{{index . "oidc.circleci.com/vcs-ref"}}', { 'oidc.circleci.com/vcs-ref': 'refs/heads/main' }), 'refs/heads/main');
   assert.equal(run('{{(index . "a/b")}}-x', { 'a/b': 'v' }), 'v-x');
   assert.equal(run('plain text', {}), 'plain text');
 });
 
 test('missing key is an error for .field (missingkey=error) but index yields "" as in Go', () => {
-  assert.throws(() => run('{{ .nope }}', {}), (e) => e instanceof TemplateExecError && /nope/.test(e.message));
+  assert.throws(
+    () => run('{{ .nope }}', {}),
+    (e) => e instanceof TemplateExecError && /nope/.test(e.message),
+  );
   assert.equal(run('[{{ index . "nope" }}]', {}), '[]');
 });
 
@@ -22,7 +31,10 @@ test('if / else if / else / eq / ne / not / and / or', () => {
   assert.equal(t.execute({ ref_type: 'branch', ref: 'main' }), 'refs/heads/main');
   assert.equal(t.execute({ ref_type: 'tag', ref: 'v1' }), 'refs/tags/v1');
   const chain = compileTemplate('{{if eq .x "a"}}A{{else if eq .x "b"}}B{{else}}C{{end}}');
-  assert.deepEqual(['a', 'b', 'c'].map((x) => chain.execute({ x })), ['A', 'B', 'C']);
+  assert.deepEqual(
+    ['a', 'b', 'c'].map((x) => chain.execute({ x })),
+    ['A', 'B', 'C'],
+  );
   assert.equal(run('{{if not .e}}empty{{end}}', { e: '' }), 'empty');
   assert.equal(run('{{if and .a .b}}both{{else}}no{{end}}', { a: 'x', b: '' }), 'no');
   assert.equal(run('{{ or .a .b }}', { a: '', b: 'second' }), 'second');
@@ -38,8 +50,20 @@ test('trim markers, comments and raw strings', () => {
 });
 
 test('syntax errors are configuration errors at compile time', () => {
-  for (const bad of ['{{ .x ', '{{if .x}}no end', '{{end}}', '{{ nosuchfunc .x }}', '{{ $x := 1 }}', '{{range .x}}{{end}}', '{{ eq (.x }}']) {
-    assert.throws(() => compileTemplate(bad), (e) => isWaxsealError(e, 'ERR_CONFIG'), bad);
+  for (const bad of [
+    '{{ .x ',
+    '{{if .x}}no end',
+    '{{end}}',
+    '{{ nosuchfunc .x }}',
+    '{{ $x := 1 }}',
+    '{{range .x}}{{end}}',
+    '{{ eq (.x }}',
+  ]) {
+    assert.throws(
+      () => compileTemplate(bad),
+      (e) => isWaxsealError(e, 'ERR_CONFIG'),
+      bad,
+    );
   }
 });
 

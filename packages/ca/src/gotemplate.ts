@@ -142,7 +142,8 @@ function parsePipeline(toks: Tok[], pos: { i: number }, closing: ')' | 'end'): P
   pipe.push(cmd);
   for (const c of pipe) {
     for (let k = 1; k < c.length; k++) {
-      if (c[k]!.kind === 'ident') throw new TemplateSyntaxError(`function "${(c[k] as { name: string }).name}" used as an argument; use parentheses`);
+      if (c[k]!.kind === 'ident')
+        throw new TemplateSyntaxError(`function "${(c[k] as { name: string }).name}" used as an argument; use parentheses`);
     }
     if (c[0]!.kind !== 'ident' && c.length > 1) throw new TemplateSyntaxError("can't give argument to non-function");
   }
@@ -182,7 +183,8 @@ function splitTemplate(src: string): (string | RawAction)[] {
       if (end < 0) throw new TemplateSyntaxError('unclosed comment');
       close = src.indexOf('}}', end);
       if (close < 0) throw new TemplateSyntaxError('unclosed action');
-      if (src.slice(end + 2, close).trim() !== '' && src.slice(end + 2, close).trim() !== '-') throw new TemplateSyntaxError('text after comment');
+      if (src.slice(end + 2, close).trim() !== '' && src.slice(end + 2, close).trim() !== '-')
+        throw new TemplateSyntaxError('text after comment');
       body = src.slice(end + 2, close).trim() === '-' ? ' -' : '';
     } else {
       close = findActionEnd(src, bodyStart);
@@ -432,7 +434,7 @@ export function formatFloatF(v: number): string {
   const digits = m[2]! + (m[3] ?? '');
   const exp = Number(m[4]);
   if (exp < 0) return `${m[1]}0.${'0'.repeat(-exp - 1)}${digits}`;
-  return `${m[1]}${digits.padEnd(exp + 1, '0').slice(0, exp + 1)}${digits.length > exp + 1 ? '.' + digits.slice(exp + 1) : ''}`;
+  return `${m[1]}${digits.padEnd(exp + 1, '0').slice(0, exp + 1)}${digits.length > exp + 1 ? `.${digits.slice(exp + 1)}` : ''}`;
 }
 
 /** fmt's %v for a float64: strconv 'g' with the shortest digits, exponent form when exp < -4 or exp >= 6. */
@@ -443,7 +445,7 @@ function formatFloatV(v: number): string {
   const exp = Number(m[4]);
   if (exp < -4 || exp >= 6) {
     const e = Math.abs(exp);
-    return `${m[1]}${m[2]}${m[3] ? '.' + m[3] : ''}e${exp < 0 ? '-' : '+'}${e < 10 ? '0' + e : e}`;
+    return `${m[1]}${m[2]}${m[3] ? `.${m[3]}` : ''}e${exp < 0 ? '-' : '+'}${e < 10 ? `0${e}` : e}`;
   }
   return formatFloatF(v);
 }

@@ -2,8 +2,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isWaxsealError } from '../../core/src/errors.ts';
 import {
-  parseIssuerConfig, lookupIssuer, buildPrincipal, metaIssuerRegex, githubActionsIssuerConfig, mergeIssuerConfigs, configurationView, joinUrlPath,
-  isEmailAddress, GITHUB_ACTIONS_ISSUER_URL, type IssuerConfig,
+  parseIssuerConfig,
+  lookupIssuer,
+  buildPrincipal,
+  metaIssuerRegex,
+  githubActionsIssuerConfig,
+  mergeIssuerConfigs,
+  configurationView,
+  joinUrlPath,
+  isEmailAddress,
+  GITHUB_ACTIONS_ISSUER_URL,
+  type IssuerConfig,
 } from './issuers.ts';
 import { GITHUB_TOKEN_CLAIMS, EXPECTED_GITHUB_EXTENSIONS } from '../test/fixtures.ts';
 
@@ -11,8 +20,16 @@ const cfgError = (e: unknown) => isWaxsealError(e, 'ERR_CONFIG');
 const claimsError = (e: unknown) => isWaxsealError(e, 'ERR_IDENTITY_CLAIMS');
 
 test('JSON (PascalCase) and YAML (kebab-case) configurations load the same issuer', () => {
-  const fromJson = parseIssuerConfig(JSON.stringify({ OIDCIssuers: { 'https://accounts.example.com': { IssuerURL: 'https://accounts.example.com', Type: 'email', SkipEmailVerification: true } } }));
-  const fromYaml = parseIssuerConfig('oidc-issuers:\n  https://accounts.example.com:\n    issuer-url: https://accounts.example.com\n    type: email\n    skip-email-verification: true\n');
+  const fromJson = parseIssuerConfig(
+    JSON.stringify({
+      OIDCIssuers: {
+        'https://accounts.example.com': { IssuerURL: 'https://accounts.example.com', Type: 'email', SkipEmailVerification: true },
+      },
+    }),
+  );
+  const fromYaml = parseIssuerConfig(
+    'oidc-issuers:\n  https://accounts.example.com:\n    issuer-url: https://accounts.example.com\n    type: email\n    skip-email-verification: true\n',
+  );
   for (const c of [fromJson, fromYaml]) {
     const i = lookupIssuer(c, 'https://accounts.example.com')!;
     assert.equal(i.type, 'email');
@@ -54,28 +71,76 @@ test('invalid configurations fail closed with a precise ERR_CONFIG', () => {
     ['missing type', { OIDCIssuers: { 'https://a.example.com': {} } }, /Type is required/],
     ['unknown field', { OIDCIssuers: { 'https://a.example.com': { Type: 'email', SubjectDomian: 'x' } } }, /unknown field/],
     ['unknown top-level', { Issuers: {} }, /unknown field/],
-    ['IssuerURL differs from key', { OIDCIssuers: { 'https://a.example.com': { IssuerURL: 'https://b.example.com', Type: 'email' } } }, /differs/],
-    ['issuer claim on a non-email issuer', { OIDCIssuers: { 'https://a.example.com': { Type: 'uri', SubjectDomain: 'https://a.example.com', IssuerClaim: '$.x' } } }, /only email issuers/],
+    [
+      'IssuerURL differs from key',
+      { OIDCIssuers: { 'https://a.example.com': { IssuerURL: 'https://b.example.com', Type: 'email' } } },
+      /differs/,
+    ],
+    [
+      'issuer claim on a non-email issuer',
+      { OIDCIssuers: { 'https://a.example.com': { Type: 'uri', SubjectDomain: 'https://a.example.com', IssuerClaim: '$.x' } } },
+      /only email issuers/,
+    ],
     ['uri without SubjectDomain', { OIDCIssuers: { 'https://a.example.com': { Type: 'uri' } } }, /SubjectDomain/],
-    ['uri SubjectDomain without scheme', { OIDCIssuers: { 'https://a.example.com': { Type: 'uri', SubjectDomain: 'example.com' } } }, /scheme/],
-    ['uri SubjectDomain in another domain', { OIDCIssuers: { 'https://a.example.com': { Type: 'uri', SubjectDomain: 'https://example.org' } } }, /top- and second-level/],
+    [
+      'uri SubjectDomain without scheme',
+      { OIDCIssuers: { 'https://a.example.com': { Type: 'uri', SubjectDomain: 'example.com' } } },
+      /scheme/,
+    ],
+    [
+      'uri SubjectDomain in another domain',
+      { OIDCIssuers: { 'https://a.example.com': { Type: 'uri', SubjectDomain: 'https://example.org' } } },
+      /top- and second-level/,
+    ],
     ['uri scheme mismatch', { OIDCIssuers: { 'https://a.example.com': { Type: 'uri', SubjectDomain: 'http://a.example.com' } } }, /scheme/],
-    ['username SubjectDomain with scheme', { OIDCIssuers: { 'https://a.example.com': { Type: 'username', SubjectDomain: 'https://example.com' } } }, /must not contain a scheme/],
-    ['username SubjectDomain in another domain', { OIDCIssuers: { 'https://a.example.com': { Type: 'username', SubjectDomain: 'evil.com' } } }, /top- and second-level/],
+    [
+      'username SubjectDomain with scheme',
+      { OIDCIssuers: { 'https://a.example.com': { Type: 'username', SubjectDomain: 'https://example.com' } } },
+      /must not contain a scheme/,
+    ],
+    [
+      'username SubjectDomain in another domain',
+      { OIDCIssuers: { 'https://a.example.com': { Type: 'username', SubjectDomain: 'evil.com' } } },
+      /top- and second-level/,
+    ],
     ['spiffe without trust domain', { OIDCIssuers: { 'https://a.example.com': { Type: 'spiffe' } } }, /SPIFFETrustDomain/],
-    ['spiffe bad trust domain', { OIDCIssuers: { 'https://a.example.com': { Type: 'spiffe', SPIFFETrustDomain: 'Bad Domain' } } }, /invalid/],
-    ['spiffe as meta-issuer', { MetaIssuers: { 'https://*.example.com': { Type: 'spiffe', SPIFFETrustDomain: 'example.com' } } }, /SPIFFE meta-issuers/],
-    ['ci-provider without metadata', { OIDCIssuers: { 'https://a.example.com': { Type: 'ci-provider', CIProvider: 'nope' } } }, /no ci-issuer-metadata/],
+    [
+      'spiffe bad trust domain',
+      { OIDCIssuers: { 'https://a.example.com': { Type: 'spiffe', SPIFFETrustDomain: 'Bad Domain' } } },
+      /invalid/,
+    ],
+    [
+      'spiffe as meta-issuer',
+      { MetaIssuers: { 'https://*.example.com': { Type: 'spiffe', SPIFFETrustDomain: 'example.com' } } },
+      /SPIFFE meta-issuers/,
+    ],
+    [
+      'ci-provider without metadata',
+      { OIDCIssuers: { 'https://a.example.com': { Type: 'ci-provider', CIProvider: 'nope' } } },
+      /no ci-issuer-metadata/,
+    ],
     ['ci-provider without CIProvider', { OIDCIssuers: { 'https://a.example.com': { Type: 'ci-provider' } } }, /needs CIProvider/],
     ['bad template', { CIIssuerMetadata: { x: { SubjectAlternativeNameTemplate: '{{ .a ' } } }, /unclosed action/],
-    ['templated issuer extension', { CIIssuerMetadata: { x: { SubjectAlternativeNameTemplate: 'a', ExtensionTemplates: { Issuer: 'x' } } } }, /comes from the token/],
+    [
+      'templated issuer extension',
+      { CIIssuerMetadata: { x: { SubjectAlternativeNameTemplate: 'a', ExtensionTemplates: { Issuer: 'x' } } } },
+      /comes from the token/,
+    ],
     ['challenge claim', { OIDCIssuers: { 'https://a.example.com': { Type: 'email', ChallengeClaim: 'name' } } }, /ChallengeClaim/],
     ['non-http issuer', { OIDCIssuers: { 'ftp://a.example.com': { Type: 'email' } } }, /http/],
     ['meta-issuer without *', { MetaIssuers: { 'https://a.example.com': { Type: 'kubernetes' } } }, /must contain/],
-    ['wildcard registered domain for uri', { MetaIssuers: { 'https://a.*': { Type: 'uri', SubjectDomain: 'https://a.example.com' } } }, /registered domain/],
+    [
+      'wildcard registered domain for uri',
+      { MetaIssuers: { 'https://a.*': { Type: 'uri', SubjectDomain: 'https://a.example.com' } } },
+      /registered domain/,
+    ],
   ];
   for (const [name, doc, re] of cases) {
-    assert.throws(() => parseIssuerConfig(JSON.stringify(doc)), (e) => cfgError(e) && re.test((e as Error).message), name);
+    assert.throws(
+      () => parseIssuerConfig(JSON.stringify(doc)),
+      (e) => cfgError(e) && re.test((e as Error).message),
+      name,
+    );
   }
   assert.throws(() => parseIssuerConfig('oidc-issuers: [unclosed'), cfgError);
 });
@@ -132,19 +197,36 @@ test('lookup: exact match first, then meta-issuers with the concrete iss as the 
 const one = (doc: unknown): IssuerConfig => parseIssuerConfig(JSON.stringify(doc));
 
 test('email principal: verified address, IssuerClaim mapping, skip flag, bad addresses', () => {
-  const c = one({ OIDCIssuers: { 'https://dex.example.com/auth': { Type: 'email', IssuerClaim: '$.federated_claims.connector_id' }, 'https://entra.example.com': { Type: 'email', SkipEmailVerification: true } } });
+  const c = one({
+    OIDCIssuers: {
+      'https://dex.example.com/auth': { Type: 'email', IssuerClaim: '$.federated_claims.connector_id' },
+      'https://entra.example.com': { Type: 'email', SkipEmailVerification: true },
+    },
+  });
   const dex = lookupIssuer(c, 'https://dex.example.com/auth')!;
-  const claims = { iss: 'https://dex.example.com/auth', sub: 'CgQ', email: 'dev@example.com', email_verified: true, federated_claims: { connector_id: 'https://github.com/login/oauth', user_id: '1' } };
+  const claims = {
+    iss: 'https://dex.example.com/auth',
+    sub: 'CgQ',
+    email: 'dev@example.com',
+    email_verified: true,
+    federated_claims: { connector_id: 'https://github.com/login/oauth', user_id: '1' },
+  };
   const p = buildPrincipal(c, dex, claims);
   assert.deepEqual(p.san, { type: 'email', value: 'dev@example.com' });
   assert.equal(p.challenge, 'dev@example.com');
   assert.equal(p.issuer, 'https://github.com/login/oauth');
   assert.equal(p.subject, 'CgQ');
   assert.equal(buildPrincipal(c, dex, { ...claims, email_verified: 'true' }).challenge, 'dev@example.com');
-  assert.throws(() => buildPrincipal(c, dex, { ...claims, email_verified: false }), (e) => claimsError(e) && /email_verified/.test((e as Error).message));
+  assert.throws(
+    () => buildPrincipal(c, dex, { ...claims, email_verified: false }),
+    (e) => claimsError(e) && /email_verified/.test((e as Error).message),
+  );
   assert.throws(() => buildPrincipal(c, dex, { ...claims, email_verified: undefined }), claimsError);
   assert.throws(() => buildPrincipal(c, dex, { ...claims, federated_claims: {} }), claimsError);
-  assert.throws(() => buildPrincipal(c, dex, { ...claims, email: undefined }), (e) => claimsError(e) && /email claim/.test((e as Error).message));
+  assert.throws(
+    () => buildPrincipal(c, dex, { ...claims, email: undefined }),
+    (e) => claimsError(e) && /email claim/.test((e as Error).message),
+  );
   for (const bad of ['not-an-email', 'a@b', 'a b@example.com', 'ü@example.com', 'a@@example.com', '.a@example.com']) {
     assert.throws(() => buildPrincipal(c, dex, { ...claims, email: bad }), claimsError, bad);
   }
@@ -165,7 +247,13 @@ test('uri, username, spiffe and kubernetes principals enforce their rules', () =
   const u = buildPrincipal(c, uri, { iss: uri.issuerUrl, sub: 'https://users.example.com/alice' });
   assert.deepEqual(u.san, { type: 'uri', value: 'https://users.example.com/alice' });
   assert.equal(u.challenge, 'https://users.example.com/alice');
-  for (const bad of ['https://evil.com/alice', 'http://users.example.com/alice', 'alice@example.com', 'https://users.example.com\\@evil.com', 'https://users.example.com/a b']) {
+  for (const bad of [
+    'https://evil.com/alice',
+    'http://users.example.com/alice',
+    'alice@example.com',
+    'https://users.example.com\\@evil.com',
+    'https://users.example.com/a b',
+  ]) {
     assert.throws(() => buildPrincipal(c, uri, { iss: uri.issuerUrl, sub: bad }), claimsError, bad);
   }
 
@@ -178,18 +266,34 @@ test('uri, username, spiffe and kubernetes principals enforce their rules', () =
   assert.throws(() => buildPrincipal(c, un, { iss: un.issuerUrl }), claimsError);
 
   const sp = lookupIssuer(c, 'https://spire.example.org')!;
-  assert.deepEqual(buildPrincipal(c, sp, { iss: sp.issuerUrl, sub: 'spiffe://example.org/ns/prod/sa/builder' }).san, { type: 'uri', value: 'spiffe://example.org/ns/prod/sa/builder' });
-  for (const bad of ['spiffe://other.org/x', 'spiffe://example.org/../x', 'spiffe://example.org/x/', 'https://example.org/x', 'spiffe://Example.org/x']) {
+  assert.deepEqual(buildPrincipal(c, sp, { iss: sp.issuerUrl, sub: 'spiffe://example.org/ns/prod/sa/builder' }).san, {
+    type: 'uri',
+    value: 'spiffe://example.org/ns/prod/sa/builder',
+  });
+  for (const bad of [
+    'spiffe://other.org/x',
+    'spiffe://example.org/../x',
+    'spiffe://example.org/x/',
+    'https://example.org/x',
+    'spiffe://Example.org/x',
+  ]) {
     assert.throws(() => buildPrincipal(c, sp, { iss: sp.issuerUrl, sub: bad }), claimsError, bad);
   }
 
   const k8sIss = 'https://oidc.eks.eu-west-1.amazonaws.com/id/ABCDEF';
   const k8s = lookupIssuer(c, k8sIss)!;
-  const k = buildPrincipal(c, k8s, { iss: k8sIss, sub: 'system:serviceaccount:build:signer', 'kubernetes.io': { namespace: 'build', serviceaccount: { name: 'signer', uid: 'u' } } });
+  const k = buildPrincipal(c, k8s, {
+    iss: k8sIss,
+    sub: 'system:serviceaccount:build:signer',
+    'kubernetes.io': { namespace: 'build', serviceaccount: { name: 'signer', uid: 'u' } },
+  });
   assert.deepEqual(k.san, { type: 'uri', value: 'https://kubernetes.io/namespaces/build/serviceaccounts/signer' });
   assert.equal(k.challenge, 'system:serviceaccount:build:signer');
   assert.equal(k.issuer, k8sIss);
-  assert.throws(() => buildPrincipal(c, k8s, { iss: k8sIss, sub: 's', 'kubernetes.io': { namespace: '../x', serviceaccount: { name: 'a' } } }), claimsError);
+  assert.throws(
+    () => buildPrincipal(c, k8s, { iss: k8sIss, sub: 's', 'kubernetes.io': { namespace: '../x', serviceaccount: { name: 'a' } } }),
+    claimsError,
+  );
   assert.throws(() => buildPrincipal(c, k8s, { iss: k8sIss, sub: 's' }), claimsError);
 });
 
@@ -208,9 +312,15 @@ test('GitHub Actions through the built-in ci-provider templates gives public-goo
   assert.deepEqual(buildPrincipal(gh, issuer, noEnv).extensions, EXPECTED_GITHUB_EXTENSIONS);
   // A missing claim with no default is an error.
   const { job_workflow_ref: _j, ...noRef } = GITHUB_TOKEN_CLAIMS;
-  assert.throws(() => buildPrincipal(gh, issuer, noRef), (e) => claimsError(e) && /job_workflow_ref/.test((e as Error).message));
+  assert.throws(
+    () => buildPrincipal(gh, issuer, noRef),
+    (e) => claimsError(e) && /job_workflow_ref/.test((e as Error).message),
+  );
   // Numbers print as integers (run_id as a JSON number).
-  assert.equal(buildPrincipal(gh, issuer, { ...GITHUB_TOKEN_CLAIMS, run_id: 2002, run_attempt: 1 }).extensions.runInvocationURI, EXPECTED_GITHUB_EXTENSIONS.runInvocationURI);
+  assert.equal(
+    buildPrincipal(gh, issuer, { ...GITHUB_TOKEN_CLAIMS, run_id: 2002, run_attempt: 1 }).extensions.runInvocationURI,
+    EXPECTED_GITHUB_EXTENSIONS.runInvocationURI,
+  );
   // GitHub Enterprise unique issuer URLs match the meta-issuer.
   const ghes = lookupIssuer(gh, `${GITHUB_ACTIONS_ISSUER_URL}/octo-enterprise`)!;
   assert.equal(ghes.type, 'ci-provider');
@@ -228,12 +338,29 @@ test('legacy github-workflow, gitlab-pipeline and buildkite-job types', () => {
   const gh = buildPrincipal(c, lookupIssuer(c, GITHUB_ACTIONS_ISSUER_URL)!, GITHUB_TOKEN_CLAIMS);
   assert.deepEqual(gh.extensions, EXPECTED_GITHUB_EXTENSIONS);
   assert.equal(gh.san.value, EXPECTED_GITHUB_EXTENSIONS.buildSignerURI);
-  assert.throws(() => buildPrincipal(c, lookupIssuer(c, GITHUB_ACTIONS_ISSUER_URL)!, { ...GITHUB_TOKEN_CLAIMS, run_attempt: undefined }), claimsError);
+  assert.throws(
+    () => buildPrincipal(c, lookupIssuer(c, GITHUB_ACTIONS_ISSUER_URL)!, { ...GITHUB_TOKEN_CLAIMS, run_attempt: undefined }),
+    claimsError,
+  );
 
   const glClaims = {
-    iss: 'https://gitlab.com', sub: 'project_path:g/p:ref_type:branch:ref:main', project_path: 'g/p', project_id: '1', pipeline_source: 'push', pipeline_id: '2',
-    ci_config_ref_uri: 'gitlab.com/g/p//.gitlab-ci.yml@refs/heads/main', ci_config_sha: 'cfg', namespace_path: 'g', namespace_id: '3', job_id: '4', ref: 'main',
-    ref_type: 'branch', sha: 'abc', runner_environment: 'gitlab-hosted', runner_id: 5, project_visibility: 'public',
+    iss: 'https://gitlab.com',
+    sub: 'project_path:g/p:ref_type:branch:ref:main',
+    project_path: 'g/p',
+    project_id: '1',
+    pipeline_source: 'push',
+    pipeline_id: '2',
+    ci_config_ref_uri: 'gitlab.com/g/p//.gitlab-ci.yml@refs/heads/main',
+    ci_config_sha: 'cfg',
+    namespace_path: 'g',
+    namespace_id: '3',
+    job_id: '4',
+    ref: 'main',
+    ref_type: 'branch',
+    sha: 'abc',
+    runner_environment: 'gitlab-hosted',
+    runner_id: 5,
+    project_visibility: 'public',
   };
   const gl = buildPrincipal(c, lookupIssuer(c, 'https://gitlab.com')!, glClaims);
   assert.equal(gl.san.value, 'https://gitlab.com/g/p//.gitlab-ci.yml@refs/heads/main');
@@ -241,22 +368,49 @@ test('legacy github-workflow, gitlab-pipeline and buildkite-job types', () => {
   assert.equal(gl.extensions.runInvocationURI, 'https://gitlab.com/g/p/-/jobs/4');
   assert.throws(() => buildPrincipal(c, lookupIssuer(c, 'https://gitlab.com')!, { ...glClaims, ref_type: 'weird' }), claimsError);
 
-  const bk = buildPrincipal(c, lookupIssuer(c, 'https://agent.buildkite.com')!, { iss: 'https://agent.buildkite.com', sub: 'organization:acme:pipeline:app', organization_slug: 'acme', pipeline_slug: 'app' });
+  const bk = buildPrincipal(c, lookupIssuer(c, 'https://agent.buildkite.com')!, {
+    iss: 'https://agent.buildkite.com',
+    sub: 'organization:acme:pipeline:app',
+    organization_slug: 'acme',
+    pipeline_slug: 'app',
+  });
   assert.deepEqual(bk.san, { type: 'uri', value: 'https://buildkite.com/acme/app' });
 });
 
 test('merging configurations and the /api/v2/configuration view', () => {
-  const mine = one({ OIDCIssuers: { 'https://idp.example.com': { Type: 'email' } }, MetaIssuers: { 'https://*.k8s.example.com': { Type: 'kubernetes' } } });
+  const mine = one({
+    OIDCIssuers: { 'https://idp.example.com': { Type: 'email' } },
+    MetaIssuers: { 'https://*.k8s.example.com': { Type: 'kubernetes' } },
+  });
   const merged = mergeIssuerConfigs(githubActionsIssuerConfig(), mine);
   assert.ok(lookupIssuer(merged, GITHUB_ACTIONS_ISSUER_URL));
   assert.ok(lookupIssuer(merged, 'https://idp.example.com'));
   // An operator file can name the built-in github-workflow metadata by including it.
-  const inc = parseIssuerConfig(JSON.stringify({ OIDCIssuers: { 'https://ghes.example.com/_services/token': { Type: 'ci-provider', CIProvider: 'github-workflow' } } }), { include: [githubActionsIssuerConfig()] });
+  const inc = parseIssuerConfig(
+    JSON.stringify({ OIDCIssuers: { 'https://ghes.example.com/_services/token': { Type: 'ci-provider', CIProvider: 'github-workflow' } } }),
+    { include: [githubActionsIssuerConfig()] },
+  );
   assert.ok(lookupIssuer(inc, 'https://ghes.example.com/_services/token'));
   const view = configurationView(mine);
   assert.deepEqual(view.issuers, [
-    { issuerUrl: 'https://idp.example.com', audience: 'sigstore', spiffeTrustDomain: '', challengeClaim: 'email', issuerType: 'email', subjectDomain: '', skipEmailVerification: false },
-    { wildcardIssuerUrl: 'https://*.k8s.example.com', audience: 'sigstore', spiffeTrustDomain: '', challengeClaim: 'sub', issuerType: 'kubernetes', subjectDomain: '', skipEmailVerification: false },
+    {
+      issuerUrl: 'https://idp.example.com',
+      audience: 'sigstore',
+      spiffeTrustDomain: '',
+      challengeClaim: 'email',
+      issuerType: 'email',
+      subjectDomain: '',
+      skipEmailVerification: false,
+    },
+    {
+      wildcardIssuerUrl: 'https://*.k8s.example.com',
+      audience: 'sigstore',
+      spiffeTrustDomain: '',
+      challengeClaim: 'sub',
+      issuerType: 'kubernetes',
+      subjectDomain: '',
+      skipEmailVerification: false,
+    },
   ]);
 });
 

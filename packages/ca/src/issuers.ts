@@ -5,7 +5,14 @@
 // are refused with ERR_IDENTITY_CLAIMS.
 import { parse as parseYaml } from 'yaml';
 import { WaxsealError, type FulcioExtensionName } from '@waxseal/core';
-import { compileTemplate, claimToString, goFormatValue, TemplateExecError, type CompiledTemplate, type TemplateData } from './gotemplate.ts';
+import {
+  compileTemplate,
+  claimToString,
+  goFormatValue,
+  TemplateExecError,
+  type CompiledTemplate,
+  type TemplateData,
+} from './gotemplate.ts';
 
 export const ISSUER_TYPES = [
   'email',
@@ -146,7 +153,11 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function normalizedFields<T extends string>(obj: Record<string, unknown>, fields: Record<string, T>, where: string): Partial<Record<T, unknown>> {
+function normalizedFields<T extends string>(
+  obj: Record<string, unknown>,
+  fields: Record<string, T>,
+  where: string,
+): Partial<Record<T, unknown>> {
   const out: Partial<Record<T, unknown>> = {};
   for (const [k, v] of Object.entries(obj)) {
     const name = fields[norm(k)];
@@ -185,7 +196,9 @@ export function parseIssuerConfig(text: string, opts: { source?: string; include
 // keys to `*github-type :` when `&github-type` is a defined anchor.
 function fixAliasKeys(text: string): string {
   const anchors = new Set([...text.matchAll(/&([^\s,[\]{}]+)/g)].map((m) => m[1]!));
-  return text.replace(/^(\s*(?:-\s+)?)\*([^\s,[\]{}]+):(?=\s|$)/gm, (all, lead: string, name: string) => (anchors.has(name) ? `${lead}*${name} :` : all));
+  return text.replace(/^(\s*(?:-\s+)?)\*([^\s,[\]{}]+):(?=\s|$)/gm, (all, lead: string, name: string) =>
+    anchors.has(name) ? `${lead}*${name} :` : all,
+  );
 }
 
 /** Builds a validated configuration from an already-decoded document. */
@@ -198,7 +211,8 @@ export function issuerConfigFromObject(doc: unknown, opts: { source?: string; in
   for (const base of opts.include ?? []) for (const [k, v] of entries(base.ciIssuerMetadata)) ciIssuerMetadata[k] = v;
   if (top.ci !== undefined && top.ci !== null) {
     if (!isPlainObject(top.ci)) configError(`${source}: CIIssuerMetadata must be a mapping`);
-    for (const [name, raw] of Object.entries(top.ci)) ciIssuerMetadata[name] = parseCiMetadata(raw, `${source}: ci-issuer-metadata ${name}`);
+    for (const [name, raw] of Object.entries(top.ci))
+      ciIssuerMetadata[name] = parseCiMetadata(raw, `${source}: ci-issuer-metadata ${name}`);
   }
 
   const oidcIssuers = record<OidcIssuer>();
@@ -214,7 +228,11 @@ export function issuerConfigFromObject(doc: unknown, opts: { source?: string; in
     if (!isPlainObject(top.meta)) configError(`${source}: MetaIssuers must be a mapping`);
     for (const [pattern, raw] of Object.entries(top.meta)) {
       metas.delete(pattern);
-      metas.set(pattern, { pattern, regex: metaIssuerRegex(pattern), issuer: parseIssuer(pattern, raw, true, `${source}: meta-issuer ${pattern}`) });
+      metas.set(pattern, {
+        pattern,
+        regex: metaIssuerRegex(pattern),
+        issuer: parseIssuer(pattern, raw, true, `${source}: meta-issuer ${pattern}`),
+      });
     }
   }
   const config: IssuerConfig = { oidcIssuers, metaIssuers: [...metas.values()], ciIssuerMetadata };
@@ -245,7 +263,9 @@ function checkCiProviderReferences(config: IssuerConfig, source: string): void {
   for (const iss of all) {
     if (iss.type !== 'ci-provider') continue;
     if (!Object.hasOwn(config.ciIssuerMetadata, iss.ciProvider!)) {
-      configError(`${source}: issuer ${iss.wildcardIssuerUrl ?? iss.issuerUrl} names ci-provider ${JSON.stringify(iss.ciProvider)}, which has no ci-issuer-metadata entry`);
+      configError(
+        `${source}: issuer ${iss.wildcardIssuerUrl ?? iss.issuerUrl} names ci-provider ${JSON.stringify(iss.ciProvider)}, which has no ci-issuer-metadata entry`,
+      );
     }
   }
 }
@@ -285,7 +305,11 @@ function parseCiMetadata(raw: unknown, where: string): CiProviderMetadata {
   }
   const san = optString(f.san, `${where}: subject-alternative-name-template`);
   if (san === undefined || san.trim() === '') configError(`${where}: subject-alternative-name-template is required`);
-  return { defaultTemplateValues: defaults, extensionTemplates, subjectAlternativeNameTemplate: compileTemplate(san, `${where}: subject-alternative-name-template`) };
+  return {
+    defaultTemplateValues: defaults,
+    extensionTemplates,
+    subjectAlternativeNameTemplate: compileTemplate(san, `${where}: subject-alternative-name-template`),
+  };
 }
 
 function parseUrl(s: string, where: string): URL {
@@ -314,7 +338,13 @@ export function sameRegisteredDomain(subjectHost: string, issuerHost: string): b
 // two host labels are literal.
 function requireLiteralRegisteredDomain(pattern: string, where: string): void {
   const host = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(pattern)?.[1] ?? '';
-  if (host.split('.').slice(-2).some((l) => l.includes('*'))) configError(`${where}: the issuer pattern's registered domain must not contain '*'`);
+  if (
+    host
+      .split('.')
+      .slice(-2)
+      .some((l) => l.includes('*'))
+  )
+    configError(`${where}: the issuer pattern's registered domain must not contain '*'`);
 }
 
 function parseIssuer(key: string, raw: unknown, meta: boolean, where: string): OidcIssuer {
@@ -322,7 +352,8 @@ function parseIssuer(key: string, raw: unknown, meta: boolean, where: string): O
   const f = normalizedFields(raw, ISSUER_FIELDS, where) as RawIssuer;
   const type = optString(f.type, `${where}: Type`);
   if (type === undefined) configError(`${where}: Type is required`);
-  if (!(ISSUER_TYPES as readonly string[]).includes(type)) configError(`${where}: unknown issuer type ${JSON.stringify(type)} (expected one of ${ISSUER_TYPES.join(', ')})`);
+  if (!(ISSUER_TYPES as readonly string[]).includes(type))
+    configError(`${where}: unknown issuer type ${JSON.stringify(type)} (expected one of ${ISSUER_TYPES.join(', ')})`);
   const issuerType = type as IssuerType;
 
   let issuerUrl = optString(f.issuerUrl, `${where}: IssuerURL`);
@@ -336,7 +367,8 @@ function parseIssuer(key: string, raw: unknown, meta: boolean, where: string): O
   }
   const url = parseUrl(meta ? key.replace(/\*/g, 'x') : issuerUrl, `${where}: issuer URL`);
   if (url.protocol !== 'https:' && url.protocol !== 'http:') configError(`${where}: issuer URL must be http(s)`);
-  if (url.search || url.hash || url.username || url.password) configError(`${where}: issuer URL must not carry a query, fragment or credentials`);
+  if (url.search || url.hash || url.username || url.password)
+    configError(`${where}: issuer URL must not carry a query, fragment or credentials`);
 
   const clientId = optString(f.clientId, `${where}: ClientID`) ?? 'sigstore';
   const ciProvider = optString(f.ciProvider, `${where}: CIProvider`);
@@ -376,10 +408,13 @@ function parseIssuer(key: string, raw: unknown, meta: boolean, where: string): O
     if (subjectDomain === undefined) configError(`${where}: uri issuer must have SubjectDomain set`);
     if (!SCHEME_RE.test(subjectDomain)) configError(`${where}: SubjectDomain for uri must contain a scheme`);
     const sd = parseUrl(subjectDomain, `${where}: SubjectDomain`);
-    if (sd.protocol !== url.protocol) configError(`${where}: SubjectDomain scheme (${sd.protocol}) and issuer scheme (${url.protocol}) do not match`);
+    if (sd.protocol !== url.protocol)
+      configError(`${where}: SubjectDomain scheme (${sd.protocol}) and issuer scheme (${url.protocol}) do not match`);
     if (meta) requireLiteralRegisteredDomain(key, where);
     if (!sameRegisteredDomain(sd.hostname, issuerHost)) {
-      configError(`${where}: SubjectDomain host ${sd.hostname} and issuer host ${issuerHost} must share their top- and second-level domain`);
+      configError(
+        `${where}: SubjectDomain host ${sd.hostname} and issuer host ${issuerHost} must share their top- and second-level domain`,
+      );
     }
   } else if (issuerType === 'username') {
     if (subjectDomain === undefined) configError(`${where}: username issuer must have SubjectDomain set`);
@@ -474,7 +509,9 @@ function requireSubject(claims: Claims): string {
 }
 
 const ATEXT = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]";
-const EMAIL_RE = new RegExp(`^${ATEXT}+(?:\\.${ATEXT}+)*@[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)+$`);
+const EMAIL_RE = new RegExp(
+  `^${ATEXT}+(?:\\.${ATEXT}+)*@[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)+$`,
+);
 
 /** An RFC 5322 dot-atom address with a dotted domain, ASCII only (the SAN is an IA5String). */
 export function isEmailAddress(s: string): boolean {
@@ -551,9 +588,11 @@ export function joinUrlPath(base: string, ...elems: string[]): string {
     if (part === '..') segs.pop();
     else segs.push(part);
   }
-  const trailing = (elems.length ? elems[elems.length - 1]! : u[2] ?? '').endsWith('/') && segs.length > 0;
+  const trailing = (elems.length ? elems[elems.length - 1]! : (u[2] ?? '')).endsWith('/') && segs.length > 0;
   const escaped = segs.map((s) =>
-    s.replace(/%(?![0-9A-Fa-f]{2})|[^A-Za-z0-9\-._~!$&'()*+,;=:@%]/gu, (c) => [...Buffer.from(c, 'utf8')].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join('')),
+    s.replace(/%(?![0-9A-Fa-f]{2})|[^A-Za-z0-9\-._~!$&'()*+,;=:@%]/gu, (c) =>
+      [...Buffer.from(c, 'utf8')].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join(''),
+    ),
   );
   return `${u[1]}/${escaped.join('/')}${trailing ? '/' : ''}`;
 }
@@ -598,13 +637,15 @@ function emailPrincipal(issuer: OidcIssuer, claims: Claims, iss: string): Princi
   const email = claims.email;
   if (email === undefined || email === null || email === '') claimsError('identity token lacks the email claim');
   if (typeof email !== 'string') claimsError('identity token claim email must be a string');
-  if (!issuer.skipEmailVerification && !emailVerified(claims.email_verified)) claimsError('email_verified claim was false: the email address is not verified');
+  if (!issuer.skipEmailVerification && !emailVerified(claims.email_verified))
+    claimsError('email_verified claim was false: the email address is not verified');
   if (!isEmailAddress(email)) claimsError(`email address ${JSON.stringify(email)} is not valid`);
   let certIssuer = iss;
   if (issuer.issuerClaim !== undefined) {
     const v = evalJsonPath(claims, issuer.issuerClaim);
     certIssuer = goFormatValue(v);
-    if (certIssuer === '' || v === null || typeof v === 'object') claimsError(`identity token claim at ${issuer.issuerClaim} is not a usable issuer`);
+    if (certIssuer === '' || v === null || typeof v === 'object')
+      claimsError(`identity token claim at ${issuer.issuerClaim} is not a usable issuer`);
   }
   return { san: { type: 'email', value: email }, challenge: email, issuer: certIssuer, extensions: {}, subject: subjectOf(claims) };
 }
@@ -614,7 +655,8 @@ function uriPrincipal(issuer: OidcIssuer, claims: Claims, iss: string): Principa
   if (isEmailAddress(sub)) claimsError('uri subject should not be an email address');
   const u = requireAbsoluteUri(sub, 'subject');
   const domain = new URL(issuer.subjectDomain!);
-  if (u.protocol !== domain.protocol) claimsError(`subject URI scheme (${u.protocol.slice(0, -1)}) must match expected domain URI scheme (${domain.protocol.slice(0, -1)})`);
+  if (u.protocol !== domain.protocol)
+    claimsError(`subject URI scheme (${u.protocol.slice(0, -1)}) must match expected domain URI scheme (${domain.protocol.slice(0, -1)})`);
   if (u.hostname !== domain.hostname) claimsError(`subject hostname (${u.hostname}) must match expected domain (${domain.hostname})`);
   return { san: { type: 'uri', value: sub }, challenge: sub, issuer: iss, extensions: {}, subject: sub };
 }
@@ -632,7 +674,8 @@ function spiffePrincipal(issuer: OidcIssuer, claims: Claims, iss: string): Princ
   const sub = requireSubject(claims);
   const m = SPIFFE_ID_RE.exec(sub);
   if (!m || m[2]!.split('/').some((seg) => seg === '.' || seg === '..')) claimsError(`invalid spiffe ID provided: ${sub}`);
-  if (m[1] !== issuer.spiffeTrustDomain) claimsError(`spiffe ID trust domain ${m[1]} doesn't match configured trust domain ${issuer.spiffeTrustDomain}`);
+  if (m[1] !== issuer.spiffeTrustDomain)
+    claimsError(`spiffe ID trust domain ${m[1]} doesn't match configured trust domain ${issuer.spiffeTrustDomain}`);
   return { san: { type: 'uri', value: sub }, challenge: sub, issuer: iss, extensions: {}, subject: sub };
 }
 
@@ -662,8 +705,22 @@ function compact(e: Partial<Record<FulcioExtensionName, string>>): Partial<Recor
 }
 
 const GITHUB_CLAIMS = [
-  'job_workflow_ref', 'sha', 'event_name', 'repository', 'workflow', 'ref', 'job_workflow_sha', 'runner_environment', 'repository_id',
-  'repository_owner', 'repository_owner_id', 'repository_visibility', 'workflow_ref', 'workflow_sha', 'run_id', 'run_attempt',
+  'job_workflow_ref',
+  'sha',
+  'event_name',
+  'repository',
+  'workflow',
+  'ref',
+  'job_workflow_sha',
+  'runner_environment',
+  'repository_id',
+  'repository_owner',
+  'repository_owner_id',
+  'repository_visibility',
+  'workflow_ref',
+  'workflow_sha',
+  'run_id',
+  'run_attempt',
 ] as const;
 
 /** Legacy `github-workflow` type: fixed claim mapping (deprecated upstream in favour of ci-provider). */
@@ -719,7 +776,8 @@ function gitlabPrincipal(claims: Claims, iss: string): Principal {
   const sha = get('sha');
   const runnerEnvironment = get('runner_environment');
   const runnerId = claims.runner_id;
-  if (typeof runnerId !== 'number' || !Number.isInteger(runnerId) || runnerId === 0) claimsError('identity token lacks the runner_id claim');
+  if (typeof runnerId !== 'number' || !Number.isInteger(runnerId) || runnerId === 0)
+    claimsError('identity token lacks the runner_id claim');
   let ref: string;
   if (refType === 'branch') ref = `refs/heads/${refName}`;
   else if (refType === 'tag') ref = `refs/tags/${refName}`;
@@ -768,7 +826,11 @@ function codefreshPrincipal(claims: Claims, iss: string): Principal {
   const workflowId = requireString(claims, 'workflow_id');
   const platform = optionalString(claims, 'platform_url') || 'https://g.codefresh.io';
   requireAbsoluteUri(platform, 'platform_url');
-  const san = joinUrlPath(platform, optionalString(claims, 'account_name'), `${optionalString(claims, 'pipeline_name')}:${accountId}/${pipelineId}`);
+  const san = joinUrlPath(
+    platform,
+    optionalString(claims, 'account_name'),
+    `${optionalString(claims, 'pipeline_name')}:${accountId}/${pipelineId}`,
+  );
   requireAbsoluteUri(san, 'subject alternative name');
   return {
     san: { type: 'uri', value: san },
@@ -847,7 +909,13 @@ export function githubActionsIssuerConfig(clientId = 'sigstore'): IssuerConfig {
   return issuerConfigFromObject(
     {
       'oidc-issuers': {
-        [GITHUB_ACTIONS_ISSUER_URL]: { 'issuer-url': GITHUB_ACTIONS_ISSUER_URL, 'client-id': clientId, type: 'ci-provider', 'ci-provider': 'github-workflow', description: 'GitHub Actions OIDC tokens' },
+        [GITHUB_ACTIONS_ISSUER_URL]: {
+          'issuer-url': GITHUB_ACTIONS_ISSUER_URL,
+          'client-id': clientId,
+          type: 'ci-provider',
+          'ci-provider': 'github-workflow',
+          description: 'GitHub Actions OIDC tokens',
+        },
       },
       // GitHub Enterprise customers with a unique issuer URL (token.actions.githubusercontent.com/<slug>).
       'meta-issuers': {

@@ -8,7 +8,14 @@ import { concat, fromBase64Url, toBase64 } from '../../core/src/bytes.ts';
 import { OID } from '../../core/src/oids.ts';
 import { KeyObjectSigner } from '../../keys/src/memory.ts';
 import {
-  parsePublicKeyContent, checkKeyStrength, allowedAlgorithmSet, checkAlgorithmAllowed, verifyProofOfPossession, decodeProtoBytes, checkCsr, signingAlgorithmName,
+  parsePublicKeyContent,
+  checkKeyStrength,
+  allowedAlgorithmSet,
+  checkAlgorithmAllowed,
+  verifyProofOfPossession,
+  decodeProtoBytes,
+  checkCsr,
+  signingAlgorithmName,
   DEFAULT_CLIENT_SIGNING_ALGORITHMS,
 } from './keycheck.ts';
 import { writeCsr } from './chain.ts';
@@ -17,7 +24,13 @@ import { clientKey, opensslCsr } from '../test/helpers.ts';
 const code = (c: string) => (e: unknown) => isWaxsealError(e, c as never);
 
 test('public keys parse from PEM (PUBLIC KEY, RSA PUBLIC KEY) for every supported kind', () => {
-  for (const [kind, expected] of [['p256', 'ecdsa-p256'], ['p384', 'ecdsa-p384'], ['p521', 'ecdsa-p521'], ['ed25519', 'ed25519'], ['rsa2048', 'rsa']] as const) {
+  for (const [kind, expected] of [
+    ['p256', 'ecdsa-p256'],
+    ['p384', 'ecdsa-p384'],
+    ['p521', 'ecdsa-p521'],
+    ['ed25519', 'ed25519'],
+    ['rsa2048', 'rsa'],
+  ] as const) {
     const k = clientKey(kind);
     const info = parsePublicKeyContent(k.pem);
     assert.equal(info.kind, expected);
@@ -29,14 +42,20 @@ test('public keys parse from PEM (PUBLIC KEY, RSA PUBLIC KEY) for every supporte
   const crlf76 = `-----BEGIN PUBLIC KEY-----\r\n${b64.match(/.{1,76}/g)!.join('\r\n')}\r\n-----END PUBLIC KEY-----\r\n`;
   const framed = `leading text\n${k.pem}trailing text`;
   for (const variant of [crlf76, framed]) assert.deepEqual(parsePublicKeyContent(variant).spki, parsePublicKeyContent(k.pem).spki);
-  assert.throws(() => parsePublicKeyContent(k.pem.replace(/\n(.)/, '\n*$1')), (e) => isWaxsealError(e));
+  assert.throws(
+    () => parsePublicKeyContent(k.pem.replace(/\n(.)/, '\n*$1')),
+    (e) => isWaxsealError(e),
+  );
   const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const pkcs1 = rsa.publicKey.export({ format: 'pem', type: 'pkcs1' }) as string;
   assert.equal(parsePublicKeyContent(pkcs1).kind, 'rsa');
 });
 
 test('unsupported and malformed keys are refused with ERR_KEY_UNSUPPORTED', () => {
-  assert.throws(() => parsePublicKeyContent(clientKey('secp256k1').pem), (e) => code('ERR_KEY_UNSUPPORTED')(e) && /secp256k1/.test((e as Error).message));
+  assert.throws(
+    () => parsePublicKeyContent(clientKey('secp256k1').pem),
+    (e) => code('ERR_KEY_UNSUPPORTED')(e) && /secp256k1/.test((e as Error).message),
+  );
   assert.throws(() => parsePublicKeyContent(''), code('ERR_KEY_UNSUPPORTED'));
   assert.throws(() => parsePublicKeyContent('not a key'), code('ERR_KEY_UNSUPPORTED'));
   assert.throws(() => parsePublicKeyContent(encodePem('CERTIFICATE', Uint8Array.of(1, 2, 3))), code('ERR_KEY_UNSUPPORTED'));
@@ -47,24 +66,45 @@ test('unsupported and malformed keys are refused with ERR_KEY_UNSUPPORTED', () =
   const y = fromBase64Url(jwk.y!);
   const compressed = concat(Uint8Array.of(y[y.length - 1]! & 1 ? 3 : 2), fromBase64Url(jwk.x!));
   const spki = seq(seq(oid(OID.ecPublicKey), oid(OID.p256)), bitString(compressed));
-  assert.throws(() => parsePublicKeyContent(encodePem('PUBLIC KEY', spki)), (e) => code('ERR_KEY_UNSUPPORTED')(e) && /uncompressed/.test((e as Error).message));
+  assert.throws(
+    () => parsePublicKeyContent(encodePem('PUBLIC KEY', spki)),
+    (e) => code('ERR_KEY_UNSUPPORTED')(e) && /uncompressed/.test((e as Error).message),
+  );
   // Trailing bytes after the SPKI.
   const good = clientKey('p256').publicKey.export({ format: 'der', type: 'spki' });
   assert.throws(() => parsePublicKeyContent(encodePem('PUBLIC KEY', concat(good, Uint8Array.of(0)))), code('ERR_KEY_UNSUPPORTED'));
 });
 
 test('goodkey: RSA size, modulus length, exponent and small factors are ERR_KEY_WEAK', () => {
-  assert.throws(() => checkKeyStrength(parsePublicKeyContent(clientKey('rsa1024').pem)), (e) => code('ERR_KEY_WEAK')(e) && /1024 bits/.test((e as Error).message));
-  const e3 = generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 3 }).publicKey.export({ format: 'pem', type: 'spki' }) as string;
-  assert.throws(() => checkKeyStrength(parsePublicKeyContent(e3)), (e) => code('ERR_KEY_WEAK')(e) && /65537/.test((e as Error).message));
+  assert.throws(
+    () => checkKeyStrength(parsePublicKeyContent(clientKey('rsa1024').pem)),
+    (e) => code('ERR_KEY_WEAK')(e) && /1024 bits/.test((e as Error).message),
+  );
+  const e3 = generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 3 }).publicKey.export({
+    format: 'pem',
+    type: 'spki',
+  }) as string;
+  assert.throws(
+    () => checkKeyStrength(parsePublicKeyContent(e3)),
+    (e) => code('ERR_KEY_WEAK')(e) && /65537/.test((e as Error).message),
+  );
   const odd = generateKeyPairSync('rsa', { modulusLength: 2052 }).publicKey.export({ format: 'pem', type: 'spki' }) as string;
-  assert.throws(() => checkKeyStrength(parsePublicKeyContent(odd)), (e) => code('ERR_KEY_WEAK')(e) && /multiple of 8/.test((e as Error).message));
+  assert.throws(
+    () => checkKeyStrength(parsePublicKeyContent(odd)),
+    (e) => code('ERR_KEY_WEAK')(e) && /multiple of 8/.test((e as Error).message),
+  );
   // A 2048-bit modulus divisible by 3 (never a real RSA key, but parseable).
   let n = (1n << 2047n) + 1n;
   while (n % 3n !== 0n) n += 2n;
   const nBytes = Buffer.from(n.toString(16).padStart(512, '0'), 'hex');
-  const fake = createPublicKey({ key: { kty: 'RSA', n: nBytes.toString('base64url'), e: 'AQAB' }, format: 'jwk' }).export({ format: 'pem', type: 'spki' }) as string;
-  assert.throws(() => checkKeyStrength(parsePublicKeyContent(fake)), (e) => code('ERR_KEY_WEAK')(e) && /small prime/.test((e as Error).message));
+  const fake = createPublicKey({ key: { kty: 'RSA', n: nBytes.toString('base64url'), e: 'AQAB' }, format: 'jwk' }).export({
+    format: 'pem',
+    type: 'spki',
+  }) as string;
+  assert.throws(
+    () => checkKeyStrength(parsePublicKeyContent(fake)),
+    (e) => code('ERR_KEY_WEAK')(e) && /small prime/.test((e as Error).message),
+  );
 });
 
 test('allowed client signing algorithms: Fulcio defaults, flag names, refusals', () => {
@@ -72,7 +112,10 @@ test('allowed client signing algorithms: Fulcio defaults, flag names, refusals',
   assert.deepEqual([...defaults].sort(), [...DEFAULT_CLIENT_SIGNING_ALGORITHMS].sort());
   const p256 = parsePublicKeyContent(clientKey('p256').pem);
   assert.equal(checkAlgorithmAllowed(defaults, p256, 'sha256'), 'PKIX_ECDSA_P256_SHA_256');
-  assert.throws(() => checkAlgorithmAllowed(defaults, p256, 'sha384'), (e) => code('ERR_KEY_UNSUPPORTED')(e) && /not permitted/.test((e as Error).message));
+  assert.throws(
+    () => checkAlgorithmAllowed(defaults, p256, 'sha384'),
+    (e) => code('ERR_KEY_UNSUPPORTED')(e) && /not permitted/.test((e as Error).message),
+  );
   const onlyEd = allowedAlgorithmSet(['ed25519']);
   assert.throws(() => checkAlgorithmAllowed(onlyEd, p256, 'sha256'), code('ERR_KEY_UNSUPPORTED'));
   assert.equal(checkAlgorithmAllowed(onlyEd, parsePublicKeyContent(clientKey('ed25519').pem), null), 'PKIX_ED25519');
@@ -87,7 +130,11 @@ test('proof of possession uses the key default algorithm over the UTF-8 challeng
     const k = clientKey(kind);
     const info = parsePublicKeyContent(k.pem);
     await verifyProofOfPossession(info, 'dev@example.com', decodeProtoBytes(k.prove('dev@example.com'), 'pop'));
-    await assert.rejects(verifyProofOfPossession(info, 'other@example.com', decodeProtoBytes(k.prove('dev@example.com'), 'pop')), code('ERR_PROOF_OF_POSSESSION'), kind);
+    await assert.rejects(
+      verifyProofOfPossession(info, 'other@example.com', decodeProtoBytes(k.prove('dev@example.com'), 'pop')),
+      code('ERR_PROOF_OF_POSSESSION'),
+      kind,
+    );
   }
   // P-384 with SHA-256 was Fulcio's behaviour before v1.7; now SHA-384 is required.
   const p384 = clientKey('p384');
@@ -95,7 +142,10 @@ test('proof of possession uses the key default algorithm over the UTF-8 challeng
   await assert.rejects(verifyProofOfPossession(parsePublicKeyContent(p384.pem), 'sub', sha256Sig), code('ERR_PROOF_OF_POSSESSION'));
   await assert.rejects(verifyProofOfPossession(parsePublicKeyContent(p384.pem), 'sub', new Uint8Array()), code('ERR_PROOF_OF_POSSESSION'));
   // Garbage where a DER signature belongs is a failed proof, not a crash.
-  await assert.rejects(verifyProofOfPossession(parsePublicKeyContent(p384.pem), 'sub', Uint8Array.of(0x30, 0xff, 1)), code('ERR_PROOF_OF_POSSESSION'));
+  await assert.rejects(
+    verifyProofOfPossession(parsePublicKeyContent(p384.pem), 'sub', Uint8Array.of(0x30, 0xff, 1)),
+    code('ERR_PROOF_OF_POSSESSION'),
+  );
 });
 
 test('protobuf bytes: standard and URL-safe base64, padded or not', () => {
@@ -121,12 +171,18 @@ test('CSR form: openssl and our own CSRs verify; tampering, wrong labels and wea
   const ours = await writeCsr(signer, { organization: 'Acme', commonName: 'Acme issuing CA' });
   assert.equal(checkCsr(Buffer.from(ours).toString('base64')).hash, 'sha384');
   // "NEW CERTIFICATE REQUEST" is accepted too.
-  assert.equal(checkCsr(Buffer.from(ours.replaceAll('CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST')).toString('base64')).key.kind, 'ecdsa-p384');
+  assert.equal(
+    checkCsr(Buffer.from(ours.replaceAll('CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST')).toString('base64')).key.kind,
+    'ecdsa-p384',
+  );
 
   // Flip one byte of the signature.
   const der = Buffer.from(ours.replace(/-----[A-Z ]+-----|\s/g, ''), 'base64');
   der[der.length - 3] ^= 1;
-  assert.throws(() => checkCsr(Buffer.from(encodePem('CERTIFICATE REQUEST', der)).toString('base64')), (e) => code('ERR_CSR_INVALID')(e) && /does not verify/.test((e as Error).message));
+  assert.throws(
+    () => checkCsr(Buffer.from(encodePem('CERTIFICATE REQUEST', der)).toString('base64')),
+    (e) => code('ERR_CSR_INVALID')(e) && /does not verify/.test((e as Error).message),
+  );
   assert.throws(() => checkCsr(Buffer.from(p256.pem).toString('base64')), code('ERR_CSR_INVALID'));
   assert.throws(() => checkCsr(Buffer.from('garbage').toString('base64')), code('ERR_CSR_INVALID'));
   assert.throws(() => checkCsr('%%%'), code('ERR_INVALID_INPUT'));

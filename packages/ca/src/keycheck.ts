@@ -2,7 +2,33 @@
 // "goodkey" strength rules, the allowed client signing algorithms, the proof of possession over
 // the principal's name, and the PKCS#10 CSR form. Pure and synchronous.
 import { createPublicKey, verify as nodeVerify } from 'node:crypto';
-import { WaxsealError, asBuffer, fromBase64, fromBase64Url, fromUtf8, toHex, utf8, parseDer, expectTag, child, readOid, readBitStringBytes, readSmallInt, isContext, TAG, decodePem, decodePemAll, OID, defaultHash, publicKeyFromSpki, sha256, verifySignature, signatureAlgorithmHash, type HashName, type PublicKeyInfo } from '@waxseal/core';
+import {
+  WaxsealError,
+  asBuffer,
+  fromBase64,
+  fromBase64Url,
+  fromUtf8,
+  toHex,
+  utf8,
+  parseDer,
+  expectTag,
+  child,
+  readOid,
+  readBitStringBytes,
+  readSmallInt,
+  isContext,
+  TAG,
+  decodePem,
+  decodePemAll,
+  OID,
+  defaultHash,
+  publicKeyFromSpki,
+  sha256,
+  verifySignature,
+  signatureAlgorithmHash,
+  type HashName,
+  type PublicKeyInfo,
+} from '@waxseal/core';
 
 /** Fulcio's default --client-signing-algorithms, as protobuf-specs PublicKeyDetails names. */
 export const DEFAULT_CLIENT_SIGNING_ALGORITHMS = [
@@ -92,10 +118,12 @@ function checkSpkiShape(spki: Uint8Array): void {
       if (!curve || curve.tag !== TAG.OID) keyError('elliptic curve keys must name their curve');
       const point = readBitStringBytes(n.children[1], 'subjectPublicKey');
       const expected = EC_POINT_BYTES[readOid(curve)];
-      if (expected !== undefined && (point[0] !== 0x04 || point.length !== expected)) keyError('elliptic curve public keys must be uncompressed points');
+      if (expected !== undefined && (point[0] !== 0x04 || point.length !== expected))
+        keyError('elliptic curve public keys must be uncompressed points');
     }
   } catch (e) {
-    if (e instanceof WaxsealError && e.code === 'ERR_DER_PARSE') throw new WaxsealError('ERR_KEY_UNSUPPORTED', `public key is malformed: ${e.message}`, { cause: e });
+    if (e instanceof WaxsealError && e.code === 'ERR_DER_PARSE')
+      throw new WaxsealError('ERR_KEY_UNSUPPORTED', `public key is malformed: ${e.message}`, { cause: e });
     throw e;
   }
 }
@@ -126,7 +154,9 @@ export function parsePublicKeyContent(content: string): PublicKeyInfo {
     if (b.label === 'RSA PUBLIC KEY') {
       let spki: Uint8Array;
       try {
-        spki = new Uint8Array(createPublicKey({ key: asBuffer(b.der), format: 'der', type: 'pkcs1' }).export({ format: 'der', type: 'spki' }));
+        spki = new Uint8Array(
+          createPublicKey({ key: asBuffer(b.der), format: 'der', type: 'pkcs1' }).export({ format: 'der', type: 'spki' }),
+        );
       } catch (e) {
         throw new WaxsealError('ERR_KEY_UNSUPPORTED', 'RSA PUBLIC KEY block is not a valid PKCS#1 key', { cause: e });
       }
@@ -171,7 +201,8 @@ export function checkKeyStrength(info: PublicKeyInfo): void {
     if (bits % 8 !== 0) throw new WaxsealError('ERR_KEY_WEAK', `RSA modulus length ${bits} is not a multiple of 8`);
     const e = BigInt(`0x${toHex(fromBase64Url(jwk.e!)) || '0'}`);
     if (e !== 65537n) throw new WaxsealError('ERR_KEY_WEAK', `RSA public exponent must be 65537, found ${e}`);
-    if ((n & 1n) === 0n || gcd(n, SMALL_PRIME_PRODUCT) !== 1n) throw new WaxsealError('ERR_KEY_WEAK', 'RSA modulus has a small prime factor');
+    if ((n & 1n) === 0n || gcd(n, SMALL_PRIME_PRODUCT) !== 1n)
+      throw new WaxsealError('ERR_KEY_WEAK', 'RSA modulus has a small prime factor');
   }
   goodKeys.add(info);
 }
@@ -194,12 +225,18 @@ export function decodeProtoBytes(s: unknown, what: string): Uint8Array {
  * expensive step of an issuance, and there it overlaps with the event loop's HTTP work.
  */
 export function verifyProofOfPossession(info: PublicKeyInfo, challenge: string, proof: Uint8Array): Promise<void> {
-  const invalid = () => new WaxsealError('ERR_PROOF_OF_POSSESSION', `the proof of possession is not a valid signature over ${JSON.stringify(challenge)} by the submitted key`);
+  const invalid = () =>
+    new WaxsealError(
+      'ERR_PROOF_OF_POSSESSION',
+      `the proof of possession is not a valid signature over ${JSON.stringify(challenge)} by the submitted key`,
+    );
   if (proof.length === 0) return Promise.reject(new WaxsealError('ERR_PROOF_OF_POSSESSION', 'no proof of possession was supplied'));
   return new Promise((resolve, reject) => {
     try {
       // The KeyObject itself (not an options object) and DER, node's default ECDSA encoding.
-      nodeVerify(info.kind === 'ed25519' ? null : defaultHash(info.kind), utf8(challenge), info.key, proof, (err, ok) => (!err && ok ? resolve() : reject(invalid())));
+      nodeVerify(info.kind === 'ed25519' ? null : defaultHash(info.kind), utf8(challenge), info.key, proof, (err, ok) =>
+        !err && ok ? resolve() : reject(invalid()),
+      );
     } catch {
       reject(invalid());
     }
@@ -228,7 +265,8 @@ export function parseCsrDer(der: Uint8Array): ParsedCsr {
     expectTag(child(info, 1, 'subject'), TAG.SEQUENCE, 'subject');
     const spki = expectTag(child(info, 2, 'subjectPKInfo'), TAG.SEQUENCE, 'subjectPKInfo');
     const attrs = info.children[3];
-    if (info.children.length > 4 || (attrs !== undefined && !isContext(attrs, 0))) throw csrError('certificate signing request: malformed attributes');
+    if (info.children.length > 4 || (attrs !== undefined && !isContext(attrs, 0)))
+      throw csrError('certificate signing request: malformed attributes');
     const alg = expectTag(root.children[1], TAG.SEQUENCE, 'signatureAlgorithm');
     const signatureAlgorithm = readOid(alg.children[0], 'signatureAlgorithm');
     return { info: info.raw, spki: spki.raw, signatureAlgorithm, signature: readBitStringBytes(root.children[2], 'signature') };
@@ -258,7 +296,10 @@ export function checkCsr(field: unknown): { key: PublicKeyInfo; hash: HashName |
   try {
     der = decodePem(text, ['CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST']).der;
   } catch (e) {
-    throw csrError(`certificateSigningRequest must be base64 of a PEM CERTIFICATE REQUEST (${e instanceof Error ? e.message : String(e)})`, e);
+    throw csrError(
+      `certificateSigningRequest must be base64 of a PEM CERTIFICATE REQUEST (${e instanceof Error ? e.message : String(e)})`,
+      e,
+    );
   }
   const csr = parseCsrDer(der);
   const key = publicKeyFromDer(csr.spki);
@@ -270,7 +311,9 @@ export function checkCsr(field: unknown): { key: PublicKeyInfo; hash: HashName |
     throw csrError(`unsupported CSR signature algorithm ${csr.signatureAlgorithm}`);
   }
   const family = key.kind === 'rsa' ? RSA_SIG_OIDS : key.kind === 'ed25519' ? new Set<string>([OID.ed25519]) : ECDSA_SIG_OIDS;
-  if (!family.has(csr.signatureAlgorithm)) throw csrError(`CSR signature algorithm ${csr.signatureAlgorithm} does not fit its ${key.kind} key`);
-  if (!verifySignature(key, csr.info, csr.signature, hash === null ? {} : { hash })) throw csrError('the certificate signing request signature does not verify');
+  if (!family.has(csr.signatureAlgorithm))
+    throw csrError(`CSR signature algorithm ${csr.signatureAlgorithm} does not fit its ${key.kind} key`);
+  if (!verifySignature(key, csr.info, csr.signature, hash === null ? {} : { hash }))
+    throw csrError('the certificate signing request signature does not verify');
   return { key, hash };
 }

@@ -41,28 +41,45 @@ async function fakeIdp(iss = ISS, algs: string[] = ['ES256']): Promise<FakeIdp> 
       return response(r.status, r.body, r.location);
     },
   };
-  idp.routes.set(`${iss}/.well-known/openid-configuration`, () => ({ status: 200, body: { issuer: iss, jwks_uri: `${iss}/keys`, id_token_signing_alg_values_supported: algs } }));
+  idp.routes.set(`${iss}/.well-known/openid-configuration`, () => ({
+    status: 200,
+    body: { issuer: iss, jwks_uri: `${iss}/keys`, id_token_signing_alg_values_supported: algs },
+  }));
   idp.routes.set(`${iss}/keys`, () => ({ status: 200, body: { keys: idp.published } }));
   await idp.newKey(true);
   return idp;
 }
 
 function response(status: number, body: unknown, location?: string): FetchResponseLike {
-  return { status, headers: { get: (n) => (n === 'location' ? location ?? null : null) }, text: async () => JSON.stringify(body) };
+  return { status, headers: { get: (n) => (n === 'location' ? (location ?? null) : null) }, text: async () => JSON.stringify(body) };
 }
 
-const config = (extra: Record<string, unknown> = {}) => parseIssuerConfig(JSON.stringify({ OIDCIssuers: { [ISS]: { Type: 'email' } }, ...extra }));
+const config = (extra: Record<string, unknown> = {}) =>
+  parseIssuerConfig(JSON.stringify({ OIDCIssuers: { [ISS]: { Type: 'email' } }, ...extra }));
 
 function clock(start = T0) {
   const c = { t: start, now: () => c.t };
   return c;
 }
 
-async function mint(idp: FakeIdp, claims: Record<string, unknown> = {}, o: { kid?: string; at?: number; ttl?: number } = {}): Promise<string> {
+async function mint(
+  idp: FakeIdp,
+  claims: Record<string, unknown> = {},
+  o: { kid?: string; at?: number; ttl?: number } = {},
+): Promise<string> {
   const kid = o.kid ?? idp.keys[0]!.kid;
   const key = idp.keys.find((k) => k.kid === kid)!.privateKey;
   const now = Math.floor((o.at ?? T0) / 1000);
-  return new SignJWT({ iss: ISS, aud: 'sigstore', sub: 'u1', email: 'a@example.com', email_verified: true, iat: now, exp: now + (o.ttl ?? 600), ...claims })
+  return new SignJWT({
+    iss: ISS,
+    aud: 'sigstore',
+    sub: 'u1',
+    email: 'a@example.com',
+    email_verified: true,
+    iat: now,
+    exp: now + (o.ttl ?? 600),
+    ...claims,
+  })
     .setProtectedHeader({ alg: 'ES256', kid })
     .sign(key);
 }
@@ -108,7 +125,10 @@ test('algorithms: none, HS256 (with the public key as secret) and unadvertised o
   await assert.rejects(v.verify(`${b64({ alg: 'none' })}.${b64(claims)}.`), is('ERR_TOKEN_ALGORITHM', /"none"/));
   const input = `${b64({ alg: 'HS256', kid: 'k1' })}.${b64(claims)}`;
   const secret = JSON.stringify(idp.published[0]);
-  await assert.rejects(v.verify(`${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`), is('ERR_TOKEN_ALGORITHM', /HS256/));
+  await assert.rejects(
+    v.verify(`${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`),
+    is('ERR_TOKEN_ALGORITHM', /HS256/),
+  );
   // RS256 is in our allow-list but this issuer only advertises ES256.
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const rs = await new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).sign(privateKey);
@@ -120,7 +140,15 @@ test('malformed tokens: size, shape, base64 and JSON are ERR_TOKEN_INVALID; unkn
   const idp = await fakeIdp();
   const v = new OidcVerifier({ issuers: config(), fetch: idp.fetch, now: clock().now });
   const b64 = (s: string) => Buffer.from(s).toString('base64url');
-  for (const bad of ['', 'a.b', 'a.b.c.d.e', `${b64('{"alg":"ES256"}')}.!!!.sig`, `${b64('not json')}.${b64('{}')}.sig`, `${b64('[1]')}.${b64('{}')}.sig`, 'x'.repeat(MAX_TOKEN_BYTES + 1)]) {
+  for (const bad of [
+    '',
+    'a.b',
+    'a.b.c.d.e',
+    `${b64('{"alg":"ES256"}')}.!!!.sig`,
+    `${b64('not json')}.${b64('{}')}.sig`,
+    `${b64('[1]')}.${b64('{}')}.sig`,
+    'x'.repeat(MAX_TOKEN_BYTES + 1),
+  ]) {
     await assert.rejects(v.verify(bad), is('ERR_TOKEN_INVALID'), bad.slice(0, 40));
   }
   await assert.rejects(v.verify(await mint(idp, { iss: 'https://evil.example.com' })), is('ERR_ISSUER_UNKNOWN', /evil/));
@@ -158,7 +186,10 @@ test('an unknown key id triggers one JWKS refetch (rate limited) and then a clea
 test('discovery: issuer mismatch, HTTP errors, redirects and timeouts; failures are retried later', async () => {
   const c = clock();
   const mismatch = await fakeIdp();
-  mismatch.routes.set(`${ISS}/.well-known/openid-configuration`, () => ({ status: 200, body: { issuer: 'https://other.example.com', jwks_uri: `${ISS}/keys` } }));
+  mismatch.routes.set(`${ISS}/.well-known/openid-configuration`, () => ({
+    status: 200,
+    body: { issuer: 'https://other.example.com', jwks_uri: `${ISS}/keys` },
+  }));
   const v1 = new OidcVerifier({ issuers: config(), fetch: mismatch.fetch, now: c.now });
   await assert.rejects(v1.verify(await mint(mismatch)), is('ERR_ISSUER_DISCOVERY', /did not match/));
 
@@ -182,7 +213,10 @@ test('discovery: issuer mismatch, HTTP errors, redirects and timeouts; failures 
   const slow = await fakeIdp();
   slow.routes.set(discovery, () => new Promise<never>(() => {}));
   const hanging: FetchLike = (url, init) =>
-    Promise.race([slow.fetch(url, init), new Promise<never>((_, reject) => init.signal.addEventListener('abort', () => reject(new Error('aborted'))))]);
+    Promise.race([
+      slow.fetch(url, init),
+      new Promise<never>((_, reject) => init.signal.addEventListener('abort', () => reject(new Error('aborted')))),
+    ]);
   const v4 = new OidcVerifier({ issuers: config(), fetch: hanging, now: c.now, httpTimeoutMs: 50 });
   await assert.rejects(v4.verify(await mint(slow)), is('ERR_ISSUER_DISCOVERY', /timed out/));
 

@@ -24,7 +24,10 @@ export interface FetchResponseLike {
 }
 
 /** An injectable fetch (tests, proxies). It must not follow redirects itself. */
-export type FetchLike = (url: string, init: { signal: AbortSignal; redirect: 'manual'; headers: Record<string, string> }) => Promise<FetchResponseLike>;
+export type FetchLike = (
+  url: string,
+  init: { signal: AbortSignal; redirect: 'manual'; headers: Record<string, string> },
+) => Promise<FetchResponseLike>;
 
 export interface OidcVerifierOptions {
   issuers: IssuerConfig;
@@ -90,7 +93,8 @@ export function decodeUnverified(token: string): { header: Record<string, unknow
     } catch (e) {
       throw tokenError(`identity token ${what} is not base64url-encoded JSON`, e);
     }
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw tokenError(`identity token ${what} is not a JSON object`);
+    if (typeof value !== 'object' || value === null || Array.isArray(value))
+      throw tokenError(`identity token ${what} is not a JSON object`);
     return value as Record<string, unknown>;
   };
   const header = decode(parts[0]!, 'header');
@@ -99,24 +103,34 @@ export function decodeUnverified(token: string): { header: Record<string, unknow
 }
 
 // The built-in HTTP client: bounded size, no redirects, an optional extra CA per issuer.
-function nodeGet(url: string, signal: AbortSignal, ca: string | undefined): Promise<{ status: number; location: string | null; body: string }> {
+function nodeGet(
+  url: string,
+  signal: AbortSignal,
+  ca: string | undefined,
+): Promise<{ status: number; location: string | null; body: string }> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     const requester = u.protocol === 'https:' ? httpsRequest : httpRequest;
-    const req = requester(u, { method: 'GET', signal, headers: { accept: 'application/json' }, ...(ca && u.protocol === 'https:' ? { ca } : {}) }, (res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size > MAX_DOCUMENT_BYTES) {
-          req.destroy(new Error(`response larger than ${MAX_DOCUMENT_BYTES} bytes`));
-          return;
-        }
-        chunks.push(c);
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, location: res.headers.location ?? null, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
+    const req = requester(
+      u,
+      { method: 'GET', signal, headers: { accept: 'application/json' }, ...(ca && u.protocol === 'https:' ? { ca } : {}) },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > MAX_DOCUMENT_BYTES) {
+            req.destroy(new Error(`response larger than ${MAX_DOCUMENT_BYTES} bytes`));
+            return;
+          }
+          chunks.push(c);
+        });
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, location: res.headers.location ?? null, body: Buffer.concat(chunks).toString('utf8') }),
+        );
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -169,17 +183,24 @@ export class OidcVerifier {
     const alg = header.alg;
     if (typeof alg !== 'string') throw tokenError('identity token header has no alg');
     if (!(ALLOWED_TOKEN_ALGORITHMS as readonly string[]).includes(alg)) {
-      throw new WaxsealError('ERR_TOKEN_ALGORITHM', `identity token algorithm ${JSON.stringify(alg)} is not allowed (allowed: ${ALLOWED_TOKEN_ALGORITHMS.join(', ')})`);
+      throw new WaxsealError(
+        'ERR_TOKEN_ALGORITHM',
+        `identity token algorithm ${JSON.stringify(alg)} is not allowed (allowed: ${ALLOWED_TOKEN_ALGORITHMS.join(', ')})`,
+      );
     }
     if (signature.length === 0) throw tokenError('identity token has no signature');
     const iss = payload.iss;
     if (typeof iss !== 'string' || iss.length === 0) throw tokenError('identity token has no iss claim');
     const issuer = lookupIssuer(this.#issuers, iss);
-    if (!issuer) throw new WaxsealError('ERR_ISSUER_UNKNOWN', `identity token issuer ${JSON.stringify(iss.slice(0, 200))} is not configured`);
+    if (!issuer)
+      throw new WaxsealError('ERR_ISSUER_UNKNOWN', `identity token issuer ${JSON.stringify(iss.slice(0, 200))} is not configured`);
 
     const provider = await this.#provider(issuer);
     if (!provider.algorithms.includes(alg)) {
-      throw new WaxsealError('ERR_TOKEN_ALGORITHM', `identity token algorithm ${alg} is not one the issuer advertises (${provider.algorithms.join(', ')})`);
+      throw new WaxsealError(
+        'ERR_TOKEN_ALGORITHM',
+        `identity token algorithm ${alg} is not one the issuer advertises (${provider.algorithms.join(', ')})`,
+      );
     }
     if (this.#now() - provider.fetchedAt > this.#maxAgeMs) await this.#refresh(provider, issuer, true);
 
@@ -199,7 +220,13 @@ export class OidcVerifier {
       throw mapJoseError(e, issuer, payload);
     }
     const claims = verified.payload as JWTPayload & Record<string, unknown>;
-    const result: VerifiedToken = Object.freeze({ issuer, claims: Object.freeze(claims), algorithm: alg, keyId: kid, expiresAt: claims.exp! });
+    const result: VerifiedToken = Object.freeze({
+      issuer,
+      claims: Object.freeze(claims),
+      algorithm: alg,
+      keyId: kid,
+      expiresAt: claims.exp!,
+    });
     this.#remember(cacheKey, result, nowSec);
     return result;
   }
@@ -211,7 +238,13 @@ export class OidcVerifier {
     this.#metaProviders.clear();
   }
 
-  async #verifyWithKeys(token: string, provider: Provider, issuer: OidcIssuer, kid: string | undefined, options: JWTVerifyOptions): Promise<{ payload: JWTPayload }> {
+  async #verifyWithKeys(
+    token: string,
+    provider: Provider,
+    issuer: OidcIssuer,
+    kid: string | undefined,
+    options: JWTVerifyOptions,
+  ): Promise<{ payload: JWTPayload }> {
     const getKey: JWTVerifyGetKey = async (protectedHeader, t) => {
       try {
         return await provider.keys(protectedHeader, t);
@@ -227,7 +260,9 @@ export class OidcVerifier {
           if ((e as { code?: string }).code !== 'ERR_JWKS_NO_MATCHING_KEY') throw e;
         }
       }
-      throw tokenError(`unknown key id ${kid === undefined ? '(none)' : JSON.stringify(kid)}: no key in the JWKS of ${issuer.issuerUrl} matches the token`);
+      throw tokenError(
+        `unknown key id ${kid === undefined ? '(none)' : JSON.stringify(kid)}: no key in the JWKS of ${issuer.issuerUrl} matches the token`,
+      );
     };
     try {
       return await jwtVerify(token, getKey, options);
@@ -286,7 +321,11 @@ export class OidcVerifier {
     const doc = await this.#getJson(`${iss.replace(/\/$/, '')}/.well-known/openid-configuration`, issuer, 'discovery document');
     if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw discoveryError(iss, 'discovery document is not a JSON object');
     const d = doc as Record<string, unknown>;
-    if (d.issuer !== iss) throw discoveryError(iss, `issuer did not match the issuer returned by provider: expected ${JSON.stringify(iss)} got ${JSON.stringify(d.issuer)}`);
+    if (d.issuer !== iss)
+      throw discoveryError(
+        iss,
+        `issuer did not match the issuer returned by provider: expected ${JSON.stringify(iss)} got ${JSON.stringify(d.issuer)}`,
+      );
     if (typeof d.jwks_uri !== 'string') throw discoveryError(iss, 'discovery document has no jwks_uri');
     let jwksUri: URL;
     try {
@@ -299,11 +338,19 @@ export class OidcVerifier {
     const advertised = d.id_token_signing_alg_values_supported;
     if (Array.isArray(advertised) && advertised.length > 0) {
       algorithms = algorithms.filter((a) => advertised.includes(a));
-      if (algorithms.length === 0) throw discoveryError(iss, `the issuer advertises no allowed signing algorithm (${advertised.join(', ')})`);
+      if (algorithms.length === 0)
+        throw discoveryError(iss, `the issuer advertises no allowed signing algorithm (${advertised.join(', ')})`);
     }
-    const provider: Provider = { issuerUrl: iss, jwksUri: jwksUri.href, algorithms, keys: async () => {
-      throw new Error('unreachable');
-    }, fetchedAt: 0, refreshing: undefined };
+    const provider: Provider = {
+      issuerUrl: iss,
+      jwksUri: jwksUri.href,
+      algorithms,
+      keys: async () => {
+        throw new Error('unreachable');
+      },
+      fetchedAt: 0,
+      refreshing: undefined,
+    };
     await this.#loadJwks(provider, issuer);
     return provider;
   }
@@ -374,11 +421,20 @@ function mapJoseError(e: unknown, issuer: OidcIssuer, payload: Record<string, un
   const err = e as { code?: string; claim?: string; message?: string };
   switch (err.code) {
     case 'ERR_JWT_EXPIRED':
-      return new WaxsealError('ERR_TOKEN_EXPIRED', `identity token expired${typeof payload.exp === 'number' ? ` at ${new Date(payload.exp * 1000).toISOString()}` : ''}`, { cause: e });
+      return new WaxsealError(
+        'ERR_TOKEN_EXPIRED',
+        `identity token expired${typeof payload.exp === 'number' ? ` at ${new Date(payload.exp * 1000).toISOString()}` : ''}`,
+        { cause: e },
+      );
     case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
-      if (err.claim === 'nbf') return new WaxsealError('ERR_TOKEN_EXPIRED', 'identity token is not valid yet (nbf is in the future)', { cause: e });
+      if (err.claim === 'nbf')
+        return new WaxsealError('ERR_TOKEN_EXPIRED', 'identity token is not valid yet (nbf is in the future)', { cause: e });
       if (err.claim === 'aud') {
-        return new WaxsealError('ERR_TOKEN_AUDIENCE', `identity token audience ${JSON.stringify(payload.aud)} does not include the client id ${JSON.stringify(issuer.clientId)}`, { cause: e });
+        return new WaxsealError(
+          'ERR_TOKEN_AUDIENCE',
+          `identity token audience ${JSON.stringify(payload.aud)} does not include the client id ${JSON.stringify(issuer.clientId)}`,
+          { cause: e },
+        );
       }
       return tokenError(`identity token claim ${err.claim ?? '?'} is invalid: ${err.message ?? ''}`, e);
     case 'ERR_JOSE_ALG_NOT_ALLOWED':

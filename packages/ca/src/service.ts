@@ -7,13 +7,40 @@
 // Errors use the grpc-gateway shape {"code": <grpc code>, "message": "...", "details": []}.
 // Every issuance and every refusal goes to the audit hook; the authorize hook decides who may sign.
 import { readFileSync } from 'node:fs';
-import { WaxsealError, sha256, defaultHash, toHex, type ErrorCode, type HashName, type KeyKind, type PublicKeyInfo, type Certificate, type FulcioExtensionName } from '@waxseal/core';
+import {
+  WaxsealError,
+  sha256,
+  defaultHash,
+  toHex,
+  type ErrorCode,
+  type HashName,
+  type KeyKind,
+  type PublicKeyInfo,
+  type Certificate,
+  type FulcioExtensionName,
+} from '@waxseal/core';
 import type { Signer } from '@waxseal/keys';
-import { json, serveServices, type ErrorFormatter, type Request, type Response, type Router, type RunningServer, type Service } from '@waxseal/server';
+import {
+  json,
+  serveServices,
+  type ErrorFormatter,
+  type Request,
+  type Response,
+  type Router,
+  type RunningServer,
+  type Service,
+} from '@waxseal/server';
 import { buildPrincipal, configurationView, parseIssuerConfig, type IssuerConfig, type OidcIssuer, type Principal } from './issuers.ts';
 import { OidcVerifier, type FetchLike, type OidcVerifierOptions, type VerifiedToken } from './oidc.ts';
 import {
-  allowedAlgorithmSet, checkAlgorithmAllowed, checkCsr, checkKeyStrength, decodeProtoBytes, keyFingerprint, parsePublicKeyContent, verifyProofOfPossession,
+  allowedAlgorithmSet,
+  checkAlgorithmAllowed,
+  checkCsr,
+  checkKeyStrength,
+  decodeProtoBytes,
+  keyFingerprint,
+  parsePublicKeyContent,
+  verifyProofOfPossession,
 } from './keycheck.ts';
 import { LeafIssuer } from './certificate.ts';
 import { caChainFromCertificates, type CaChain } from './chain.ts';
@@ -109,7 +136,8 @@ const GRPC_CODE_BY_STATUS: Record<number, number> = {
 };
 
 /** Fulcio's grpc-gateway error body: {"code": <grpc code>, "message": "...", "details": []}. */
-export const fulcioErrorFormatter: ErrorFormatter = (err) => json(err.status, { code: GRPC_CODE_BY_STATUS[err.status] ?? 2, message: err.message, details: [] });
+export const fulcioErrorFormatter: ErrorFormatter = (err) =>
+  json(err.status, { code: GRPC_CODE_BY_STATUS[err.status] ?? 2, message: err.message, details: [] });
 
 type Json = Record<string, unknown>;
 
@@ -163,7 +191,12 @@ export class CaService implements Service {
     this.#leaves = new LeafIssuer(opts.signer, chain.certificates[0]!);
     this.#now = opts.now ?? (() => new Date());
     const now = this.#now;
-    this.#oidc = new OidcVerifier({ ...opts.oidc, issuers: opts.issuers, ...(opts.fetch ? { fetch: opts.fetch } : {}), now: () => now().getTime() });
+    this.#oidc = new OidcVerifier({
+      ...opts.oidc,
+      issuers: opts.issuers,
+      ...(opts.fetch ? { fetch: opts.fetch } : {}),
+      now: () => now().getTime(),
+    });
     this.#authorize = opts.authorize;
     this.#audit = opts.audit;
     this.#recording = opts.audit !== undefined || opts.authorize !== undefined;
@@ -186,9 +219,21 @@ export class CaService implements Service {
     const p = prefix.replace(/\/$/, '');
     const opts = { errorFormatter: fulcioErrorFormatter };
     router.post(`${p}/api/v2/signingCert`, (req) => this.#signingCert(req), opts);
-    router.get(`${p}/api/v2/trustBundle`, () => ({ status: 200, headers: { 'content-type': 'application/json' }, body: this.#trustBundle }), opts);
-    router.get(`${p}/api/v2/configuration`, () => ({ status: 200, headers: { 'content-type': 'application/json' }, body: this.#configuration }), opts);
-    router.get(`${p}/api/v1/rootCert`, () => ({ status: 200, headers: { 'content-type': 'application/pem-certificate-chain' }, body: this.#rootCertPem }), opts);
+    router.get(
+      `${p}/api/v2/trustBundle`,
+      () => ({ status: 200, headers: { 'content-type': 'application/json' }, body: this.#trustBundle }),
+      opts,
+    );
+    router.get(
+      `${p}/api/v2/configuration`,
+      () => ({ status: 200, headers: { 'content-type': 'application/json' }, body: this.#configuration }),
+      opts,
+    );
+    router.get(
+      `${p}/api/v1/rootCert`,
+      () => ({ status: 200, headers: { 'content-type': 'application/pem-certificate-chain' }, body: this.#rootCertPem }),
+      opts,
+    );
     router.get(`${p}/healthz`, () => json(200, { status: 'SERVING' }), opts);
   }
 
@@ -197,7 +242,10 @@ export class CaService implements Service {
   }
 
   /** Issues a certificate for an already-decoded request body (the HTTP route's core; also for tests and embedding). */
-  async issue(body: unknown, meta: { authorization?: string; remoteAddress?: string; userAgent?: string } = {}): Promise<{ certificates: string[] }> {
+  async issue(
+    body: unknown,
+    meta: { authorization?: string; remoteAddress?: string; userAgent?: string } = {},
+  ): Promise<{ certificates: string[] }> {
     const record: { -readonly [K in keyof CaAuditEvent]?: CaAuditEvent[K] } = {};
     if (meta.remoteAddress) record.remoteAddress = meta.remoteAddress;
     try {
@@ -221,7 +269,11 @@ export class CaService implements Service {
       const body = await req.json(MAX_SIGNING_REQUEST_BYTES);
       const auth = bearerToken(req);
       const ua = req.headers['user-agent'];
-      const pem = await this.#issue(body, { ...(auth ? { authorization: auth } : {}), ...(remote ? { remoteAddress: remote } : {}), ...(ua ? { userAgent: ua } : {}) }, record);
+      const pem = await this.#issue(
+        body,
+        { ...(auth ? { authorization: auth } : {}), ...(remote ? { remoteAddress: remote } : {}), ...(ua ? { userAgent: ua } : {}) },
+        record,
+      );
       return {
         status: 200,
         headers: { 'content-type': 'application/json' },
@@ -241,10 +293,18 @@ export class CaService implements Service {
   ): Promise<string> {
     if (!isObject(body)) throw new WaxsealError('ERR_INVALID_INPUT', 'the request body must be a JSON object');
     const credentials = field(body, 'credentials', 'credentials');
-    if (credentials !== undefined && credentials !== null && !isObject(credentials)) throw new WaxsealError('ERR_INVALID_INPUT', 'credentials must be an object');
+    if (credentials !== undefined && credentials !== null && !isObject(credentials))
+      throw new WaxsealError('ERR_INVALID_INPUT', 'credentials must be an object');
     // The body's token wins over the Authorization header, as in Fulcio.
-    const token = (isObject(credentials) ? optionalString(field(credentials, 'oidcIdentityToken', 'oidc_identity_token'), 'credentials.oidcIdentityToken') : undefined) ?? meta.authorization;
-    if (!token) throw new WaxsealError('ERR_TOKEN_INVALID', 'no OIDC identity token: send credentials.oidcIdentityToken or an Authorization: Bearer header');
+    const token =
+      (isObject(credentials)
+        ? optionalString(field(credentials, 'oidcIdentityToken', 'oidc_identity_token'), 'credentials.oidcIdentityToken')
+        : undefined) ?? meta.authorization;
+    if (!token)
+      throw new WaxsealError(
+        'ERR_TOKEN_INVALID',
+        'no OIDC identity token: send credentials.oidcIdentityToken or an Authorization: Bearer header',
+      );
 
     const verified = await this.#oidc.verify(token);
     record.tokenIssuer = verified.issuer.issuerUrl;
@@ -261,7 +321,8 @@ export class CaService implements Service {
     const pkr = field(body, 'publicKeyRequest', 'public_key_request');
     const hasCsr = csrField !== undefined && csrField !== null && csrField !== '';
     const hasPkr = pkr !== undefined && pkr !== null;
-    if (hasCsr && hasPkr) throw new WaxsealError('ERR_INVALID_INPUT', 'send either publicKeyRequest or certificateSigningRequest, not both');
+    if (hasCsr && hasPkr)
+      throw new WaxsealError('ERR_INVALID_INPUT', 'send either publicKeyRequest or certificateSigningRequest, not both');
     let key: PublicKeyInfo;
     let hash: HashName | null;
     let form: 'publicKey' | 'csr';
@@ -276,14 +337,17 @@ export class CaService implements Service {
       if (!hasPkr) throw new WaxsealError('ERR_INVALID_INPUT', 'the request has neither publicKeyRequest nor certificateSigningRequest');
       if (!isObject(pkr)) throw new WaxsealError('ERR_INVALID_INPUT', 'publicKeyRequest must be an object');
       const pk = field(pkr, 'publicKey', 'public_key');
-      if (pk !== undefined && pk !== null && !isObject(pk)) throw new WaxsealError('ERR_INVALID_INPUT', 'publicKeyRequest.publicKey must be an object');
+      if (pk !== undefined && pk !== null && !isObject(pk))
+        throw new WaxsealError('ERR_INVALID_INPUT', 'publicKeyRequest.publicKey must be an object');
       const content = isObject(pk) ? optionalString(pk.content, 'publicKeyRequest.publicKey.content') : undefined;
-      if (content === undefined) throw new WaxsealError('ERR_KEY_UNSUPPORTED', 'publicKeyRequest.publicKey.content is missing: the public key was not provided');
+      if (content === undefined)
+        throw new WaxsealError('ERR_KEY_UNSUPPORTED', 'publicKeyRequest.publicKey.content is missing: the public key was not provided');
       key = parsePublicKeyContent(content);
       if (this.#recording) record.keyFingerprint = keyFingerprint(key.spki);
       checkKeyStrength(key);
       const popField = field(pkr, 'proofOfPossession', 'proof_of_possession');
-      if (popField === undefined || popField === null || popField === '') throw new WaxsealError('ERR_PROOF_OF_POSSESSION', 'publicKeyRequest.proofOfPossession is missing');
+      if (popField === undefined || popField === null || popField === '')
+        throw new WaxsealError('ERR_PROOF_OF_POSSESSION', 'publicKeyRequest.proofOfPossession is missing');
       await verifyProofOfPossession(key, principal.challenge, decodeProtoBytes(popField, 'publicKeyRequest.proofOfPossession'));
       hash = key.kind === 'ed25519' ? null : defaultHash(key.kind);
     }
@@ -301,7 +365,13 @@ export class CaService implements Service {
           ...principal.extensions,
           ...(principal.subject ? { tokenSubject: principal.subject } : {}),
         },
-        publicKey: { spki: key.spki, kind: key.kind, ...(key.rsaBits !== undefined ? { rsaBits: key.rsaBits } : {}), algorithm, fingerprint: record.keyFingerprint ?? keyFingerprint(key.spki) },
+        publicKey: {
+          spki: key.spki,
+          kind: key.kind,
+          ...(key.rsaBits !== undefined ? { rsaBits: key.rsaBits } : {}),
+          algorithm,
+          fingerprint: record.keyFingerprint ?? keyFingerprint(key.spki),
+        },
         form,
         remoteAddress: meta.remoteAddress,
         userAgent: meta.userAgent,
@@ -325,7 +395,9 @@ export class CaService implements Service {
         await this.#audit({ ...record, time: new Date().toISOString(), result: 'issued', caKeyRef: this.#signer.keyRef });
       } catch (e) {
         this.#onInternalError(e);
-        throw new WaxsealError('ERR_UNAVAILABLE', 'the audit log could not record the issuance, so the certificate was not released', { cause: e });
+        throw new WaxsealError('ERR_UNAVAILABLE', 'the audit log could not record the issuance, so the certificate was not released', {
+          cause: e,
+        });
       }
     }
     return cert.pem;
@@ -337,7 +409,14 @@ export class CaService implements Service {
     if (record.serial !== undefined && e instanceof WaxsealError && e.code === 'ERR_UNAVAILABLE') return;
     const err = e instanceof WaxsealError ? e : new WaxsealError('ERR_INTERNAL', 'internal error');
     try {
-      await this.#audit({ ...record, time: new Date().toISOString(), result: 'refused', errorCode: err.code, message: err.message, caKeyRef: this.#signer.keyRef });
+      await this.#audit({
+        ...record,
+        time: new Date().toISOString(),
+        result: 'refused',
+        errorCode: err.code,
+        message: err.message,
+        caKeyRef: this.#signer.keyRef,
+      });
     } catch (auditError) {
       this.#onInternalError(auditError);
     }
@@ -356,7 +435,11 @@ export function loadIssuerConfigFile(path: string, include?: readonly IssuerConf
 }
 
 /** Runs the CA alone on `port` (0 = any) on 127.0.0.1 unless `host` says otherwise. */
-export async function startCaServer(options: CaServiceOptions, port = 0, host = '127.0.0.1'): Promise<RunningServer & { service: CaService }> {
+export async function startCaServer(
+  options: CaServiceOptions,
+  port = 0,
+  host = '127.0.0.1',
+): Promise<RunningServer & { service: CaService }> {
   const service = await CaService.create(options);
   const running = await serveServices([service], {
     port,

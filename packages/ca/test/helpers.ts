@@ -16,7 +16,10 @@ export interface TestIssuer {
   jwksFetches: number;
   discoveryFetches: number;
   /** Mints a token signed with the current key (overrides win over the defaults). */
-  mint(claims: Record<string, unknown>, opts?: { alg?: string; kid?: string; key?: KeyObject; expiresIn?: number; iss?: string; header?: Record<string, unknown> }): Promise<string>;
+  mint(
+    claims: Record<string, unknown>,
+    opts?: { alg?: string; kid?: string; key?: KeyObject; expiresIn?: number; iss?: string; header?: Record<string, unknown> },
+  ): Promise<string>;
   /** Generates a new signing key; publishes it in the JWKS only if `publish`. */
   rotate(publish: boolean): Promise<void>;
   /** Publishes the keys generated so far. */
@@ -27,7 +30,9 @@ export interface TestIssuer {
   close(): Promise<void>;
 }
 
-export async function startTestIssuer(opts: { path?: string; discoveryIssuer?: (url: string) => string; algs?: string[] } = {}): Promise<TestIssuer> {
+export async function startTestIssuer(
+  opts: { path?: string; discoveryIssuer?: (url: string) => string; algs?: string[] } = {},
+): Promise<TestIssuer> {
   const keys: { kid: string; privateKey: KeyObject; publicKey: KeyObject }[] = [];
   let published: JWK[] = [];
   let counter = 0;
@@ -37,7 +42,12 @@ export async function startTestIssuer(opts: { path?: string; discoveryIssuer?: (
     keys.push({ kid, privateKey, publicKey });
     return keys[keys.length - 1]!;
   };
-  const jwk = async (k: { kid: string; publicKey: KeyObject }): Promise<JWK> => ({ ...(await exportJWK(k.publicKey)), kid: k.kid, alg: 'ES256', use: 'sig' });
+  const jwk = async (k: { kid: string; publicKey: KeyObject }): Promise<JWK> => ({
+    ...(await exportJWK(k.publicKey)),
+    kid: k.kid,
+    alg: 'ES256',
+    use: 'sig',
+  });
   let current = newKey();
   published = [await jwk(current)];
 
@@ -90,7 +100,9 @@ export async function startTestIssuer(opts: { path?: string; discoveryIssuer?: (
       const now = Math.floor(Date.now() / 1000);
       const payload = { iss: o.iss ?? url, aud: 'sigstore', iat: now, exp: now + (o.expiresIn ?? 600), ...claims };
       const alg = o.alg ?? 'ES256';
-      return new SignJWT(payload).setProtectedHeader({ alg, kid: o.kid ?? current.kid, typ: 'JWT', ...o.header }).sign(o.key ?? current.privateKey);
+      return new SignJWT(payload)
+        .setProtectedHeader({ alg, kid: o.kid ?? current.kid, typ: 'JWT', ...o.header })
+        .sign(o.key ?? current.privateKey);
     },
     async rotate(publish) {
       current = newKey();
@@ -203,7 +215,13 @@ export function opensslVerify(certificates: string[]): string {
     writeFileSync(join(dir, 'leaf.pem'), leaf!);
     writeFileSync(join(dir, 'root.pem'), root);
     writeFileSync(join(dir, 'inter.pem'), intermediates.join(''));
-    const args = ['verify', '-CAfile', join(dir, 'root.pem'), ...(intermediates.length ? ['-untrusted', join(dir, 'inter.pem')] : []), join(dir, 'leaf.pem')];
+    const args = [
+      'verify',
+      '-CAfile',
+      join(dir, 'root.pem'),
+      ...(intermediates.length ? ['-untrusted', join(dir, 'inter.pem')] : []),
+      join(dir, 'leaf.pem'),
+    ];
     return execFileSync('openssl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   });
 }
@@ -212,8 +230,16 @@ export function opensslText(pem: string): string {
   return execFileSync('openssl', ['x509', '-noout', '-text'], { input: pem, encoding: 'utf8' });
 }
 
-export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any; text: string }> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+export async function postJson(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: any; text: string }> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
   const text = await res.text();
   let parsed: unknown;
   try {

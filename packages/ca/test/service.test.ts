@@ -12,7 +12,16 @@ import { startCaServer, CaService, type CaAuditEvent, type SigningRequestContext
 import { WaxsealError } from '../../core/src/errors.ts';
 import type { RunningServer } from '../../server/src/http.ts';
 import {
-  startTestIssuer, clientKey, publicKeyRequest, postJson, opensslVerify, opensslText, opensslCsr, unsignedToken, hmacToken, type TestIssuer,
+  startTestIssuer,
+  clientKey,
+  publicKeyRequest,
+  postJson,
+  opensslVerify,
+  opensslText,
+  opensslCsr,
+  unsignedToken,
+  hmacToken,
+  type TestIssuer,
 } from './helpers.ts';
 import { GITHUB_TOKEN_CLAIMS, EXPECTED_GITHUB_EXTENSIONS } from './fixtures.ts';
 
@@ -120,7 +129,12 @@ test('token in the Authorization header, and the CSR form, both issue', async ()
   assert.match(opensslVerify(viaHeader), /OK/);
 
   const csrKey = clientKey('p384');
-  const viaCsr = chainOf(await signingCert({ credentials: { oidcIdentityToken: token }, certificateSigningRequest: opensslCsr(csrKey, '/CN=ignored/O=ignored', 'sha384') }));
+  const viaCsr = chainOf(
+    await signingCert({
+      credentials: { oidcIdentityToken: token },
+      certificateSigningRequest: opensslCsr(csrKey, '/CN=ignored/O=ignored', 'sha384'),
+    }),
+  );
   assert.match(opensslVerify(viaCsr), /OK/);
   const leaf = leafOf(viaCsr);
   assert.deepEqual([...leaf.subjectRaw], [0x30, 0x00], 'the CSR subject is ignored');
@@ -142,13 +156,21 @@ test('uri, username (OtherName) and kubernetes (meta-issuer) identities', async 
   const userTok = await userIdp.mint({ sub: 'alice' });
   const userCerts = chainOf(await signingCert(publicKeyRequest(userTok, k1, 'alice')));
   assert.match(opensslVerify(userCerts), /OK/);
-  assert.match(opensslText(userCerts[0]!), /X509v3 Subject Alternative Name: critical\s+othername: 1\.3\.6\.1\.4\.1\.57264\.1\.7::alice!127\.0\.0\.1/);
+  assert.match(
+    opensslText(userCerts[0]!),
+    /X509v3 Subject Alternative Name: critical\s+othername: 1\.3\.6\.1\.4\.1\.57264\.1\.7::alice!127\.0\.0\.1/,
+  );
   assert.deepEqual(subjectAltNames(leafOf(userCerts)), [{ type: 'otherName', typeId: FULCIO_OID.otherName, value: 'alice!127.0.0.1' }]);
   assert.equal(fulcioExtensions(leafOf(userCerts)).tokenSubject, 'alice');
 
-  const k8sTok = await k8sIdp.mint({ sub: 'system:serviceaccount:ci:signer', 'kubernetes.io': { namespace: 'ci', serviceaccount: { name: 'signer', uid: 'x' } } });
+  const k8sTok = await k8sIdp.mint({
+    sub: 'system:serviceaccount:ci:signer',
+    'kubernetes.io': { namespace: 'ci', serviceaccount: { name: 'signer', uid: 'x' } },
+  });
   const k8sCerts = chainOf(await signingCert(publicKeyRequest(k8sTok, k1, 'system:serviceaccount:ci:signer')));
-  assert.deepEqual(subjectAltNames(leafOf(k8sCerts)), [{ type: 'uri', value: 'https://kubernetes.io/namespaces/ci/serviceaccounts/signer' }]);
+  assert.deepEqual(subjectAltNames(leafOf(k8sCerts)), [
+    { type: 'uri', value: 'https://kubernetes.io/namespaces/ci/serviceaccounts/signer' },
+  ]);
   assert.equal(fulcioExtensions(leafOf(k8sCerts)).issuer, k8sIdp.url);
 });
 
@@ -159,7 +181,13 @@ test('GitHub Actions workflow identity: 1.2-1.6, 1.9-1.23 and 1.24 from the ci-p
   assert.match(opensslVerify(certs), /OK/);
   const leaf = leafOf(certs);
   assert.deepEqual(subjectAltNames(leaf), [{ type: 'uri', value: EXPECTED_GITHUB_EXTENSIONS.buildSignerURI }]);
-  assert.deepEqual(fulcioExtensions(leaf), { issuerV1: ghIdp.url, issuer: ghIdp.url, ...EXPECTED_GITHUB_EXTENSIONS, deploymentEnvironment: 'prod', tokenSubject: claims.sub });
+  assert.deepEqual(fulcioExtensions(leaf), {
+    issuerV1: ghIdp.url,
+    issuer: ghIdp.url,
+    ...EXPECTED_GITHUB_EXTENSIONS,
+    deploymentEnvironment: 'prod',
+    tokenSubject: claims.sub,
+  });
   const text = opensslText(certs[0]!);
   for (let arc = 1; arc <= 24; arc++) {
     if (arc === 7) continue; // 1.7 is the OtherName type-id, not an extension
@@ -189,12 +217,31 @@ interface BadCase {
 test('bad requests get the right 4xx, grpc code and a clear message, and are audited', async () => {
   const key = clientKey('p256');
   const email = 'dev@example.com';
-  const good = (claims: Record<string, unknown> = {}, opts?: Parameters<TestIssuer['mint']>[1]) => emailIdp.mint({ sub: 's', email, email_verified: true, ...claims }, opts);
+  const good = (claims: Record<string, unknown> = {}, opts?: Parameters<TestIssuer['mint']>[1]) =>
+    emailIdp.mint({ sub: 's', email, email_verified: true, ...claims }, opts);
   const base = Math.floor(Date.now() / 1000);
   const cases: BadCase[] = [
-    { name: 'expired token', body: async () => publicKeyRequest(await good({ iat: base - 7200, exp: base - 3600 }), key, email), status: 401, grpc: 16, message: /expired/ },
-    { name: 'wrong audience', body: async () => publicKeyRequest(await good({ aud: 'not-sigstore' }), key, email), status: 401, grpc: 16, message: /audience.*sigstore/ },
-    { name: 'unknown issuer', body: async () => publicKeyRequest(await good({}, { iss: 'https://unknown.example.com' }), key, email), status: 401, grpc: 16, message: /not configured/ },
+    {
+      name: 'expired token',
+      body: async () => publicKeyRequest(await good({ iat: base - 7200, exp: base - 3600 }), key, email),
+      status: 401,
+      grpc: 16,
+      message: /expired/,
+    },
+    {
+      name: 'wrong audience',
+      body: async () => publicKeyRequest(await good({ aud: 'not-sigstore' }), key, email),
+      status: 401,
+      grpc: 16,
+      message: /audience.*sigstore/,
+    },
+    {
+      name: 'unknown issuer',
+      body: async () => publicKeyRequest(await good({}, { iss: 'https://unknown.example.com' }), key, email),
+      status: 401,
+      grpc: 16,
+      message: /not configured/,
+    },
     {
       name: 'meta-issuer pattern must not match',
       body: async () => publicKeyRequest(await k8sIdp.mint({ sub: 's' }, { iss: `${k8sIdp.url}.evil.example` }), key, 's'),
@@ -209,27 +256,118 @@ test('bad requests get the right 4xx, grpc code and a clear message, and are aud
       grpc: 16,
       message: /not configured/,
     },
-    { name: 'unknown kid', body: async () => publicKeyRequest(await good({}, { kid: 'rotated-away' }), key, email), status: 401, grpc: 16, message: /unknown key id "rotated-away"/ },
-    { name: 'alg none', body: () => publicKeyRequest(unsignedToken({ iss: emailIdp.url, aud: 'sigstore', sub: 's', email, email_verified: true, exp: base + 600 }), key, email), status: 401, grpc: 16, message: /"none" is not allowed/ },
+    {
+      name: 'unknown kid',
+      body: async () => publicKeyRequest(await good({}, { kid: 'rotated-away' }), key, email),
+      status: 401,
+      grpc: 16,
+      message: /unknown key id "rotated-away"/,
+    },
+    {
+      name: 'alg none',
+      body: () =>
+        publicKeyRequest(
+          unsignedToken({ iss: emailIdp.url, aud: 'sigstore', sub: 's', email, email_verified: true, exp: base + 600 }),
+          key,
+          email,
+        ),
+      status: 401,
+      grpc: 16,
+      message: /"none" is not allowed/,
+    },
     {
       name: 'HS256 with the issuer public key as secret',
-      body: () => publicKeyRequest(hmacToken({ iss: emailIdp.url, aud: 'sigstore', sub: 's', email, email_verified: true, exp: base + 600 }, emailIdp.publicKey.export({ format: 'pem', type: 'spki' }) as string, emailIdp.kid), key, email),
+      body: () =>
+        publicKeyRequest(
+          hmacToken(
+            { iss: emailIdp.url, aud: 'sigstore', sub: 's', email, email_verified: true, exp: base + 600 },
+            emailIdp.publicKey.export({ format: 'pem', type: 'spki' }) as string,
+            emailIdp.kid,
+          ),
+          key,
+          email,
+        ),
       status: 401,
       grpc: 16,
       message: /HS256/,
     },
-    { name: 'signature by another key', body: async () => publicKeyRequest(await good({}, { key: clientKey('p256').privateKey }), key, email), status: 401, grpc: 16, message: /signature/ },
-    { name: 'PoP over the wrong subject', body: async () => publicKeyRequest(await good(), key, 'someone-else@example.com'), status: 400, grpc: 3, message: /proof of possession/ },
-    { name: 'weak RSA-1024 key', body: async () => publicKeyRequest(await good(), clientKey('rsa1024'), email), status: 400, grpc: 3, message: /1024 bits/ },
-    { name: 'unsupported curve secp256k1', body: async () => publicKeyRequest(await good(), clientKey('secp256k1'), email), status: 400, grpc: 3, message: /secp256k1/ },
+    {
+      name: 'signature by another key',
+      body: async () => publicKeyRequest(await good({}, { key: clientKey('p256').privateKey }), key, email),
+      status: 401,
+      grpc: 16,
+      message: /signature/,
+    },
+    {
+      name: 'PoP over the wrong subject',
+      body: async () => publicKeyRequest(await good(), key, 'someone-else@example.com'),
+      status: 400,
+      grpc: 3,
+      message: /proof of possession/,
+    },
+    {
+      name: 'weak RSA-1024 key',
+      body: async () => publicKeyRequest(await good(), clientKey('rsa1024'), email),
+      status: 400,
+      grpc: 3,
+      message: /1024 bits/,
+    },
+    {
+      name: 'unsupported curve secp256k1',
+      body: async () => publicKeyRequest(await good(), clientKey('secp256k1'), email),
+      status: 400,
+      grpc: 3,
+      message: /secp256k1/,
+    },
     { name: 'malformed JSON', body: () => '{"credentials": {', status: 400, grpc: 3, message: /not valid JSON/ },
     { name: 'JSON that is not an object', body: () => '[1,2]', status: 400, grpc: 3, message: /JSON object/ },
-    { name: 'missing token', body: () => publicKeyRequest(undefined, key, email), status: 401, grpc: 16, message: /no OIDC identity token/ },
-    { name: 'email_verified false', body: async () => publicKeyRequest(await good({ email_verified: false }), key, email), status: 400, grpc: 3, message: /email_verified/ },
-    { name: 'no key at all', body: async () => ({ credentials: { oidcIdentityToken: await good() } }), status: 400, grpc: 3, message: /neither publicKeyRequest nor certificateSigningRequest/ },
-    { name: 'both key forms', body: async () => ({ ...publicKeyRequest(await good(), key, email), certificateSigningRequest: opensslCsr(key) }), status: 400, grpc: 3, message: /not both/ },
-    { name: 'missing proof', body: async () => ({ credentials: { oidcIdentityToken: await good() }, publicKeyRequest: { publicKey: { content: key.pem } } }), status: 400, grpc: 3, message: /proofOfPossession is missing/ },
-    { name: 'bad CSR', body: async () => ({ credentials: { oidcIdentityToken: await good() }, certificateSigningRequest: Buffer.from('-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n').toString('base64') }), status: 400, grpc: 3, message: /certificate signing request/ },
+    {
+      name: 'missing token',
+      body: () => publicKeyRequest(undefined, key, email),
+      status: 401,
+      grpc: 16,
+      message: /no OIDC identity token/,
+    },
+    {
+      name: 'email_verified false',
+      body: async () => publicKeyRequest(await good({ email_verified: false }), key, email),
+      status: 400,
+      grpc: 3,
+      message: /email_verified/,
+    },
+    {
+      name: 'no key at all',
+      body: async () => ({ credentials: { oidcIdentityToken: await good() } }),
+      status: 400,
+      grpc: 3,
+      message: /neither publicKeyRequest nor certificateSigningRequest/,
+    },
+    {
+      name: 'both key forms',
+      body: async () => ({ ...publicKeyRequest(await good(), key, email), certificateSigningRequest: opensslCsr(key) }),
+      status: 400,
+      grpc: 3,
+      message: /not both/,
+    },
+    {
+      name: 'missing proof',
+      body: async () => ({ credentials: { oidcIdentityToken: await good() }, publicKeyRequest: { publicKey: { content: key.pem } } }),
+      status: 400,
+      grpc: 3,
+      message: /proofOfPossession is missing/,
+    },
+    {
+      name: 'bad CSR',
+      body: async () => ({
+        credentials: { oidcIdentityToken: await good() },
+        certificateSigningRequest: Buffer.from('-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n').toString(
+          'base64',
+        ),
+      }),
+      status: 400,
+      grpc: 3,
+      message: /certificate signing request/,
+    },
     {
       name: 'CSR with a key/hash pair outside the allowed list (P-384 with SHA-256)',
       body: async () => ({ credentials: { oidcIdentityToken: await good() }, certificateSigningRequest: opensslCsr(clientKey('p384')) }),
@@ -237,7 +375,14 @@ test('bad requests get the right 4xx, grpc code and a clear message, and are aud
       grpc: 3,
       message: /not permitted: PKIX_ECDSA_P384_SHA_256/,
     },
-    { name: 'wrong content type', body: async () => publicKeyRequest(await good(), key, email), headers: { 'content-type': 'text/plain' }, status: 415, grpc: 3, message: /Content-Type/ },
+    {
+      name: 'wrong content type',
+      body: async () => publicKeyRequest(await good(), key, email),
+      headers: { 'content-type': 'text/plain' },
+      status: 415,
+      grpc: 3,
+      message: /Content-Type/,
+    },
   ];
   for (const c of cases) {
     const before = audit.length;
@@ -257,11 +402,15 @@ test('bad requests get the right 4xx, grpc code and a clear message, and are aud
 test('oversize bodies are refused with 413 before they are read', async () => {
   const size = 4 * 1024 * 1024 + 1;
   const r = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const req = request(`${url}/api/v2/signingCert`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': size } }, (res) => {
-      let body = '';
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode!, body }));
-    });
+    const req = request(
+      `${url}/api/v2/signingCert`,
+      { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': size } },
+      (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode!, body }));
+      },
+    );
     req.on('error', reject);
     req.end(Buffer.alloc(size, 0x20));
   });
@@ -272,7 +421,10 @@ test('oversize bodies are refused with 413 before they are read', async () => {
 test('the authorize hook refuses with 403; a failing audit store withholds the certificate', async () => {
   const key = clientKey('p256');
   const token = await emailIdp.mint({ sub: 'm', email: 'mallory@example.com', email_verified: true });
-  policy.deny = (r) => r.principal.san.value.startsWith('mallory') && r.extensions.issuer === emailIdp.url && r.publicKey.algorithm === 'PKIX_ECDSA_P256_SHA_256';
+  policy.deny = (r) =>
+    r.principal.san.value.startsWith('mallory') &&
+    r.extensions.issuer === emailIdp.url &&
+    r.publicKey.algorithm === 'PKIX_ECDSA_P256_SHA_256';
   try {
     const r = await signingCert(publicKeyRequest(token, key, 'mallory@example.com'));
     assert.equal(r.status, 403);
@@ -298,7 +450,15 @@ test('trustBundle, configuration, rootCert and healthz; errors elsewhere keep th
   assert.equal(tb.chains[0].certificates[1], ca.rootPem);
   const conf = (await (await fetch(`${url}/api/v2/configuration`)).json()) as { issuers: any[] };
   const byUrl = Object.fromEntries(conf.issuers.map((i: any) => [i.issuerUrl ?? i.wildcardIssuerUrl, i]));
-  assert.deepEqual(byUrl[emailIdp.url], { issuerUrl: emailIdp.url, audience: 'sigstore', spiffeTrustDomain: '', challengeClaim: 'email', issuerType: 'email', subjectDomain: '', skipEmailVerification: false });
+  assert.deepEqual(byUrl[emailIdp.url], {
+    issuerUrl: emailIdp.url,
+    audience: 'sigstore',
+    spiffeTrustDomain: '',
+    challengeClaim: 'email',
+    issuerType: 'email',
+    subjectDomain: '',
+    skipEmailVerification: false,
+  });
   assert.equal(byUrl[userIdp.url].subjectDomain, '127.0.0.1');
   assert.ok(conf.issuers.some((i: any) => i.wildcardIssuerUrl && i.issuerType === 'kubernetes'));
   const root = await fetch(`${url}/api/v1/rootCert`);
@@ -314,5 +474,8 @@ test('trustBundle, configuration, rootCert and healthz; errors elsewhere keep th
 
 test('CaService.create refuses a chain that does not belong to the signer', async () => {
   const other = await ephemeralCa();
-  await assert.rejects(CaService.create({ signer: other.signer, chain: ca.chain, issuers: parseIssuerConfig('{}') }), (e) => e instanceof WaxsealError && e.code === 'ERR_CHAIN_INVALID');
+  await assert.rejects(
+    CaService.create({ signer: other.signer, chain: ca.chain, issuers: parseIssuerConfig('{}') }),
+    (e) => e instanceof WaxsealError && e.code === 'ERR_CHAIN_INVALID',
+  );
 });

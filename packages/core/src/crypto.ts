@@ -1,6 +1,13 @@
 // Hashes, public keys and signature checks: synchronous wrappers over node:crypto with our
 // error type and Sigstore's algorithm vocabulary (PublicKeyDetails, HashAlgorithm).
-import { createHash, createPublicKey, publicDecrypt, constants as cryptoConstants, verify as nodeVerify, type KeyObject } from 'node:crypto';
+import {
+  createHash,
+  createPublicKey,
+  publicDecrypt,
+  constants as cryptoConstants,
+  verify as nodeVerify,
+  type KeyObject,
+} from 'node:crypto';
 import { p256, p384, p521 } from '@noble/curves/nist.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { eddsa } from '@noble/curves/abstract/edwards.js';

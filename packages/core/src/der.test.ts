@@ -1,12 +1,35 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { parseDer, seq, integer, oid, readOid, readBigInt, utf8String, readString, generalizedTime, readTime, octetString, ctx, setOf, x509Time } from './der.ts';
+import {
+  parseDer,
+  seq,
+  integer,
+  oid,
+  readOid,
+  readBigInt,
+  utf8String,
+  readString,
+  generalizedTime,
+  readTime,
+  octetString,
+  ctx,
+  setOf,
+  x509Time,
+} from './der.ts';
 import { WaxsealError } from './errors.ts';
 
 test('DER writer and reader round-trip common types', () => {
   const d = new Date(Date.UTC(2026, 10, 22, 1, 2, 3, 450));
-  const enc = seq(integer(0n), integer(128), integer(Uint8Array.of(0, 0, 0xff)), oid('1.3.6.1.4.1.57264.1.8'), utf8String('héllo'), generalizedTime(d, true), octetString(Uint8Array.of(1, 2)));
+  const enc = seq(
+    integer(0n),
+    integer(128),
+    integer(Uint8Array.of(0, 0, 0xff)),
+    oid('1.3.6.1.4.1.57264.1.8'),
+    utf8String('héllo'),
+    generalizedTime(d, true),
+    octetString(Uint8Array.of(1, 2)),
+  );
   const n = parseDer(enc);
   assert.equal(n.children.length, 7);
   assert.equal(readBigInt(n.children[0]), 0n);
@@ -35,10 +58,13 @@ test('DER reader rejects BER and malformed input with ERR_DER_PARSE', () => {
     Uint8Array.of(0x1f, 0x01, 0x00), // high tag number
   ];
   for (const b of bad) {
-    assert.throws(() => {
-      const n = parseDer(b);
-      readBigInt(n);
-    }, (e: unknown) => e instanceof WaxsealError && e.code === 'ERR_DER_PARSE');
+    assert.throws(
+      () => {
+        const n = parseDer(b);
+        readBigInt(n);
+      },
+      (e: unknown) => e instanceof WaxsealError && e.code === 'ERR_DER_PARSE',
+    );
   }
 });
 

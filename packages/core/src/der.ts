@@ -189,7 +189,7 @@ export function readTime(n: DerNode | undefined, what = 'time'): Date {
   if (n.tag === TAG.GENERALIZED_TIME) {
     m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:\.(\d+))?Z$/.exec(s);
     if (!m) fail(`${what}: invalid GeneralizedTime`);
-    if (m[7] !== undefined && m[7].endsWith('0')) fail(`${what}: GeneralizedTime fraction has trailing zeros`);
+    if (m[7]?.endsWith('0')) fail(`${what}: GeneralizedTime fraction has trailing zeros`);
     const ms = m[7] === undefined ? 0 : Math.floor(Number(`0.${m[7]}`) * 1000);
     return new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]), ms));
   }
@@ -223,8 +223,7 @@ export function tlv(tag: number, value: Uint8Array): Uint8Array {
 export const seq = (...items: Uint8Array[]): Uint8Array => tlv(TAG.SEQUENCE, concat(...items));
 
 /** SET OF, with DER ordering of the encoded elements. */
-export const setOf = (...items: Uint8Array[]): Uint8Array =>
-  tlv(TAG.SET, concat(...[...items].sort((a, b) => Buffer.compare(a, b))));
+export const setOf = (...items: Uint8Array[]): Uint8Array => tlv(TAG.SET, concat(...[...items].sort((a, b) => Buffer.compare(a, b))));
 
 /** Context-specific tag [n]; constructed (explicit, or implicit over a constructed type) by default. */
 export function ctx(num: number, value: Uint8Array, constructed = true): Uint8Array {
@@ -311,6 +310,6 @@ export function generalizedTime(d: Date, withMillis: boolean): Uint8Array {
 /** Debug rendering of a DER tree (for tests and error messages). */
 export function dumpDer(n: DerNode, indent = ''): string {
   const head = `${indent}0x${n.tag.toString(16)} len=${n.value.length}`;
-  if (n.children.length) return [head, ...n.children.map((c) => dumpDer(c, indent + '  '))].join('\n');
+  if (n.children.length) return [head, ...n.children.map((c) => dumpDer(c, `${indent}  `))].join('\n');
   return `${head} ${toHex(n.value.subarray(0, 32))}`;
 }

@@ -4,13 +4,23 @@ import fc from 'fast-check';
 import { generateKeyPairSync, sign, createHash, randomBytes, type KeyObject } from 'node:crypto';
 import { p256, p384, p521 } from '@noble/curves/nist.js';
 import {
-  nativeEcdsa, nativeEcdsaUnavailableReason, packEcdsaJob, ecdsaJobSize, parseEcdsaSignatureDer, FIELD_BYTES, type EcdsaCurveBits,
+  nativeEcdsa,
+  nativeEcdsaUnavailableReason,
+  packEcdsaJob,
+  ecdsaJobSize,
+  parseEcdsaSignatureDer,
+  FIELD_BYTES,
+  type EcdsaCurveBits,
 } from './ecdsa-digest.ts';
 import { verifyPacked } from '../../rekor/src/fastverify.ts';
 
 const addon = nativeEcdsa();
 // CI has a compiler, so a missing addon there is a broken build, not an environment gap.
-const skip = addon ? false : process.env.CI ? false : `native ECDSA addon not built (${nativeEcdsaUnavailableReason()}); run npm install with a C compiler`;
+const skip = addon
+  ? false
+  : process.env.CI
+    ? false
+    : `native ECDSA addon not built (${nativeEcdsaUnavailableReason()}); run npm install with a C compiler`;
 
 test('the native addon is loaded (required in CI, where a compiler is present)', { skip }, () => {
   assert.ok(addon, `native/ecdsa-digest did not load: ${nativeEcdsaUnavailableReason()}`);
@@ -35,7 +45,7 @@ function point(pub: KeyObject): Uint8Array {
 
 function derInt(v: bigint): Buffer {
   let h = v.toString(16);
-  if (h.length % 2) h = '0' + h;
+  if (h.length % 2) h = `0${h}`;
   let b = Buffer.from(h, 'hex');
   if (b[0]! & 0x80) b = Buffer.concat([Buffer.of(0), b]);
   return Buffer.concat([Buffer.of(2, b.length), b]);
@@ -63,8 +73,8 @@ test('OpenSSL digest verification agrees with node:crypto and noble on P-256, P-
       const digest = createHash(c.hash).update(msg).digest();
       const sig = sign(c.hash, msg, { key: privateKey, dsaEncoding: 'der' });
       const rs = parseEcdsaSignatureDer(sig, FIELD_BYTES[c.bits])!;
-      const r = BigInt('0x' + Buffer.from(rs.r).toString('hex'));
-      const s = BigInt('0x' + Buffer.from(rs.s).toString('hex'));
+      const r = BigInt(`0x${Buffer.from(rs.r).toString('hex')}`);
+      const s = BigInt(`0x${Buffer.from(rs.s).toString('hex')}`);
       const tampered = Buffer.from(digest);
       tampered[i]! ^= 0x40;
       const cases: [string, Uint8Array, Uint8Array, Uint8Array][] = [
@@ -122,7 +132,7 @@ test('invalid public points never verify: off the curve, coordinates >= p, wrong
   assert.equal(verifyOne(256, offCurve, digest, sig), false);
   // x + p: the same residue, but not a canonical coordinate.
   const p = 0xffffffff00000001000000000000000000000000ffffffffffffffffffffffffn;
-  const x = BigInt('0x' + Buffer.from(q.subarray(1, 33)).toString('hex'));
+  const x = BigInt(`0x${Buffer.from(q.subarray(1, 33)).toString('hex')}`);
   if (x + p < 1n << 256n) {
     const big = Buffer.from(q);
     Buffer.from((x + p).toString(16).padStart(64, '0'), 'hex').copy(big, 1);
@@ -169,7 +179,12 @@ test('strict DER: long form only when needed, minimal positive integers, nothing
   const parsed = parseEcdsaSignatureDer(ok, 32)!;
   assert.deepEqual([[...parsed.r], [...parsed.s]], [[5], [7]]);
   for (const bad of [
-    '', '3000', '300602010002010', '30070202000102010100', '3006020180020101', '300702010102010101',
+    '',
+    '3000',
+    '300602010002010',
+    '30070202000102010100',
+    '3006020180020101',
+    '300702010102010101',
     '30810602010502010700', // long form for a short length (and trailing)
     '3081060201050201', // long form for a short length
     '3006020105020107' + '00', // trailing byte
@@ -185,7 +200,11 @@ test('strict DER: long form only when needed, minimal positive integers, nothing
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 150 }), (b) => {
       const r = parseEcdsaSignatureDer(b, 66);
-      if (r) assert.deepEqual(Buffer.from(der(BigInt('0x0' + Buffer.from(r.r).toString('hex')), BigInt('0x0' + Buffer.from(r.s).toString('hex')))), Buffer.from(b));
+      if (r)
+        assert.deepEqual(
+          Buffer.from(der(BigInt(`0x0${Buffer.from(r.r).toString('hex')}`), BigInt(`0x0${Buffer.from(r.s).toString('hex')}`))),
+          Buffer.from(b),
+        );
     }),
   );
 });
@@ -236,7 +255,11 @@ test('with WAXSEAL_NATIVE_ECDSA=0 the portable paths give the same verdicts', as
     await verifier.close();
     process.stdout.write(JSON.stringify(out));
   `;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, WAXSEAL_NATIVE_ECDSA: '0' }, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    env: { ...process.env, WAXSEAL_NATIVE_ECDSA: '0' },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   assert.equal(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout) as { native: boolean; reason: string; core: boolean[]; log: boolean[] };
   assert.equal(out.native, false);

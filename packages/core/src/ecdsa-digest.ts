@@ -68,7 +68,14 @@ export function parseEcdsaSignatureDer(sig: Uint8Array, maxIntBytes: number): { 
  * Writes one job at `out[at]`. `point` is the uncompressed public point (0x04 || X || Y).
  * False when the signature is not strict DER or a size is wrong (the check then fails).
  */
-export function packEcdsaJob(bits: EcdsaCurveBits, point: Uint8Array, digest: Uint8Array, derSignature: Uint8Array, out: Uint8Array, at: number): boolean {
+export function packEcdsaJob(
+  bits: EcdsaCurveBits,
+  point: Uint8Array,
+  digest: Uint8Array,
+  derSignature: Uint8Array,
+  out: Uint8Array,
+  at: number,
+): boolean {
   const f = FIELD_BYTES[bits];
   if (point.length !== 1 + 2 * f || point[0] !== 4) return false;
   if (digest.length === 0 || digest.length > MAX_DIGEST_BYTES) return false;
@@ -84,7 +91,12 @@ export function packEcdsaJob(bits: EcdsaCurveBits, point: Uint8Array, digest: Ui
 }
 
 /** Verifies one signature over a digest with the addon; undefined when the addon is absent. */
-export function verifyEcdsaDigestNative(bits: EcdsaCurveBits, point: Uint8Array, digest: Uint8Array, derSignature: Uint8Array): boolean | undefined {
+export function verifyEcdsaDigestNative(
+  bits: EcdsaCurveBits,
+  point: Uint8Array,
+  digest: Uint8Array,
+  derSignature: Uint8Array,
+): boolean | undefined {
   const addon = nativeEcdsa();
   if (!addon) return undefined;
   const job = new Uint8Array(ecdsaJobSize(bits));

@@ -10,5 +10,25 @@ export * from './x509.ts';
 export { INTOTO_PAYLOAD_TYPE, INTOTO_STATEMENT_V1, pae, type InTotoStatement } from './dsse.ts';
 export { ecdsaJobSize, nativeEcdsa, packEcdsaJob, parseEcdsaSignatureDer } from './ecdsa-digest.ts';
 export { EMPTY_ROOT, leafHash, nodeHash, verifyConsistency, verifyInclusion } from './merkle.ts';
-export { formatCheckpoint, formatSignedNote, noteKeyId, noteSignedBy, noteVerifier, parseCheckpoint, parseSignedNote, rekorV1NoteVerifier, type Checkpoint, type NoteVerifier } from './note.ts';
-export { assembleCertificate, encodeExtension, encodeTbs, ext, keyIdentifier, randomSerial, simpleName, type ExtensionSpec } from './x509-build.ts';
+export {
+  formatCheckpoint,
+  formatSignedNote,
+  noteKeyId,
+  noteSignedBy,
+  noteVerifier,
+  parseCheckpoint,
+  parseSignedNote,
+  rekorV1NoteVerifier,
+  type Checkpoint,
+  type NoteVerifier,
+} from './note.ts';
+export {
+  assembleCertificate,
+  encodeExtension,
+  encodeTbs,
+  ext,
+  keyIdentifier,
+  randomSerial,
+  simpleName,
+  type ExtensionSpec,
+} from './x509-build.ts';

@@ -90,7 +90,13 @@ export function verifyInclusion(index: number, size: number, leaf: Uint8Array, p
 }
 
 /** Verifies an RFC 9162 2.1.4.2 consistency proof between two tree heads. */
-export function verifyConsistency(size1: number, size2: number, root1: Uint8Array, root2: Uint8Array, proof: readonly Uint8Array[]): boolean {
+export function verifyConsistency(
+  size1: number,
+  size2: number,
+  root1: Uint8Array,
+  root2: Uint8Array,
+  proof: readonly Uint8Array[],
+): boolean {
   if (!Number.isSafeInteger(size1) || !Number.isSafeInteger(size2) || size1 < 0 || size2 < size1) return false;
   if (proof.some((p) => p.length !== 32)) return false;
   if (size1 === size2) return proof.length === 0 && bytesEqual(root1, root2);

@@ -52,7 +52,7 @@ export function parseSignedNote(note: string): SignedNote {
 
 export function formatSignedNote(text: string, signatures: readonly NoteSignature[]): string {
   if (!text.endsWith('\n')) throw new TypeError('note text must end with a newline');
-  return text + '\n' + signatures.map((s) => `\u2014 ${s.name} ${toBase64(concat(s.keyHint, s.signature))}\n`).join('');
+  return `${text}\n${signatures.map((s) => `\u2014 ${s.name} ${toBase64(concat(s.keyHint, s.signature))}\n`).join('')}`;
 }
 
 export interface Checkpoint {
@@ -80,7 +80,7 @@ export function parseCheckpoint(text: string): Checkpoint {
 }
 
 export function formatCheckpoint(c: Checkpoint): string {
-  return [c.origin, String(c.size), toBase64(c.rootHash), ...c.extensions].join('\n') + '\n';
+  return `${[c.origin, String(c.size), toBase64(c.rootHash), ...c.extensions].join('\n')}\n`;
 }
 
 /** Signature types of C2SP signed-note key IDs. */

@@ -2,7 +2,20 @@
 // final certificate from a TBS plus a signature. Signing itself happens outside the core
 // (src/keys/certify.ts) because signers may be asynchronous (HSM, KMS).
 import {
-  seq, setOf, oid, integer, bool, octetString, bitString, utf8String, printableString, ia5String, explicit, ctx, x509Time, tlv,
+  seq,
+  setOf,
+  oid,
+  integer,
+  bool,
+  octetString,
+  bitString,
+  utf8String,
+  printableString,
+  ia5String,
+  explicit,
+  ctx,
+  x509Time,
+  tlv,
 } from './der.ts';
 import { concat, utf8 } from './bytes.ts';
 import { OID } from './oids.ts';
@@ -17,7 +30,12 @@ export interface NameAttribute {
 export function encodeName(attrs: readonly NameAttribute[]): Uint8Array {
   return seq(
     ...attrs.map((a) =>
-      setOf(seq(oid(a.oid), /^[A-Za-z0-9 '()+,\-./:=?]*$/.test(a.value) && a.oid !== OID.commonName ? printableString(a.value) : utf8String(a.value))),
+      setOf(
+        seq(
+          oid(a.oid),
+          /^[A-Za-z0-9 '()+,\-./:=?]*$/.test(a.value) && a.oid !== OID.commonName ? printableString(a.value) : utf8String(a.value),
+        ),
+      ),
     ),
   );
 }

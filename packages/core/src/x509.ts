@@ -3,8 +3,19 @@
 // Node's X509Certificate cannot read arbitrary extensions, so we parse ourselves.
 import { WaxsealError } from './errors.ts';
 import {
-  parseDer, expectTag, child, readOid, readIntegerBytes, readTime, readBitStringBytes, readBoolean,
-  readOctetString, readString, isContext, TAG, type DerNode,
+  parseDer,
+  expectTag,
+  child,
+  readOid,
+  readIntegerBytes,
+  readTime,
+  readBitStringBytes,
+  readBoolean,
+  readOctetString,
+  readString,
+  isContext,
+  TAG,
+  type DerNode,
 } from './der.ts';
 import { fromUtf8, bytesEqual, toHex } from './bytes.ts';
 import { OID, FULCIO_OID, FULCIO_RAW_STRING_OIDS, type FulcioExtensionName } from './oids.ts';
@@ -146,7 +157,7 @@ export function basicConstraints(cert: Certificate): { ca: boolean; pathLen?: nu
   let pathLen: number | undefined;
   for (const c of n.children) {
     if (c.tag === TAG.BOOLEAN) ca = readBoolean(c);
-    else if (c.tag === TAG.INTEGER) pathLen = Number(BigInt('0x' + (toHex(readIntegerBytes(c)) || '0')));
+    else if (c.tag === TAG.INTEGER) pathLen = Number(BigInt(`0x${toHex(readIntegerBytes(c)) || '0'}`));
   }
   return pathLen === undefined ? { ca } : { ca, pathLen };
 }

@@ -17,7 +17,8 @@ function withRegion<T>(region: string | undefined, fn: () => T): T {
   }
 }
 
-const configError = (fn: () => unknown, re: RegExp) => assert.throws(fn, (e: unknown) => isWaxsealError(e, 'ERR_CONFIG') && re.test(e.message));
+const configError = (fn: () => unknown, re: RegExp) =>
+  assert.throws(fn, (e: unknown) => isWaxsealError(e, 'ERR_CONFIG') && re.test(e.message));
 
 test('sigstore-style URIs: default endpoint, alias, key id, multi-region key, ARN', () => {
   withRegion('eu-west-1', () => {
@@ -54,7 +55,10 @@ test('rejects malformed URIs with ERR_CONFIG', () => {
     configError(() => parseAwsKmsUri('awskms:///foo'), /not a key id/);
     configError(() => parseAwsKmsUri('awskms:///alias/foo?message-type=hash'), /message-type must be digest or raw/);
     configError(() => parseAwsKmsUri('awskms:///alias/foo?regoin=x'), /unknown parameter regoin/);
-    configError(() => parseAwsKmsUri('awskms:///arn:aws:kms:us-east-2:111122223333:alias/a?region=eu-west-1'), /differs from the ARN's region/);
+    configError(
+      () => parseAwsKmsUri('awskms:///arn:aws:kms:us-east-2:111122223333:alias/a?region=eu-west-1'),
+      /differs from the ARN's region/,
+    );
     configError(() => parseAwsKmsUri('awskms://bad host/alias/foo'), /bad endpoint/);
     assert.equal(parseAwsKmsUri('awskms:///', true).keyId, '', 'key creation may leave the key part empty');
   });

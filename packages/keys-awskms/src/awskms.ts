@@ -50,7 +50,8 @@ export function parseAwsKmsUri(raw: string, allowEmptyKey = false): AwsKmsLocati
   const keyId = decodeURIComponent(m[2]!);
   const params = new URLSearchParams(m[3] ?? '');
   for (const k of params.keys()) {
-    if (!['region', 'message-type', 'endpoint-scheme'].includes(k)) throw new WaxsealError('ERR_CONFIG', `AWS KMS key URI: unknown parameter ${k}`);
+    if (!['region', 'message-type', 'endpoint-scheme'].includes(k))
+      throw new WaxsealError('ERR_CONFIG', `AWS KMS key URI: unknown parameter ${k}`);
   }
   const arn = ARN.exec(keyId);
   if (!(keyId === '' && allowEmptyKey) && !UUID.test(keyId) && !MRK.test(keyId) && !ALIAS.test(keyId) && !arn) {
@@ -59,12 +60,16 @@ export function parseAwsKmsUri(raw: string, allowEmptyKey = false): AwsKmsLocati
   }
   const region = params.get('region') ?? arn?.[1] ?? process.env['AWS_REGION'] ?? process.env['AWS_DEFAULT_REGION'];
   if (!region) throw new WaxsealError('ERR_CONFIG', `AWS KMS key URI ${raw}: no region: add ?region=<region> or set AWS_REGION`);
-  if (arn && arn[1] !== region) throw new WaxsealError('ERR_CONFIG', `AWS KMS key URI: region ${region} differs from the ARN's region ${arn[1]}`);
+  if (arn && arn[1] !== region)
+    throw new WaxsealError('ERR_CONFIG', `AWS KMS key URI: region ${region} differs from the ARN's region ${arn[1]}`);
   const mt = (params.get('message-type') ?? 'digest').toLowerCase();
-  if (mt !== 'digest' && mt !== 'raw') throw new WaxsealError('ERR_CONFIG', `AWS KMS key URI: message-type must be digest or raw (got ${mt})`);
+  if (mt !== 'digest' && mt !== 'raw')
+    throw new WaxsealError('ERR_CONFIG', `AWS KMS key URI: message-type must be digest or raw (got ${mt})`);
   const scheme = params.get('endpoint-scheme') ?? (LOOPBACK.test(host) ? 'http' : 'https');
-  if (scheme !== 'http' && scheme !== 'https') throw new WaxsealError('ERR_CONFIG', 'AWS KMS key URI: endpoint-scheme must be http or https');
-  if (host !== '' && !/^[A-Za-z0-9.-]+(:\d+)?$|^\[[0-9a-fA-F:]+\](:\d+)?$/.test(host)) throw new WaxsealError('ERR_CONFIG', `AWS KMS key URI: bad endpoint ${host}`);
+  if (scheme !== 'http' && scheme !== 'https')
+    throw new WaxsealError('ERR_CONFIG', 'AWS KMS key URI: endpoint-scheme must be http or https');
+  if (host !== '' && !/^[A-Za-z0-9.-]+(:\d+)?$|^\[[0-9a-fA-F:]+\](:\d+)?$/.test(host))
+    throw new WaxsealError('ERR_CONFIG', `AWS KMS key URI: bad endpoint ${host}`);
   const loc: AwsKmsLocation = { region, keyId, messageType: mt === 'raw' ? 'RAW' : 'DIGEST', keyRef: raw };
   if (host !== '') loc.endpoint = `${scheme}://${host}`;
   return loc;
@@ -108,7 +113,9 @@ function openError(e: unknown, loc: AwsKmsLocation, doing: string): WaxsealError
     case 'InvalidSignatureException':
     case 'CredentialsProviderError':
     case 'ExpiredTokenException':
-      return new WaxsealError('ERR_CONFIG', `${doing} ${where}: access denied or no valid AWS credentials (${name}: ${errorText(e)})`, { cause: e });
+      return new WaxsealError('ERR_CONFIG', `${doing} ${where}: access denied or no valid AWS credentials (${name}: ${errorText(e)})`, {
+        cause: e,
+      });
     case 'DisabledException':
     case 'KMSInvalidStateException':
       return new WaxsealError('ERR_CONFIG', `${where} is disabled or pending deletion (${errorText(e)})`, { cause: e });
@@ -133,7 +140,14 @@ class AwsKmsSigner implements Signer {
   readonly #pub: PublicKeyInfo;
   #closed = false;
 
-  constructor(sdk: Sdk, client: Client, loc: AwsKmsLocation, pinnedKeyId: string, spec: (typeof SPECS)[AwsSigningKeySpec], pub: PublicKeyInfo) {
+  constructor(
+    sdk: Sdk,
+    client: Client,
+    loc: AwsKmsLocation,
+    pinnedKeyId: string,
+    spec: (typeof SPECS)[AwsSigningKeySpec],
+    pub: PublicKeyInfo,
+  ) {
     this.#sdk = sdk;
     this.#client = client;
     this.#pinnedKeyId = pinnedKeyId;
@@ -171,9 +185,14 @@ class AwsKmsSigner implements Signer {
         }),
       );
     } catch (e) {
-      throw new WaxsealError('ERR_SIGNER', `AWS KMS Sign with ${this.keyRef} failed: ${awsErrorName(e) ? `${awsErrorName(e)}: ` : ''}${errorText(e)}`, { cause: e });
+      throw new WaxsealError(
+        'ERR_SIGNER',
+        `AWS KMS Sign with ${this.keyRef} failed: ${awsErrorName(e) ? `${awsErrorName(e)}: ` : ''}${errorText(e)}`,
+        { cause: e },
+      );
     }
-    if (!out.Signature || out.Signature.length === 0) throw new WaxsealError('ERR_SIGNER', `AWS KMS Sign with ${this.keyRef} returned no signature`);
+    if (!out.Signature || out.Signature.length === 0)
+      throw new WaxsealError('ERR_SIGNER', `AWS KMS Sign with ${this.keyRef} returned no signature`);
     const signature = new Uint8Array(out.Signature);
     assertSignatureMatches(this.#pub, this.hash, message, signature, this.keyRef);
     return signature;
@@ -211,12 +230,16 @@ export async function openAwsKmsSigner(raw: string): Promise<Signer> {
       );
     }
     const spec = SPECS[specName as AwsSigningKeySpec];
-    if (res.SigningAlgorithms && res.SigningAlgorithms.length && !res.SigningAlgorithms.includes(spec.algorithm)) {
-      throw new WaxsealError('ERR_CONFIG', `AWS KMS key ${loc.keyId} does not offer ${spec.algorithm} (offers ${res.SigningAlgorithms.join(', ')})`);
+    if (res.SigningAlgorithms?.length && !res.SigningAlgorithms.includes(spec.algorithm)) {
+      throw new WaxsealError(
+        'ERR_CONFIG',
+        `AWS KMS key ${loc.keyId} does not offer ${spec.algorithm} (offers ${res.SigningAlgorithms.join(', ')})`,
+      );
     }
     if (!res.PublicKey) throw new WaxsealError('ERR_SIGNER', `AWS KMS returned no public key for ${loc.keyId}`);
     const pub = canonicalPublicKey(new Uint8Array(res.PublicKey), `AWS KMS key ${loc.keyId}`);
-    if (pub.kind !== spec.kind) throw new WaxsealError('ERR_SIGNER', `AWS KMS key ${loc.keyId}: public key is ${pub.kind} but the key spec says ${specName}`);
+    if (pub.kind !== spec.kind)
+      throw new WaxsealError('ERR_SIGNER', `AWS KMS key ${loc.keyId}: public key is ${pub.kind} but the key spec says ${specName}`);
     if (pub.kind === 'rsa' && (pub.rsaBits ?? 0) < 2048) throw new WaxsealError('ERR_KEY_WEAK', 'RSA keys must be at least 2048 bits');
     // Sign with the key the alias resolved to now: the certificate binds this public key, so a
     // later alias re-point must not silently switch keys under a running CA.
@@ -233,12 +256,19 @@ export async function openAwsKmsSigner(raw: string): Promise<Signer> {
  * that URI; with an empty key part (`awskms://…/`) the keyRef names the new key's ARN.
  * ERR_CONFLICT when the alias exists already.
  */
-export async function createAwsKmsKey(raw: string, keySpec: AwsSigningKeySpec = 'ECC_NIST_P256', description = 'Waxseal signing key'): Promise<Signer> {
+export async function createAwsKmsKey(
+  raw: string,
+  keySpec: AwsSigningKeySpec = 'ECC_NIST_P256',
+  description = 'Waxseal signing key',
+): Promise<Signer> {
   const loc = parseAwsKmsUri(raw, true);
   if (!(keySpec in SPECS)) throw new WaxsealError('ERR_CONFIG', `unsupported AWS KMS key spec ${String(keySpec)}`);
   const alias = ALIAS.test(loc.keyId) ? loc.keyId : ARN.exec(loc.keyId)?.[2]?.startsWith('alias/') ? ARN.exec(loc.keyId)![2]! : undefined;
   if (loc.keyId !== '' && alias === undefined) {
-    throw new WaxsealError('ERR_CONFIG', 'AWS KMS chooses the id of a new key: name an alias (awskms://…/alias/<name>) or leave the key part empty');
+    throw new WaxsealError(
+      'ERR_CONFIG',
+      'AWS KMS chooses the id of a new key: name an alias (awskms://…/alias/<name>) or leave the key part empty',
+    );
   }
   const sdk = await loadSdk();
   const client = await makeClient(loc);

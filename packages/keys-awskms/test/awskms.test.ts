@@ -105,8 +105,15 @@ describe('AWS KMS signer on moto', { skip }, () => {
     assert.match(opensslVerify(dir, root.cert, [inter], leaf), /leaf\.pem: OK/);
 
     const rsa = track(await openSigner(uri('alias/rsa-ca')));
-    const rsaInter = await intermediateCa(rsa.publicKeySpki, root.signer, root.cert, { commonName: 'KMS RSA intermediate', notAfter: inOneYear(), pathLen: 0 });
-    const rsaLeaf = await tsaLeaf(generateSigner('ecdsa-p384').publicKeySpki, rsa, rsaInter, { commonName: 'TSA RSA', notAfter: inOneYear() });
+    const rsaInter = await intermediateCa(rsa.publicKeySpki, root.signer, root.cert, {
+      commonName: 'KMS RSA intermediate',
+      notAfter: inOneYear(),
+      pathLen: 0,
+    });
+    const rsaLeaf = await tsaLeaf(generateSigner('ecdsa-p384').publicKeySpki, rsa, rsaInter, {
+      commonName: 'TSA RSA',
+      notAfter: inOneYear(),
+    });
     assert.equal(rsaLeaf.signatureAlgorithm, OID.sha256WithRsa);
     assert.match(opensslVerify(dir, root.cert, [rsaInter], rsaLeaf), /leaf\.pem: OK/);
   });
@@ -122,14 +129,27 @@ describe('AWS KMS signer on moto', { skip }, () => {
   });
 
   test('unknown keys, non-signing keys and unsupported specs give ERR_CONFIG', async () => {
-    await rejectsWith(openSigner(uri('alias/no-such-alias')), 'ERR_CONFIG', /AWS KMS key alias\/no-such-alias at http:\/\/127\.0\.0\.1:\d+ \(region us-east-1\) not found/);
+    await rejectsWith(
+      openSigner(uri('alias/no-such-alias')),
+      'ERR_CONFIG',
+      /AWS KMS key alias\/no-such-alias at http:\/\/127\.0\.0\.1:\d+ \(region us-east-1\) not found/,
+    );
     await rejectsWith(openSigner(uri('11111111-2222-3333-4444-555555555555')), 'ERR_CONFIG', /not found/);
     const sdk = new KMSClient({ endpoint: moto!.endpoint, region: 'us-east-1' });
     try {
-      const make = async (KeySpec: KeySpec, KeyUsage: KeyUsageType) => (await sdk.send(new CreateKeyCommand({ KeySpec, KeyUsage }))).KeyMetadata!.KeyId!;
-      await rejectsWith(openSigner(uri(await make('SYMMETRIC_DEFAULT', 'ENCRYPT_DECRYPT'))), 'ERR_CONFIG', /key usage ENCRYPT_DECRYPT; a signing key needs KeyUsage SIGN_VERIFY/);
+      const make = async (KeySpec: KeySpec, KeyUsage: KeyUsageType) =>
+        (await sdk.send(new CreateKeyCommand({ KeySpec, KeyUsage }))).KeyMetadata!.KeyId!;
+      await rejectsWith(
+        openSigner(uri(await make('SYMMETRIC_DEFAULT', 'ENCRYPT_DECRYPT'))),
+        'ERR_CONFIG',
+        /key usage ENCRYPT_DECRYPT; a signing key needs KeyUsage SIGN_VERIFY/,
+      );
       await rejectsWith(openSigner(uri(await make('HMAC_256', 'GENERATE_VERIFY_MAC'))), 'ERR_CONFIG', /key usage GENERATE_VERIFY_MAC/);
-      await rejectsWith(openSigner(uri(await make('ECC_SECG_P256K1', 'SIGN_VERIFY'))), 'ERR_CONFIG', /key spec ECC_SECG_P256K1; Waxseal signs with ECC_NIST_P256/);
+      await rejectsWith(
+        openSigner(uri(await make('ECC_SECG_P256K1', 'SIGN_VERIFY'))),
+        'ERR_CONFIG',
+        /key spec ECC_SECG_P256K1; Waxseal signs with ECC_NIST_P256/,
+      );
     } finally {
       sdk.destroy();
     }

@@ -60,16 +60,25 @@ export interface GcpKmsLocation {
 }
 
 const SEGMENT = '[A-Za-z0-9_-]{1,63}';
-const NAME_RE = new RegExp(`^projects/(${SEGMENT})/locations/(${SEGMENT})/keyRings/(${SEGMENT})/cryptoKeys/(${SEGMENT})/cryptoKeyVersions/(\\d{1,10})$`);
+const NAME_RE = new RegExp(
+  `^projects/(${SEGMENT})/locations/(${SEGMENT})/keyRings/(${SEGMENT})/cryptoKeys/(${SEGMENT})/cryptoKeyVersions/(\\d{1,10})$`,
+);
 const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/i;
 
 export function parseGcpKmsUri(raw: string): GcpKmsLocation {
   const m = /^gcpkms:\/\/([^?#]*)(?:\?([^#]*))?$/i.exec(raw);
-  if (!m) throw new WaxsealError('ERR_CONFIG', `invalid GCP KMS key URI ${raw}: expected gcpkms://projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/V`);
+  if (!m)
+    throw new WaxsealError(
+      'ERR_CONFIG',
+      `invalid GCP KMS key URI ${raw}: expected gcpkms://projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/V`,
+    );
   const name = m[1]!;
   if (!NAME_RE.test(name)) {
     const hint = /\/cryptoKeys\/[^/]+$/.test(name) ? ' (name the key version: …/cryptoKeyVersions/<n>)' : '';
-    throw new WaxsealError('ERR_CONFIG', `GCP KMS key URI: ${JSON.stringify(name)} is not a key version name projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/V${hint}`);
+    throw new WaxsealError(
+      'ERR_CONFIG',
+      `GCP KMS key URI: ${JSON.stringify(name)} is not a key version name projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/V${hint}`,
+    );
   }
   const params = new URLSearchParams(m[2] ?? '');
   for (const k of params.keys()) {
@@ -81,7 +90,8 @@ export function parseGcpKmsUri(raw: string): GcpKmsLocation {
     const em = /^([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\])(?::(\d{1,5}))?$/.exec(ep);
     if (!em) throw new WaxsealError('ERR_CONFIG', `GCP KMS key URI: endpoint must be host[:port] (got ${ep})`);
     const scheme = params.get('endpoint-scheme') ?? (LOOPBACK.test(em[1]!) ? 'http' : 'https');
-    if (scheme !== 'http' && scheme !== 'https') throw new WaxsealError('ERR_CONFIG', 'GCP KMS key URI: endpoint-scheme must be http or https');
+    if (scheme !== 'http' && scheme !== 'https')
+      throw new WaxsealError('ERR_CONFIG', 'GCP KMS key URI: endpoint-scheme must be http or https');
     loc.endpoint = { host: em[1]!.replace(/^\[|\]$/g, ''), protocol: scheme };
     if (em[2] !== undefined) loc.endpoint.port = Number(em[2]);
   }
@@ -94,10 +104,13 @@ let sdkPromise: Promise<Sdk> | undefined;
 
 function loadSdk(): Promise<Sdk> {
   sdkPromise ??= import('@google-cloud/kms').then(
-    (m) => ((m as { KeyManagementServiceClient?: unknown }).KeyManagementServiceClient ? m : ((m as { default?: Sdk }).default ?? m)) as Sdk,
+    (m) =>
+      ((m as { KeyManagementServiceClient?: unknown }).KeyManagementServiceClient ? m : ((m as { default?: Sdk }).default ?? m)) as Sdk,
     (e: unknown) => {
       sdkPromise = undefined;
-      throw new WaxsealError('ERR_CONFIG', `the Google Cloud KMS SDK (npm @google-cloud/kms) cannot be loaded: ${errorText(e)}`, { cause: e });
+      throw new WaxsealError('ERR_CONFIG', `the Google Cloud KMS SDK (npm @google-cloud/kms) cannot be loaded: ${errorText(e)}`, {
+        cause: e,
+      });
     },
   );
   return sdkPromise;
@@ -111,7 +124,13 @@ export interface GcpKmsOptions {
 /** Per-call bounds: a CA must fail a request rather than wait for minutes on an unreachable KMS. */
 const CALL_OPTIONS = { timeout: 15_000, maxRetries: 2 };
 
-const GRPC_STATUS: Record<number, string> = { 3: 'INVALID_ARGUMENT', 5: 'NOT_FOUND', 7: 'PERMISSION_DENIED', 9: 'FAILED_PRECONDITION', 16: 'UNAUTHENTICATED' };
+const GRPC_STATUS: Record<number, string> = {
+  3: 'INVALID_ARGUMENT',
+  5: 'NOT_FOUND',
+  7: 'PERMISSION_DENIED',
+  9: 'FAILED_PRECONDITION',
+  16: 'UNAUTHENTICATED',
+};
 const HTTP_STATUS: Record<number, string> = { 400: 'INVALID_ARGUMENT', 401: 'UNAUTHENTICATED', 403: 'PERMISSION_DENIED', 404: 'NOT_FOUND' };
 
 /**
@@ -144,9 +163,14 @@ function gcpError(e: unknown, loc: GcpKmsLocation, doing: string, defaultCode: '
   if (status === 'PERMISSION_DENIED' || status === 'UNAUTHENTICATED') {
     return new WaxsealError('ERR_CONFIG', `${doing} ${where}: permission denied or no valid Google credentials (${message})`, { cause: e });
   }
-  if (status === 'FAILED_PRECONDITION') return new WaxsealError('ERR_CONFIG', `${where} cannot be used (disabled, destroyed, or not an asymmetric signing key) (${message})`, { cause: e });
+  if (status === 'FAILED_PRECONDITION')
+    return new WaxsealError('ERR_CONFIG', `${where} cannot be used (disabled, destroyed, or not an asymmetric signing key) (${message})`, {
+      cause: e,
+    });
   if (/Could not load the default credentials|Unable to detect a Project Id/i.test(message)) {
-    return new WaxsealError('ERR_CONFIG', `${doing} ${where}: no Google credentials (set GOOGLE_APPLICATION_CREDENTIALS): ${message}`, { cause: e });
+    return new WaxsealError('ERR_CONFIG', `${doing} ${where}: no Google credentials (set GOOGLE_APPLICATION_CREDENTIALS): ${message}`, {
+      cause: e,
+    });
   }
   return new WaxsealError(defaultCode, `${doing} ${where} failed: ${status ? `${status}: ` : ''}${message}`, { cause: e });
 }
@@ -194,7 +218,11 @@ class GcpKmsSigner implements Signer {
     const pure = this.kind === 'ed25519';
     let request: Record<string, unknown>;
     if (pure) {
-      if (message.length > GCP_DATA_LIMIT) throw new WaxsealError('ERR_SIGNER', `${this.keyRef}: Ed25519 keys in GCP KMS sign at most ${GCP_DATA_LIMIT} bytes (message has ${message.length})`);
+      if (message.length > GCP_DATA_LIMIT)
+        throw new WaxsealError(
+          'ERR_SIGNER',
+          `${this.keyRef}: Ed25519 keys in GCP KMS sign at most ${GCP_DATA_LIMIT} bytes (message has ${message.length})`,
+        );
       request = { name: this.#loc.name, data: message, dataCrc32c: { value: String(crc32c(message)) } };
     } else {
       const d = digest(this.hash, message);
@@ -209,14 +237,22 @@ class GcpKmsSigner implements Signer {
     // Integrity checks from Google's "verifying end-to-end data integrity" guidance.
     const verified = pure ? res['verifiedDataCrc32c'] : res['verifiedDigestCrc32c'];
     if (verified !== true) {
-      throw new WaxsealError('ERR_SIGNER', `GCP KMS did not confirm the request checksum for ${this.keyRef} (${pure ? 'verifiedDataCrc32c' : 'verifiedDigestCrc32c'} is not true): the request was corrupted in transit`);
+      throw new WaxsealError(
+        'ERR_SIGNER',
+        `GCP KMS did not confirm the request checksum for ${this.keyRef} (${pure ? 'verifiedDataCrc32c' : 'verifiedDigestCrc32c'} is not true): the request was corrupted in transit`,
+      );
     }
-    if (res['name'] !== this.#loc.name) throw new WaxsealError('ERR_SIGNER', `GCP KMS answered for key version ${String(res['name'])}, not ${this.#loc.name}`);
+    if (res['name'] !== this.#loc.name)
+      throw new WaxsealError('ERR_SIGNER', `GCP KMS answered for key version ${String(res['name'])}, not ${this.#loc.name}`);
     const sigValue = res['signature'];
-    if (!(sigValue instanceof Uint8Array) || sigValue.length === 0) throw new WaxsealError('ERR_SIGNER', `GCP KMS returned no signature for ${this.keyRef}`);
+    if (!(sigValue instanceof Uint8Array) || sigValue.length === 0)
+      throw new WaxsealError('ERR_SIGNER', `GCP KMS returned no signature for ${this.keyRef}`);
     const signature = new Uint8Array(sigValue);
     if (int64(res['signatureCrc32c']) !== crc32c(signature)) {
-      throw new WaxsealError('ERR_SIGNER', `GCP KMS signature for ${this.keyRef} fails its CRC32C check: the response was corrupted in transit`);
+      throw new WaxsealError(
+        'ERR_SIGNER',
+        `GCP KMS signature for ${this.keyRef} fails its CRC32C check: the response was corrupted in transit`,
+      );
     }
     assertSignatureMatches(this.#pub, this.hash, message, signature, this.keyRef);
     return signature;
@@ -267,7 +303,10 @@ export async function openGcpKmsSigner(raw: string, opts: GcpKmsOptions = {}): P
     const pem = res['pem'];
     if (typeof pem !== 'string' || pem === '') throw new WaxsealError('ERR_SIGNER', `GCP KMS returned no public key PEM for ${loc.name}`);
     if (int64(res['pemCrc32c']) !== crc32c(new TextEncoder().encode(pem))) {
-      throw new WaxsealError('ERR_SIGNER', `GCP KMS public key for ${loc.name} fails its CRC32C check: the response was corrupted in transit`);
+      throw new WaxsealError(
+        'ERR_SIGNER',
+        `GCP KMS public key for ${loc.name} fails its CRC32C check: the response was corrupted in transit`,
+      );
     }
     let spki: Uint8Array;
     try {
@@ -276,7 +315,8 @@ export async function openGcpKmsSigner(raw: string, opts: GcpKmsOptions = {}): P
       throw new WaxsealError('ERR_SIGNER', `GCP KMS public key for ${loc.name} is not a PEM PUBLIC KEY`, { cause: e });
     }
     const pub = canonicalPublicKey(spki, `GCP KMS key version ${loc.name}`);
-    if (pub.kind !== alg.kind) throw new WaxsealError('ERR_SIGNER', `GCP KMS key version ${loc.name}: public key is ${pub.kind} but the algorithm is ${algName}`);
+    if (pub.kind !== alg.kind)
+      throw new WaxsealError('ERR_SIGNER', `GCP KMS key version ${loc.name}: public key is ${pub.kind} but the algorithm is ${algName}`);
     return new GcpKmsSigner(client, loc, alg.hash, pub);
   } catch (e) {
     await client.close().catch(() => undefined);

@@ -8,7 +8,16 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { constants, createHash, createPublicKey, generateKeyPairSync, privateEncrypt, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
+import {
+  constants,
+  createHash,
+  createPublicKey,
+  generateKeyPairSync,
+  privateEncrypt,
+  sign as nodeSign,
+  verify as nodeVerify,
+  type KeyObject,
+} from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { p256, p384 } from '@noble/curves/nist.js';
@@ -84,7 +93,12 @@ function fakeKms(): (method: string, path: string, query: string, body: unknown)
     if (!m) return apiError(404, 'NOT_FOUND', `Method not found: ${path}`);
     const name = m[1]!;
     const keyId = /cryptoKeys\/([^/]+)\//.exec(name)?.[1] ?? '';
-    if (keyId === 'denied') return apiError(403, 'PERMISSION_DENIED', `Permission 'cloudkms.cryptoKeyVersions.viewPublicKey' denied on resource '${name}' (or it may not exist).`);
+    if (keyId === 'denied')
+      return apiError(
+        403,
+        'PERMISSION_DENIED',
+        `Permission 'cloudkms.cryptoKeyVersions.viewPublicKey' denied on resource '${name}' (or it may not exist).`,
+      );
     const k = KEYS[keyId];
     if (!k) return apiError(404, 'NOT_FOUND', `CryptoKeyVersion ${name} not found.`);
     const enumValue = (n: number, s: string) => (numericEnums ? n : s);
@@ -113,11 +127,14 @@ function fakeKms(): (method: string, path: string, query: string, body: unknown)
       verified = { verifiedDataCrc32c: req.dataCrc32c !== undefined && Number(req.dataCrc32c) === crc32c(data) };
     } else {
       const [[alg, b64]] = Object.entries(req.digest ?? {}) as [[string, string]];
-      if (alg !== k.hash) return apiError(400, 'INVALID_ARGUMENT', `The requested digest algorithm ${alg} does not match the key algorithm.`);
+      if (alg !== k.hash)
+        return apiError(400, 'INVALID_ARGUMENT', `The requested digest algorithm ${alg} does not match the key algorithm.`);
       const d = fromBase64(b64);
       const signer = k.fault === 'wrong-key' ? { ...k, privateKey: ec('P-256') } : k;
       signature = signDigest(signer, d);
-      verified = { verifiedDigestCrc32c: k.fault !== 'unverified' && req.digestCrc32c !== undefined && Number(req.digestCrc32c) === crc32c(d) };
+      verified = {
+        verifiedDigestCrc32c: k.fault !== 'unverified' && req.digestCrc32c !== undefined && Number(req.digestCrc32c) === crc32c(d),
+      };
     }
     return {
       status: 200,
@@ -238,7 +255,10 @@ describe('GCP KMS signer against recorded REST exchanges', () => {
       const auth = String(r.headers['authorization'] ?? '');
       const m = /^Bearer ([\w-]+)\.([\w-]+)\.([\w-]+)$/.exec(auth);
       assert.ok(m, 'bearer JWT');
-      assert.ok(nodeVerify('sha256', Buffer.from(`${m[1]}.${m[2]}`), saPublic, Buffer.from(m[3]!, 'base64url')), 'JWT signed by the service-account key');
+      assert.ok(
+        nodeVerify('sha256', Buffer.from(`${m[1]}.${m[2]}`), saPublic, Buffer.from(m[3]!, 'base64url')),
+        'JWT signed by the service-account key',
+      );
       const claims = JSON.parse(Buffer.from(m[2]!, 'base64url').toString()) as { iss: string; sub: string; scope?: string };
       assert.equal(claims.iss, SA_EMAIL);
       assert.equal(claims.sub, SA_EMAIL);
@@ -268,14 +288,22 @@ describe('GCP KMS signer against recorded REST exchanges', () => {
   test('chain: file-key root -> GCP KMS intermediate -> TSA leaf signed in KMS; openssl verify accepts it', async () => {
     const root = await fileRoot(dir);
     const kms = track(await openSigner(uri('p256')));
-    const inter = await intermediateCa(kms.publicKeySpki, root.signer, root.cert, { commonName: 'GCP KMS intermediate', notAfter: inOneYear(), pathLen: 0 });
+    const inter = await intermediateCa(kms.publicKeySpki, root.signer, root.cert, {
+      commonName: 'GCP KMS intermediate',
+      notAfter: inOneYear(),
+      pathLen: 0,
+    });
     const leaf = await tsaLeaf(generateSigner('ecdsa-p256').publicKeySpki, kms, inter, { commonName: 'TSA', notAfter: inOneYear() });
     assert.equal(leaf.signatureAlgorithm, OID.ecdsaWithSha256);
     assert.match(opensslVerify(dir, root.cert, [inter], leaf), /leaf\.pem: OK/);
   });
 
   test('unknown, forbidden and unsupported keys give ERR_CONFIG', async () => {
-    await rejectsWith(openSigner(uri('missing')), 'ERR_CONFIG', /cryptoKeys\/missing\/cryptoKeyVersions\/1 at http:\/\/127\.0\.0\.1:\d+ not found/);
+    await rejectsWith(
+      openSigner(uri('missing')),
+      'ERR_CONFIG',
+      /cryptoKeys\/missing\/cryptoKeyVersions\/1 at http:\/\/127\.0\.0\.1:\d+ not found/,
+    );
     await rejectsWith(openSigner(uri('denied')), 'ERR_CONFIG', /permission denied/);
     await rejectsWith(openSigner(uri('pss')), 'ERR_CONFIG', /uses RSA_SIGN_PSS_2048_SHA256; Waxseal signs with EC_SIGN_P256_SHA256/);
     await rejectsWith(openSigner(`gcpkms://${PREFIX}/cryptoKeys/p256`), 'ERR_CONFIG', /name the key version/);
@@ -292,6 +320,10 @@ describe('GCP KMS signer against recorded REST exchanges', () => {
 
   test('an unreachable endpoint fails with ERR_SIGNER instead of hanging', async () => {
     const closed = await freePort();
-    await rejectsWith(openSigner(`gcpkms://${versionName('p256')}?endpoint=127.0.0.1:${closed}`), 'ERR_SIGNER', /reading the public key of .* failed/);
+    await rejectsWith(
+      openSigner(`gcpkms://${versionName('p256')}?endpoint=127.0.0.1:${closed}`),
+      'ERR_SIGNER',
+      /reading the public key of .* failed/,
+    );
   });
 });

@@ -24,7 +24,9 @@ test('parses RFC 7512 path and query attributes with percent-decoding', () => {
 });
 
 test('accepts attributes other tools print, slot-id, and vendor x- attributes', () => {
-  const loc = parsePkcs11Uri(`pkcs11:model=SoftHSM%20v2;manufacturer=SoftHSM%20project;slot-id=7;library-description=x;object=k;type=private;x-vendor=1?${M}`);
+  const loc = parsePkcs11Uri(
+    `pkcs11:model=SoftHSM%20v2;manufacturer=SoftHSM%20project;slot-id=7;library-description=x;object=k;type=private;x-vendor=1?${M}`,
+  );
   assert.equal(loc.model, 'SoftHSM v2');
   assert.equal(loc.manufacturer, 'SoftHSM project');
   assert.equal(loc.slotId, 7);

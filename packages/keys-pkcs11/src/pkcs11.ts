@@ -11,7 +11,27 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createHash, createPublicKey, randomBytes, timingSafeEqual } from 'node:crypto';
-import { defaultHash, digest, HASH_OID, toBase64Url, bitString, nullValue, octetString, oid as derOid, parseDer, readOctetString, readOid, seq, TAG, WaxsealError, OID, parseCertificate, type HashName, type KeyKind, type PublicKeyInfo } from '@waxseal/core';
+import {
+  defaultHash,
+  digest,
+  HASH_OID,
+  toBase64Url,
+  bitString,
+  nullValue,
+  octetString,
+  oid as derOid,
+  parseDer,
+  readOctetString,
+  readOid,
+  seq,
+  TAG,
+  WaxsealError,
+  OID,
+  parseCertificate,
+  type HashName,
+  type KeyKind,
+  type PublicKeyInfo,
+} from '@waxseal/core';
 import { assertSignatureMatches, canonicalPublicKey, errorText, rawEcdsaToDer, ResourcePool, type Signer } from '@waxseal/keys';
 
 type Api = typeof import('pkcs11js');
@@ -56,7 +76,14 @@ const PATH_ATTRS = new Set([
   'slot-manufacturer',
 ]);
 const QUERY_ATTRS = new Set(['module-path', 'module-name', 'pin-source', 'pin-value']);
-const MODULE_DIRS = ['/usr/lib/x86_64-linux-gnu/pkcs11', '/usr/lib/aarch64-linux-gnu/pkcs11', '/usr/lib/pkcs11', '/usr/lib64/pkcs11', '/usr/lib/softhsm', '/usr/local/lib/softhsm'];
+const MODULE_DIRS = [
+  '/usr/lib/x86_64-linux-gnu/pkcs11',
+  '/usr/lib/aarch64-linux-gnu/pkcs11',
+  '/usr/lib/pkcs11',
+  '/usr/lib64/pkcs11',
+  '/usr/lib/softhsm',
+  '/usr/local/lib/softhsm',
+];
 
 function pctDecodeBytes(s: string, what: string): Uint8Array {
   const out: number[] = [];
@@ -106,7 +133,8 @@ export function parsePkcs11Uri(raw: string): Pkcs11Location {
     const eq = part.indexOf('=');
     if (eq <= 0) throw new WaxsealError('ERR_CONFIG', `pkcs11 URI: query attribute ${JSON.stringify(part.split('=')[0])} has no value`);
     const name = part.slice(0, eq).toLowerCase();
-    if (!QUERY_ATTRS.has(name) && !name.startsWith('x-')) throw new WaxsealError('ERR_CONFIG', `pkcs11 URI: unknown query attribute ${name}`);
+    if (!QUERY_ATTRS.has(name) && !name.startsWith('x-'))
+      throw new WaxsealError('ERR_CONFIG', `pkcs11 URI: unknown query attribute ${name}`);
     if (query.has(name)) throw new WaxsealError('ERR_CONFIG', `pkcs11 URI: query attribute ${name} is repeated`);
     query.set(name, part.slice(eq + 1));
   }
@@ -114,14 +142,19 @@ export function parsePkcs11Uri(raw: string): Pkcs11Location {
 
   const type = str(path, 'type');
   if (type !== undefined && type !== 'private') {
-    throw new WaxsealError('ERR_CONFIG', `pkcs11 URI: type=${type} cannot sign; a signing key URI names a private key (type=private or no type)`);
+    throw new WaxsealError(
+      'ERR_CONFIG',
+      `pkcs11 URI: type=${type} cannot sign; a signing key URI names a private key (type=private or no type)`,
+    );
   }
   const slotIdText = str(path, 'slot-id');
-  if (slotIdText !== undefined && !/^\d+$/.test(slotIdText)) throw new WaxsealError('ERR_CONFIG', 'pkcs11 URI: slot-id must be a decimal number');
+  if (slotIdText !== undefined && !/^\d+$/.test(slotIdText))
+    throw new WaxsealError('ERR_CONFIG', 'pkcs11 URI: slot-id must be a decimal number');
   const idBytes = path.has('id') ? pctDecodeBytes(path.get('id')!, 'id') : undefined;
   const pinSource = str(query, 'pin-source');
   const pinValue = str(query, 'pin-value');
-  if (pinSource !== undefined && pinValue !== undefined) throw new WaxsealError('ERR_CONFIG', 'pkcs11 URI: give pin-source or pin-value, not both');
+  if (pinSource !== undefined && pinValue !== undefined)
+    throw new WaxsealError('ERR_CONFIG', 'pkcs11 URI: give pin-source or pin-value, not both');
 
   const loc: Pkcs11Location = {
     modulePath: resolveModule(str(query, 'module-path'), str(query, 'module-name')),
@@ -161,7 +194,8 @@ function resolveModule(modulePath: string | undefined, moduleName: string | unde
     return modulePath;
   }
   if (moduleName !== undefined) {
-    if (moduleName.includes('/')) throw new WaxsealError('ERR_CONFIG', 'pkcs11 URI: module-name is a bare name; use module-path for a path');
+    if (moduleName.includes('/'))
+      throw new WaxsealError('ERR_CONFIG', 'pkcs11 URI: module-name is a bare name; use module-path for a path');
     for (const dir of MODULE_DIRS) {
       for (const file of [`${moduleName}.so`, `lib${moduleName}.so`, moduleName]) {
         if (existsSync(`${dir}/${file}`)) return `${dir}/${file}`;
@@ -319,7 +353,10 @@ function findSlot(api: Api, lib: Lib, loc: Pkcs11Location): { slot: Handle; slot
     );
   }
   if (matches.length > 1) {
-    throw new WaxsealError('ERR_CONFIG', `several PKCS#11 tokens match ${describeTokenQuery(loc)}; add serial=<serial number> to the key URI`);
+    throw new WaxsealError(
+      'ERR_CONFIG',
+      `several PKCS#11 tokens match ${describeTokenQuery(loc)}; add serial=<serial number> to the key URI`,
+    );
   }
   const m = matches[0]!;
   return { slot: m.slot, slotKey: m.slot.toString('hex'), label: m.label };
@@ -456,7 +493,10 @@ function getAttr(lib: Lib, session: Handle, obj: Handle, type: number): Buffer |
 }
 
 function describeKeyQuery(loc: Pkcs11Location): string {
-  return [loc.object !== undefined ? `label ${JSON.stringify(loc.object)}` : '', loc.id !== undefined ? `id ${Buffer.from(loc.id).toString('hex')}` : '']
+  return [
+    loc.object !== undefined ? `label ${JSON.stringify(loc.object)}` : '',
+    loc.id !== undefined ? `id ${Buffer.from(loc.id).toString('hex')}` : '',
+  ]
     .filter(Boolean)
     .join(' and ');
 }
@@ -482,7 +522,8 @@ function ecPublicKey(params: Buffer, pointAttr: Buffer, what: string): PublicKey
     throw new WaxsealError('ERR_CONFIG', `${what}: CKA_EC_PARAMS is not a named curve OID (explicit curve parameters are not supported)`);
   }
   const curve = CURVES[curveOid];
-  if (!curve) throw new WaxsealError('ERR_CONFIG', `${what}: unsupported elliptic curve ${curveOid} (Waxseal supports P-256, P-384 and P-521)`);
+  if (!curve)
+    throw new WaxsealError('ERR_CONFIG', `${what}: unsupported elliptic curve ${curveOid} (Waxseal supports P-256, P-384 and P-521)`);
   // CKA_EC_POINT is a DER OCTET STRING holding the point; some tokens return the bare point.
   let point: Uint8Array = pointAttr;
   if (pointAttr.length !== 2 * curve.size + 1 && pointAttr[0] === TAG.OCTET_STRING) {
@@ -523,18 +564,23 @@ function locateKey(lease: TokenLease, session: Handle, loc: Pkcs11Location): Fou
   const where = `PKCS#11 token ${lease.label}`;
   const found = findObjects(lib, session, keyTemplate(api, api.CKO_PRIVATE_KEY, loc.object, loc.id));
   if (found.length === 0) throw new WaxsealError('ERR_CONFIG', `no private key with ${describeKeyQuery(loc)} on ${where}`);
-  if (found.length > 1) throw new WaxsealError('ERR_CONFIG', `${found.length} private keys match ${describeKeyQuery(loc)} on ${where}; add id=<CKA_ID> to the key URI`);
+  if (found.length > 1)
+    throw new WaxsealError(
+      'ERR_CONFIG',
+      `${found.length} private keys match ${describeKeyQuery(loc)} on ${where}; add id=<CKA_ID> to the key URI`,
+    );
   const handle = found[0]!;
   const what = `key ${describeKeyQuery(loc)} on ${where}`;
   const canSign = getAttr(lib, session, handle, api.CKA_SIGN);
-  if (canSign && canSign.length > 0 && canSign[0] === 0) throw new WaxsealError('ERR_CONFIG', `${what} is not allowed to sign (CKA_SIGN is false)`);
+  if (canSign && canSign.length > 0 && canSign[0] === 0)
+    throw new WaxsealError('ERR_CONFIG', `${what} is not allowed to sign (CKA_SIGN is false)`);
   const keyTypeAttr = getAttr(lib, session, handle, api.CKA_KEY_TYPE);
   const keyType = keyTypeAttr ? ulong(keyTypeAttr) : -1;
   const id = getAttr(lib, session, handle, api.CKA_ID);
   const label = getAttr(lib, session, handle, api.CKA_LABEL)?.toString('utf8');
   // The public half: the matching public key object (by CKA_ID, else label), else a certificate.
   const partner = (cls: number): Handle | undefined => {
-    const byId = id && id.length ? findObjects(lib, session, keyTemplate(api, cls, undefined, id)) : [];
+    const byId = id?.length ? findObjects(lib, session, keyTemplate(api, cls, undefined, id)) : [];
     if (byId.length === 1) return byId[0];
     const byLabel = label ? findObjects(lib, session, keyTemplate(api, cls, label, undefined)) : [];
     return byLabel.length === 1 ? byLabel[0] : undefined;
@@ -560,7 +606,8 @@ function locateKey(lease: TokenLease, session: Handle, loc: Pkcs11Location): Fou
     else pub = fromCertificate();
     if (pub && params) {
       const curve = CURVES[readOid(parseDer(params), 'CKA_EC_PARAMS')];
-      if (curve && curve.kind !== pub.kind) throw new WaxsealError('ERR_CONFIG', `${what}: public key object does not belong to the private key (curve differs)`);
+      if (curve && curve.kind !== pub.kind)
+        throw new WaxsealError('ERR_CONFIG', `${what}: public key object does not belong to the private key (curve differs)`);
     }
   } else if (keyType === api.CKK_RSA) {
     const n = getAttr(lib, session, handle, api.CKA_MODULUS);
@@ -574,9 +621,16 @@ function locateKey(lease: TokenLease, session: Handle, loc: Pkcs11Location): Fou
     }
     if (pub && (pub.rsaBits ?? 0) < 2048) throw new WaxsealError('ERR_KEY_WEAK', `${what}: RSA keys must be at least 2048 bits`);
   } else {
-    throw new WaxsealError('ERR_CONFIG', `${what} has key type ${keyType}; Waxseal signs with EC (P-256/P-384/P-521) or RSA keys on PKCS#11`);
+    throw new WaxsealError(
+      'ERR_CONFIG',
+      `${what} has key type ${keyType}; Waxseal signs with EC (P-256/P-384/P-521) or RSA keys on PKCS#11`,
+    );
   }
-  if (!pub) throw new WaxsealError('ERR_CONFIG', `${what}: no public key object or certificate with the same CKA_ID/label to read the public key from`);
+  if (!pub)
+    throw new WaxsealError(
+      'ERR_CONFIG',
+      `${what}: no public key object or certificate with the same CKA_ID/label to read the public key from`,
+    );
   return { handle, pub };
 }
 
@@ -674,7 +728,8 @@ class Pkcs11Signer implements Signer {
 
   #checkEcLength(raw: Buffer): Buffer {
     const size = this.kind === 'ecdsa-p256' ? 32 : this.kind === 'ecdsa-p384' ? 48 : 66;
-    if (raw.length !== 2 * size) throw new WaxsealError('ERR_SIGNER', `PKCS#11 token returned a ${raw.length}-byte ECDSA signature, expected ${2 * size}`);
+    if (raw.length !== 2 * size)
+      throw new WaxsealError('ERR_SIGNER', `PKCS#11 token returned a ${raw.length}-byte ECDSA signature, expected ${2 * size}`);
     return raw;
   }
 
@@ -713,7 +768,9 @@ function chooseMechanism(lease: TokenLease, pub: PublicKeyInfo, opts: Pkcs11Sign
     throw new WaxsealError('ERR_CONFIG', `cannot list mechanisms of PKCS#11 token ${lease.label}: ${errorText(e)}`, { cause: e });
   }
   if (pub.kind === 'rsa') {
-    const hashAndSign = { sha256: api.CKM_SHA256_RSA_PKCS, sha384: api.CKM_SHA384_RSA_PKCS, sha512: api.CKM_SHA512_RSA_PKCS }[defaultHash(pub.kind)];
+    const hashAndSign = { sha256: api.CKM_SHA256_RSA_PKCS, sha384: api.CKM_SHA384_RSA_PKCS, sha512: api.CKM_SHA512_RSA_PKCS }[
+      defaultHash(pub.kind)
+    ];
     const order = opts.rsaMechanism === 'hash-and-sign' ? [hashAndSign, api.CKM_RSA_PKCS] : [api.CKM_RSA_PKCS, hashAndSign];
     const m = order.find((x) => mechs.includes(x));
     if (m !== undefined) return m;
@@ -760,30 +817,48 @@ export async function generatePkcs11Key(raw: string, kind: Pkcs11KeyKind = 'ecds
       ...findObjects(lib, session, keyTemplate(api, api.CKO_PRIVATE_KEY, loc.object, undefined)),
       ...(loc.id ? findObjects(lib, session, keyTemplate(api, api.CKO_PRIVATE_KEY, undefined, loc.id)) : []),
     ];
-    if (clash.length) throw new WaxsealError('ERR_CONFLICT', `PKCS#11 token ${lease.label} already holds a private key with ${describeKeyQuery(loc)}`);
+    if (clash.length)
+      throw new WaxsealError('ERR_CONFLICT', `PKCS#11 token ${lease.label} already holds a private key with ${describeKeyQuery(loc)}`);
     const id = Buffer.from(loc.id ?? randomBytes(16));
     const common = [
       { type: api.CKA_TOKEN, value: true },
       { type: api.CKA_LABEL, value: loc.object },
       { type: api.CKA_ID, value: id },
     ];
-    const priv = [...common, { type: api.CKA_PRIVATE, value: true }, { type: api.CKA_SIGN, value: true }, { type: api.CKA_SENSITIVE, value: true }, { type: api.CKA_EXTRACTABLE, value: false }];
+    const priv = [
+      ...common,
+      { type: api.CKA_PRIVATE, value: true },
+      { type: api.CKA_SIGN, value: true },
+      { type: api.CKA_SENSITIVE, value: true },
+      { type: api.CKA_EXTRACTABLE, value: false },
+    ];
     let mechanism: number;
     let pubTemplate;
     if (kind === 'ecdsa-p256' || kind === 'ecdsa-p384') {
       mechanism = api.CKM_EC_KEY_PAIR_GEN;
-      pubTemplate = [...common, { type: api.CKA_VERIFY, value: true }, { type: api.CKA_EC_PARAMS, value: Buffer.from(derOid(kind === 'ecdsa-p256' ? OID.p256 : OID.p384)) }];
+      pubTemplate = [
+        ...common,
+        { type: api.CKA_VERIFY, value: true },
+        { type: api.CKA_EC_PARAMS, value: Buffer.from(derOid(kind === 'ecdsa-p256' ? OID.p256 : OID.p384)) },
+      ];
     } else {
       const bits = { 'rsa-2048': 2048, 'rsa-3072': 3072, 'rsa-4096': 4096 }[kind];
       if (bits === undefined) throw new WaxsealError('ERR_CONFIG', `unsupported PKCS#11 key kind ${String(kind)}`);
       mechanism = api.CKM_RSA_PKCS_KEY_PAIR_GEN;
-      pubTemplate = [...common, { type: api.CKA_VERIFY, value: true }, { type: api.CKA_MODULUS_BITS, value: bits }, { type: api.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) }];
+      pubTemplate = [
+        ...common,
+        { type: api.CKA_VERIFY, value: true },
+        { type: api.CKA_MODULUS_BITS, value: bits },
+        { type: api.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) },
+      ];
     }
     const s = session;
     await new Promise<void>((resolve, reject) =>
       lib.C_GenerateKeyPair(s, { mechanism }, pubTemplate, priv, (err) => (err ? reject(err) : resolve())),
     ).catch((e: unknown) => {
-      throw new WaxsealError('ERR_SIGNER', `generating a ${kind} key on PKCS#11 token ${lease.label} failed: ${errorText(e)}`, { cause: e });
+      throw new WaxsealError('ERR_SIGNER', `generating a ${kind} key on PKCS#11 token ${lease.label} failed: ${errorText(e)}`, {
+        cause: e,
+      });
     });
     // Open the signer while this lease still holds the module, so it is not finalised in between.
     const uri = loc.id ? raw : withId(raw, id);

@@ -58,7 +58,26 @@ describe('PKCS#11 signer on SoftHSM', { skip }, () => {
     serial = /Serial number:\s+(\S+)[\s\S]*?Label:\s+waxseal/.exec(slots)?.[1] ?? '';
     // A key made by another tool (opensc) before our process touches the token.
     if (hasCommand('pkcs11-tool')) {
-      execFileSync('pkcs11-tool', ['--module', MODULE!, '--token-label', 'waxseal', '--login', '--pin', '1234', '--keypairgen', '--key-type', 'EC:secp384r1', '--label', 'opensc-key', '--id', '0a0b'], { stdio: 'pipe' });
+      execFileSync(
+        'pkcs11-tool',
+        [
+          '--module',
+          MODULE!,
+          '--token-label',
+          'waxseal',
+          '--login',
+          '--pin',
+          '1234',
+          '--keypairgen',
+          '--key-type',
+          'EC:secp384r1',
+          '--label',
+          'opensc-key',
+          '--id',
+          '0a0b',
+        ],
+        { stdio: 'pipe' },
+      );
     }
   });
 
@@ -101,7 +120,9 @@ describe('PKCS#11 signer on SoftHSM', { skip }, () => {
     assert.deepEqual(await onToken.sign(data), sig);
   });
 
-  test('a key made by pkcs11-tool is found by CKA_ID and PIN file', { skip: hasCommand('pkcs11-tool') ? false : 'pkcs11-tool (opensc) not installed' }, async () => {
+  test('a key made by pkcs11-tool is found by CKA_ID and PIN file', {
+    skip: hasCommand('pkcs11-tool') ? false : 'pkcs11-tool (opensc) not installed',
+  }, async () => {
     const pinFile = join(dir, 'pin');
     writeFileSync(pinFile, '1234\n', { mode: 0o600 });
     const signer = track(await openSigner(uri('token=waxseal;id=%0A%0b', `pin-source=file:${pinFile}`)));
@@ -127,7 +148,11 @@ describe('PKCS#11 signer on SoftHSM', { skip }, () => {
       pathLen: 0,
     });
     const leafKey = generateSigner('ecdsa-p256');
-    const leaf = await tsaLeaf(leafKey.publicKeySpki, hsm, inter, { organization: 'Waxseal test', commonName: 'TSA', notAfter: inOneYear() });
+    const leaf = await tsaLeaf(leafKey.publicKeySpki, hsm, inter, {
+      organization: 'Waxseal test',
+      commonName: 'TSA',
+      notAfter: inOneYear(),
+    });
     assert.equal(leaf.signatureAlgorithm, OID.ecdsaWithSha256);
     assert.match(opensslVerify(dir, root.cert, [inter], leaf), /leaf\.pem: OK/);
   });
@@ -137,22 +162,54 @@ describe('PKCS#11 signer on SoftHSM', { skip }, () => {
     const root = await selfSignedRoot(rsa, { commonName: 'HSM RSA root', notAfter: inOneYear(), pathLen: 1 });
     assert.equal(root.signatureAlgorithm, OID.sha256WithRsa);
     const p384 = track(await openSigner(uri('token=waxseal;object=tsa-p384')));
-    const inter = await intermediateCa(p384.publicKeySpki, rsa, root, { commonName: 'HSM P-384 intermediate', notAfter: inOneYear(), pathLen: 0 });
+    const inter = await intermediateCa(p384.publicKeySpki, rsa, root, {
+      commonName: 'HSM P-384 intermediate',
+      notAfter: inOneYear(),
+      pathLen: 0,
+    });
     const leaf = await tsaLeaf(generateSigner('ecdsa-p256').publicKeySpki, p384, inter, { commonName: 'TSA 384', notAfter: inOneYear() });
     assert.equal(leaf.signatureAlgorithm, OID.ecdsaWithSha384);
     assert.match(opensslVerify(dir, root, [inter], leaf), /leaf\.pem: OK/);
   });
 
   test('bad configuration gives clear WaxsealErrors', async () => {
-    await rejectsWith(openSigner(uri('token=waxseal;object=ca-p256', 'pin-value=0000')), 'ERR_CONFIG', /wrong PIN for PKCS#11 token waxseal/);
-    await rejectsWith(openSigner(uri('token=nope;object=ca-p256')), 'ERR_CONFIG', /no initialised PKCS#11 token matches token=nope.*tokens present: waxseal/);
-    await rejectsWith(openSigner(uri('token=waxseal;object=no-such-key')), 'ERR_CONFIG', /no private key with label "no-such-key" on PKCS#11 token waxseal/);
-    await rejectsWith(openSigner(uri('token=waxseal;object=ca-p256', 'pin-source=env:WAXSEAL_TEST_UNSET_PIN')), 'ERR_CONFIG', /WAXSEAL_TEST_UNSET_PIN is not set/);
-    await rejectsWith(openSigner(uri('token=waxseal;object=ca-p256', `pin-source=file:${join(dir, 'missing-pin')}`)), 'ERR_CONFIG', /cannot read PIN file/);
-    await rejectsWith(openSigner('pkcs11:token=waxseal;object=ca-p256?module-path=/nonexistent/libp11.so&pin-value=1234'), 'ERR_CONFIG', /does not exist/);
+    await rejectsWith(
+      openSigner(uri('token=waxseal;object=ca-p256', 'pin-value=0000')),
+      'ERR_CONFIG',
+      /wrong PIN for PKCS#11 token waxseal/,
+    );
+    await rejectsWith(
+      openSigner(uri('token=nope;object=ca-p256')),
+      'ERR_CONFIG',
+      /no initialised PKCS#11 token matches token=nope.*tokens present: waxseal/,
+    );
+    await rejectsWith(
+      openSigner(uri('token=waxseal;object=no-such-key')),
+      'ERR_CONFIG',
+      /no private key with label "no-such-key" on PKCS#11 token waxseal/,
+    );
+    await rejectsWith(
+      openSigner(uri('token=waxseal;object=ca-p256', 'pin-source=env:WAXSEAL_TEST_UNSET_PIN')),
+      'ERR_CONFIG',
+      /WAXSEAL_TEST_UNSET_PIN is not set/,
+    );
+    await rejectsWith(
+      openSigner(uri('token=waxseal;object=ca-p256', `pin-source=file:${join(dir, 'missing-pin')}`)),
+      'ERR_CONFIG',
+      /cannot read PIN file/,
+    );
+    await rejectsWith(
+      openSigner('pkcs11:token=waxseal;object=ca-p256?module-path=/nonexistent/libp11.so&pin-value=1234'),
+      'ERR_CONFIG',
+      /does not exist/,
+    );
     await rejectsWith(openSigner(uri('token=waxseal;object=ca-p256', '')), 'ERR_CONFIG', /no PIN/);
     await rejectsWith(openSigner(uri('token=waxseal;object=ca-p256;type=cert')), 'ERR_CONFIG', /type=cert cannot sign/);
-    await rejectsWith(generatePkcs11Key(uri('token=waxseal;object=ca-p256'), 'ecdsa-p256'), 'ERR_CONFLICT', /already holds a private key with label "ca-p256"/);
+    await rejectsWith(
+      generatePkcs11Key(uri('token=waxseal;object=ca-p256'), 'ecdsa-p256'),
+      'ERR_CONFLICT',
+      /already holds a private key with label "ca-p256"/,
+    );
     // After all those failures the token still works.
     const s = track(await openSigner(uri('token=waxseal;object=ca-p256')));
     assertSigns(s, utf8('still fine'), await s.sign(utf8('still fine')));

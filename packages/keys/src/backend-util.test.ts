@@ -24,8 +24,11 @@ test('rawEcdsaToDer turns r||s into a DER signature node:crypto accepts', () => 
   const raw = new Uint8Array(64);
   raw[31] = 1;
   raw[32] = 0x80;
-  assert.deepEqual(Buffer.from(rawEcdsaToDer(raw)).toString('hex'), '3026020101022100' + '80' + '00'.repeat(31));
-  assert.throws(() => rawEcdsaToDer(new Uint8Array(63)), (e: unknown) => isWaxsealError(e, 'ERR_SIGNER'));
+  assert.deepEqual(Buffer.from(rawEcdsaToDer(raw)).toString('hex'), `302602010102210080${'00'.repeat(31)}`);
+  assert.throws(
+    () => rawEcdsaToDer(new Uint8Array(63)),
+    (e: unknown) => isWaxsealError(e, 'ERR_SIGNER'),
+  );
 });
 
 test('assertSignatureMatches rejects a signature by another key', () => {
@@ -34,10 +37,14 @@ test('assertSignatureMatches rejects a signature by another key', () => {
   const pub = publicKeyFromSpki(new Uint8Array(a.publicKey.export({ format: 'der', type: 'spki' })));
   const msg = Buffer.from('m');
   assertSignatureMatches(pub, 'sha256', msg, nodeSign('sha256', msg, a.privateKey), 'k');
-  assert.throws(() => assertSignatureMatches(pub, 'sha256', msg, nodeSign('sha256', msg, b.privateKey), 'kms://x'), (e: unknown) =>
-    isWaxsealError(e, 'ERR_SIGNER') && /kms:\/\/x/.test(e.message),
+  assert.throws(
+    () => assertSignatureMatches(pub, 'sha256', msg, nodeSign('sha256', msg, b.privateKey), 'kms://x'),
+    (e: unknown) => isWaxsealError(e, 'ERR_SIGNER') && /kms:\/\/x/.test(e.message),
   );
-  assert.throws(() => assertSignatureMatches(pub, 'sha256', msg, Uint8Array.of(1, 2, 3), 'k'), (e: unknown) => isWaxsealError(e, 'ERR_SIGNER'));
+  assert.throws(
+    () => assertSignatureMatches(pub, 'sha256', msg, Uint8Array.of(1, 2, 3), 'k'),
+    (e: unknown) => isWaxsealError(e, 'ERR_SIGNER'),
+  );
 });
 
 test('ResourcePool: bounded, FIFO waiters, discard replaces, close fails waiters', async () => {

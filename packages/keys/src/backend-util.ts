@@ -29,7 +29,13 @@ export function canonicalPublicKey(spki: Uint8Array, what: string): PublicKeyInf
  * uses it. A faulty backend (wrong key, an emulator that hashes twice, a truncated response)
  * then fails loudly here instead of producing a certificate nobody can verify.
  */
-export function assertSignatureMatches(pub: PublicKeyInfo, hash: HashName, message: Uint8Array, signature: Uint8Array, keyRef: string): void {
+export function assertSignatureMatches(
+  pub: PublicKeyInfo,
+  hash: HashName,
+  message: Uint8Array,
+  signature: Uint8Array,
+  keyRef: string,
+): void {
   let ok = false;
   try {
     ok =
@@ -40,7 +46,10 @@ export function assertSignatureMatches(pub: PublicKeyInfo, hash: HashName, messa
     ok = false;
   }
   if (!ok) {
-    throw new WaxsealError('ERR_SIGNER', `the signature returned for ${keyRef} does not verify against its public key (backend fault or wrong key)`);
+    throw new WaxsealError(
+      'ERR_SIGNER',
+      `the signature returned for ${keyRef} does not verify against its public key (backend fault or wrong key)`,
+    );
   }
 }
 

@@ -1,6 +1,17 @@
 // Signing X.509 structures with a Signer: the async edge around the pure builders in
 // src/core/x509-build.ts. Used by `ca init`, the dev-mode chains and the CA's leaf issuance.
-import { assembleCertificate, encodeTbs, ext, keyIdentifier, randomSerial, simpleName, parseCertificate, OID, type ExtensionSpec, type Certificate } from '@waxseal/core';
+import {
+  assembleCertificate,
+  encodeTbs,
+  ext,
+  keyIdentifier,
+  randomSerial,
+  simpleName,
+  parseCertificate,
+  OID,
+  type ExtensionSpec,
+  type Certificate,
+} from '@waxseal/core';
 import { signatureAlgorithmIdentifier, type Signer } from './signer.ts';
 
 export interface CertificateRequest {

@@ -4,4 +4,4 @@ export { intermediateCa, selfSignedRoot, tsaLeaf } from './certify.ts';
 export { KeyObjectSigner, generateSigner, signerFromPem, type GeneratedKeyKind } from './memory.ts';
 export { openSigner } from './open.ts';
 export { signatureAlgorithmIdentifier, type Signer } from './signer.ts';
-export { type SigningThread } from './signing-thread.ts';
+export type { SigningThread } from './signing-thread.ts';

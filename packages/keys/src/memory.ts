@@ -35,7 +35,9 @@ export class KeyObjectSigner implements Signer {
   /** Signs on libuv's threadpool (node:crypto's callback form), off the event loop. */
   sign(message: Uint8Array): Promise<Uint8Array> {
     return new Promise((resolve, reject) => {
-      nodeSign(this.#digest, message, this.#key, (err, sig) => (err ? reject(err) : resolve(new Uint8Array(sig.buffer, sig.byteOffset, sig.byteLength))));
+      nodeSign(this.#digest, message, this.#key, (err, sig) =>
+        err ? reject(err) : resolve(new Uint8Array(sig.buffer, sig.byteOffset, sig.byteLength)),
+      );
     });
   }
 

@@ -64,7 +64,9 @@ for (const [scheme, { pkg, open }] of Object.entries(OPTIONAL_BACKENDS)) {
     try {
       mod = (await import(pkg)) as Record<string, unknown>;
     } catch (e) {
-      throw new WaxsealError('ERR_CONFIG', `key ${scheme} needs the package ${pkg}: install it beside Waxseal (npm install ${pkg})`, { cause: e });
+      throw new WaxsealError('ERR_CONFIG', `key ${scheme} needs the package ${pkg}: install it beside Waxseal (npm install ${pkg})`, {
+        cause: e,
+      });
     }
     const opener = mod[open] as ((raw: string) => Promise<Signer>) | undefined;
     if (typeof opener !== 'function') throw new WaxsealError('ERR_CONFIG', `${pkg} does not export ${open}`);
@@ -74,7 +76,9 @@ for (const [scheme, { pkg, open }] of Object.entries(OPTIONAL_BACKENDS)) {
 
 /** Opens the signer a key URI names. A bare path is treated as a file URI. */
 export async function openSigner(uriOrPath: string): Promise<Signer> {
-  const raw = /^[a-z][a-z0-9+.-]*:/i.test(uriOrPath) ? uriOrPath : `file://${uriOrPath.startsWith('/') ? '' : process.cwd() + '/'}${uriOrPath}`;
+  const raw = /^[a-z][a-z0-9+.-]*:/i.test(uriOrPath)
+    ? uriOrPath
+    : `file://${uriOrPath.startsWith('/') ? '' : `${process.cwd()}/`}${uriOrPath}`;
   let u: URL;
   try {
     u = new URL(raw);

@@ -23,7 +23,12 @@ export async function fileRoot(dir: string): Promise<{ signer: Signer; cert: Cer
   const keyPath = join(dir, 'root-key.pem');
   writeFileSync(keyPath, generateSigner('ecdsa-p256').exportPkcs8Pem(), { mode: 0o600 });
   const signer = await openSigner(`file://${keyPath}`);
-  const cert = await selfSignedRoot(signer, { organization: 'Waxseal test', commonName: 'offline root', notAfter: inOneYear(), pathLen: 1 });
+  const cert = await selfSignedRoot(signer, {
+    organization: 'Waxseal test',
+    commonName: 'offline root',
+    notAfter: inOneYear(),
+    pathLen: 1,
+  });
   return { signer, cert };
 }
 

@@ -15,7 +15,7 @@ function keyPoint(pub: import('node:crypto').KeyObject): Uint8Array {
 function derFromRs(r: bigint, s: bigint): Uint8Array {
   const enc = (v: bigint) => {
     let h = v.toString(16);
-    if (h.length % 2) h = '0' + h;
+    if (h.length % 2) h = `0${h}`;
     let b = Buffer.from(h, 'hex');
     if (b[0]! & 0x80) b = Buffer.concat([Buffer.of(0), b]);
     return Buffer.concat([Buffer.of(2, b.length), b]);
@@ -59,9 +59,16 @@ test('batched P-256 digest verification agrees with OpenSSL/noble on valid, high
   assert.deepEqual(verifyP256Batch(jobs), expect);
   // Each noble-verifiable (lowS off) job agrees.
   for (const [i, j] of jobs.slice(0, 20).entries()) {
-    const sigCompact = Buffer.concat([Buffer.from(j.r.toString(16).padStart(64, '0'), 'hex'), Buffer.from(j.s.toString(16).padStart(64, '0'), 'hex')]);
+    const sigCompact = Buffer.concat([
+      Buffer.from(j.r.toString(16).padStart(64, '0'), 'hex'),
+      Buffer.from(j.s.toString(16).padStart(64, '0'), 'hex'),
+    ]);
     const digest = Buffer.from(j.e.toString(16).padStart(64, '0'), 'hex');
-    const q = Buffer.concat([Buffer.of(4), Buffer.from(j.qx.toString(16).padStart(64, '0'), 'hex'), Buffer.from(j.qy.toString(16).padStart(64, '0'), 'hex')]);
+    const q = Buffer.concat([
+      Buffer.of(4),
+      Buffer.from(j.qx.toString(16).padStart(64, '0'), 'hex'),
+      Buffer.from(j.qy.toString(16).padStart(64, '0'), 'hex'),
+    ]);
     assert.equal(p256.verify(sigCompact, digest, q, { prehash: false, lowS: false, format: 'compact' }), expect[i], `job ${i}`);
   }
 });

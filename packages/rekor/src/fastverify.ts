@@ -110,7 +110,10 @@ export function verifyP256Batch(jobs: readonly P256Job[]): boolean[] {
     if (j.r > 0n && j.r < N && j.s > 0n && j.s < N) live.push(i);
   }
   if (live.length === 0) return ok;
-  const invRS = batchInverse(live.map((i) => (jobs[i]!.r * jobs[i]!.s) % N), N);
+  const invRS = batchInverse(
+    live.map((i) => (jobs[i]!.r * jobs[i]!.s) % N),
+    N,
+  );
   // Per job: t*G (or nothing when t == 0) and u2.
   const ax: (bigint | undefined)[] = [];
   const ay: bigint[] = [];

@@ -60,7 +60,13 @@ port.on('message', (m: { type: 'added'; replies: AddReply[] } | { type: 'http'; 
       const p = adds.get(r.id);
       adds.delete(r.id);
       if (!p) continue;
-      if (r.ok) p.resolve({ index: r.index, duplicate: r.duplicate, checkpoint: { size: r.size, rootHash: r.rootHash, note: r.note }, proof: split(r.proof) });
+      if (r.ok)
+        p.resolve({
+          index: r.index,
+          duplicate: r.duplicate,
+          checkpoint: { size: r.size, rootHash: r.rootHash, note: r.note },
+          proof: split(r.proof),
+        });
       else p.reject(new WaxsealError((r.code in ERROR_CODES ? r.code : 'ERR_INTERNAL') as ErrorCode, r.message));
     }
     return;
@@ -84,13 +90,23 @@ const forward = async (req: Parameters<Parameters<Router['get']>[1]>[0]): Promis
   const id = ++seq;
   const reply = await new Promise<HttpReply>((resolve) => {
     https.set(id, resolve);
-    port.postMessage({ type: 'http', id, method: req.method, url: req.raw.url ?? req.path, headers: req.headers, body: new Uint8Array(body) });
+    port.postMessage({
+      type: 'http',
+      id,
+      method: req.method,
+      url: req.raw.url ?? req.path,
+      headers: req.headers,
+      body: new Uint8Array(body),
+    });
   });
   return { status: reply.status, headers: reply.headers, body: reply.body };
 };
 for (const method of ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']) router.on(method, '/*', forward);
 
-const server = createServer({ keepAliveTimeout: 5000, requestTimeout: 30000, headersTimeout: 10000 }, requestListener({ router, maxBodyBytes: cfg.maxRequestBytes }));
+const server = createServer(
+  { keepAliveTimeout: 5000, requestTimeout: 30000, headersTimeout: 10000 },
+  requestListener({ router, maxBodyBytes: cfg.maxRequestBytes }),
+);
 server.listen({ port: cfg.port, host: cfg.host, reusePort: true }, () => {
   const addr = server.address();
   port.postMessage({ type: 'ready', port: typeof addr === 'object' && addr ? addr.port : cfg.port });

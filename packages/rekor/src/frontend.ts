@@ -78,7 +78,10 @@ async function dispatch(router: Router, m: HttpForward): Promise<Response> {
           throw new WaxsealError('ERR_JSON_PARSE', 'request body is not valid JSON');
         }
       },
-      mediaType: String(m.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase(),
+      mediaType: String(m.headers['content-type'] ?? '')
+        .split(';')[0]!
+        .trim()
+        .toLowerCase(),
     };
     return await match.handler(req);
   } catch (e) {
@@ -99,7 +102,14 @@ export interface RunningFrontends {
  * Starts `count` front-end workers on host:port (port 0 picks one); the main thread only sequences.
  * `router` must have the service mounted at the root.
  */
-export async function startFrontends(service: LogService, router: Router, opts: LogServiceOptions, count: number, port: number, host: string): Promise<RunningFrontends> {
+export async function startFrontends(
+  service: LogService,
+  router: Router,
+  opts: LogServiceOptions,
+  count: number,
+  port: number,
+  host: string,
+): Promise<RunningFrontends> {
   const maxRequestBytes = opts.maxRequestBytes ?? 10 << 20;
   // The main thread does not accept connections itself: with SO_REUSEPORT it would get a share
   // of the v2 traffic and verify it inline next to the sequencer. Workers forward other routes.
@@ -151,7 +161,16 @@ export async function startFrontends(service: LogService, router: Router, opts: 
               .then(async (r) => {
                 // Copy into one compact buffer: views into tile memory would clone whole tiles.
                 const proof = r.duplicate ? new Uint8Array(0) : concat(...(await service.log.inclusionProof(r.index, r.checkpoint.size)));
-                reply({ id: item.id, ok: true, index: r.index, duplicate: r.duplicate, size: r.checkpoint.size, rootHash: Uint8Array.from(r.checkpoint.rootHash), note: r.checkpoint.note, proof });
+                reply({
+                  id: item.id,
+                  ok: true,
+                  index: r.index,
+                  duplicate: r.duplicate,
+                  size: r.checkpoint.size,
+                  rootHash: Uint8Array.from(r.checkpoint.rootHash),
+                  note: r.checkpoint.note,
+                  proof,
+                });
               })
               .catch((e: unknown) => {
                 const err = e instanceof WaxsealError ? e : new WaxsealError('ERR_INTERNAL', 'internal error');

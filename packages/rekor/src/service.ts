@@ -7,8 +7,29 @@
 // Every entry, whichever API wrote it, is a leaf of the same tree. Each published size has two
 // checkpoints signed by the log key: the C2SP one (origin "<host>") served by the tiles API and
 // embedded in v2 responses, and the Rekor v1 one (origin "<host> - <treeID>") used by the v1 API.
-import { WaxsealError, canonicalBytes, toBase64, toHex, fromHex, utf8, encodePem, keyDetails, sha256, type Certificate } from '@waxseal/core';
-import { Router, json, requestListener, listen, type Request, type Response, type RunningServer, type ErrorFormatter, type Service } from '@waxseal/server';
+import {
+  WaxsealError,
+  canonicalBytes,
+  toBase64,
+  toHex,
+  fromHex,
+  utf8,
+  encodePem,
+  keyDetails,
+  sha256,
+  type Certificate,
+} from '@waxseal/core';
+import {
+  Router,
+  json,
+  requestListener,
+  listen,
+  type Request,
+  type Response,
+  type RunningServer,
+  type ErrorFormatter,
+  type Service,
+} from '@waxseal/server';
 import type { Signer } from '@waxseal/keys';
 import { TransparencyLog, SqliteFileStorage, mountTileReadApi, type PublishedCheckpoint, type LogStorage } from '@waxseal/tlog';
 import { SignatureVerifier } from './verifier.ts';
@@ -67,19 +88,22 @@ export interface TransparencyLogInstance {
 const GRPC_CODE: Partial<Record<number, number>> = { 400: 3, 404: 5, 405: 12, 409: 6, 413: 3, 415: 3, 500: 13, 503: 14 };
 
 /** rekor-tiles answers through grpc-gateway: {code: <gRPC code>, message, details}. */
-export const v2ErrorFormatter: ErrorFormatter = (err) => json(err.status, { code: GRPC_CODE[err.status] ?? 2, message: err.message, details: [] });
+export const v2ErrorFormatter: ErrorFormatter = (err) =>
+  json(err.status, { code: GRPC_CODE[err.status] ?? 2, message: err.message, details: [] });
 
 /** Rekor v1 error model: {code: <HTTP status>, message}. */
 export const v1ErrorFormatter: ErrorFormatter = (err) => json(err.status, { code: err.status, message: err.message });
 
 function intParam(v: string | null, what: string): number | undefined {
   if (v === null || v === '') return undefined;
-  if (!/^\d{1,16}$/.test(v) || !Number.isSafeInteger(Number(v))) throw new WaxsealError('ERR_INVALID_INPUT', `${what} must be a non-negative integer`);
+  if (!/^\d{1,16}$/.test(v) || !Number.isSafeInteger(Number(v)))
+    throw new WaxsealError('ERR_INVALID_INPUT', `${what} must be a non-negative integer`);
   return Number(v);
 }
 
 function requireJson(req: Request): void {
-  if (req.mediaType !== '' && req.mediaType !== 'application/json') throw new WaxsealError('ERR_MEDIA_TYPE', `expected application/json, got ${req.mediaType}`);
+  if (req.mediaType !== '' && req.mediaType !== 'application/json')
+    throw new WaxsealError('ERR_MEDIA_TYPE', `expected application/json, got ${req.mediaType}`);
 }
 
 const SHA_LENGTHS: Record<number, string> = { 40: 'sha1', 64: 'sha256', 96: 'sha384', 128: 'sha512' };
@@ -148,13 +172,17 @@ export class LogService implements Service {
    * SHA-256(SPKI)) and one for the v2 API (log ID = C2SP key ID; equal to the v1 ID for ECDSA
    * keys). The v2 baseUrl's host name must be this log's `hostname`.
    */
-  trustedRootTlogs(urls: { v1BaseUrl: string; v2BaseUrl?: string }, validFrom?: Date): { v1: TransparencyLogInstance; v2: TransparencyLogInstance } {
+  trustedRootTlogs(
+    urls: { v1BaseUrl: string; v2BaseUrl?: string },
+    validFrom?: Date,
+  ): { v1: TransparencyLogInstance; v2: TransparencyLogInstance } {
     const spki = this.log.signer.publicKeySpki;
     const start = (validFrom ?? new Date(this.#createdAt)).toISOString().replace(/\.\d{3}Z$/, 'Z');
     const publicKey = { rawBytes: toBase64(spki), keyDetails: keyDetails(this.log.ids.key), validFor: { start } };
     const v2BaseUrl = urls.v2BaseUrl ?? urls.v1BaseUrl;
     const host = new URL(v2BaseUrl).hostname;
-    if (host !== this.log.origin) throw new WaxsealError('ERR_CONFIG', `the v2 base URL host ${host} must equal the log hostname ${this.log.origin}`);
+    if (host !== this.log.origin)
+      throw new WaxsealError('ERR_CONFIG', `the v2 base URL host ${host} must equal the log hostname ${this.log.origin}`);
     return {
       v1: { baseUrl: urls.v1BaseUrl, hashAlgorithm: 'SHA2_256', publicKey, logId: { keyId: toBase64(this.log.ids.v1LogId) } },
       v2: {
@@ -202,7 +230,11 @@ export class LogService implements Service {
   }
 
   /** The protojson TransparencyLogEntry (EmitUnpopulated) Rekor v2 answers with. */
-  async transparencyLogEntry(index: number, entry: Pick<CanonicalEntry, 'kind' | 'apiVersion' | 'body'>, cp: PublishedCheckpoint): Promise<Record<string, unknown>> {
+  async transparencyLogEntry(
+    index: number,
+    entry: Pick<CanonicalEntry, 'kind' | 'apiVersion' | 'body'>,
+    cp: PublishedCheckpoint,
+  ): Promise<Record<string, unknown>> {
     return transparencyLogEntryJson(this.log.ids.v2LogId, index, entry, cp, await this.log.inclusionProof(index, cp.size));
   }
 
@@ -228,7 +260,12 @@ export class LogService implements Service {
   }
 
   /** A Rekor v1 LogEntry {<entryID>: {body, integratedTime, logID, logIndex, verification}}. */
-  async v1LogEntry(index: number, body: Uint8Array, integratedTime: number, cp: PublishedCheckpoint = this.log.checkpoint): Promise<Record<string, unknown>> {
+  async v1LogEntry(
+    index: number,
+    body: Uint8Array,
+    integratedTime: number,
+    cp: PublishedCheckpoint = this.log.checkpoint,
+  ): Promise<Record<string, unknown>> {
     const proof = await this.log.inclusionProof(index, cp.size);
     const b64Body = toBase64(body);
     const logID = this.logIdHex;
@@ -242,7 +279,13 @@ export class LogService implements Service {
         logIndex: index,
         verification: {
           signedEntryTimestamp: toBase64(set),
-          inclusionProof: { logIndex: index, treeSize: cp.size, rootHash: toHex(cp.rootHash), hashes: proof.map(toHex), checkpoint: cp.noteV1 },
+          inclusionProof: {
+            logIndex: index,
+            treeSize: cp.size,
+            rootHash: toHex(cp.rootHash),
+            hashes: proof.map(toHex),
+            checkpoint: cp.noteV1,
+          },
         },
       },
     };
@@ -283,20 +326,23 @@ export class LogService implements Service {
   async #retrieve(req: Request): Promise<Response> {
     requireJson(req);
     const q = (await req.json(this.#opts.maxRequestBytes ?? 10 << 20)) as Record<string, unknown> | null;
-    if (typeof q !== 'object' || q === null || Array.isArray(q)) throw new WaxsealError('ERR_INVALID_INPUT', 'search log query must be an object');
+    if (typeof q !== 'object' || q === null || Array.isArray(q))
+      throw new WaxsealError('ERR_INVALID_INPUT', 'search log query must be an object');
     const lists = { entryUUIDs: q.entryUUIDs, logIndexes: q.logIndexes, entries: q.entries };
     const given = Object.entries(lists).filter(([, v]) => v !== undefined && v !== null);
     if (given.length === 0) throw new WaxsealError('ERR_INVALID_INPUT', 'one of entryUUIDs, logIndexes or entries is required');
     const out: Record<string, unknown>[] = [];
     for (const [name, v] of given) {
-      if (!Array.isArray(v) || v.length === 0 || v.length > 10) throw new WaxsealError('ERR_INVALID_INPUT', `${name} must hold 1 to 10 items`);
+      if (!Array.isArray(v) || v.length === 0 || v.length > 10)
+        throw new WaxsealError('ERR_INVALID_INPUT', `${name} must hold 1 to 10 items`);
       for (const item of v) {
         let index: number | undefined;
         if (name === 'entryUUIDs') {
           if (typeof item !== 'string') throw new WaxsealError('ERR_INVALID_INPUT', 'entryUUIDs must be strings');
           index = await this.#indexOfId(item);
         } else if (name === 'logIndexes') {
-          if (!Number.isSafeInteger(item) || (item as number) < 0) throw new WaxsealError('ERR_INVALID_INPUT', 'logIndexes must be non-negative integers');
+          if (!Number.isSafeInteger(item) || (item as number) < 0)
+            throw new WaxsealError('ERR_INVALID_INPUT', 'logIndexes must be non-negative integers');
           index = item as number;
         } else {
           const c = await canonicalizeProposedEntry(item, this.ctx);
@@ -340,7 +386,8 @@ export class LogService implements Service {
   async #search(req: Request): Promise<Response> {
     requireJson(req);
     const q = (await req.json(1 << 20)) as Record<string, unknown> | null;
-    if (typeof q !== 'object' || q === null || Array.isArray(q)) throw new WaxsealError('ERR_INVALID_INPUT', 'search index query must be an object');
+    if (typeof q !== 'object' || q === null || Array.isArray(q))
+      throw new WaxsealError('ERR_INVALID_INPUT', 'search index query must be an object');
     const operator = q.operator ?? 'or';
     if (operator !== 'and' && operator !== 'or') throw new WaxsealError('ERR_INVALID_INPUT', 'operator must be "and" or "or"');
     const keys: string[] = [];
@@ -348,21 +395,26 @@ export class LogService implements Service {
       if (typeof q.hash !== 'string') throw new WaxsealError('ERR_INVALID_INPUT', 'hash must be a string');
       const m = /^(?:(sha1|sha256|sha384|sha512):)?([0-9a-fA-F]+)$/.exec(q.hash);
       const alg = m?.[1] ?? (m ? SHA_LENGTHS[m[2]!.length] : undefined);
-      if (!m || !alg || SHA_LENGTHS[m[2]!.length] !== alg) throw new WaxsealError('ERR_INVALID_INPUT', 'hash must be a sha1, sha256, sha384 or sha512 hex digest');
+      if (!m || !alg || SHA_LENGTHS[m[2]!.length] !== alg)
+        throw new WaxsealError('ERR_INVALID_INPUT', 'hash must be a sha1, sha256, sha384 or sha512 hex digest');
       keys.push(`${alg}:${m[2]!.toLowerCase()}`);
     }
     if (q.email !== undefined) {
-      if (typeof q.email !== 'string' || !/^[^\s@]+@[^\s@]+$/.test(q.email)) throw new WaxsealError('ERR_INVALID_INPUT', 'email is not a valid address');
+      if (typeof q.email !== 'string' || !/^[^\s@]+@[^\s@]+$/.test(q.email))
+        throw new WaxsealError('ERR_INVALID_INPUT', 'email is not a valid address');
       keys.push(q.email.toLowerCase());
     }
     if (q.subject !== undefined) {
-      if (typeof q.subject !== 'string' || q.subject === '') throw new WaxsealError('ERR_INVALID_INPUT', 'subject must be a non-empty string');
+      if (typeof q.subject !== 'string' || q.subject === '')
+        throw new WaxsealError('ERR_INVALID_INPUT', 'subject must be a non-empty string');
       keys.push(q.subject.toLowerCase());
     }
     if (q.publicKey !== undefined) keys.push(publicKeySearchKey(q.publicKey));
     if (keys.length === 0) throw new WaxsealError('ERR_INVALID_INPUT', 'give at least one of hash, email, subject or publicKey');
     const published = this.log.checkpoint.size;
-    const sets = await Promise.all(keys.map(async (k) => new Set((await this.log.storage.searchIndex(k, 10000)).filter((i) => i < published))));
+    const sets = await Promise.all(
+      keys.map(async (k) => new Set((await this.log.storage.searchIndex(k, 10000)).filter((i) => i < published))),
+    );
     let result = sets[0]!;
     for (const s of sets.slice(1)) result = operator === 'and' ? new Set([...result].filter((i) => s.has(i))) : new Set([...result, ...s]);
     const indexes = [...result].sort((a, b) => a - b).slice(0, 10000);

@@ -21,16 +21,28 @@ async function checkMany(verifier: SignatureVerifier): Promise<void> {
     const kind = i % 5;
     const bad = Buffer.from(digest);
     bad[i % 32]! ^= 2;
-    if (kind === 0 || kind === 1) cases.push({ what: `valid ${i}`, expected: true, run: () => verifier.verifyDigest(p256.info, 'sha256', digest, sig) });
-    if (kind === 2) cases.push({ what: `tampered digest ${i}`, expected: false, run: () => verifier.verifyDigest(p256.info, 'sha256', bad, sig) });
-    if (kind === 3) cases.push({ what: `other key ${i}`, expected: false, run: () => verifier.verifyDigest(other.info, 'sha256', digest, sig) });
-    if (kind === 4) cases.push({ what: `not DER ${i}`, expected: false, run: () => verifier.verifyDigest(p256.info, 'sha256', digest, sig.subarray(0, sig.length - 1)) });
+    if (kind === 0 || kind === 1)
+      cases.push({ what: `valid ${i}`, expected: true, run: () => verifier.verifyDigest(p256.info, 'sha256', digest, sig) });
+    if (kind === 2)
+      cases.push({ what: `tampered digest ${i}`, expected: false, run: () => verifier.verifyDigest(p256.info, 'sha256', bad, sig) });
+    if (kind === 3)
+      cases.push({ what: `other key ${i}`, expected: false, run: () => verifier.verifyDigest(other.info, 'sha256', digest, sig) });
+    if (kind === 4)
+      cases.push({
+        what: `not DER ${i}`,
+        expected: false,
+        run: () => verifier.verifyDigest(p256.info, 'sha256', digest, sig.subarray(0, sig.length - 1)),
+      });
   }
   const msg = Buffer.from('p-384 over a digest');
   const d384 = createHash('sha384').update(msg).digest();
   const s384 = sign('sha384', msg, { key: p384.privateKey, dsaEncoding: 'der' });
   cases.push({ what: 'P-384 valid', expected: true, run: () => verifier.verifyDigest(p384.info, 'sha384' as HashName, d384, s384) });
-  cases.push({ what: 'P-384 wrong digest', expected: false, run: () => verifier.verifyDigest(p384.info, 'sha384' as HashName, Buffer.alloc(48), s384) });
+  cases.push({
+    what: 'P-384 wrong digest',
+    expected: false,
+    run: () => verifier.verifyDigest(p384.info, 'sha384' as HashName, Buffer.alloc(48), s384),
+  });
   // All at once: they are batched together (and sent to the worker when there is one).
   const results = await Promise.all(cases.map((c) => c.run()));
   cases.forEach((c, i) => assert.equal(results[i], c.expected, c.what));

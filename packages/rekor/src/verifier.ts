@@ -3,7 +3,16 @@
 // native addon (or fastverify.ts's ECDH route where it is not built), on the calling thread or
 // on a small worker pool; other key types go through core verifySignature.
 import { Worker } from 'node:worker_threads';
-import { rawEcPoint, verifySignature, toBase64, ecdsaJobSize, packEcdsaJob, siblingModuleUrl, type HashName, type PublicKeyInfo } from '@waxseal/core';
+import {
+  rawEcPoint,
+  verifySignature,
+  toBase64,
+  ecdsaJobSize,
+  packEcdsaJob,
+  siblingModuleUrl,
+  type HashName,
+  type PublicKeyInfo,
+} from '@waxseal/core';
 import { verifyP256Packed } from './fastverify.ts';
 
 const JOB_SIZE = ecdsaJobSize(256);

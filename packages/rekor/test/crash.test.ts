@@ -18,9 +18,13 @@ const SERVER = new URL('../../../bench/servers/log.ts', import.meta.url).pathnam
 
 function start(dir: string): Promise<{ child: ChildProcess; url: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SERVER, '--data-dir', dir, '--hostname', 'log.waxseal.test', '--tree-id', '77', '--batch-size', '32', '--batch-delay-ms', '3'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [SERVER, '--data-dir', dir, '--hostname', 'log.waxseal.test', '--tree-id', '77', '--batch-size', '32', '--batch-delay-ms', '3'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     let err = '';
     const timer = setTimeout(() => {
@@ -96,7 +100,16 @@ test('acknowledged entries survive repeated SIGKILL; fsck passes; all seen check
       if (size === 0) continue;
       const p = await get(`${url}/api/v1/log/proof?firstSize=${size}&lastSize=${finalSize}`);
       assert.equal(p.status, 200);
-      assert.ok(verifyConsistency(size, finalSize, root, finalRoot, p.json.hashes.map((h: string) => Buffer.from(h, 'hex'))), `checkpoint ${size} is consistent with ${finalSize}`);
+      assert.ok(
+        verifyConsistency(
+          size,
+          finalSize,
+          root,
+          finalRoot,
+          p.json.hashes.map((h: string) => Buffer.from(h, 'hex')),
+        ),
+        `checkpoint ${size} is consistent with ${finalSize}`,
+      );
     }
     child.kill('SIGTERM');
     await exited;
@@ -106,7 +119,8 @@ test('acknowledged entries survive repeated SIGKILL; fsck passes; all seen check
     await storage.open({ origin: '', treeId: '', publicKey: '', createdAt: '' });
     const rows = await storage.readEntries(0, finalSize);
     await storage.close();
-    for (const a of acked) assert.ok(rows[a.index] && bytesEqual(rows[a.index]!.leafHash, a.leafHash), `acknowledged entry ${a.index} is present`);
+    for (const a of acked)
+      assert.ok(rows[a.index] && bytesEqual(rows[a.index]!.leafHash, a.leafHash), `acknowledged entry ${a.index} is present`);
     const report = await fsckLog(dir);
     assert.equal(report.ok, true, report.errors.join('\n'));
     assert.equal(report.publishedSize, finalSize);

@@ -40,7 +40,10 @@ test('fsck passes on a healthy log and reports corrupted tiles, bundles and entr
     writeFileSync(tile, bad);
     const r1 = await fsckLog(dir);
     assert.equal(r1.ok, false);
-    assert.ok(r1.errors.some((e) => e.startsWith('tile 0/0')), r1.errors.join('\n'));
+    assert.ok(
+      r1.errors.some((e) => e.startsWith('tile 0/0')),
+      r1.errors.join('\n'),
+    );
     writeFileSync(tile, original);
 
     // A truncated partial tile and a tampered entry bundle.
@@ -53,8 +56,14 @@ test('fsck passes on a healthy log and reports corrupted tiles, bundles and entr
     tampered[tampered.length - 3]! ^= 0x20;
     writeFileSync(bundle, tampered);
     const r2 = await fsckLog(dir);
-    assert.ok(r2.errors.some((e) => e.startsWith('tile 0/1')), r2.errors.join('\n'));
-    assert.ok(r2.errors.some((e) => e.startsWith('entry bundle 0')), r2.errors.join('\n'));
+    assert.ok(
+      r2.errors.some((e) => e.startsWith('tile 0/1')),
+      r2.errors.join('\n'),
+    );
+    assert.ok(
+      r2.errors.some((e) => e.startsWith('entry bundle 0')),
+      r2.errors.join('\n'),
+    );
     writeFileSync(partial, p);
     writeFileSync(bundle, b);
     assert.equal((await fsckLog(dir)).ok, true);
@@ -65,7 +74,10 @@ test('fsck passes on a healthy log and reports corrupted tiles, bundles and entr
     db.close();
     const r3 = await fsckLog(dir);
     assert.equal(r3.ok, false);
-    assert.ok(r3.errors.some((e) => e.includes('entry 7')), r3.errors.join('\n'));
+    assert.ok(
+      r3.errors.some((e) => e.includes('entry 7')),
+      r3.errors.join('\n'),
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -83,7 +95,10 @@ test('monitor follows the log, matches identities and digests, and keeps its sta
     assert.ok(first.warnings.some((w) => /first use/.test(w)));
     const k = p256Key();
     const leaf = await ca.leaf(k, 'release-bot@example.com');
-    assert.equal((await post(`${log.url}/api/v2/log/entries`, hashedRekordV2(k, 'watched artifact', { x509Certificate: leaf.der }))).status, 201);
+    assert.equal(
+      (await post(`${log.url}/api/v2/log/entries`, hashedRekordV2(k, 'watched artifact', { x509Certificate: leaf.der }))).status,
+      201,
+    );
     assert.equal((await post(`${log.url}/api/v1/log/entries`, hashedRekordV1(k, 'v1 watched', certPem(leaf)))).status, 201);
     await fill(log.url, 300, 'after');
     const second = await monitorLog({
@@ -98,7 +113,11 @@ test('monitor follows the log, matches identities and digests, and keeps its sta
     assert.equal(second.size, 322);
     assert.equal(second.newEntries, 302);
     const reasons = second.matches.flatMap((m) => m.reasons).sort();
-    assert.deepEqual(reasons, ['digest:sha256:' + toHex(sha256('after 7')), 'identity:release-bot@example.com', 'identity:release-bot@example.com']);
+    assert.deepEqual(reasons, [
+      `digest:sha256:${toHex(sha256('after 7'))}`,
+      'identity:release-bot@example.com',
+      'identity:release-bot@example.com',
+    ]);
     assert.equal(JSON.parse(readFileSync(state, 'utf8')).size, 322);
     assert.equal(monitorExitCode(second), 0);
   } finally {
@@ -126,7 +145,7 @@ test('monitor detects a second log with a different history under the same key a
     assert.equal(JSON.parse(readFileSync(state, 'utf8')).size, 30, 'state keeps the last verified checkpoint');
     // Same size, different root.
     await fill(a.url, 15, 'more A');
-    const state2 = state + '.2';
+    const state2 = `${state}.2`;
     assert.equal((await monitorLog({ url: a.url, stateFile: state2, once: true })).size, 45);
     const fork = await monitorLog({ url: b.url, stateFile: state2, once: true });
     assert.equal(fork.inconsistent, true);

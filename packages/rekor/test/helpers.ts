@@ -25,7 +25,14 @@ export interface TestLog {
 
 export async function startTestLog(opts: Partial<LogServiceOptions> & { httpWorkers?: number } = {}): Promise<TestLog> {
   const dir = mkdtempSync(join(tmpdir(), 'wx-log-'));
-  const server = await startLogServer({ dataDir: dir, signer: generateSigner('ed25519'), hostname: HOST, batchMaxDelayMs: 5, treeId: '1193050959916656506', ...opts });
+  const server = await startLogServer({
+    dataDir: dir,
+    signer: generateSigner('ed25519'),
+    hostname: HOST,
+    batchMaxDelayMs: 5,
+    treeId: '1193050959916656506',
+    ...opts,
+  });
   return {
     url: server.url,
     dir,
@@ -38,7 +45,11 @@ export async function startTestLog(opts: Partial<LogServiceOptions> & { httpWork
   };
 }
 
-export async function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; json: any; text: string }> {
+export async function post(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Headers; json: any; text: string }> {
   const res = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
@@ -114,7 +125,11 @@ export function hashedRekordV1(k: ClientKey, data: string, keyPem = k.pem): any 
   };
 }
 
-export function dsseEnvelope(k: ClientKey, payload: string, payloadType = 'application/vnd.in-toto+json'): { payload: string; payloadType: string; signatures: { sig: string; keyid: string }[] } {
+export function dsseEnvelope(
+  k: ClientKey,
+  payload: string,
+  payloadType = 'application/vnd.in-toto+json',
+): { payload: string; payloadType: string; signatures: { sig: string; keyid: string }[] } {
   const sig = sign('sha256', pae(payloadType, Buffer.from(payload)), { key: k.privateKey, dsaEncoding: 'der' });
   return { payload: b64(payload), payloadType, signatures: [{ sig: b64(sig), keyid: '' }] };
 }

@@ -33,7 +33,11 @@ after(async () => {
 });
 
 function rekord(format: string, sig: Uint8Array, key: Uint8Array, content: Uint8Array = data): unknown {
-  return { apiVersion: '0.0.1', kind: 'rekord', spec: { signature: { format, content: b64(sig), publicKey: { content: b64(key) } }, data: { content: b64(content) } } };
+  return {
+    apiVersion: '0.0.1',
+    kind: 'rekord',
+    spec: { signature: { format, content: b64(sig), publicKey: { content: b64(key) } }, data: { content: b64(content) } },
+  };
 }
 
 async function treeSize(): Promise<number> {
@@ -72,16 +76,23 @@ test('minisign (prehashed ED signatures and legacy Ed)', { skip: !have('minisign
   await expectRefused(rekord('minisign', Buffer.from(sigText), pub), 'forged trusted comment');
 });
 
-test('GnuPG detached signatures: Ed25519 and RSA keys, armored and binary, signing subkeys', { skip: !have('gpg') && 'gpg not installed' }, async () => {
+test('GnuPG detached signatures: Ed25519 and RSA keys, armored and binary, signing subkeys', {
+  skip: !have('gpg') && 'gpg not installed',
+}, async () => {
   const home = join(work, 'gnupg');
   mkdirSync(home, { mode: 0o700 });
-  const gpg = (...args: string[]) => execFileSync('gpg', ['--homedir', home, '--batch', '--passphrase', '', '--pinentry-mode', 'loopback', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const gpg = (...args: string[]) =>
+    execFileSync('gpg', ['--homedir', home, '--batch', '--passphrase', '', '--pinentry-mode', 'loopback', ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
   gpg('--quick-gen-key', 'Ed Signer <ed@example.com>', 'ed25519', 'sign', 'never');
   gpg('--quick-gen-key', 'Rsa Signer <rsa@example.com>', 'rsa2048', 'sign', 'never');
   gpg('--quick-gen-key', 'Default Signer <default@example.com>', 'default', 'default', 'never');
   const fpr = (uid: string) => /^fpr:+([0-9A-F]{40}):/m.exec(gpg('--with-colons', '--list-keys', uid).toString())![1]!;
   gpg('--quick-add-key', fpr('default@example.com'), 'ed25519', 'sign', 'never');
-  const subkey = /^sub:[^:]*:[^:]*:22:([0-9A-F]{16}):(?:[^:]*:){6}s:/m.exec(gpg('--with-colons', '--list-keys', 'default@example.com').toString())?.[1];
+  const subkey = /^sub:[^:]*:[^:]*:22:([0-9A-F]{16}):(?:[^:]*:){6}s:/m.exec(
+    gpg('--with-colons', '--list-keys', 'default@example.com').toString(),
+  )?.[1];
   assert.ok(subkey, 'signing subkey created');
   const artifact2 = join(work, 'artifact2.txt');
   writeFileSync(artifact2, 'second artifact\n');
@@ -106,16 +117,25 @@ test('GnuPG detached signatures: Ed25519 and RSA keys, armored and binary, signi
   assert.equal(byEmail.json.length, 2);
   await expectRefused(rekord('pgp', edArmored, key('rsa@example.com', true)), 'wrong key');
   await expectRefused(rekord('pgp', edArmored, key('ed@example.com', true), Buffer.from('tampered')), 'tampered data');
-  await expectRefused(rekord('pgp', Buffer.from('-----BEGIN PGP SIGNATURE-----\n\nAAAA\n-----END PGP SIGNATURE-----\n'), key('ed@example.com', true)), 'garbage signature');
+  await expectRefused(
+    rekord('pgp', Buffer.from('-----BEGIN PGP SIGNATURE-----\n\nAAAA\n-----END PGP SIGNATURE-----\n'), key('ed@example.com', true)),
+    'garbage signature',
+  );
   const secret = gpg('--export-secret-keys', '--armor', 'ed@example.com');
   await expectRefused(rekord('pgp', edArmored, secret), 'secret key upload');
 });
 
-test('ssh-keygen -Y sign (ed25519, ecdsa, rsa) with namespace "file"', { skip: !have('ssh-keygen') && 'ssh-keygen not installed' }, async () => {
+test('ssh-keygen -Y sign (ed25519, ecdsa, rsa) with namespace "file"', {
+  skip: !have('ssh-keygen') && 'ssh-keygen not installed',
+}, async () => {
   const dir = join(work, 'ssh');
   mkdirSync(dir);
   const keygen = (...args: string[]) => execFileSync('ssh-keygen', args, { cwd: dir, stdio: ['ignore', 'ignore', 'ignore'] });
-  for (const [t, extra] of [['ed25519', []], ['ecdsa', ['-b', '256']], ['rsa', ['-b', '2048']]] as const) {
+  for (const [t, extra] of [
+    ['ed25519', []],
+    ['ecdsa', ['-b', '256']],
+    ['rsa', ['-b', '2048']],
+  ] as const) {
     keygen('-q', '-t', t, ...extra, '-N', '', '-C', `${t}@example.com`, '-f', `id_${t}`);
     const file = join(dir, `data-${t}`);
     writeFileSync(file, data);
@@ -129,7 +149,12 @@ test('ssh-keygen -Y sign (ed25519, ecdsa, rsa) with namespace "file"', { skip: !
   keygen('-Y', 'sign', '-n', 'git', '-f', 'id_ed25519', file);
   await expectRefused(rekord('ssh', readFileSync(`${file}.sig`), readFileSync(join(dir, 'id_ed25519.pub'))), 'namespace git');
   await expectRefused(rekord('ssh', readFileSync(join(dir, 'data-ed25519.sig')), readFileSync(join(dir, 'other.pub'))), 'other key');
-  await expectRefused(rekord('ssh', readFileSync(join(dir, 'data-ed25519.sig')), readFileSync(join(dir, 'id_ed25519.pub')), Buffer.from('tampered')), 'tampered data');
-  const search = await post(`${log.url}/api/v1/index/retrieve`, { publicKey: { format: 'ssh', content: b64(readFileSync(join(dir, 'id_rsa.pub'))) } });
+  await expectRefused(
+    rekord('ssh', readFileSync(join(dir, 'data-ed25519.sig')), readFileSync(join(dir, 'id_ed25519.pub')), Buffer.from('tampered')),
+    'tampered data',
+  );
+  const search = await post(`${log.url}/api/v1/index/retrieve`, {
+    publicKey: { format: 'ssh', content: b64(readFileSync(join(dir, 'id_rsa.pub'))) },
+  });
   assert.equal(search.json.length, 1);
 });

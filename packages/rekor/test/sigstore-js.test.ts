@@ -12,7 +12,10 @@ import { startTestLog, p256Key, certPem, testCa, b64, type ClientKey, type TestL
 
 function keySigner(k: ClientKey, hint: string): SigstoreSigner {
   return {
-    sign: async (data: Buffer) => ({ signature: nodeSign('sha256', data, { key: k.privateKey, dsaEncoding: 'der' }), key: { $case: 'publicKey', publicKey: k.pem, hint } }),
+    sign: async (data: Buffer) => ({
+      signature: nodeSign('sha256', data, { key: k.privateKey, dsaEncoding: 'der' }),
+      key: { $case: 'publicKey', publicKey: k.pem, hint },
+    }),
   };
 }
 
@@ -22,7 +25,14 @@ function trustedRoot(log: TestLog, caDer?: Uint8Array): TrustedRoot {
     mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
     tlogs: [t.v1],
     certificateAuthorities: caDer
-      ? [{ subject: { organization: 'test', commonName: 'Test CA' }, uri: 'https://ca.example', certChain: { certificates: [{ rawBytes: b64(caDer) }] }, validFor: { start: '2020-01-01T00:00:00Z' } }]
+      ? [
+          {
+            subject: { organization: 'test', commonName: 'Test CA' },
+            uri: 'https://ca.example',
+            certChain: { certificates: [{ rawBytes: b64(caDer) }] },
+            validFor: { start: '2020-01-01T00:00:00Z' },
+          },
+        ]
       : [],
     ctlogs: [],
     timestampAuthorities: [],
@@ -35,12 +45,24 @@ for (const logKey of ['ecdsa-p256', 'ed25519'] as const) {
     try {
       const k = p256Key();
       const witness = new RekorWitness({ rekorBaseURL: log.url, fetchOnConflict: true });
-      const keys = { 'dev-key': { rawBytes: Buffer.from(k.spki), keyDetails: PublicKeyDetails.PKIX_ECDSA_P256_SHA_256, validFor: { start: new Date(Date.now() - 3600_000) } } };
-      const verifier = new Verifier(toTrustMaterial(trustedRoot(log), keys), { tlogThreshold: 1, ctlogThreshold: 0, timestampThreshold: 1 });
+      const keys = {
+        'dev-key': {
+          rawBytes: Buffer.from(k.spki),
+          keyDetails: PublicKeyDetails.PKIX_ECDSA_P256_SHA_256,
+          validFor: { start: new Date(Date.now() - 3600_000) },
+        },
+      };
+      const verifier = new Verifier(toTrustMaterial(trustedRoot(log), keys), {
+        tlogThreshold: 1,
+        ctlogThreshold: 0,
+        timestampThreshold: 1,
+      });
 
       // hashedrekord 0.0.1 from a message signature.
       const artifact = Buffer.from(`artifact signed with a self-managed key (${logKey})`);
-      const bundle = await new MessageSignatureBundleBuilder({ signer: keySigner(k, 'dev-key'), witnesses: [witness] }).create({ data: artifact });
+      const bundle = await new MessageSignatureBundleBuilder({ signer: keySigner(k, 'dev-key'), witnesses: [witness] }).create({
+        data: artifact,
+      });
       const entry = bundle.verificationMaterial.tlogEntries[0]!;
       assert.equal(entry.kindVersion?.kind, 'hashedrekord');
       assert.ok(entry.inclusionPromise, 'SET present');
@@ -57,8 +79,18 @@ for (const logKey of ['ecdsa-p256', 'ed25519'] as const) {
 
       // dsse 0.0.1 and intoto 0.0.2 from a DSSE envelope.
       for (const entryType of ['dsse', 'intoto'] as const) {
-        const payload = Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [{ name: 'x', digest: { sha256: createHash('sha256').update(entryType).digest('hex') } }], predicateType: 'https://example.com/p', predicate: {} }));
-        const dsseBundle = await new DSSEBundleBuilder({ signer: keySigner(k, 'dev-key'), witnesses: [new RekorWitness({ rekorBaseURL: log.url, entryType })] }).create({ data: payload, type: 'application/vnd.in-toto+json' });
+        const payload = Buffer.from(
+          JSON.stringify({
+            _type: 'https://in-toto.io/Statement/v1',
+            subject: [{ name: 'x', digest: { sha256: createHash('sha256').update(entryType).digest('hex') } }],
+            predicateType: 'https://example.com/p',
+            predicate: {},
+          }),
+        );
+        const dsseBundle = await new DSSEBundleBuilder({
+          signer: keySigner(k, 'dev-key'),
+          witnesses: [new RekorWitness({ rekorBaseURL: log.url, entryType })],
+        }).create({ data: payload, type: 'application/vnd.in-toto+json' });
         assert.equal(dsseBundle.verificationMaterial.tlogEntries[0]!.kindVersion?.kind, entryType);
         verifier.verify(toSignedEntity(dsseBundle));
       }
@@ -75,18 +107,31 @@ test('RekorWitness with a certificate: v1 bundle verifies against the CA; v2 API
     const k = p256Key();
     const leaf = await ca.leaf(k, 'release@example.com');
     const certSigner: SigstoreSigner = {
-      sign: async (data: Buffer) => ({ signature: nodeSign('sha256', data, { key: k.privateKey, dsaEncoding: 'der' }), key: { $case: 'x509Certificate', certificate: certPem(leaf) } }),
+      sign: async (data: Buffer) => ({
+        signature: nodeSign('sha256', data, { key: k.privateKey, dsaEncoding: 'der' }),
+        key: { $case: 'x509Certificate', certificate: certPem(leaf) },
+      }),
     };
     const artifact = Buffer.from('certificate-signed artifact');
-    const bundle = await new MessageSignatureBundleBuilder({ signer: certSigner, witnesses: [new RekorWitness({ rekorBaseURL: log.url })] }).create({ data: artifact });
-    const verifier = new Verifier(toTrustMaterial(trustedRoot(log, ca.root.der)), { tlogThreshold: 1, ctlogThreshold: 0, timestampThreshold: 1 });
+    const bundle = await new MessageSignatureBundleBuilder({
+      signer: certSigner,
+      witnesses: [new RekorWitness({ rekorBaseURL: log.url })],
+    }).create({ data: artifact });
+    const verifier = new Verifier(toTrustMaterial(trustedRoot(log, ca.root.der)), {
+      tlogThreshold: 1,
+      ctlogThreshold: 0,
+      timestampThreshold: 1,
+    });
     const signer = verifier.verify(toSignedEntity(bundle, artifact), { subjectAlternativeName: 'release@example.com' });
     assert.equal(signer.identity?.subjectAlternativeName, 'release@example.com');
 
     const v2 = new RekorWitness({ rekorBaseURL: log.url, majorApiVersion: 2 });
     const sig = nodeSign('sha256', Buffer.from('v2 artifact'), { key: k.privateKey, dsaEncoding: 'der' });
     const digest = createHash('sha256').update('v2 artifact').digest();
-    const res = await v2.testify({ $case: 'messageSignature', messageSignature: { messageDigest: { algorithm: 1, digest }, signature: sig } }, certPem(leaf));
+    const res = await v2.testify(
+      { $case: 'messageSignature', messageSignature: { messageDigest: { algorithm: 1, digest }, signature: sig } },
+      certPem(leaf),
+    );
     const tle = res.tlogEntries[0]!;
     assert.equal(tle.kindVersion?.version, '0.0.2');
     assert.deepEqual(Buffer.from(tle.logId!.keyId), Buffer.from(log.service.log.ids.v2LogId));

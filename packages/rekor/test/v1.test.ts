@@ -8,7 +8,21 @@ import { publicKeyFromSpki, sha256 as coreSha256 } from '../../core/src/crypto.t
 import { toHex } from '../../core/src/bytes.ts';
 import { verifyCheckpointNoteV1 } from '../../tlog/src/checkpoint.ts';
 import { generateSigner } from '../../keys/src/memory.ts';
-import { HOST, startTestLog, post, get, p256Key, hashedRekordV1, hashedRekordV2, b64, sha256, signData, dsseEnvelope, testCa, certPem } from './helpers.ts';
+import {
+  HOST,
+  startTestLog,
+  post,
+  get,
+  p256Key,
+  hashedRekordV1,
+  hashedRekordV2,
+  b64,
+  sha256,
+  signData,
+  dsseEnvelope,
+  testCa,
+  certPem,
+} from './helpers.ts';
 
 const TREE = '1193050959916656506';
 const TREE_HEX = '108e9186e8c5677a';
@@ -22,12 +36,28 @@ function checkLogEntry(res: { json: any; headers: Headers }, logSpki: Uint8Array
   // SET = signature over JCS {body, integratedTime, logID, logIndex}.
   const payload = canonicalBytes({ body: e.body, integratedTime: e.integratedTime, logID: e.logID, logIndex: e.logIndex });
   const key = createPublicKey({ key: Buffer.from(logSpki), format: 'der', type: 'spki' });
-  assert.ok(nodeVerify(key.asymmetricKeyType === 'ed25519' ? null : 'sha256', payload, key, Buffer.from(e.verification.signedEntryTimestamp, 'base64')), 'SET verifies');
+  assert.ok(
+    nodeVerify(
+      key.asymmetricKeyType === 'ed25519' ? null : 'sha256',
+      payload,
+      key,
+      Buffer.from(e.verification.signedEntryTimestamp, 'base64'),
+    ),
+    'SET verifies',
+  );
   const p = e.verification.inclusionProof;
   const cp = verifyCheckpointNoteV1(p.checkpoint, HOST, TREE, publicKeyFromSpki(logSpki));
   assert.equal(cp.size, p.treeSize);
   assert.equal(toHex(cp.rootHash), p.rootHash);
-  assert.ok(verifyInclusion(p.logIndex, p.treeSize, leafHash(body), p.hashes.map((h: string) => Buffer.from(h, 'hex')), cp.rootHash));
+  assert.ok(
+    verifyInclusion(
+      p.logIndex,
+      p.treeSize,
+      leafHash(body),
+      p.hashes.map((h: string) => Buffer.from(h, 'hex')),
+      cp.rootHash,
+    ),
+  );
   assert.ok(Math.abs(e.integratedTime - Date.now() / 1000) < 120);
   return { entryId, e };
 }
@@ -47,7 +77,10 @@ test('v1 hashedrekord: LogEntry with SET and proof, ETag/Location, 409 on duplic
     assert.deepEqual(body, {
       apiVersion: '0.0.1',
       kind: 'hashedrekord',
-      spec: { data: { hash: { algorithm: 'sha256', value: toHex(sha256('hello v1')) } }, signature: { content: proposed.spec.signature.content, publicKey: { content: b64(k.pem) } } },
+      spec: {
+        data: { hash: { algorithm: 'sha256', value: toHex(sha256('hello v1')) } },
+        signature: { content: proposed.spec.signature.content, publicKey: { content: b64(k.pem) } },
+      },
     });
 
     const dup = await post(`${log.url}/api/v1/log/entries`, proposed);
@@ -112,7 +145,16 @@ test('v1 consistency proofs verify between every pair of sizes', async () => {
         const p = await get(`${log.url}/api/v1/log/proof?firstSize=${m}&lastSize=${n}`);
         assert.equal(p.status, 200);
         assert.equal(p.json.rootHash, roots[n - 1]);
-        assert.ok(verifyConsistency(m, n, Buffer.from(roots[m - 1]!, 'hex'), Buffer.from(roots[n - 1]!, 'hex'), p.json.hashes.map((h: string) => Buffer.from(h, 'hex'))), `${m}->${n}`);
+        assert.ok(
+          verifyConsistency(
+            m,
+            n,
+            Buffer.from(roots[m - 1]!, 'hex'),
+            Buffer.from(roots[n - 1]!, 'hex'),
+            p.json.hashes.map((h: string) => Buffer.from(h, 'hex')),
+          ),
+          `${m}->${n}`,
+        );
       }
     }
     for (const bad of ['firstSize=0&lastSize=2', 'firstSize=3&lastSize=2', 'lastSize=7', 'firstSize=1', 'firstSize=x&lastSize=2']) {
@@ -130,9 +172,18 @@ test('v1 dsse, intoto and rekord x509 entries, certificate chains and the CA pol
     const spki = log.service.log.signer.publicKeySpki;
     const k = p256Key();
     const leaf = await ca.leaf(k, 'Builder@Example.com');
-    const statement = JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [{ name: 'a.tgz', digest: { sha256: 'aa'.repeat(32) } }], predicateType: 'x', predicate: {} });
+    const statement = JSON.stringify({
+      _type: 'https://in-toto.io/Statement/v1',
+      subject: [{ name: 'a.tgz', digest: { sha256: 'aa'.repeat(32) } }],
+      predicateType: 'x',
+      predicate: {},
+    });
     const env = dsseEnvelope(k, statement);
-    const dsse = { apiVersion: '0.0.1', kind: 'dsse', spec: { proposedContent: { envelope: JSON.stringify(env), verifiers: [b64(certPem(leaf))] } } };
+    const dsse = {
+      apiVersion: '0.0.1',
+      kind: 'dsse',
+      spec: { proposedContent: { envelope: JSON.stringify(env), verifiers: [b64(certPem(leaf))] } },
+    };
     const r1 = await post(`${log.url}/api/v1/log/entries`, dsse);
     assert.equal(r1.status, 201, r1.text);
     const { e } = checkLogEntry(r1, spki);
@@ -148,7 +199,11 @@ test('v1 dsse, intoto and rekord x509 entries, certificate chains and the CA pol
       kind: 'intoto',
       spec: {
         content: {
-          envelope: { payloadType: env.payloadType, payload: b64(env.payload), signatures: [{ sig: b64(env.signatures[0]!.sig), publicKey: b64(certPem(leaf)) }] },
+          envelope: {
+            payloadType: env.payloadType,
+            payload: b64(env.payload),
+            signatures: [{ sig: b64(env.signatures[0]!.sig), publicKey: b64(certPem(leaf)) }],
+          },
           hash: { algorithm: 'sha256', value: 'cd'.repeat(32) },
           payloadHash: { algorithm: 'sha256', value: toHex(sha256(statement)) },
         },
@@ -165,7 +220,10 @@ test('v1 dsse, intoto and rekord x509 entries, certificate chains and the CA pol
     const rekord = {
       apiVersion: '0.0.1',
       kind: 'rekord',
-      spec: { signature: { format: 'x509', content: b64(signData(k, artifact)), publicKey: { content: b64(certPem(leaf)) } }, data: { content: b64(artifact) } },
+      spec: {
+        signature: { format: 'x509', content: b64(signData(k, artifact)), publicKey: { content: b64(certPem(leaf)) } },
+        data: { content: b64(artifact) },
+      },
     };
     const r3 = await post(`${log.url}/api/v1/log/entries`, rekord);
     assert.equal(r3.status, 201, r3.text);
@@ -181,11 +239,26 @@ test('v1 dsse, intoto and rekord x509 entries, certificate chains and the CA pol
     assert.equal(bySubjectDigest.json.length, 2, 'in-toto subject digests are indexed');
     const byKey = await post(`${log.url}/api/v1/index/retrieve`, { publicKey: { format: 'x509', content: b64(certPem(leaf)) } });
     assert.equal(byKey.json.length, 3);
-    const and = await post(`${log.url}/api/v1/index/retrieve`, { email: 'builder@example.com', hash: toHex(sha256(artifact)), operator: 'and' });
+    const and = await post(`${log.url}/api/v1/index/retrieve`, {
+      email: 'builder@example.com',
+      hash: toHex(sha256(artifact)),
+      operator: 'and',
+    });
     assert.deepEqual(and.json, byHash.json);
-    const or = await post(`${log.url}/api/v1/index/retrieve`, { subject: 'nobody@example.com', hash: toHex(sha256(artifact)), operator: 'or' });
+    const or = await post(`${log.url}/api/v1/index/retrieve`, {
+      subject: 'nobody@example.com',
+      hash: toHex(sha256(artifact)),
+      operator: 'or',
+    });
     assert.deepEqual(or.json, byHash.json);
-    for (const bad of [{}, { hash: 'zz' }, { hash: 'sha256:abcd' }, { email: 'not-an-email' }, { publicKey: { format: 'tuf', content: 'eA==' } }, { operator: 'xor', email: 'a@b.c' }]) {
+    for (const bad of [
+      {},
+      { hash: 'zz' },
+      { hash: 'sha256:abcd' },
+      { email: 'not-an-email' },
+      { publicKey: { format: 'tuf', content: 'eA==' } },
+      { operator: 'xor', email: 'a@b.c' },
+    ]) {
       assert.equal((await post(`${log.url}/api/v1/index/retrieve`, bad)).status, 400, JSON.stringify(bad));
     }
 
@@ -221,12 +294,36 @@ test('v1 rejects malformed entries, wrong signatures and unknown types; the tree
     shortHash.spec.data.hash.value = 'abcd';
     const ed = generateSigner('ed25519');
     const edPem = `-----BEGIN PUBLIC KEY-----\n${b64(ed.publicKeySpki)}\n-----END PUBLIC KEY-----\n`;
-    const edSha256 = { apiVersion: '0.0.1', kind: 'hashedrekord', spec: { data: { hash: { algorithm: 'sha256', value: toHex(sha256('x')) } }, signature: { content: b64(await ed.sign(sha256('x'))), publicKey: { content: b64(edPem) } } } };
+    const edSha256 = {
+      apiVersion: '0.0.1',
+      kind: 'hashedrekord',
+      spec: {
+        data: { hash: { algorithm: 'sha256', value: toHex(sha256('x')) } },
+        signature: { content: b64(await ed.sign(sha256('x'))), publicKey: { content: b64(edPem) } },
+      },
+    };
     const bigArtifact = Buffer.alloc(2048, 1);
-    const bigRekord = { apiVersion: '0.0.1', kind: 'rekord', spec: { signature: { format: 'x509', content: b64(signData(k, bigArtifact)), publicKey: { content: b64(k.pem) } }, data: { content: b64(bigArtifact) } } };
+    const bigRekord = {
+      apiVersion: '0.0.1',
+      kind: 'rekord',
+      spec: {
+        signature: { format: 'x509', content: b64(signData(k, bigArtifact)), publicKey: { content: b64(k.pem) } },
+        data: { content: b64(bigArtifact) },
+      },
+    };
     const env = dsseEnvelope(k, 'payload');
-    const dsseWrongVerifier = { apiVersion: '0.0.1', kind: 'dsse', spec: { proposedContent: { envelope: JSON.stringify(env), verifiers: [b64(other.pem)] } } };
-    const tooManySigs = { apiVersion: '0.0.1', kind: 'dsse', spec: { proposedContent: { envelope: JSON.stringify({ ...env, signatures: Array(11).fill(env.signatures[0]) }), verifiers: [b64(k.pem)] } } };
+    const dsseWrongVerifier = {
+      apiVersion: '0.0.1',
+      kind: 'dsse',
+      spec: { proposedContent: { envelope: JSON.stringify(env), verifiers: [b64(other.pem)] } },
+    };
+    const tooManySigs = {
+      apiVersion: '0.0.1',
+      kind: 'dsse',
+      spec: {
+        proposedContent: { envelope: JSON.stringify({ ...env, signatures: Array(11).fill(env.signatures[0]) }), verifiers: [b64(k.pem)] },
+      },
+    };
     const cases: [string, unknown, number][] = [
       ['wrong key', wrongKey, 400],
       ['wrong digest', wrongHash, 400],
@@ -238,12 +335,39 @@ test('v1 rejects malformed entries, wrong signatures and unknown types; the tree
       ['missing spec', { kind: 'hashedrekord', apiVersion: '0.0.1' }, 400],
       ['garbage spec', { kind: 'hashedrekord', apiVersion: '0.0.1', spec: 'x' }, 400],
       ['missing signature', { kind: 'hashedrekord', apiVersion: '0.0.1', spec: { data: good.spec.data } }, 400],
-      ['not PEM', { kind: 'hashedrekord', apiVersion: '0.0.1', spec: { ...good.spec, signature: { ...good.spec.signature, publicKey: { content: b64('nope') } } } }, 400],
+      [
+        'not PEM',
+        {
+          kind: 'hashedrekord',
+          apiVersion: '0.0.1',
+          spec: { ...good.spec, signature: { ...good.spec.signature, publicKey: { content: b64('nope') } } },
+        },
+        400,
+      ],
       ['artifact too large', bigRekord, 400],
       ['dsse signed by another key', dsseWrongVerifier, 400],
       ['dsse with too many signatures', tooManySigs, 400],
-      ['rekord url', { apiVersion: '0.0.1', kind: 'rekord', spec: { signature: { format: 'x509', content: 'AA==', publicKey: { content: b64(k.pem) } }, data: { url: 'http://example.com/x' } } }, 400],
-      ['rekord unknown format', { apiVersion: '0.0.1', kind: 'rekord', spec: { signature: { format: 'tuf', content: 'AA==', publicKey: { content: 'AA==' } }, data: { content: 'AA==' } } }, 400],
+      [
+        'rekord url',
+        {
+          apiVersion: '0.0.1',
+          kind: 'rekord',
+          spec: {
+            signature: { format: 'x509', content: 'AA==', publicKey: { content: b64(k.pem) } },
+            data: { url: 'http://example.com/x' },
+          },
+        },
+        400,
+      ],
+      [
+        'rekord unknown format',
+        {
+          apiVersion: '0.0.1',
+          kind: 'rekord',
+          spec: { signature: { format: 'tuf', content: 'AA==', publicKey: { content: 'AA==' } }, data: { content: 'AA==' } },
+        },
+        400,
+      ],
       ['array', [good], 400],
     ];
     for (const [name, body, status] of cases) {
@@ -283,7 +407,14 @@ test('TrustedRoot tlog entries for the v1 and v2 views', async () => {
     assert.match(t.v1.publicKey.validFor.start, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
     assert.equal(t.v1.logId.keyId, b64(coreSha256(spki)));
     const raw = spki.subarray(12);
-    assert.equal(t.v2.logId.keyId, b64(createHash('sha256').update(Buffer.concat([Buffer.from(`${HOST}\n`), Buffer.of(1), raw])).digest()));
+    assert.equal(
+      t.v2.logId.keyId,
+      b64(
+        createHash('sha256')
+          .update(Buffer.concat([Buffer.from(`${HOST}\n`), Buffer.of(1), raw]))
+          .digest(),
+      ),
+    );
     assert.throws(() => log.service.trustedRootTlogs({ v1BaseUrl: 'https://other.example' }), /must equal the log hostname/);
     void sign;
   } finally {

@@ -75,12 +75,17 @@ export class Router {
   }
 
   matchRaw(path: string): { prefix: string; listener: RawListener } | undefined {
-    return this.#raw.find((r) => path === r.prefix || path.startsWith(r.prefix + '/'));
+    return this.#raw.find((r) => path === r.prefix || path.startsWith(`${r.prefix}/`));
   }
 
   /** Adds a route. Path segments `:name` capture one segment; a final `*` captures the rest. */
   on(method: string, path: string, handler: Handler, opts: RouteOptions = {}): this {
-    this.#routes.push({ method: method.toUpperCase(), parts: path.split('/').filter(Boolean), handler, errorFormatter: opts.errorFormatter });
+    this.#routes.push({
+      method: method.toUpperCase(),
+      parts: path.split('/').filter(Boolean),
+      handler,
+      errorFormatter: opts.errorFormatter,
+    });
     return this;
   }
 
@@ -92,7 +97,10 @@ export class Router {
     return this.on('POST', path, h, opts);
   }
 
-  match(method: string, path: string): { handler: Handler; params: Record<string, string>; errorFormatter: ErrorFormatter | undefined } | 'method' | undefined {
+  match(
+    method: string,
+    path: string,
+  ): { handler: Handler; params: Record<string, string>; errorFormatter: ErrorFormatter | undefined } | 'method' | undefined {
     const segs = path.split('/').filter(Boolean);
     let methodMismatch = false;
     for (const r of this.#routes) {
@@ -185,7 +193,12 @@ function makeRequest(raw: IncomingMessage, params: Record<string, string>, defau
 }
 
 function send(res: ServerResponse, r: Response, head: boolean): void {
-  const body = r.body === undefined ? undefined : typeof r.body === 'string' ? Buffer.from(r.body) : Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength);
+  const body =
+    r.body === undefined
+      ? undefined
+      : typeof r.body === 'string'
+        ? Buffer.from(r.body)
+        : Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength);
   const headers: Record<string, string | number> = { ...r.headers };
   if (body) headers['content-length'] = body.length;
   res.writeHead(r.status, headers);
@@ -247,7 +260,11 @@ export interface RunningServer {
 }
 
 /** Starts a server on host:port (127.0.0.1 and an OS-chosen port by default). */
-export async function listen(listener: (req: IncomingMessage, res: ServerResponse) => void, port = 0, host = '127.0.0.1'): Promise<RunningServer> {
+export async function listen(
+  listener: (req: IncomingMessage, res: ServerResponse) => void,
+  port = 0,
+  host = '127.0.0.1',
+): Promise<RunningServer> {
   const server = createServer({ keepAliveTimeout: 5000, requestTimeout: 30000, headersTimeout: 10000 }, listener);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -10,7 +10,12 @@ interface SigningCertificateResponse {
   signedCertificateDetachedSct?: { chain?: { certificates?: string[] }; signedCertificateTimestamp?: string };
 }
 
-export async function requestSigningCertificate(o: { caUrl: string; token: string; key: EphemeralKey; fetch?: typeof fetch }): Promise<Certificate[]> {
+export async function requestSigningCertificate(o: {
+  caUrl: string;
+  token: string;
+  key: EphemeralKey;
+  fetch?: typeof fetch;
+}): Promise<Certificate[]> {
   const challenge = challengeSubject(o.token);
   const body = JSON.stringify({
     credentials: { oidcIdentityToken: o.token },

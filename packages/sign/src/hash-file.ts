@@ -6,9 +6,7 @@ import { WaxsealError, type HashName } from '@waxseal/core';
 
 const CHUNK = 1 << 20;
 
-export interface HashProgress {
-  (done: number, total: number): void;
-}
+export type HashProgress = (done: number, total: number) => void;
 
 /** Hashes a file with one pass; calls `onProgress` about every 64 MiB and at the end. */
 export function hashFile(path: string, alg: HashName = 'sha256', onProgress?: HashProgress): { digest: Uint8Array; size: number } {

@@ -12,7 +12,11 @@ export interface PostOptions {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** POSTs and returns the response body bytes of a 2xx answer; throws a one-line error otherwise. */
-export async function postBytes(url: string, body: Uint8Array | string, opts: PostOptions & { what: string }): Promise<{ status: number; body: Uint8Array; headers: Headers }> {
+export async function postBytes(
+  url: string,
+  body: Uint8Array | string,
+  opts: PostOptions & { what: string },
+): Promise<{ status: number; body: Uint8Array; headers: Headers }> {
   const f = opts.fetch ?? fetch;
   const retries = opts.retries ?? 2;
   let lastError = '';
@@ -42,7 +46,11 @@ export async function postBytes(url: string, body: Uint8Array | string, opts: Po
     }
     lastError = `${opts.what} refused the request (HTTP ${res.status}): ${message}`;
     if (res.status !== 429 && res.status < 500) {
-      throw new WaxsealError(res.status === 403 ? 'ERR_POLICY_DENIED' : res.status === 401 ? 'ERR_TOKEN_INVALID' : 'ERR_INVALID_INPUT', lastError, { detail: { status: res.status } });
+      throw new WaxsealError(
+        res.status === 403 ? 'ERR_POLICY_DENIED' : res.status === 401 ? 'ERR_TOKEN_INVALID' : 'ERR_INVALID_INPUT',
+        lastError,
+        { detail: { status: res.status } },
+      );
     }
   }
   throw new WaxsealError('ERR_UNAVAILABLE', lastError);

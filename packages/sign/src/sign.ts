@@ -2,7 +2,17 @@
 // signature -> RFC 3161 timestamp over the signature (-> optional log entry) -> bundle v0.3.
 // The ephemeral private key exists only in memory for the duration of one call.
 import { basename } from 'node:path';
-import { WaxsealError, toBase64, toHex, utf8, pae, INTOTO_PAYLOAD_TYPE, INTOTO_STATEMENT_V1, type InTotoStatement, type Certificate } from '@waxseal/core';
+import {
+  WaxsealError,
+  toBase64,
+  toHex,
+  utf8,
+  pae,
+  INTOTO_PAYLOAD_TYPE,
+  INTOTO_STATEMENT_V1,
+  type InTotoStatement,
+  type Certificate,
+} from '@waxseal/core';
 import { EphemeralKey } from './ephemeral-key.ts';
 import { requestSigningCertificate } from './ca-client.ts';
 import { requestTimestamp } from './tsa-client.ts';
@@ -83,9 +93,15 @@ export async function signDigest(digest: Uint8Array, o: SignOptions): Promise<Bu
   const key = new EphemeralKey();
   const leaf = await certify(o, key);
   const signature = key.signDigest(digest);
-  return finish(o, leaf, signature, { kind: 'messageSignature', digest, signature }, {
-    messageSignature: { messageDigest: { algorithm: 'SHA2_256', digest: toBase64(digest) }, signature: toBase64(signature) },
-  });
+  return finish(
+    o,
+    leaf,
+    signature,
+    { kind: 'messageSignature', digest, signature },
+    {
+      messageSignature: { messageDigest: { algorithm: 'SHA2_256', digest: toBase64(digest) }, signature: toBase64(signature) },
+    },
+  );
 }
 
 /** Hashes and signs a file (one pass over the data, at disk speed). */
@@ -105,7 +121,11 @@ export async function signStatement(statement: InTotoStatement, o: SignOptions):
   const key = new EphemeralKey();
   const leaf = await certify(o, key);
   const signature = key.signMessage(pae(INTOTO_PAYLOAD_TYPE, payload));
-  const envelope: DsseEnvelopeJson = { payload: toBase64(payload), payloadType: INTOTO_PAYLOAD_TYPE, signatures: [{ sig: toBase64(signature), keyid: '' }] };
+  const envelope: DsseEnvelopeJson = {
+    payload: toBase64(payload),
+    payloadType: INTOTO_PAYLOAD_TYPE,
+    signatures: [{ sig: toBase64(signature), keyid: '' }],
+  };
   return finish(o, leaf, signature, { kind: 'dsse', envelope, signature }, { dsseEnvelope: envelope });
 }
 
@@ -119,4 +139,3 @@ export async function attestFile(
   const { digest } = hashFile(path, 'sha256', o.onProgress);
   return signStatement(statementFor(basename(path), digest, predicateType, predicate), o);
 }
-

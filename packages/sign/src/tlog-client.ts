@@ -46,7 +46,9 @@ export function v1EntryToTle(entry: V1LogEntry): Record<string, unknown> {
     logId: { keyId: toBase64(fromHex(entry.logID)) },
     kindVersion: { kind: body.kind, version: body.apiVersion },
     integratedTime: String(entry.integratedTime),
-    ...(entry.verification?.signedEntryTimestamp ? { inclusionPromise: { signedEntryTimestamp: entry.verification.signedEntryTimestamp } } : {}),
+    ...(entry.verification?.signedEntryTimestamp
+      ? { inclusionPromise: { signedEntryTimestamp: entry.verification.signedEntryTimestamp } }
+      : {}),
     ...(proof
       ? {
           inclusionProof: {

@@ -1,7 +1,23 @@
 // Client for an RFC 3161 timestamp authority (sigstore timestamp-authority API): sends a DER
 // TimeStampReq over SHA-256(signature) with a nonce and certReq, returns the DER TimeStampResp.
 import { randomBytes } from 'node:crypto';
-import { WaxsealError, seq, integer, oid, nullValue, octetString, bool, parseDer, readSmallInt, readBigInt, child, TAG, isContext, sha256, OID } from '@waxseal/core';
+import {
+  WaxsealError,
+  seq,
+  integer,
+  oid,
+  nullValue,
+  octetString,
+  bool,
+  parseDer,
+  readSmallInt,
+  readBigInt,
+  child,
+  TAG,
+  isContext,
+  sha256,
+  OID,
+} from '@waxseal/core';
 import { postBytes } from './http-client.ts';
 
 export function timeStampRequest(digest: Uint8Array, nonce: Uint8Array): Uint8Array {
@@ -29,7 +45,7 @@ function checkResponse(der: Uint8Array, nonce: bigint): void {
 export async function requestTimestamp(o: { tsaUrl: string; signature: Uint8Array; fetch?: typeof fetch }): Promise<Uint8Array> {
   const nonceBytes = randomBytes(8);
   nonceBytes[0]! &= 0x7f;
-  const nonce = BigInt('0x' + nonceBytes.toString('hex'));
+  const nonce = BigInt(`0x${nonceBytes.toString('hex')}`);
   const res = await postBytes(o.tsaUrl, timeStampRequest(sha256(o.signature), nonceBytes), {
     what: 'the timestamp authority',
     headers: { 'content-type': 'application/timestamp-query', accept: 'application/timestamp-reply' },

@@ -2,7 +2,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { isWaxsealError } from '../../core/src/errors.ts';
-import { compileSigningRules, parseSigningRules, signingAuthorizer, MAX_VALUE_LENGTH, type SigningContext, type SigningRulesConfig } from './signing-rules.ts';
+import {
+  compileSigningRules,
+  parseSigningRules,
+  signingAuthorizer,
+  MAX_VALUE_LENGTH,
+  type SigningContext,
+  type SigningRulesConfig,
+} from './signing-rules.ts';
 
 const GH = 'https://token.actions.githubusercontent.com';
 
@@ -33,7 +40,8 @@ const githubRelease: SigningRulesConfig = {
 
 /** Each rule set with one pattern, for matcher tests. */
 function sanMatches(matcher: unknown, san: string): boolean {
-  return compileSigningRules({ allow: [{ san: matcher as string }] })({ issuer: 'i', subject: 's', san, claims: {}, extensions: {} }).allowed;
+  return compileSigningRules({ allow: [{ san: matcher as string }] })({ issuer: 'i', subject: 's', san, claims: {}, extensions: {} })
+    .allowed;
 }
 
 test('the GitHub release example: only acme/app release.yml on a tag may sign', () => {
@@ -95,7 +103,10 @@ test('extensions match by Fulcio name or OID; unknown names are refused', () => 
   assert.equal(byName(gh({ ref: 'refs/heads/x', extensions: { sourceRepositoryRef: 'refs/heads/x' } })).allowed, false);
   const byOid = compileSigningRules({ allow: [{ extensions: { '1.3.6.1.4.1.57264.1.20': 'push' } }] });
   assert.equal(byOid(gh()).allowed, true);
-  assert.throws(() => compileSigningRules({ allow: [{ extensions: { sourceRepoRef: 'x' } }] }), (e) => isWaxsealError(e, 'ERR_CONFIG') && /unknown Fulcio extension/.test(e.message));
+  assert.throws(
+    () => compileSigningRules({ allow: [{ extensions: { sourceRepoRef: 'x' } }] }),
+    (e) => isWaxsealError(e, 'ERR_CONFIG') && /unknown Fulcio extension/.test(e.message),
+  );
 });
 
 test('glob edge cases', () => {
@@ -128,7 +139,10 @@ test('glob edge cases', () => {
     ['', 'a', false],
   ];
   for (const [glob, value, want] of cases) assert.equal(sanMatches({ glob }, value), want, `${glob} vs ${JSON.stringify(value)}`);
-  assert.throws(() => compileSigningRules({ allow: [{ san: { glob: 'abc\\' } }] }), (e) => isWaxsealError(e, 'ERR_CONFIG') && /lone backslash/.test(e.message));
+  assert.throws(
+    () => compileSigningRules({ allow: [{ san: { glob: 'abc\\' } }] }),
+    (e) => isWaxsealError(e, 'ERR_CONFIG') && /lone backslash/.test(e.message),
+  );
 });
 
 test('regexps are anchored to the whole value', () => {
@@ -166,13 +180,17 @@ test('bad and unsupported regexps are refused at load with ERR_CONFIG', () => {
     ['(((a{100}){100}){100})', /too large/],
     ['x'.repeat(1025), /longer than 1024/],
   ] as const) {
-    assert.throws(() => compileSigningRules({ allow: [{ san: { regexp: pattern } }] }), (e) => isWaxsealError(e, 'ERR_CONFIG') && why.test(e.message), pattern.slice(0, 40));
+    assert.throws(
+      () => compileSigningRules({ allow: [{ san: { regexp: pattern } }] }),
+      (e) => isWaxsealError(e, 'ERR_CONFIG') && why.test(e.message),
+      pattern.slice(0, 40),
+    );
   }
 });
 
 test('malicious patterns and values cannot hang the matcher (linear-time NFA)', () => {
   // Each is catastrophic for a backtracking engine on this input (2^n or n^k steps).
-  const evil = 'a'.repeat(MAX_VALUE_LENGTH - 1) + '!';
+  const evil = `${'a'.repeat(MAX_VALUE_LENGTH - 1)}!`;
   for (const regexp of ['(a+)+', '(a|a)*', '(a|aa)+b', '(.*a){12}', 'a*a*a*a*a*a*a*a*b', '(\\w+\\s?)*$', '(a*)*b']) {
     assert.equal(sanMatches({ regexp }, evil), false, regexp);
   }
@@ -181,14 +199,39 @@ test('malicious patterns and values cannot hang the matcher (linear-time NFA)', 
   assert.equal(sanMatches({ regexp: '(a+)+!' }, evil), true);
   // Over-long values are refused outright, so a deny rule cannot be dodged by padding.
   const decide = compileSigningRules({ deny: [{ san: { glob: '**evil**' } }] });
-  const d = decide({ issuer: 'i', subject: 's', san: 'evil' + 'x'.repeat(MAX_VALUE_LENGTH), claims: {}, extensions: {} });
+  const d = decide({ issuer: 'i', subject: 's', san: `evil${'x'.repeat(MAX_VALUE_LENGTH)}`, claims: {}, extensions: {} });
   assert.equal(d.allowed, false);
   assert.match(d.reason, /longer than/);
-  assert.equal(decide({ issuer: 'i', subject: 's', san: 'ok', claims: { big: ['x'.repeat(MAX_VALUE_LENGTH + 1)] }, extensions: {} }).allowed, false);
+  assert.equal(
+    decide({ issuer: 'i', subject: 's', san: 'ok', claims: { big: ['x'.repeat(MAX_VALUE_LENGTH + 1)] }, extensions: {} }).allowed,
+    false,
+  );
 });
 
 test('our regexp matcher agrees with JavaScript RegExp on the supported subset', () => {
-  const atom = fc.constantFrom('a', 'b', '.', '\\d', '\\w', '\\s', '\\D', '\\W', '\\S', '[ab]', '[^a]', '[a-c]', '\\.', '/', '[\\d_]', '\\u0061', '😀', '[^]', '[]', '[\\s\\-]', '\\n');
+  const atom = fc.constantFrom(
+    'a',
+    'b',
+    '.',
+    '\\d',
+    '\\w',
+    '\\s',
+    '\\D',
+    '\\W',
+    '\\S',
+    '[ab]',
+    '[^a]',
+    '[a-c]',
+    '\\.',
+    '/',
+    '[\\d_]',
+    '\\u0061',
+    '😀',
+    '[^]',
+    '[]',
+    '[\\s\\-]',
+    '\\n',
+  );
   const regex: fc.Arbitrary<string> = fc.letrec<{ re: string }>((tie) => ({
     re: fc.oneof(
       { depthSize: 'small', withCrossShrink: true },
@@ -221,7 +264,11 @@ test('rules with typos or no conditions are refused', () => {
     [{ default: 'maybe' }, /must be "allow" or "deny"/],
     [[], /must be a map/],
   ] as const) {
-    assert.throws(() => compileSigningRules(cfg), (e) => isWaxsealError(e, 'ERR_CONFIG') && why.test(e.message), JSON.stringify(cfg));
+    assert.throws(
+      () => compileSigningRules(cfg),
+      (e) => isWaxsealError(e, 'ERR_CONFIG') && why.test(e.message),
+      JSON.stringify(cfg),
+    );
   }
 });
 
@@ -243,8 +290,14 @@ deny:
   assert.equal(decide(gh({ ref: 'refs/tags/bad' })).allowed, false);
   assert.equal(decide(gh({ ref: 'refs/tags/v0.9' })).allowed, false);
   assert.equal(parseSigningRules(JSON.stringify(githubRelease))(gh()).allowed, true);
-  assert.throws(() => parseSigningRules('allow:\n  - san: { regexp: "(unclosed" }\n'), (e) => isWaxsealError(e, 'ERR_CONFIG') && /allow\[0\]\.san invalid regexp/.test(e.message));
-  assert.throws(() => parseSigningRules('allow: [ {'), (e) => isWaxsealError(e, 'ERR_CONFIG') && /not valid YAML/.test(e.message));
+  assert.throws(
+    () => parseSigningRules('allow:\n  - san: { regexp: "(unclosed" }\n'),
+    (e) => isWaxsealError(e, 'ERR_CONFIG') && /allow\[0\]\.san invalid regexp/.test(e.message),
+  );
+  assert.throws(
+    () => parseSigningRules('allow: [ {'),
+    (e) => isWaxsealError(e, 'ERR_CONFIG') && /not valid YAML/.test(e.message),
+  );
 });
 
 test('the authorizer throws ERR_POLICY_DENIED naming the identity and the reason', () => {
@@ -255,8 +308,12 @@ test('the authorizer throws ERR_POLICY_DENIED naming the identity and the reason
     (e) =>
       isWaxsealError(e, 'ERR_POLICY_DENIED') &&
       e.status === 403 &&
-      e.message === `https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main (issuer ${GH}) is not allowed to sign: no allow rule matches (closest rule "release": san does not match)`,
+      e.message ===
+        `https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main (issuer ${GH}) is not allowed to sign: no allow rule matches (closest rule "release": san does not match)`,
   );
   const denyAll = signingAuthorizer(compileSigningRules({ deny: [{ issuer: { glob: '**' } }] }));
-  assert.throws(() => denyAll(gh()), (e) => isWaxsealError(e, 'ERR_POLICY_DENIED') && e.detail?.['rule'] === 'deny[0]');
+  assert.throws(
+    () => denyAll(gh()),
+    (e) => isWaxsealError(e, 'ERR_POLICY_DENIED') && e.detail?.['rule'] === 'deny[0]',
+  );
 });

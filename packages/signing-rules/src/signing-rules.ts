@@ -110,7 +110,8 @@ function compileNode(nfa: Nfa, node: Node, next: number): number {
     }
     case 'alt': {
       let entry = compileNode(nfa, node.alts[node.alts.length - 1]!, next);
-      for (let i = node.alts.length - 2; i >= 0; i--) entry = nfa.add({ k: 'split', out1: compileNode(nfa, node.alts[i]!, next), out2: entry });
+      for (let i = node.alts.length - 2; i >= 0; i--)
+        entry = nfa.add({ k: 'split', out1: compileNode(nfa, node.alts[i]!, next), out2: entry });
       return entry;
     }
     case 'rep': {
@@ -275,7 +276,8 @@ class RegexpParser {
       if (!m) throw new PatternError('malformed {n,m} quantifier');
       min = Number(m[1]);
       max = m[2] === undefined ? min : m[3] === '' ? Infinity : Number(m[3]);
-      if (min > MAX_REPEAT || (max !== Infinity && max > MAX_REPEAT)) throw new PatternError(`repetition counts above ${MAX_REPEAT} are not supported`);
+      if (min > MAX_REPEAT || (max !== Infinity && max > MAX_REPEAT))
+        throw new PatternError(`repetition counts above ${MAX_REPEAT} are not supported`);
       if (max < min) throw new PatternError('quantifier range out of order');
       this.#i += [...m[0]].length - 1;
     } else return atom;
@@ -533,12 +535,15 @@ interface CompiledRule {
 function compileRule(r: unknown, where: string): CompiledRule {
   if (typeof r !== 'object' || r === null || Array.isArray(r)) throw configError(where, 'must be an object');
   const rule = r as Record<string, unknown>;
-  for (const k of Object.keys(rule)) if (!RULE_FIELDS.has(k)) throw configError(where, `has unknown field ${JSON.stringify(k)} (allowed: ${[...RULE_FIELDS].join(', ')})`);
-  if (rule['name'] !== undefined && (typeof rule['name'] !== 'string' || rule['name'] === '')) throw configError(where, 'name must be a non-empty string');
+  for (const k of Object.keys(rule))
+    if (!RULE_FIELDS.has(k)) throw configError(where, `has unknown field ${JSON.stringify(k)} (allowed: ${[...RULE_FIELDS].join(', ')})`);
+  if (rule['name'] !== undefined && (typeof rule['name'] !== 'string' || rule['name'] === ''))
+    throw configError(where, 'name must be a non-empty string');
   const id = (rule['name'] as string | undefined) ?? where;
   const conditions: Condition[] = [];
   for (const field of ['issuer', 'subject', 'san'] as const) {
-    if (rule[field] !== undefined) conditions.push({ label: field, get: (ctx) => ctx[field], matcher: compileMatcher(rule[field], `${where}.${field}`) });
+    if (rule[field] !== undefined)
+      conditions.push({ label: field, get: (ctx) => ctx[field], matcher: compileMatcher(rule[field], `${where}.${field}`) });
   }
   const mapOf = (field: 'claims' | 'extensions'): Record<string, unknown> | undefined => {
     const v = rule[field];
@@ -547,13 +552,20 @@ function compileRule(r: unknown, where: string): CompiledRule {
     return v as Record<string, unknown>;
   };
   for (const [claim, m] of Object.entries(mapOf('claims') ?? {})) {
-    conditions.push({ label: `claim ${JSON.stringify(claim)}`, get: (ctx) => (ctx.claims && Object.hasOwn(ctx.claims, claim) ? ctx.claims[claim] : undefined), matcher: compileMatcher(m, `${where}.claims.${claim}`) });
+    conditions.push({
+      label: `claim ${JSON.stringify(claim)}`,
+      get: (ctx) => (ctx.claims && Object.hasOwn(ctx.claims, claim) ? ctx.claims[claim] : undefined),
+      matcher: compileMatcher(m, `${where}.claims.${claim}`),
+    });
   }
   for (const [key, m] of Object.entries(mapOf('extensions') ?? {})) {
     const name = OID_TO_EXTENSION.get(key) ?? key;
     const oid = (FULCIO_OID as Record<string, string>)[name];
     if (!EXTENSION_NAMES.has(name) && !/^\d+(\.\d+)+$/.test(key)) {
-      throw configError(`${where}.extensions`, `unknown Fulcio extension ${JSON.stringify(key)} (use a name such as sourceRepositoryRef, or an OID)`);
+      throw configError(
+        `${where}.extensions`,
+        `unknown Fulcio extension ${JSON.stringify(key)} (use a name such as sourceRepositoryRef, or an OID)`,
+      );
     }
     const get = (ctx: SigningContext): unknown => {
       for (const k of [name, oid, key]) if (k !== undefined && ctx.extensions && Object.hasOwn(ctx.extensions, k)) return ctx.extensions[k];
@@ -569,7 +581,8 @@ function compileRule(r: unknown, where: string): CompiledRule {
 function candidates(v: unknown): string[] {
   if (typeof v === 'string') return [v];
   if (typeof v === 'number' || typeof v === 'boolean') return [JSON.stringify(v)];
-  if (Array.isArray(v)) return v.flatMap((x) => (typeof x === 'string' || typeof x === 'number' || typeof x === 'boolean' ? candidates(x) : []));
+  if (Array.isArray(v))
+    return v.flatMap((x) => (typeof x === 'string' || typeof x === 'number' || typeof x === 'boolean' ? candidates(x) : []));
   return [];
 }
 
@@ -582,7 +595,8 @@ function firstMismatch(rule: CompiledRule, ctx: SigningContext): Condition | und
 }
 
 function tooLong(ctx: SigningContext): string | undefined {
-  const check = (label: string, v: unknown): string | undefined => (candidates(v).some((s) => s.length > MAX_VALUE_LENGTH) ? label : undefined);
+  const check = (label: string, v: unknown): string | undefined =>
+    candidates(v).some((s) => s.length > MAX_VALUE_LENGTH) ? label : undefined;
   for (const f of ['issuer', 'subject', 'san'] as const) {
     const l = check(f, ctx[f]);
     if (l) return l;
@@ -603,7 +617,9 @@ export function compileSigningRules(config: unknown): SigningRules {
   if (config === undefined || config === null) config = {};
   if (typeof config !== 'object' || Array.isArray(config)) throw configError('configuration', 'must be a map with allow/deny lists');
   const c = config as Record<string, unknown>;
-  for (const k of Object.keys(c)) if (!['allow', 'deny', 'default'].includes(k)) throw configError('configuration', `has unknown field ${JSON.stringify(k)} (allowed: allow, deny, default)`);
+  for (const k of Object.keys(c))
+    if (!['allow', 'deny', 'default'].includes(k))
+      throw configError('configuration', `has unknown field ${JSON.stringify(k)} (allowed: allow, deny, default)`);
   const list = (k: 'allow' | 'deny'): CompiledRule[] => {
     const v = c[k];
     if (v === undefined || v === null) return [];
@@ -630,7 +646,11 @@ export function compileSigningRules(config: unknown): SigningRules {
       const index = r.conditions.indexOf(miss);
       if (!closest || index > closest.index) closest = { rule: r, failed: miss, index };
     }
-    if (defaultAllows) return { allowed: true, reason: allow.length === 0 && deny.length === 0 ? 'no signing rules configured' : 'no rule matches and the default is allow' };
+    if (defaultAllows)
+      return {
+        allowed: true,
+        reason: allow.length === 0 && deny.length === 0 ? 'no signing rules configured' : 'no rule matches and the default is allow',
+      };
     // Name the field that failed, never the pattern: the requester should not learn the policy.
     const hint = closest ? ` (closest rule ${JSON.stringify(closest.rule.id)}: ${closest.failed.label} does not match)` : '';
     return { allowed: false, reason: `no allow rule matches${hint}` };

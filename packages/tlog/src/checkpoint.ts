@@ -2,7 +2,23 @@
 //   v2 (C2SP):  origin "<host>",             key hint = C2SP key ID (noteKeyId)
 //   v1 (Rekor): origin "<host> - <treeID>",  key hint = SHA-256(SPKI)[:4], signer name "<host>"
 // Both are signed by the same log key over the note text (ECDSA: DER over SHA-256; Ed25519: pure).
-import { formatCheckpoint, formatSignedNote, noteKeyId, parseCheckpoint, parseSignedNote, noteSignedBy, noteVerifier, rekorV1NoteVerifier, publicKeyFromSpki, sha256, utf8, bytesEqual, WaxsealError, type Checkpoint, type PublicKeyInfo } from '@waxseal/core';
+import {
+  formatCheckpoint,
+  formatSignedNote,
+  noteKeyId,
+  parseCheckpoint,
+  parseSignedNote,
+  noteSignedBy,
+  noteVerifier,
+  rekorV1NoteVerifier,
+  publicKeyFromSpki,
+  sha256,
+  utf8,
+  bytesEqual,
+  WaxsealError,
+  type Checkpoint,
+  type PublicKeyInfo,
+} from '@waxseal/core';
 import type { Signer } from '@waxseal/keys';
 
 const NAME_RE = /^[^\s+]+$/;
@@ -44,7 +60,13 @@ export interface SignedCheckpoints {
   noteV1: string;
 }
 
-export async function signCheckpoints(signer: Signer, origin: string, treeId: string, size: number, rootHash: Uint8Array): Promise<SignedCheckpoints> {
+export async function signCheckpoints(
+  signer: Signer,
+  origin: string,
+  treeId: string,
+  size: number,
+  rootHash: Uint8Array,
+): Promise<SignedCheckpoints> {
   const ids = logKeyIds(origin, signer.publicKeySpki);
   const text = formatCheckpoint({ origin, size, rootHash, extensions: [] });
   const textV1 = formatCheckpoint({ origin: v1Origin(origin, treeId), size, rootHash, extensions: [] });
@@ -63,18 +85,28 @@ export async function signCheckpoints(signer: Signer, origin: string, treeId: st
  */
 export function verifyCheckpointNote(note: string, origin: string, key: PublicKeyInfo): Checkpoint {
   const signed = parseSignedNote(note);
-  if (!noteSignedBy(signed, noteVerifier(origin, key))) throw new WaxsealError('ERR_VERIFY_TLOG', 'checkpoint signature does not verify with the log key', { check: 'tlog.checkpoint-signature' });
+  if (!noteSignedBy(signed, noteVerifier(origin, key)))
+    throw new WaxsealError('ERR_VERIFY_TLOG', 'checkpoint signature does not verify with the log key', {
+      check: 'tlog.checkpoint-signature',
+    });
   const cp = parseCheckpoint(signed.text);
-  if (cp.origin !== origin) throw new WaxsealError('ERR_VERIFY_TLOG', `checkpoint origin ${JSON.stringify(cp.origin)} is not ${JSON.stringify(origin)}`, { check: 'tlog.checkpoint-origin' });
+  if (cp.origin !== origin)
+    throw new WaxsealError('ERR_VERIFY_TLOG', `checkpoint origin ${JSON.stringify(cp.origin)} is not ${JSON.stringify(origin)}`, {
+      check: 'tlog.checkpoint-origin',
+    });
   return cp;
 }
 
 /** The same for a Rekor v1 checkpoint ("<origin> - <treeID>"). */
 export function verifyCheckpointNoteV1(note: string, origin: string, treeId: string, key: PublicKeyInfo): Checkpoint {
   const signed = parseSignedNote(note);
-  if (!noteSignedBy(signed, rekorV1NoteVerifier(origin, key))) throw new WaxsealError('ERR_VERIFY_TLOG', 'v1 checkpoint signature does not verify with the log key', { check: 'tlog.checkpoint-signature' });
+  if (!noteSignedBy(signed, rekorV1NoteVerifier(origin, key)))
+    throw new WaxsealError('ERR_VERIFY_TLOG', 'v1 checkpoint signature does not verify with the log key', {
+      check: 'tlog.checkpoint-signature',
+    });
   const cp = parseCheckpoint(signed.text);
-  if (cp.origin !== v1Origin(origin, treeId)) throw new WaxsealError('ERR_VERIFY_TLOG', 'v1 checkpoint origin does not match', { check: 'tlog.checkpoint-origin' });
+  if (cp.origin !== v1Origin(origin, treeId))
+    throw new WaxsealError('ERR_VERIFY_TLOG', 'v1 checkpoint origin does not match', { check: 'tlog.checkpoint-origin' });
   return cp;
 }
 

@@ -39,13 +39,17 @@ export class TileClient {
 
   /** A tree positioned at `size`, reading tiles of exactly the widths that size implies. */
   async tree(size: number): Promise<TileHashTree> {
-    const tree = new TileHashTree(async (level, index) => {
-      const width = tileWidthAt(level, index, size);
-      if (width === 0) return undefined;
-      const data = await this.#get(tilePath({ level, index, width }));
-      if (data.length !== width * HASH_SIZE) throw new WaxsealError('ERR_LOG_INCONSISTENT', `tile ${level}/${index} has ${data.length} bytes, expected ${width * HASH_SIZE}`);
-      return data;
-    }, { cacheTiles: 256 });
+    const tree = new TileHashTree(
+      async (level, index) => {
+        const width = tileWidthAt(level, index, size);
+        if (width === 0) return undefined;
+        const data = await this.#get(tilePath({ level, index, width }));
+        if (data.length !== width * HASH_SIZE)
+          throw new WaxsealError('ERR_LOG_INCONSISTENT', `tile ${level}/${index} has ${data.length} bytes, expected ${width * HASH_SIZE}`);
+        return data;
+      },
+      { cacheTiles: 256 },
+    );
     await tree.load(size);
     return tree;
   }
@@ -54,7 +58,8 @@ export class TileClient {
   async entryBundle(index: number, size: number): Promise<Uint8Array[]> {
     const width = tileWidthAt(0, index, size);
     const entries = decodeEntryBundle(await this.#get(tilePath({ level: ENTRIES_LEVEL, index, width })));
-    if (entries.length !== width) throw new WaxsealError('ERR_LOG_INCONSISTENT', `entry bundle ${index} has ${entries.length} entries, expected ${width}`);
+    if (entries.length !== width)
+      throw new WaxsealError('ERR_LOG_INCONSISTENT', `entry bundle ${index} has ${entries.length} entries, expected ${width}`);
     return entries;
   }
 }

@@ -56,7 +56,10 @@ export async function fsckLog(dataDir: string): Promise<FsckReport> {
     const published = checkpoints.at(-1)?.size ?? 0;
     report.publishedSize = published;
     if (published > committed) error(`newest checkpoint (size ${published}) is beyond the ${committed} committed entries`);
-    if (committed > published) report.warnings.push(`${committed - published} committed entries are not covered by a checkpoint yet; the log integrates them when it next starts`);
+    if (committed > published)
+      report.warnings.push(
+        `${committed - published} committed entries are not covered by a checkpoint yet; the log integrates them when it next starts`,
+      );
 
     // Tiles are compared only where the published tree defines them.
     const checkTile = async (w: TileWrite): Promise<void> => {
@@ -65,7 +68,8 @@ export async function fsckLog(dataDir: string): Promise<FsckReport> {
       report.tilesChecked++;
       const disk = await storage.readTile(w.level, w.index);
       if (!disk || disk.length < width * HASH_SIZE) return error(`tile ${w.level}/${w.index}: missing or shorter than ${width} hashes`);
-      if (!bytesEqual(disk.subarray(0, width * HASH_SIZE), w.data.subarray(0, width * HASH_SIZE))) error(`tile ${w.level}/${w.index}: hashes differ from the recomputed tree`);
+      if (!bytesEqual(disk.subarray(0, width * HASH_SIZE), w.data.subarray(0, width * HASH_SIZE)))
+        error(`tile ${w.level}/${w.index}: hashes differ from the recomputed tree`);
     };
     const checkBundle = async (index: number, bodies: Uint8Array[]): Promise<void> => {
       const width = tileWidthAt(0, index, published);
@@ -79,7 +83,9 @@ export async function fsckLog(dataDir: string): Promise<FsckReport> {
         return error(`entry bundle ${index}: malformed`);
       }
       if (entries.length < width) return error(`entry bundle ${index}: holds ${entries.length} entries, the published tree needs ${width}`);
-      for (let i = 0; i < width; i++) if (!bytesEqual(entries[i]!, bodies[i]!)) return error(`entry bundle ${index}: entry ${index * TILE_WIDTH + i} differs from the database`);
+      for (let i = 0; i < width; i++)
+        if (!bytesEqual(entries[i]!, bodies[i]!))
+          return error(`entry bundle ${index}: entry ${index * TILE_WIDTH + i} differs from the database`);
     };
 
     const tree = new TileHashTree(async () => undefined, { cacheTiles: 64 });
@@ -89,16 +95,21 @@ export async function fsckLog(dataDir: string): Promise<FsckReport> {
         const cp = checkpoints[cpIdx++]!;
         report.checkpointsChecked++;
         const root = await tree.root(size);
-        if (!bytesEqual(root, cp.rootHash)) error(`checkpoint ${size}: stored root ${toHex(cp.rootHash).slice(0, 16)}… differs from the recomputed ${toHex(root).slice(0, 16)}…`);
+        if (!bytesEqual(root, cp.rootHash))
+          error(
+            `checkpoint ${size}: stored root ${toHex(cp.rootHash).slice(0, 16)}… differs from the recomputed ${toHex(root).slice(0, 16)}…`,
+          );
         try {
           const c2 = verifyCheckpointNote(cp.note, identity.origin, key);
           const c1 = verifyCheckpointNoteV1(cp.noteV1, identity.origin, identity.treeId, key);
-          for (const c of [c2, c1]) if (c.size !== size || !bytesEqual(c.rootHash, root)) error(`checkpoint ${size}: signed note does not match the tree`);
+          for (const c of [c2, c1])
+            if (c.size !== size || !bytesEqual(c.rootHash, root)) error(`checkpoint ${size}: signed note does not match the tree`);
         } catch (e) {
           error(`checkpoint ${size}: ${e instanceof Error ? e.message : String(e)}`);
         }
       }
-      while (cpIdx < checkpoints.length && checkpoints[cpIdx]!.size < size) error(`checkpoint size ${checkpoints[cpIdx++]!.size} was skipped`);
+      while (cpIdx < checkpoints.length && checkpoints[cpIdx]!.size < size)
+        error(`checkpoint size ${checkpoints[cpIdx++]!.size} was skipped`);
     };
     await checkCheckpointsAt(0);
     let bundle: Uint8Array[] = [];

@@ -23,7 +23,16 @@ async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
 }
 
 const open = (dir: string, extra: Partial<Parameters<typeof TransparencyLog.open>[0]> = {}) =>
-  TransparencyLog.open({ storage: new SqliteFileStorage(dir), signer, origin: 'log.example.test', treeId: '42', batchSize: 64, batchMaxDelayMs: 5, onFatal: () => {}, ...extra });
+  TransparencyLog.open({
+    storage: new SqliteFileStorage(dir),
+    signer,
+    origin: 'log.example.test',
+    treeId: '42',
+    batchSize: 64,
+    batchMaxDelayMs: 5,
+    onFatal: () => {},
+    ...extra,
+  });
 
 test('appends are sequenced, deduplicated, proven and recovered', async () => {
   await withDir(async (dir) => {
@@ -60,13 +69,16 @@ test('appends are sequenced, deduplicated, proven and recovered', async () => {
     const byIndex = new Map(results.map((r, k) => [r.index, bodies[k]!]));
     assert.deepEqual(bundle0[5], byIndex.get(5));
     await log.close();
-    assert.equal(readFileSync(join(dir, 'checkpoint'), 'utf8'), (await (async () => {
-      const s = new SqliteFileStorage(dir, { readOnly: true });
-      await s.open({ origin: '', treeId: '', publicKey: '', createdAt: '' });
-      const c = (await s.latestCheckpoint())!.note;
-      await s.close();
-      return c;
-    })()));
+    assert.equal(
+      readFileSync(join(dir, 'checkpoint'), 'utf8'),
+      await (async () => {
+        const s = new SqliteFileStorage(dir, { readOnly: true });
+        await s.open({ origin: '', treeId: '', publicKey: '', createdAt: '' });
+        const c = (await s.latestCheckpoint())!.note;
+        await s.close();
+        return c;
+      })(),
+    );
 
     // Reopen: same tree, consistent growth.
     const log2 = await open(dir);
@@ -86,10 +98,18 @@ test('committed but unintegrated entries are integrated and published on open', 
     await log.close();
     // Simulate a crash right after a commit: entries in the database, no tiles, no checkpoint.
     const st = new SqliteFileStorage(dir);
-    const id = await st.open({ origin: 'log.example.test', treeId: '42', publicKey: Buffer.from(signer.publicKeySpki).toString('base64'), createdAt: '' });
+    const id = await st.open({
+      origin: 'log.example.test',
+      treeId: '42',
+      publicKey: Buffer.from(signer.publicKeySpki).toString('base64'),
+      createdAt: '',
+    });
     assert.equal(id.treeId, '42');
     const bodies = Array.from({ length: 300 }, (_, i) => utf8(`late-${i}`));
-    await st.commit(1, bodies.map((b) => ({ leafHash: leafHash(b), body: b, integratedTime: 1 })));
+    await st.commit(
+      1,
+      bodies.map((b) => ({ leafHash: leafHash(b), body: b, integratedTime: 1 })),
+    );
     await assert.rejects(st.commit(1, [{ leafHash: leafHash(utf8('x')), body: utf8('x'), integratedTime: 1 }]), /commit at 1/);
     await st.close();
     const log2 = await open(dir);

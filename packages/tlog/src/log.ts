@@ -177,19 +177,32 @@ export class TransparencyLog {
     if (latest) {
       const root = await this.tree.root();
       if (!bytesEqual(root, latest.rootHash)) {
-        throw new WaxsealError('ERR_LOG_INCONSISTENT', `stored tiles give a different root for the last checkpoint (size ${base}); run \`waxseal log fsck\``);
+        throw new WaxsealError(
+          'ERR_LOG_INCONSISTENT',
+          `stored tiles give a different root for the last checkpoint (size ${base}); run \`waxseal log fsck\``,
+        );
       }
     }
     const bundleStart = Math.floor(base / TILE_WIDTH) * TILE_WIDTH;
     this.#edgeBundle = (await this.storage.readEntries(bundleStart, base)).map((e) => e.body);
-    if (this.#edgeBundle.length !== base - bundleStart) throw new WaxsealError('ERR_LOG_INCONSISTENT', `entries below the last checkpoint (size ${base}) are missing`);
+    if (this.#edgeBundle.length !== base - bundleStart)
+      throw new WaxsealError('ERR_LOG_INCONSISTENT', `entries below the last checkpoint (size ${base}) are missing`);
     this.#committed = await this.storage.committedSize();
-    if (this.#committed < base) throw new WaxsealError('ERR_LOG_INCONSISTENT', `the last checkpoint (size ${base}) is beyond the committed entries (${this.#committed})`);
+    if (this.#committed < base)
+      throw new WaxsealError(
+        'ERR_LOG_INCONSISTENT',
+        `the last checkpoint (size ${base}) is beyond the committed entries (${this.#committed})`,
+      );
     // Finish interrupted batches through the normal integrate path.
     for (let start = base; start < this.#committed; start += 4096) {
       const rows = await this.storage.readEntries(start, Math.min(start + 4096, this.#committed));
-      for (const r of rows) if (!bytesEqual(leafHash(r.body), r.leafHash)) throw new WaxsealError('ERR_LOG_INCONSISTENT', `entry ${r.index} does not match its leaf hash`);
-      await this.#integrate(rows.map((r) => r.leafHash), rows.map((r) => r.body));
+      for (const r of rows)
+        if (!bytesEqual(leafHash(r.body), r.leafHash))
+          throw new WaxsealError('ERR_LOG_INCONSISTENT', `entry ${r.index} does not match its leaf hash`);
+      await this.#integrate(
+        rows.map((r) => r.leafHash),
+        rows.map((r) => r.body),
+      );
     }
     if (latest && latest.size === this.#committed) {
       this.#published = latest;
@@ -217,7 +230,8 @@ export class TransparencyLog {
   async add(req: AppendRequest): Promise<AppendResult> {
     if (this.#fatal) throw this.#fatal;
     if (this.#closed) throw new WaxsealError('ERR_UNAVAILABLE', 'the log is shutting down');
-    if (req.body.length > MAX_ENTRY_SIZE) throw new WaxsealError('ERR_LOG_ENTRY_INVALID', `canonical entry is ${req.body.length} bytes; the limit is ${MAX_ENTRY_SIZE}`);
+    if (req.body.length > MAX_ENTRY_SIZE)
+      throw new WaxsealError('ERR_LOG_ENTRY_INVALID', `canonical entry is ${req.body.length} bytes; the limit is ${MAX_ENTRY_SIZE}`);
     const lh = leafHash(req.body);
     const key = toHex(lh);
     const inFlight = this.#byLeaf.get(key);
@@ -239,7 +253,8 @@ export class TransparencyLog {
     try {
       const cp = await this.#waitPublished(index + 1);
       const [row] = await this.storage.readEntries(index, index + 1);
-      for (const w of s.waiters) w.resolve({ index, leafHash: s.leafHash, integratedTime: row?.integratedTime ?? 0, duplicate: true, checkpoint: cp });
+      for (const w of s.waiters)
+        w.resolve({ index, leafHash: s.leafHash, integratedTime: row?.integratedTime ?? 0, duplicate: true, checkpoint: cp });
     } catch (e) {
       for (const w of s.waiters) w.reject(e);
     }
@@ -324,7 +339,10 @@ export class TransparencyLog {
     this.#integrating++;
     this.#integrateChain = this.#integrateChain
       .then(async () => {
-        await this.#integrate(appended.map((s) => s.leafHash), appended.map((s) => s.body));
+        await this.#integrate(
+          appended.map((s) => s.leafHash),
+          appended.map((s) => s.body),
+        );
         this.#integrating--;
         // Publish now unless another batch is right behind (it will publish for both).
         if (this.#integrating === 0 || this.#closed) await this.#maybePublish();
@@ -380,7 +398,8 @@ export class TransparencyLog {
     for (const s of done) {
       this.#byLeaf.delete(s.key);
       this.#pendingCount--;
-      for (const w of s.waiters) w.resolve({ index: s.index!, leafHash: s.leafHash, integratedTime: s.integratedTime!, duplicate: w.duplicate, checkpoint: cp });
+      for (const w of s.waiters)
+        w.resolve({ index: s.index!, leafHash: s.leafHash, integratedTime: s.integratedTime!, duplicate: w.duplicate, checkpoint: cp });
     }
     const ready = this.#sizeWaiters.filter((w) => w.size <= size);
     this.#sizeWaiters = this.#sizeWaiters.filter((w) => w.size > size);
@@ -400,17 +419,20 @@ export class TransparencyLog {
 
   /** Inclusion proof for `index` in the tree of `size` entries (default: the published size). */
   async inclusionProof(index: number, size = this.checkpoint.size): Promise<Uint8Array[]> {
-    if (size > this.checkpoint.size) throw new WaxsealError('ERR_INVALID_INPUT', `tree size ${size} is beyond the published size ${this.checkpoint.size}`);
+    if (size > this.checkpoint.size)
+      throw new WaxsealError('ERR_INVALID_INPUT', `tree size ${size} is beyond the published size ${this.checkpoint.size}`);
     return this.tree.tryInclusionProofSync(index, size) ?? this.tree.inclusionProof(index, size);
   }
 
   async consistencyProof(first: number, second = this.checkpoint.size): Promise<Uint8Array[]> {
-    if (second > this.checkpoint.size) throw new WaxsealError('ERR_INVALID_INPUT', `tree size ${second} is beyond the published size ${this.checkpoint.size}`);
+    if (second > this.checkpoint.size)
+      throw new WaxsealError('ERR_INVALID_INPUT', `tree size ${second} is beyond the published size ${this.checkpoint.size}`);
     return this.tree.consistencyProof(first, second);
   }
 
   async rootAt(size: number): Promise<Uint8Array> {
-    if (size > this.checkpoint.size) throw new WaxsealError('ERR_INVALID_INPUT', `tree size ${size} is beyond the published size ${this.checkpoint.size}`);
+    if (size > this.checkpoint.size)
+      throw new WaxsealError('ERR_INVALID_INPUT', `tree size ${size} is beyond the published size ${this.checkpoint.size}`);
     return this.tree.root(size);
   }
 

@@ -3,7 +3,20 @@
 // checkpoint in a state file, and reports new entries that match watched identities or digests.
 // A fork, a rollback or tiles that disagree with the signed checkpoint end it with ok=false.
 import { readFileSync, writeFileSync, renameSync, existsSync } from 'node:fs';
-import { WaxsealError, bytesEqual, fromBase64, toBase64, toHex, publicKeyFromSpki, decodePem, leafHash, verifyConsistency, parseCheckpoint, parseSignedNote, type PublicKeyInfo } from '@waxseal/core';
+import {
+  WaxsealError,
+  bytesEqual,
+  fromBase64,
+  toBase64,
+  toHex,
+  publicKeyFromSpki,
+  decodePem,
+  leafHash,
+  verifyConsistency,
+  parseCheckpoint,
+  parseSignedNote,
+  type PublicKeyInfo,
+} from '@waxseal/core';
 import { verifyCheckpointNote } from './checkpoint.ts';
 import { TileClient, defaultFetcher, type Fetcher } from './client.ts';
 import { TILE_WIDTH } from './tiles.ts';
@@ -91,7 +104,7 @@ function loadState(file: string | undefined): MonitorState | undefined {
 }
 
 function saveState(file: string, s: MonitorState): void {
-  writeFileSync(`${file}.tmp`, JSON.stringify(s, null, 2) + '\n');
+  writeFileSync(`${file}.tmp`, `${JSON.stringify(s, null, 2)}\n`);
   renameSync(`${file}.tmp`, file);
 }
 
@@ -106,14 +119,24 @@ function normaliseDigest(d: string): string {
   const s = d.trim().toLowerCase();
   if (s.includes(':')) return s;
   const alg = DIGEST_ALG[s.length];
-  if (!alg || !/^[0-9a-f]+$/.test(s)) throw new WaxsealError('ERR_INVALID_INPUT', `watched digest ${JSON.stringify(d)} is not a SHA-256/384/512 hex digest`);
+  if (!alg || !/^[0-9a-f]+$/.test(s))
+    throw new WaxsealError('ERR_INVALID_INPUT', `watched digest ${JSON.stringify(d)} is not a SHA-256/384/512 hex digest`);
   return `${alg}:${s}`;
 }
 
 async function onePass(opts: MonitorOptions, client: TileClient, fetcher: Fetcher): Promise<MonitorPass> {
   const state = loadState(opts.stateFile);
   const warnings: string[] = [];
-  const pass: MonitorPass = { ok: false, inconsistent: false, size: 0, previousSize: state?.size ?? 0, rootHash: '', newEntries: 0, matches: [], warnings };
+  const pass: MonitorPass = {
+    ok: false,
+    inconsistent: false,
+    size: 0,
+    previousSize: state?.size ?? 0,
+    rootHash: '',
+    newEntries: 0,
+    matches: [],
+    warnings,
+  };
   // The log key and origin: configuration, then state, then first use.
   let key: PublicKeyInfo;
   if (opts.publicKey !== undefined) key = keyFrom(opts.publicKey);
@@ -125,7 +148,8 @@ async function onePass(opts: MonitorOptions, client: TileClient, fetcher: Fetche
     key = keyFrom(Buffer.from(r.body).toString('utf8'));
     warnings.push(`trusting the log key fetched from ${keyUrl} on first use`);
   }
-  if (state && state.publicKey !== toBase64(key.spki)) throw new WaxsealError('ERR_CONFIG', 'the configured log key differs from the one in the monitor state');
+  if (state && state.publicKey !== toBase64(key.spki))
+    throw new WaxsealError('ERR_CONFIG', 'the configured log key differs from the one in the monitor state');
   const note = await client.checkpoint();
   const origin = opts.origin ?? state?.origin ?? parseCheckpoint(parseSignedNote(note).text).origin;
   const cp = verifyCheckpointNote(note, origin, key);
@@ -134,8 +158,10 @@ async function onePass(opts: MonitorOptions, client: TileClient, fetcher: Fetche
   const prevSize = state?.size ?? 0;
   const prevRoot = state ? fromBase64(state.rootHash) : undefined;
   const inconsistent = (why: string): MonitorPass => ({ ...pass, inconsistent: true, error: why });
-  if (cp.size < prevSize) return inconsistent(`log shrank from ${prevSize} to ${cp.size} entries: the log is inconsistent with the checkpoint it signed earlier`);
-  if (cp.size === prevSize && prevRoot && !bytesEqual(prevRoot, cp.rootHash)) return inconsistent(`two different signed roots for size ${cp.size}: the log has forked`);
+  if (cp.size < prevSize)
+    return inconsistent(`log shrank from ${prevSize} to ${cp.size} entries: the log is inconsistent with the checkpoint it signed earlier`);
+  if (cp.size === prevSize && prevRoot && !bytesEqual(prevRoot, cp.rootHash))
+    return inconsistent(`two different signed roots for size ${cp.size}: the log has forked`);
   if (cp.size > 0) {
     const tree = await client.tree(cp.size);
     const root = await tree.root();
@@ -143,7 +169,9 @@ async function onePass(opts: MonitorOptions, client: TileClient, fetcher: Fetche
     if (prevRoot && prevSize > 0 && prevSize < cp.size) {
       const proof = await tree.consistencyProof(prevSize, cp.size);
       if (!verifyConsistency(prevSize, cp.size, prevRoot, cp.rootHash, proof)) {
-        return inconsistent(`checkpoint ${cp.size} is not consistent with the verified checkpoint ${prevSize}: the log has forked or rewritten history`);
+        return inconsistent(
+          `checkpoint ${cp.size} is not consistent with the verified checkpoint ${prevSize}: the log has forked or rewritten history`,
+        );
       }
     }
     // New entries: authenticated through the level-0 tiles, then described and matched.
@@ -159,19 +187,28 @@ async function onePass(opts: MonitorOptions, client: TileClient, fetcher: Fetche
         for (let i = 0; i < entries.length; i++) {
           const index = first + i;
           if (index < prevSize) continue;
-          if (!bytesEqual(leafHash(entries[i]!), hashes[i]!)) return inconsistent(`entry ${index} in the entry bundle does not match the tree`);
+          if (!bytesEqual(leafHash(entries[i]!), hashes[i]!))
+            return inconsistent(`entry ${index} in the entry bundle does not match the tree`);
           const d = opts.describe(entries[i]!);
           const reasons = [
             ...d.identities.filter((v) => ids.some((r) => r.test(v))).map((v) => `identity:${v}`),
             ...d.digests.filter((v) => digests.has(v)).map((v) => `digest:${v}`),
           ];
-          if (reasons.length > 0) pass.matches.push({ index, kind: d.kind, apiVersion: d.apiVersion, digests: d.digests, identities: d.identities, reasons });
+          if (reasons.length > 0)
+            pass.matches.push({ index, kind: d.kind, apiVersion: d.apiVersion, digests: d.digests, identities: d.identities, reasons });
         }
       }
     }
   }
   if (opts.stateFile) {
-    saveState(opts.stateFile, { origin, publicKey: toBase64(key.spki), size: cp.size, rootHash: toBase64(cp.rootHash), checkpoint: note, updatedAt: new Date().toISOString() });
+    saveState(opts.stateFile, {
+      origin,
+      publicKey: toBase64(key.spki),
+      size: cp.size,
+      rootHash: toBase64(cp.rootHash),
+      checkpoint: note,
+      updatedAt: new Date().toISOString(),
+    });
   }
   pass.ok = true;
   return pass;
@@ -180,10 +217,14 @@ async function onePass(opts: MonitorOptions, client: TileClient, fetcher: Fetche
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(t);
-      resolve();
-    }, { once: true });
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
   });
 }
 
@@ -203,7 +244,17 @@ export async function runMonitor(opts: MonitorOptions): Promise<MonitorResult> {
       last = await onePass(opts, client, fetcher);
     } catch (e) {
       const inconsistent = e instanceof WaxsealError && (e.code === 'ERR_VERIFY_TLOG' || e.code === 'ERR_LOG_INCONSISTENT');
-      last = { ok: false, inconsistent, size: 0, previousSize: 0, rootHash: '', newEntries: 0, matches: [], warnings: [], error: e instanceof Error ? e.message : String(e) };
+      last = {
+        ok: false,
+        inconsistent,
+        size: 0,
+        previousSize: 0,
+        rootHash: '',
+        newEntries: 0,
+        matches: [],
+        warnings: [],
+        error: e instanceof Error ? e.message : String(e),
+      };
     }
     passes++;
     all.push(...last.matches);

@@ -9,7 +9,12 @@ import { utf8 } from '../../core/src/bytes.ts';
 import { LogDb, IndexFollower, packEntries, unpackEntries } from './sqlite-db.ts';
 
 const identity = { origin: 'o', treeId: '1', publicKey: 'k', createdAt: 't' };
-const entry = (s: string, keys: string[] = []) => ({ leafHash: leafHash(utf8(s)), body: utf8(s), integratedTime: 1700000000, indexKeys: keys });
+const entry = (s: string, keys: string[] = []) => ({
+  leafHash: leafHash(utf8(s)),
+  body: utf8(s),
+  integratedTime: 1700000000,
+  indexKeys: keys,
+});
 
 test('deduplication is exact before, during and after the index follower, across reopen', () => {
   const dir = mkdtempSync(join(tmpdir(), 'wx-logdb-'));
@@ -51,7 +56,10 @@ test('the follower on its own connection: commits stay exact while it runs, and 
     let db = new LogDb(dir);
     db.open(identity);
     const follower = new IndexFollower(dir);
-    db.commit(0, Array.from({ length: 50 }, (_, i) => entry(`e${i}`, [`k${i % 5}`])));
+    db.commit(
+      0,
+      Array.from({ length: 50 }, (_, i) => entry(`e${i}`, [`k${i % 5}`])),
+    );
     assert.equal(follower.step(20), 20);
     assert.equal(db.indexBacklog, 30);
     // Lookups below the cursor come from index.db, above it from memory; both exact.

@@ -105,7 +105,10 @@ export class LogDb {
     if (existing) {
       for (const k of ['origin', 'treeId', 'publicKey'] as const) {
         if (existing[k] !== identity[k]) {
-          throw new WaxsealError('ERR_CONFIG', `log data directory ${this.#dir} holds a log with a different ${k} (${JSON.stringify(existing[k]).slice(0, 80)})`);
+          throw new WaxsealError(
+            'ERR_CONFIG',
+            `log data directory ${this.#dir} holds a log with a different ${k} (${JSON.stringify(existing[k]).slice(0, 80)})`,
+          );
         }
       }
       result = existing;
@@ -221,7 +224,8 @@ export class LogDb {
   /** Appends the entries not already in the log, in one fsync'd transaction (the "commit"). */
   commit(first: number, entries: readonly NewEntry[]): CommitResult {
     const db = this.#d;
-    if (first !== this.#committed) throw new WaxsealError('ERR_LOG_INCONSISTENT', `commit at ${first} but the log holds ${this.#committed} entries`);
+    if (first !== this.#committed)
+      throw new WaxsealError('ERR_LOG_INCONSISTENT', `commit at ${first} but the log holds ${this.#committed} entries`);
     const duplicates: (number | undefined)[] = [];
     const added = new Map<string, number>();
     this.#prune();

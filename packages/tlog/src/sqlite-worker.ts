@@ -7,7 +7,18 @@ import { LogDb, unpackEntries } from './sqlite-db.ts';
 
 const db = new LogDb((workerData as { dataDir: string }).dataDir);
 
-type Method = 'open' | 'commit' | 'commitPacked' | 'findByLeafHash' | 'readEntries' | 'searchIndex' | 'putCheckpoint' | 'latestCheckpoint' | 'listCheckpoints' | 'committedSize' | 'close';
+type Method =
+  | 'open'
+  | 'commit'
+  | 'commitPacked'
+  | 'findByLeafHash'
+  | 'readEntries'
+  | 'searchIndex'
+  | 'putCheckpoint'
+  | 'latestCheckpoint'
+  | 'listCheckpoints'
+  | 'committedSize'
+  | 'close';
 
 parentPort!.on('message', (m: { id: number; method: Method; args: unknown[] }) => {
   try {
@@ -17,7 +28,10 @@ parentPort!.on('message', (m: { id: number; method: Method; args: unknown[] }) =
         : (db[m.method] as (...a: unknown[]) => unknown).apply(db, m.args);
     parentPort!.postMessage({ id: m.id, result });
   } catch (e) {
-    const err = e instanceof WaxsealError ? { code: e.code, message: e.message } : { code: 'ERR_IO', message: e instanceof Error ? e.message : String(e) };
+    const err =
+      e instanceof WaxsealError
+        ? { code: e.code, message: e.message }
+        : { code: 'ERR_IO', message: e instanceof Error ? e.message : String(e) };
     parentPort!.postMessage({ id: m.id, error: err });
   }
 });

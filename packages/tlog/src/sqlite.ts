@@ -155,7 +155,8 @@ export class SqliteFileStorage implements LogStorage {
   }
 
   async open(identity: LogIdentity): Promise<LogIdentity> {
-    if (this.#readOnly && !existsSync(join(this.dataDir, 'log.db'))) throw new WaxsealError('ERR_NOT_FOUND', `no log database in ${this.dataDir}`);
+    if (this.#readOnly && !existsSync(join(this.dataDir, 'log.db')))
+      throw new WaxsealError('ERR_NOT_FOUND', `no log database in ${this.dataDir}`);
     this.#db = this.#inline ? inlineDb(this.dataDir, this.#readOnly) : workerDb(this.dataDir);
     try {
       const result = await this.#call<LogIdentity>('open', identity);

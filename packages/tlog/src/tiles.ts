@@ -87,7 +87,8 @@ export function parseTilePath(rest: string): TileCoord {
 export function encodeEntryBundle(entries: readonly Uint8Array[]): Uint8Array {
   let n = 0;
   for (const e of entries) {
-    if (e.length > MAX_ENTRY_SIZE) throw new WaxsealError('ERR_INVALID_INPUT', `entry of ${e.length} bytes is too large for an entry bundle`);
+    if (e.length > MAX_ENTRY_SIZE)
+      throw new WaxsealError('ERR_INVALID_INPUT', `entry of ${e.length} bytes is too large for an entry bundle`);
     n += 2 + e.length;
   }
   const out = new Uint8Array(n);

@@ -1,11 +1,22 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { leafHash, rootFromLeafHashes, inclusionProof, consistencyProof, verifyConsistency, verifyInclusion } from '../../core/src/merkle.ts';
+import {
+  leafHash,
+  rootFromLeafHashes,
+  inclusionProof,
+  consistencyProof,
+  verifyConsistency,
+  verifyInclusion,
+} from '../../core/src/merkle.ts';
 import { TileHashTree, type TileWrite } from './tree.ts';
 import { tilesForSize, tilePath, parseTilePath, encodeTileIndex, encodeEntryBundle, decodeEntryBundle, tileWidthAt } from './tiles.ts';
 
-function memoryTiles(): { store: Map<string, Uint8Array>; write(w: TileWrite[]): void; reader(l: number, i: number): Promise<Uint8Array | undefined> } {
+function memoryTiles(): {
+  store: Map<string, Uint8Array>;
+  write(w: TileWrite[]): void;
+  reader(l: number, i: number): Promise<Uint8Array | undefined>;
+} {
   const store = new Map<string, Uint8Array>();
   return {
     store,
@@ -27,21 +38,47 @@ test('tile index encoding matches C2SP examples', () => {
   assert.equal(tilePath({ level: -1, index: 5, width: 256 }), 'tile/entries/005');
   assert.deepEqual(parseTilePath('0/x001/x234/067'), { level: 0, index: 1234067, width: 256 });
   assert.deepEqual(parseTilePath('entries/x001/000.p/255'), { level: -1, index: 1000, width: 255 });
-  for (const bad of ['0/1', '0/0001', '0/x000/001', '0/001.p/0', '0/001.p/256', '0/001.p/01', '64/000', '00/000', 'x/000', '0/', '0/abc', '0/001/', '-1/000', 'entries', '0/x001', '0/001.p', '0/x1000/000']) {
+  for (const bad of [
+    '0/1',
+    '0/0001',
+    '0/x000/001',
+    '0/001.p/0',
+    '0/001.p/256',
+    '0/001.p/01',
+    '64/000',
+    '00/000',
+    'x/000',
+    '0/',
+    '0/abc',
+    '0/001/',
+    '-1/000',
+    'entries',
+    '0/x001',
+    '0/001.p',
+    '0/x1000/000',
+  ]) {
     assert.throws(() => parseTilePath(bad), /tile path/, bad);
   }
   fc.assert(
-    fc.property(fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), fc.integer({ min: -1, max: 63 }), fc.integer({ min: 1, max: 256 }), (index, level, width) => {
-      const t = { level, index, width };
-      assert.deepEqual(parseTilePath(tilePath(t).slice('tile/'.length)), t);
-    }),
+    fc.property(
+      fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+      fc.integer({ min: -1, max: 63 }),
+      fc.integer({ min: 1, max: 256 }),
+      (index, level, width) => {
+        const t = { level, index, width };
+        assert.deepEqual(parseTilePath(tilePath(t).slice('tile/'.length)), t);
+      },
+    ),
   );
 });
 
 test('entry bundles round-trip and reject truncation', () => {
   const entries = [new Uint8Array(0), new Uint8Array([1, 2, 3]), new Uint8Array(300).fill(7)];
   const b = encodeEntryBundle(entries);
-  assert.deepEqual(decodeEntryBundle(b).map((e) => [...e]), entries.map((e) => [...e]));
+  assert.deepEqual(
+    decodeEntryBundle(b).map((e) => [...e]),
+    entries.map((e) => [...e]),
+  );
   assert.throws(() => decodeEntryBundle(b.subarray(0, b.length - 1)), /truncated/);
   assert.throws(() => encodeEntryBundle([new Uint8Array(70000)]), /too large/);
 });

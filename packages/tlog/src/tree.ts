@@ -39,7 +39,13 @@ function expandTile(data: Uint8Array): Uint8Array[] {
     const n = Math.floor(cur.length / HASH_SIZE / 2);
     const next = new Uint8Array(n * HASH_SIZE);
     for (let i = 0; i < n; i++) {
-      next.set(hashChildren(cur.subarray(2 * i * HASH_SIZE, (2 * i + 1) * HASH_SIZE), cur.subarray((2 * i + 1) * HASH_SIZE, (2 * i + 2) * HASH_SIZE)), i * HASH_SIZE);
+      next.set(
+        hashChildren(
+          cur.subarray(2 * i * HASH_SIZE, (2 * i + 1) * HASH_SIZE),
+          cur.subarray((2 * i + 1) * HASH_SIZE, (2 * i + 2) * HASH_SIZE),
+        ),
+        i * HASH_SIZE,
+      );
     }
     levels.push(next);
     cur = next;
@@ -194,7 +200,8 @@ export class TileHashTree {
   }
 
   #checkSize(n: number): void {
-    if (!Number.isSafeInteger(n) || n < 0 || n > this.#size) throw new WaxsealError('ERR_INVALID_INPUT', `tree size ${n} is beyond the log size ${this.#size}`);
+    if (!Number.isSafeInteger(n) || n < 0 || n > this.#size)
+      throw new WaxsealError('ERR_INVALID_INPUT', `tree size ${n} is beyond the log size ${this.#size}`);
   }
 
   /** Runs a computation over nodes, loading whichever full tiles it turns out to need. */
@@ -240,7 +247,8 @@ export class TileHashTree {
 
   #inclusion(index: number, n: number): Uint8Array[] {
     this.#checkSize(n);
-    if (!Number.isSafeInteger(index) || index < 0 || index >= n) throw new WaxsealError('ERR_INVALID_INPUT', `leaf index ${index} is not below tree size ${n}`);
+    if (!Number.isSafeInteger(index) || index < 0 || index >= n)
+      throw new WaxsealError('ERR_INVALID_INPUT', `leaf index ${index} is not below tree size ${n}`);
     const out: Uint8Array[] = [];
     const path = (lo: number, hi: number): void => {
       if (hi - lo <= 1) return;
@@ -259,7 +267,8 @@ export class TileHashTree {
 
   #consistency(m: number, n: number): Uint8Array[] {
     this.#checkSize(n);
-    if (!Number.isSafeInteger(m) || m < 0 || m > n) throw new WaxsealError('ERR_INVALID_INPUT', `first size ${m} must be between 0 and ${n}`);
+    if (!Number.isSafeInteger(m) || m < 0 || m > n)
+      throw new WaxsealError('ERR_INVALID_INPUT', `first size ${m} must be between 0 and ${n}`);
     if (m === 0 || m === n) return [];
     const out: Uint8Array[] = [];
     const sub = (mm: number, lo: number, hi: number, complete: boolean): void => {

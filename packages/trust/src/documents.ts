@@ -91,7 +91,12 @@ export function signingConfig(o: {
   tsaUrl: string;
   rekor?: { url: string; majorApiVersion: 1 | 2 }[];
 }): SigningConfigJson {
-  const svc = (url: string, majorApiVersion: number): ServiceJson => ({ url, majorApiVersion, validFor: { start: o.validFrom }, operator: o.operator });
+  const svc = (url: string, majorApiVersion: number): ServiceJson => ({
+    url,
+    majorApiVersion,
+    validFor: { start: o.validFrom },
+    operator: o.operator,
+  });
   return {
     mediaType: SIGNING_CONFIG_MEDIA_TYPE,
     caUrls: [svc(o.caUrl, 1)],

@@ -30,17 +30,28 @@ export async function publishTrustTargets(dir: string, keysDir: string, targets:
   mkdirSync(dir, { recursive: true });
   mkdirSync(keysDir, { recursive: true, mode: 0o700 });
   const root = fileKey(keysDir, 'root');
-  const online = { targetsSigner: fileKey(keysDir, 'targets'), snapshotSigner: fileKey(keysDir, 'snapshot'), timestampSigner: fileKey(keysDir, 'timestamp') };
+  const online = {
+    targetsSigner: fileKey(keysDir, 'targets'),
+    snapshotSigner: fileKey(keysDir, 'snapshot'),
+    timestampSigner: fileKey(keysDir, 'timestamp'),
+  };
   const repo = new TufRepository(dir, online);
   let status;
   if (!existsSync(join(dir, '1.root.json'))) {
     status = await repo.init({ rootSigners: [root], ...online, targets });
   } else {
     status = await repo.status();
-    const changed = Object.entries(targets).some(([name, bytes]) => status!.targets[name]?.sha256 !== createHash('sha256').update(bytes).digest('hex'));
+    const changed = Object.entries(targets).some(
+      ([name, bytes]) => status!.targets[name]?.sha256 !== createHash('sha256').update(bytes).digest('hex'),
+    );
     status = changed ? await repo.addTargets(targets) : await repo.refreshTimestamp();
   }
-  return { directory: dir, initialRootPath: join(dir, '1.root.json'), rootVersion: status.rootVersion, targetsVersion: status.targetsVersion };
+  return {
+    directory: dir,
+    initialRootPath: join(dir, '1.root.json'),
+    rootVersion: status.rootVersion,
+    targetsVersion: status.targetsVersion,
+  };
 }
 
 export interface TrustDocumentsPublished {
@@ -63,8 +74,8 @@ export async function publishTrustDocuments(o: {
   signingConfig: unknown;
   tufKeysDir?: string;
 }): Promise<TrustDocumentsPublished> {
-  const rootBytes = Buffer.from(JSON.stringify(o.trustedRoot, null, 2) + '\n');
-  const scBytes = Buffer.from(JSON.stringify(o.signingConfig, null, 2) + '\n');
+  const rootBytes = Buffer.from(`${JSON.stringify(o.trustedRoot, null, 2)}\n`);
+  const scBytes = Buffer.from(`${JSON.stringify(o.signingConfig, null, 2)}\n`);
   const trustedRootPath = join(o.dataDir, 'trusted_root.json');
   const signingConfigPath = join(o.dataDir, 'signing_config.json');
   writeFileSync(trustedRootPath, rootBytes);

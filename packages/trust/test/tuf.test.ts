@@ -28,7 +28,15 @@ const trustedRoot = (tag: string) =>
     }),
   );
 const signingConfig = enc.encode(
-  JSON.stringify({ mediaType: 'application/vnd.dev.sigstore.signingconfig.v0.2+json', caUrls: [], oidcUrls: [], rekorTlogUrls: [], tsaUrls: [], rekorTlogConfig: { selector: 'ANY' }, tsaConfig: { selector: 'ANY' } }),
+  JSON.stringify({
+    mediaType: 'application/vnd.dev.sigstore.signingconfig.v0.2+json',
+    caUrls: [],
+    oidcUrls: [],
+    rekorTlogUrls: [],
+    tsaUrls: [],
+    rekorTlogConfig: { selector: 'ANY' },
+    tsaConfig: { selector: 'ANY' },
+  }),
 );
 
 let work: string;
@@ -49,7 +57,12 @@ after(async () => {
 });
 
 function keys() {
-  return { rootSigners: [generateSigner('ed25519')], targetsSigner: generateSigner('ecdsa-p256'), snapshotSigner: generateSigner('ed25519'), timestampSigner: generateSigner('ecdsa-p256') };
+  return {
+    rootSigners: [generateSigner('ed25519')],
+    targetsSigner: generateSigner('ecdsa-p256'),
+    snapshotSigner: generateSigner('ed25519'),
+    timestampSigner: generateSigner('ecdsa-p256'),
+  };
 }
 
 async function sigstoreClient(mirror: string, rootPath: string, cachePath: string) {
@@ -59,7 +72,10 @@ async function sigstoreClient(mirror: string, rootPath: string, cachePath: strin
 test('@sigstore/tuf loads trusted_root.json through updates and a root rotation', async () => {
   const k = keys();
   const repo = new TufRepository(repos['main']!);
-  const st = await repo.init({ ...k, targets: { 'trusted_root.json': trustedRoot('v1'), 'signing_config.v0.2.json': signingConfig, 'signing_config.json': signingConfig } });
+  const st = await repo.init({
+    ...k,
+    targets: { 'trusted_root.json': trustedRoot('v1'), 'signing_config.v0.2.json': signingConfig, 'signing_config.json': signingConfig },
+  });
   assert.deepEqual([st.rootVersion, st.targetsVersion, st.snapshotVersion, st.timestampVersion], [1, 1, 1, 1]);
   const files = await readdir(repos['main']!);
   for (const f of ['1.root.json', 'root.json', '1.targets.json', '1.snapshot.json', 'timestamp.json']) assert.ok(files.includes(f), f);
@@ -87,7 +103,12 @@ test('@sigstore/tuf loads trusted_root.json through updates and a root rotation'
   const newRoot = [generateSigner('ecdsa-p256'), generateSigner('ed25519'), generateSigner('ecdsa-p256')];
   const newTimestamp = generateSigner('ed25519');
   const newTargets = generateSigner('ed25519');
-  const st3 = await repo.rotateRoot({ currentRootSigners: k.rootSigners, newRootSigners: newRoot, timestampSigner: newTimestamp, targetsSigner: newTargets });
+  const st3 = await repo.rotateRoot({
+    currentRootSigners: k.rootSigners,
+    newRootSigners: newRoot,
+    timestampSigner: newTimestamp,
+    targetsSigner: newTargets,
+  });
   assert.equal(st3.rootVersion, 2);
   assert.equal(st3.keyids.root.length, 3);
   await repo.addTargets({ 'trusted_root.json': trustedRoot('v3') });
@@ -99,23 +120,46 @@ test('@sigstore/tuf loads trusted_root.json through updates and a root rotation'
   assert.equal(tagOf(await fresh.getTarget('trusted_root.json')), 'v3');
 
   // Second rotation with a 2-of-3 root threshold: two of the three v2 root keys suffice.
-  await assert.rejects(repo.rotateRoot({ currentRootSigners: [newRoot[0]!] }), (e) => isWaxsealError(e, 'ERR_CONFIG') && /needs 2 current root signer/.test(e.message));
-  const st4 = await repo.rotateRoot({ currentRootSigners: [newRoot[0]!, newRoot[2]!], newRootSigners: [newRoot[0]!, newRoot[2]!], thresholds: { root: 2 } });
+  await assert.rejects(
+    repo.rotateRoot({ currentRootSigners: [newRoot[0]!] }),
+    (e) => isWaxsealError(e, 'ERR_CONFIG') && /needs 2 current root signer/.test(e.message),
+  );
+  const st4 = await repo.rotateRoot({
+    currentRootSigners: [newRoot[0]!, newRoot[2]!],
+    newRootSigners: [newRoot[0]!, newRoot[2]!],
+    thresholds: { root: 2 },
+  });
   assert.equal(st4.rootVersion, 3);
 
-  const trust = await loadTrustFromTuf({ mirrorUrl: mirror, initialRoot: await repo.rootBytes(1), cacheDir: join(work, 'cache-ours'), retries: 0 });
+  const trust = await loadTrustFromTuf({
+    mirrorUrl: mirror,
+    initialRoot: await repo.rootBytes(1),
+    cacheDir: join(work, 'cache-ours'),
+    retries: 0,
+  });
   assert.equal(trust.rootVersion, 3);
   assert.equal(tagOf(new TextDecoder().decode(trust.trustedRoot)), 'v3');
   assert.equal(trust.signingConfigTarget, 'signing_config.v0.2.json');
   assert.deepEqual(trust.signingConfig, signingConfig);
 
   // Reopening the directory with the current online signers continues the version sequence.
-  const reopened = new TufRepository(repos['main']!, { targetsSigner: newTargets, snapshotSigner: k.snapshotSigner, timestampSigner: newTimestamp });
+  const reopened = new TufRepository(repos['main']!, {
+    targetsSigner: newTargets,
+    snapshotSigner: k.snapshotSigner,
+    timestampSigner: newTimestamp,
+  });
   const st5 = await reopened.refreshTimestamp();
   assert.equal(st5.timestampVersion, st4.timestampVersion + 1);
   // An online signer whose key is not in the root is refused before anything is written.
-  const wrong = new TufRepository(repos['main']!, { targetsSigner: generateSigner('ed25519'), snapshotSigner: k.snapshotSigner, timestampSigner: newTimestamp });
-  await assert.rejects(wrong.addTargets({ x: enc.encode('x') }), (e) => isWaxsealError(e, 'ERR_CONFIG') && /not a targets key/.test(e.message));
+  const wrong = new TufRepository(repos['main']!, {
+    targetsSigner: generateSigner('ed25519'),
+    snapshotSigner: k.snapshotSigner,
+    timestampSigner: newTimestamp,
+  });
+  await assert.rejects(
+    wrong.addTargets({ x: enc.encode('x') }),
+    (e) => isWaxsealError(e, 'ERR_CONFIG') && /not a targets key/.test(e.message),
+  );
   await assert.rejects(repo.init(keys()), (e) => isWaxsealError(e, 'ERR_CONFLICT'));
 });
 
@@ -128,21 +172,29 @@ test('an expired timestamp is rejected by the TUF clients', async () => {
   const rootPath = join(work, 'expired-root.json');
   await writeFile(rootPath, await repo.rootBytes());
   const mirror = `${server.url}/expired`;
-  await assert.rejects(
-    sigstoreClient(mirror, rootPath, join(work, 'cache-expired')),
-    (e: Error) => /timestamp\.json is expired/.test(`${e.message} ${(e.cause as Error | undefined)?.message ?? ''}`),
+  await assert.rejects(sigstoreClient(mirror, rootPath, join(work, 'cache-expired')), (e: Error) =>
+    /timestamp\.json is expired/.test(`${e.message} ${(e.cause as Error | undefined)?.message ?? ''}`),
   );
   await assert.rejects(
     loadTrustFromTuf({ mirrorUrl: mirror, initialRoot: await repo.rootBytes(), cacheDir: join(work, 'cache-expired-ours'), retries: 0 }),
     (e) => isWaxsealError(e, 'ERR_TUF') && /timestamp\.json is expired/.test(e.message),
   );
   // Refreshing with a correct clock fixes it.
-  const fixed = new TufRepository(repos['expired']!, { targetsSigner: k.targetsSigner, snapshotSigner: k.snapshotSigner, timestampSigner: k.timestampSigner });
+  const fixed = new TufRepository(repos['expired']!, {
+    targetsSigner: k.targetsSigner,
+    snapshotSigner: k.snapshotSigner,
+    timestampSigner: k.timestampSigner,
+  });
   const st = await fixed.refreshTimestamp();
   assert.ok(Date.parse(st.expires.timestamp) > Date.now());
   // The snapshot and targets (signed ten days ago, still valid) were kept; only timestamp moved.
   assert.deepEqual([st.targetsVersion, st.snapshotVersion, st.timestampVersion], [1, 1, 2]);
-  const trust = await loadTrustFromTuf({ mirrorUrl: mirror, initialRoot: await repo.rootBytes(), cacheDir: join(work, 'cache-expired-ours'), retries: 0 });
+  const trust = await loadTrustFromTuf({
+    mirrorUrl: mirror,
+    initialRoot: await repo.rootBytes(),
+    cacheDir: join(work, 'cache-expired-ours'),
+    retries: 0,
+  });
   assert.equal(tagOf(new TextDecoder().decode(trust.trustedRoot)), 'old');
 });
 
@@ -158,7 +210,10 @@ test('a tampered target file is rejected', async () => {
   await writeFile(rootPath, await repo.rootBytes());
   const mirror = `${server.url}/tamper`;
   const tuf = await sigstoreClient(mirror, rootPath, join(work, 'cache-tamper'));
-  await assert.rejects(tuf.getTarget('trusted_root.json'), (e: Error & { code?: string; cause?: Error }) => e.code === 'TUF_DOWNLOAD_TARGET_ERROR' && /Expected hash/.test(e.cause?.message ?? ''));
+  await assert.rejects(
+    tuf.getTarget('trusted_root.json'),
+    (e: Error & { code?: string; cause?: Error }) => e.code === 'TUF_DOWNLOAD_TARGET_ERROR' && /Expected hash/.test(e.cause?.message ?? ''),
+  );
   await assert.rejects(
     loadTrustFromTuf({ mirrorUrl: mirror, initialRoot: await repo.rootBytes(), cacheDir: join(work, 'cache-tamper-ours'), retries: 0 }),
     (e) => isWaxsealError(e, 'ERR_TUF') && /Expected hash/.test(e.message),
@@ -196,7 +251,10 @@ test('tampered targets metadata and a timestamp signed by a stranger are rejecte
     (e) => isWaxsealError(e, 'ERR_TUF') && /timestamp was signed by 0\/1 keys/.test(e.message),
   );
   await writeFile(join(work, 'meta-root.json'), rootBytes);
-  await assert.rejects(sigstoreClient(mirror, join(work, 'meta-root.json'), join(work, 'cache-meta-4')), /timestamp was signed by 0\/1 keys/);
+  await assert.rejects(
+    sigstoreClient(mirror, join(work, 'meta-root.json'), join(work, 'cache-meta-4')),
+    /timestamp was signed by 0\/1 keys/,
+  );
 });
 
 test('TufService serves only repository files, with content types and JSON 404s', async () => {
@@ -205,7 +263,7 @@ test('TufService serves only repository files, with content types and JSON 404s'
   assert.equal(res.status, 200);
   assert.equal(res.headers.get('content-type'), 'application/json');
   assert.match(res.headers.get('cache-control') ?? '', /immutable/);
-  assert.equal((await res.json() as { signed: { _type: string } }).signed._type, 'root');
+  assert.equal(((await res.json()) as { signed: { _type: string } }).signed._type, 'root');
   const ts = await fetch(`${base}/timestamp.json`);
   assert.equal(ts.status, 200);
   assert.doesNotMatch(ts.headers.get('cache-control') ?? '', /immutable/);
@@ -272,8 +330,12 @@ test('loadTrustFromTuf reports an unreachable mirror and bad input clearly', asy
     loadTrustFromTuf({ mirrorUrl: deadUrl, initialRoot: root, cacheDir: join(work, 'cache-dead'), retries: 0, timeoutMs: 2000 }),
     (e) => isWaxsealError(e, 'ERR_UNAVAILABLE'),
   );
-  await assert.rejects(loadTrustFromTuf({ mirrorUrl: 'ftp://x', initialRoot: root, cacheDir: work }), (e) => isWaxsealError(e, 'ERR_CONFIG'));
-  await assert.rejects(loadTrustFromTuf({ mirrorUrl: server.url, initialRoot: enc.encode('{}'), cacheDir: work }), (e) => isWaxsealError(e, 'ERR_TUF'));
+  await assert.rejects(loadTrustFromTuf({ mirrorUrl: 'ftp://x', initialRoot: root, cacheDir: work }), (e) =>
+    isWaxsealError(e, 'ERR_CONFIG'),
+  );
+  await assert.rejects(loadTrustFromTuf({ mirrorUrl: server.url, initialRoot: enc.encode('{}'), cacheDir: work }), (e) =>
+    isWaxsealError(e, 'ERR_TUF'),
+  );
   await assert.rejects(repo.addTargets({ '../evil': enc.encode('x') }), (e) => isWaxsealError(e, 'ERR_INVALID_INPUT'));
 });
 
@@ -286,7 +348,17 @@ test('the sigstore-js CLI reads our trusted root through --tuf-mirror-url/--tuf-
   const bundle = join(work, 'empty-bundle.json');
   await writeFile(bundle, JSON.stringify({ mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json' }));
   const cli = new URL('../../../node_modules/@sigstore/cli/bin/run', import.meta.url).pathname;
-  const args = [cli, 'verify', bundle, '--tuf-mirror-url', `${server.url}/main`, '--tuf-root-path', rootPath, '--tuf-cache-path', join(work, 'cache-cli')];
+  const args = [
+    cli,
+    'verify',
+    bundle,
+    '--tuf-mirror-url',
+    `${server.url}/main`,
+    '--tuf-root-path',
+    rootPath,
+    '--tuf-cache-path',
+    join(work, 'cache-cli'),
+  ];
   const err = await promisify(execFile)(process.execPath, args, { timeout: 60_000 }).then(
     () => assert.fail('verification of an empty bundle succeeded'),
     (e: { stderr: string }) => e.stderr,
@@ -294,7 +366,17 @@ test('the sigstore-js CLI reads our trusted root through --tuf-mirror-url/--tuf-
   assert.match(err, /ValidationError: invalid bundle/);
   assert.doesNotMatch(err, /TUFError/);
   // Against the mirror whose trusted_root.json was tampered with, the same command fails in TUF.
-  const args2 = [cli, 'verify', bundle, '--tuf-mirror-url', `${server.url}/tamper`, '--tuf-root-path', join(work, 'tamper-root.json'), '--tuf-cache-path', join(work, 'cache-cli-2')];
+  const args2 = [
+    cli,
+    'verify',
+    bundle,
+    '--tuf-mirror-url',
+    `${server.url}/tamper`,
+    '--tuf-root-path',
+    join(work, 'tamper-root.json'),
+    '--tuf-cache-path',
+    join(work, 'cache-cli-2'),
+  ];
   const err2 = await promisify(execFile)(process.execPath, args2, { timeout: 60_000 }).then(
     () => assert.fail('expected a TUF failure'),
     (e: { stderr: string }) => e.stderr,

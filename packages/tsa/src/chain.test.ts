@@ -59,12 +59,18 @@ describe('checkTsaChain', () => {
 
   test('refuses a chain of one certificate', async () => {
     const dev = await generateDevTsaChain();
-    refuses(() => checkTsaChain(dev.chain.slice(0, 1), dev.signer.publicKeySpki), /at least two certificates \(TSA leaf \.\.\. root\), found 1/);
+    refuses(
+      () => checkTsaChain(dev.chain.slice(0, 1), dev.signer.publicKeySpki),
+      /at least two certificates \(TSA leaf \.\.\. root\), found 1/,
+    );
   });
 
   test('refuses a leaf whose only, critical EKU is codeSigning', async () => {
     const leaf = await leafWith([ext.extKeyUsage([OID.kpCodeSigning], true)]);
-    refuses(() => checkTsaChain([leaf, root], leafSigner.publicKeySpki), /extended key usage is codeSigning \(1\.3\.6\.1\.5\.5\.7\.3\.3\), not timeStamping/);
+    refuses(
+      () => checkTsaChain([leaf, root], leafSigner.publicKeySpki),
+      /extended key usage is codeSigning \(1\.3\.6\.1\.5\.5\.7\.3\.3\), not timeStamping/,
+    );
   });
 
   test('refuses a non-critical timeStamping EKU', async () => {
@@ -98,7 +104,10 @@ describe('checkTsaChain', () => {
     const dev = await generateDevTsaChain();
     const der = new Uint8Array(dev.chain[0]!.der);
     der[der.length - 1] ^= 0x01;
-    refuses(() => checkTsaChain([parseCertificate(der), dev.chain[1]!], dev.signer.publicKeySpki), /signature of certificate 0 .* does not verify/);
+    refuses(
+      () => checkTsaChain([parseCertificate(der), dev.chain[1]!], dev.signer.publicKeySpki),
+      /signature of certificate 0 .* does not verify/,
+    );
   });
 
   test('refuses a chain whose links do not connect', async () => {
@@ -111,16 +120,31 @@ describe('checkTsaChain', () => {
     const outlives = await leafWith([ext.extKeyUsage([OID.kpTimeStamping], true)], { na: new Date(notAfter.getTime() + 1000) });
     refuses(() => checkTsaChain([outlives, root], leafSigner.publicKeySpki), /does not nest/);
     const dev = await generateDevTsaChain();
-    refuses(() => checkTsaChain(dev.chain, dev.signer.publicKeySpki, { now: new Date(Date.now() + 2 * 365 * 86_400_000) }), /is not valid at/);
+    refuses(
+      () => checkTsaChain(dev.chain, dev.signer.publicKeySpki, { now: new Date(Date.now() + 2 * 365 * 86_400_000) }),
+      /is not valid at/,
+    );
   });
 
   test('refuses a non-CA issuer and an intermediate without timeStamping', async () => {
     const notCa = await signCertificate(
-      { subject: simpleName('test', 'not a ca'), spki: rootSigner.publicKeySpki, notBefore, notAfter, extensions: [ext.basicConstraints(false)] },
+      {
+        subject: simpleName('test', 'not a ca'),
+        spki: rootSigner.publicKeySpki,
+        notBefore,
+        notAfter,
+        extensions: [ext.basicConstraints(false)],
+      },
       rootSigner,
     );
     const leaf = await signCertificate(
-      { subject: simpleName('test', 'tsa'), spki: leafSigner.publicKeySpki, notBefore, notAfter, extensions: [ext.extKeyUsage([OID.kpTimeStamping], true)] },
+      {
+        subject: simpleName('test', 'tsa'),
+        spki: leafSigner.publicKeySpki,
+        notBefore,
+        notAfter,
+        extensions: [ext.extKeyUsage([OID.kpTimeStamping], true)],
+      },
       rootSigner,
       notCa,
     );
@@ -129,15 +153,29 @@ describe('checkTsaChain', () => {
     const intSigner = generateSigner();
     const int = await intermediateCa(intSigner.publicKeySpki, rootSigner, root, { commonName: 'int', notBefore, notAfter });
     const leaf2 = await signCertificate(
-      { subject: simpleName('test', 'tsa'), spki: leafSigner.publicKeySpki, notBefore, notAfter, extensions: [ext.extKeyUsage([OID.kpTimeStamping], true)] },
+      {
+        subject: simpleName('test', 'tsa'),
+        spki: leafSigner.publicKeySpki,
+        notBefore,
+        notAfter,
+        extensions: [ext.extKeyUsage([OID.kpTimeStamping], true)],
+      },
       intSigner,
       int,
     );
     refuses(() => checkTsaChain([leaf2, int, root], leafSigner.publicKeySpki), /intermediate "int"\) must carry the timeStamping/);
     // Without enforcement an intermediate with no EKU passes; one restricted to codeSigning never does.
     checkTsaChain([leaf2, int, root], leafSigner.publicKeySpki, { enforceIntermediateEku: false });
-    const intCs = await intermediateCa(intSigner.publicKeySpki, rootSigner, root, { commonName: 'int', notBefore, notAfter, extKeyUsage: [OID.kpCodeSigning] });
-    refuses(() => checkTsaChain([leaf2, intCs, root], leafSigner.publicKeySpki, { enforceIntermediateEku: false }), /excludes timeStamping/);
+    const intCs = await intermediateCa(intSigner.publicKeySpki, rootSigner, root, {
+      commonName: 'int',
+      notBefore,
+      notAfter,
+      extKeyUsage: [OID.kpCodeSigning],
+    });
+    refuses(
+      () => checkTsaChain([leaf2, intCs, root], leafSigner.publicKeySpki, { enforceIntermediateEku: false }),
+      /excludes timeStamping/,
+    );
   });
 
   test('chainToPem writes leaf first, root last', async () => {

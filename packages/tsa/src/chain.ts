@@ -1,6 +1,20 @@
 // The TSA certificate chain: the startup checks timestamp-authority makes before it will sign
 // anything (protocols.md 2.2, pkg/x509/x509.go), and an ephemeral chain for dev mode and tests.
-import { WaxsealError, isWaxsealError, bytesEqual, OID, publicKeyFromSpki, basicConstraints, certPublicKey, extendedKeyUsage, getExtension, isSelfIssued, isSignedBy, encodePem, type Certificate } from '@waxseal/core';
+import {
+  WaxsealError,
+  isWaxsealError,
+  bytesEqual,
+  OID,
+  publicKeyFromSpki,
+  basicConstraints,
+  certPublicKey,
+  extendedKeyUsage,
+  getExtension,
+  isSelfIssued,
+  isSignedBy,
+  encodePem,
+  type Certificate,
+} from '@waxseal/core';
 import { intermediateCa, selfSignedRoot, tsaLeaf, generateSigner, type GeneratedKeyKind, type KeyObjectSigner } from '@waxseal/keys';
 
 const EKU_NAMES: Record<string, string> = {
@@ -65,11 +79,13 @@ function checkTsaChainInner(chain: readonly Certificate[], signerSpki: Uint8Arra
     }
     if (i === n - 1) {
       // The trust anchor need not be self-issued; when it is, its self-signature must hold.
-      if (isSelfIssued(cert) && !isSignedBy(cert, certPublicKey(cert))) invalid(`${name(i)} is self-issued but its self-signature does not verify`);
+      if (isSelfIssued(cert) && !isSignedBy(cert, certPublicKey(cert)))
+        invalid(`${name(i)} is self-issued but its self-signature does not verify`);
       continue;
     }
     const parent = chain[i + 1]!;
-    if (!bytesEqual(cert.issuerRaw, parent.subjectRaw)) invalid(`${name(i)} was not issued by ${name(i + 1)}: its issuer name differs from that subject`);
+    if (!bytesEqual(cert.issuerRaw, parent.subjectRaw))
+      invalid(`${name(i)} was not issued by ${name(i + 1)}: its issuer name differs from that subject`);
     if (!isSignedBy(cert, certPublicKey(parent))) invalid(`the signature of ${name(i)} does not verify with the key of ${name(i + 1)}`);
     if (cert.notBefore < parent.notBefore || cert.notAfter > parent.notAfter) {
       invalid(`the validity of ${name(i)} does not nest inside the validity of ${name(i + 1)}`);
@@ -85,10 +101,14 @@ function checkTsaChainInner(chain: readonly Certificate[], signerSpki: Uint8Arra
 
   // Exactly one EKU in total, counting unknown ones, and it is a critical id-kp-timeStamping.
   const ekus = extendedKeyUsage(leaf);
-  if (ekus === undefined) invalid(`the TSA leaf certificate has no extended key usage; it needs exactly one, ${ekuName(OID.kpTimeStamping)}, marked critical`);
-  if (ekus.length !== 1) invalid(`the TSA leaf certificate must have exactly one extended key usage, found ${ekus.length}: ${ekus.map(ekuName).join(', ')}`);
-  if (ekus[0] !== OID.kpTimeStamping) invalid(`the TSA leaf certificate's extended key usage is ${ekuName(ekus[0]!)}, not ${ekuName(OID.kpTimeStamping)}`);
-  if (!getExtension(leaf, OID.extKeyUsage)!.critical) invalid('the TSA leaf certificate must mark its extended key usage extension critical');
+  if (ekus === undefined)
+    invalid(`the TSA leaf certificate has no extended key usage; it needs exactly one, ${ekuName(OID.kpTimeStamping)}, marked critical`);
+  if (ekus.length !== 1)
+    invalid(`the TSA leaf certificate must have exactly one extended key usage, found ${ekus.length}: ${ekus.map(ekuName).join(', ')}`);
+  if (ekus[0] !== OID.kpTimeStamping)
+    invalid(`the TSA leaf certificate's extended key usage is ${ekuName(ekus[0]!)}, not ${ekuName(OID.kpTimeStamping)}`);
+  if (!getExtension(leaf, OID.extKeyUsage)!.critical)
+    invalid('the TSA leaf certificate must mark its extended key usage extension critical');
 
   const enforce = opts.enforceIntermediateEku ?? true;
   for (let i = 1; i < n; i++) {

@@ -5,10 +5,28 @@
 // Errors use timestamp-authority's JSON shape {"code": <http status>, "message": "..."}.
 import { WaxsealError, verifySignature, certPublicKey, parseDer } from '@waxseal/core';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { json, text, Router, listen, requestListener, DEFAULT_MAX_BODY, type ErrorFormatter, type Request, type Response, type RunningServer, type Service } from '@waxseal/server';
+import {
+  json,
+  text,
+  Router,
+  listen,
+  requestListener,
+  DEFAULT_MAX_BODY,
+  type ErrorFormatter,
+  type Request,
+  type Response,
+  type RunningServer,
+  type Service,
+} from '@waxseal/server';
 import { checkTsaChain, chainToPem, type TsaChainCheckOptions } from './chain.ts';
 import {
-  MAX_JSON_REQUEST_BYTES, TimestampIssuer, encodeTimeStampReq, parseJsonTimestampBody, parseTimeStampReq, type TimestampIssuerOptions, type TimestampRequest,
+  MAX_JSON_REQUEST_BYTES,
+  TimestampIssuer,
+  encodeTimeStampReq,
+  parseJsonTimestampBody,
+  parseTimeStampReq,
+  type TimestampIssuerOptions,
+  type TimestampRequest,
 } from './timestamp.ts';
 
 /** One timestamp issued: what the audit log records for a use of the TSA key. */
@@ -31,7 +49,8 @@ export interface TsaServiceOptions extends TimestampIssuerOptions, TsaChainCheck
 
 /** timestamp-authority's error body: {"code": <http status>, "message": "..."}. */
 export const tsaErrorFormatter: ErrorFormatter = (err) => {
-  const headers: Record<string, string> = err.code === 'ERR_METHOD_NOT_ALLOWED' && typeof err.detail?.['allow'] === 'string' ? { allow: err.detail['allow'] } : {};
+  const headers: Record<string, string> =
+    err.code === 'ERR_METHOD_NOT_ALLOWED' && typeof err.detail?.['allow'] === 'string' ? { allow: err.detail['allow'] } : {};
   return json(err.status, { code: err.status, message: err.message }, headers);
 };
 
@@ -114,9 +133,16 @@ export class TsaService implements Service {
     const path = `${prefix}/api/v1/timestamp`;
     router.post(path, (req) => this.#timestamp(req), opts);
     for (const method of ['GET', 'PUT', 'DELETE', 'PATCH']) {
-      router.on(method, path, () => {
-        throw new WaxsealError('ERR_METHOD_NOT_ALLOWED', `method ${method} is not allowed on ${path}; use POST`, { detail: { allow: 'POST' } });
-      }, opts);
+      router.on(
+        method,
+        path,
+        () => {
+          throw new WaxsealError('ERR_METHOD_NOT_ALLOWED', `method ${method} is not allowed on ${path}; use POST`, {
+            detail: { allow: 'POST' },
+          });
+        },
+        opts,
+      );
     }
     router.get(`${path}/certchain`, () => text(200, this.certChainPem, 'application/pem-certificate-chain'), opts);
     router.get(`${prefix}/healthz`, () => json(200, { status: 'ok' }), opts);
@@ -135,7 +161,10 @@ export class TsaService implements Service {
     }
     if (mediaType === 'application/timestamp-query') return 'der';
     if (mediaType === 'application/json') return 'json';
-    throw new WaxsealError('ERR_TSA_REQUEST', `unsupported content type ${mediaType}: send application/timestamp-query (DER) or application/json`);
+    throw new WaxsealError(
+      'ERR_TSA_REQUEST',
+      `unsupported content type ${mediaType}: send application/timestamp-query (DER) or application/json`,
+    );
   }
 
   #bodyLimit(form: 'der' | 'json'): number {
@@ -145,7 +174,9 @@ export class TsaService implements Service {
   #tooLarge(form: 'der' | 'json'): WaxsealError {
     return new WaxsealError(
       'ERR_BODY_TOO_LARGE',
-      form === 'json' ? `timestamp request is too large: JSON requests are limited to ${MAX_JSON_REQUEST_BYTES} bytes` : `request body exceeds ${this.#maxBody} bytes`,
+      form === 'json'
+        ? `timestamp request is too large: JSON requests are limited to ${MAX_JSON_REQUEST_BYTES} bytes`
+        : `request body exceeds ${this.#maxBody} bytes`,
     );
   }
 
@@ -167,7 +198,12 @@ export class TsaService implements Service {
     const der = await this.issuer.issue(parsed, new Date());
     if (this.#audit) {
       try {
-        await this.#audit({ remoteAddress: req.raw.socket.remoteAddress, hash: parsed.hash, digest: Buffer.from(parsed.hashedMessage).toString('hex'), keyRef: this.#keyRef });
+        await this.#audit({
+          remoteAddress: req.raw.socket.remoteAddress,
+          hash: parsed.hash,
+          digest: Buffer.from(parsed.hashedMessage).toString('hex'),
+          keyRef: this.#keyRef,
+        });
       } catch (e) {
         throw new WaxsealError('ERR_UNAVAILABLE', 'the audit log could not record the timestamp; it was not released', { cause: e });
       }
@@ -180,7 +216,10 @@ export class TsaService implements Service {
    * here directly (the hot path: no router, no URL object, no promises; the issuer's batch
    * calls back), and every other request goes to `fallback` (the generic router).
    */
-  listener(fallback: (req: IncomingMessage, res: ServerResponse) => void, prefix = ''): (req: IncomingMessage, res: ServerResponse) => void {
+  listener(
+    fallback: (req: IncomingMessage, res: ServerResponse) => void,
+    prefix = '',
+  ): (req: IncomingMessage, res: ServerResponse) => void {
     const path = `${prefix}/api/v1/timestamp`;
     return (req, res) => {
       const url = req.url ?? '';
@@ -286,7 +325,10 @@ async function selfTest(issuer: TimestampIssuer): Promise<void> {
   const signature = signerInfo.children[5]!.value;
   const leafKey = certPublicKey(issuer.chain[0]!);
   if (!verifySignature(leafKey, attrs, signature, { hash: issuer.signer.hash })) {
-    throw new WaxsealError('ERR_CHAIN_INVALID', 'TSA self-test failed: a token signed by the configured signer does not verify with the TSA leaf key');
+    throw new WaxsealError(
+      'ERR_CHAIN_INVALID',
+      'TSA self-test failed: a token signed by the configured signer does not verify with the TSA leaf key',
+    );
   }
 }
 

@@ -14,8 +14,16 @@ import { SigningThread, type BatchCallback } from '../../keys/src/signing-thread
 import { generateKeyPairSync } from 'node:crypto';
 import { generateDevTsaChain } from './chain.ts';
 import {
-  TimestampIssuer, encodeTimeStampReq, parseTimeStampReq, parseJsonTimestampRequest, parseJsonTimestampBody, readJsonNonce, nonceToBigInt,
-  nonceFromBigInt, SIGSTORE_TSA_POLICY, type TimestampRequest,
+  TimestampIssuer,
+  encodeTimeStampReq,
+  parseTimeStampReq,
+  parseJsonTimestampRequest,
+  parseJsonTimestampBody,
+  readJsonNonce,
+  nonceToBigInt,
+  nonceFromBigInt,
+  SIGSTORE_TSA_POLICY,
+  type TimestampRequest,
 } from './timestamp.ts';
 import { decodeTimestampResponse } from '../test/helpers.ts';
 
@@ -37,7 +45,14 @@ function rawRequest(hashAlg: Uint8Array, hashed: Uint8Array, ...rest: Uint8Array
 describe('parseTimeStampReq', () => {
   test('reads every field of a full request', () => {
     const ext = seq(oid('1.2.3.4'), octetString(Uint8Array.of(5)));
-    const der = encodeTimeStampReq({ hash: 'sha256', hashedMessage: digest32, reqPolicy: '1.2.3', nonce: 0x1234567890abcdefn, certReq: true, extensions: [ext] });
+    const der = encodeTimeStampReq({
+      hash: 'sha256',
+      hashedMessage: digest32,
+      reqPolicy: '1.2.3',
+      nonce: 0x1234567890abcdefn,
+      certReq: true,
+      extensions: [ext],
+    });
     const r = parseTimeStampReq(der);
     assert.equal(r.hash, 'sha256');
     assert.deepEqual(r.hashedMessage, digest32);
@@ -64,13 +79,29 @@ describe('parseTimeStampReq', () => {
 
   test('SHA-1 is weak, MD5 and unknown OIDs are unsupported', () => {
     throwsCode(() => parseTimeStampReq(rawRequest(seq(oid(OID.sha1), nullValue()), new Uint8Array(20))), 'ERR_HASH_WEAK', /SHA-1/);
-    throwsCode(() => parseTimeStampReq(rawRequest(seq(oid('1.2.840.113549.2.5'), nullValue()), new Uint8Array(16))), 'ERR_HASH_UNSUPPORTED', /MD5/);
-    throwsCode(() => parseTimeStampReq(rawRequest(seq(oid('1.2.3.4.5'), nullValue()), new Uint8Array(32))), 'ERR_HASH_UNSUPPORTED', /1\.2\.3\.4\.5/);
+    throwsCode(
+      () => parseTimeStampReq(rawRequest(seq(oid('1.2.840.113549.2.5'), nullValue()), new Uint8Array(16))),
+      'ERR_HASH_UNSUPPORTED',
+      /MD5/,
+    );
+    throwsCode(
+      () => parseTimeStampReq(rawRequest(seq(oid('1.2.3.4.5'), nullValue()), new Uint8Array(32))),
+      'ERR_HASH_UNSUPPORTED',
+      /1\.2\.3\.4\.5/,
+    );
   });
 
   test('the digest length must match the hash', () => {
-    throwsCode(() => parseTimeStampReq(rawRequest(seq(oid(HASH_OID.sha256), nullValue()), new Uint8Array(31))), 'ERR_TSA_REQUEST', /32 bytes, got 31/);
-    throwsCode(() => parseTimeStampReq(rawRequest(seq(oid(HASH_OID.sha512), nullValue()), digest32)), 'ERR_TSA_REQUEST', /64 bytes, got 32/);
+    throwsCode(
+      () => parseTimeStampReq(rawRequest(seq(oid(HASH_OID.sha256), nullValue()), new Uint8Array(31))),
+      'ERR_TSA_REQUEST',
+      /32 bytes, got 31/,
+    );
+    throwsCode(
+      () => parseTimeStampReq(rawRequest(seq(oid(HASH_OID.sha512), nullValue()), digest32)),
+      'ERR_TSA_REQUEST',
+      /64 bytes, got 32/,
+    );
   });
 
   test('structural errors are clear 400s', () => {
@@ -80,15 +111,35 @@ describe('parseTimeStampReq', () => {
     throwsCode(() => parseTimeStampReq(Uint8Array.from([...good, 0])), 'ERR_DER_PARSE', /trailing/);
     throwsCode(() => parseTimeStampReq(new TextEncoder().encode('{"artifactHash":"x"}')), 'ERR_DER_PARSE');
     throwsCode(() => parseTimeStampReq(octetString(digest32)), 'ERR_TSA_REQUEST', /SEQUENCE/);
-    throwsCode(() => parseTimeStampReq(seq(integer(2), seq(seq(oid(HASH_OID.sha256)), octetString(digest32)))), 'ERR_TSA_REQUEST', /version/);
+    throwsCode(
+      () => parseTimeStampReq(seq(integer(2), seq(seq(oid(HASH_OID.sha256)), octetString(digest32)))),
+      'ERR_TSA_REQUEST',
+      /version/,
+    );
     throwsCode(() => parseTimeStampReq(rawRequest(seq(oid(HASH_OID.sha256), integer(1)), digest32)), 'ERR_TSA_REQUEST', /parameters/);
     // certReq before nonce: out of order
-    throwsCode(() => parseTimeStampReq(rawRequest(seq(oid(HASH_OID.sha256)), digest32, bool(true), integer(5))), 'ERR_TSA_REQUEST', /out-of-order/);
-    throwsCode(() => parseTimeStampReq(rawRequest(seq(oid(HASH_OID.sha256)), digest32, integer(5), integer(6))), 'ERR_TSA_REQUEST', /out-of-order/);
+    throwsCode(
+      () => parseTimeStampReq(rawRequest(seq(oid(HASH_OID.sha256)), digest32, bool(true), integer(5))),
+      'ERR_TSA_REQUEST',
+      /out-of-order/,
+    );
+    throwsCode(
+      () => parseTimeStampReq(rawRequest(seq(oid(HASH_OID.sha256)), digest32, integer(5), integer(6))),
+      'ERR_TSA_REQUEST',
+      /out-of-order/,
+    );
     // non-minimal INTEGER nonce
-    throwsCode(() => parseTimeStampReq(rawRequest(seq(oid(HASH_OID.sha256)), digest32, tlv(0x02, Uint8Array.of(0, 5)))), 'ERR_DER_PARSE', /non-minimal/);
+    throwsCode(
+      () => parseTimeStampReq(rawRequest(seq(oid(HASH_OID.sha256)), digest32, tlv(0x02, Uint8Array.of(0, 5)))),
+      'ERR_DER_PARSE',
+      /non-minimal/,
+    );
     // an extension that is not an Extension
-    throwsCode(() => parseTimeStampReq(rawRequest(seq(oid(HASH_OID.sha256)), digest32, tlv(0xa0, seq(oid('1.2.3'))))), 'ERR_TSA_REQUEST', /extension/);
+    throwsCode(
+      () => parseTimeStampReq(rawRequest(seq(oid(HASH_OID.sha256)), digest32, tlv(0xa0, seq(oid('1.2.3'))))),
+      'ERR_TSA_REQUEST',
+      /extension/,
+    );
   });
 
   test('property: arbitrary bytes only ever produce a WaxsealError', () => {
@@ -100,15 +151,22 @@ describe('parseTimeStampReq', () => {
         if (!(e instanceof WaxsealError)) throw e;
       }
     };
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }), (b) => check(b)), { numRuns: 2000 });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (b) => check(b)),
+      { numRuns: 2000 },
+    );
     // Mutations of a valid request reach deeper into the parser than random bytes do.
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.nat(valid.length - 1), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }), fc.nat(valid.length), (edits, cut) => {
-        const b = new Uint8Array(valid);
-        for (const [i, v] of edits) b[i] = v;
-        check(b.subarray(0, cut));
-        check(b);
-      }),
+      fc.property(
+        fc.array(fc.tuple(fc.nat(valid.length - 1), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }),
+        fc.nat(valid.length),
+        (edits, cut) => {
+          const b = new Uint8Array(valid);
+          for (const [i, v] of edits) b[i] = v;
+          check(b.subarray(0, cut));
+          check(b);
+        },
+      ),
       { numRuns: 2000 },
     );
   });
@@ -139,9 +197,16 @@ describe('JSON requests', () => {
   });
 
   test('an object with a lossy number nonce is refused; bigint and safe numbers are fine', () => {
-    throwsCode(() => parseJsonTimestampRequest({ artifactHash: hashB64, hashAlgorithm: 'sha256', nonce: 2 ** 60 }), 'ERR_TSA_REQUEST', /parseJsonTimestampBody/);
+    throwsCode(
+      () => parseJsonTimestampRequest({ artifactHash: hashB64, hashAlgorithm: 'sha256', nonce: 2 ** 60 }),
+      'ERR_TSA_REQUEST',
+      /parseJsonTimestampBody/,
+    );
     assert.equal(nonceToBigInt(parseJsonTimestampRequest({ artifactHash: hashB64, hashAlgorithm: 'sha256', nonce: 42 }).nonce!), 42n);
-    assert.equal(nonceToBigInt(parseJsonTimestampRequest({ artifactHash: hashB64, hashAlgorithm: 'sha256', nonce: 2n ** 100n }).nonce!), 2n ** 100n);
+    assert.equal(
+      nonceToBigInt(parseJsonTimestampRequest({ artifactHash: hashB64, hashAlgorithm: 'sha256', nonce: 2n ** 100n }).nonce!),
+      2n ** 100n,
+    );
     assert.deepEqual(nonceFromBigInt(128n), Uint8Array.of(0, 128));
   });
 
@@ -159,7 +224,11 @@ describe('JSON requests', () => {
     throwsCode(() => parseJsonTimestampBody(body({}).replace('}', ',"nonce":1.5}')), 'ERR_TSA_REQUEST', /integer/);
     throwsCode(() => parseJsonTimestampBody(body({}).replace('}', ',"nonce":1e3}')), 'ERR_TSA_REQUEST', /integer/);
     throwsCode(() => parseJsonTimestampBody(body({ tsaPolicyOID: 'policy' })), 'ERR_TSA_REQUEST', /OID/);
-    throwsCode(() => parseJsonTimestampBody(body({ tsaPolicyOID: `1.${Array(130).fill(1).join('.')}` })), 'ERR_TSA_REQUEST', /128 components/);
+    throwsCode(
+      () => parseJsonTimestampBody(body({ tsaPolicyOID: `1.${Array(130).fill(1).join('.')}` })),
+      'ERR_TSA_REQUEST',
+      /128 components/,
+    );
     throwsCode(() => parseJsonTimestampBody('{"artifactHash":'), 'ERR_JSON_PARSE');
     throwsCode(() => parseJsonTimestampBody('[1,2]'), 'ERR_TSA_REQUEST', /object/);
     throwsCode(() => parseJsonTimestampBody(body({ pad: 'x'.repeat(1024) })), 'ERR_BODY_TOO_LARGE', /1024 bytes/);
@@ -178,7 +247,9 @@ describe('TimestampIssuer', () => {
 
   const request = (o: Partial<TimestampRequest> & { hash?: HashName } = {}): TimestampRequest => {
     const hash = o.hash ?? 'sha256';
-    const base = parseTimeStampReq(encodeTimeStampReq({ hash, hashedMessage: digest(hash, Uint8Array.of(1, 2, 3)), nonce: 0xfeedn, certReq: true }));
+    const base = parseTimeStampReq(
+      encodeTimeStampReq({ hash, hashedMessage: digest(hash, Uint8Array.of(1, 2, 3)), nonce: 0xfeedn, certReq: true }),
+    );
     return { ...base, ...o };
   };
 
@@ -213,7 +284,10 @@ describe('TimestampIssuer', () => {
     assert.equal(readOid(si.digestAlgorithm.children[0]), OID.sha256);
     assert.equal(si.digestAlgorithm.children.length, 1, 'no parameters on SHA-2 digest algorithms');
     assert.equal(readOid(si.signatureAlgorithm.children[0]), OID.ecdsaWithSha256);
-    assert.deepEqual([...si.attributes.keys()].sort(), [OID.attrContentType, OID.attrMessageDigest, OID.attrSigningTime, OID.attrSigningCertificateV2].sort());
+    assert.deepEqual(
+      [...si.attributes.keys()].sort(),
+      [OID.attrContentType, OID.attrMessageDigest, OID.attrSigningTime, OID.attrSigningCertificateV2].sort(),
+    );
     assert.equal(readOid(si.attributes.get(OID.attrContentType)!.children[0]), OID.ctTstInfo);
     assert.deepEqual(si.attributes.get(OID.attrMessageDigest)!.children[0]!.value, sha256(d.tstInfoDer));
     assert.equal(new TextDecoder().decode(si.attributes.get(OID.attrSigningTime)!.children[0]!.value), '260304050607Z');
@@ -223,7 +297,10 @@ describe('TimestampIssuer', () => {
     assert.deepEqual(essId.children[0]!.value, sha256(chain[0]!.der));
     const issuerSerial = essId.children[1]!;
     assert.deepEqual(issuerSerial.children[0]!.children[0]!.children[0]!.raw, chain[0]!.issuerRaw);
-    assert.ok(verifySignature(certPublicKey(chain[0]!), si.signedAttrs, si.signature, { hash: 'sha256' }), 'signature verifies with the leaf key');
+    assert.ok(
+      verifySignature(certPublicKey(chain[0]!), si.signedAttrs, si.signature, { hash: 'sha256' }),
+      'signature verifies with the leaf key',
+    );
   });
 
   test('ESSCertIDv2 uses the request hash; certReq false omits certificates', async () => {
@@ -254,7 +331,10 @@ describe('TimestampIssuer', () => {
   test('includeChainInResponse puts the whole chain in, leaf first', async () => {
     const iss = new TimestampIssuer({ signer, chain, includeChainInResponse: true });
     const d = decodeTimestampResponse(await iss.issue(request()));
-    assert.deepEqual(d.certificates, chain.map((c) => c.der));
+    assert.deepEqual(
+      d.certificates,
+      chain.map((c) => c.der),
+    );
     const none = decodeTimestampResponse(await iss.issue(request({ certReq: false })));
     assert.deepEqual(none.certificates, []);
   });
@@ -263,7 +343,10 @@ describe('TimestampIssuer', () => {
     const iss = new TimestampIssuer({ signer, chain, defaultPolicyOid: '1.2.3.4', acceptedPolicyOids: ['1.2.3.4', '1.2.3.5'] });
     assert.equal(decodeTimestampResponse(await iss.issue(request())).tst.policy, '1.2.3.4');
     assert.equal(decodeTimestampResponse(await iss.issue(request({ reqPolicy: '1.2.3.5' }))).tst.policy, '1.2.3.5');
-    await assert.rejects(iss.issue(request({ reqPolicy: '1.2.3.6' })), (e: unknown) => isWaxsealError(e, 'ERR_TSA_POLICY') && /1\.2\.3\.6/.test(e.message));
+    await assert.rejects(
+      iss.issue(request({ reqPolicy: '1.2.3.6' })),
+      (e: unknown) => isWaxsealError(e, 'ERR_TSA_POLICY') && /1\.2\.3\.6/.test(e.message),
+    );
     await assert.rejects(issuer.issue(request({ reqPolicy: '1.2.3.5' })), (e: unknown) => isWaxsealError(e, 'ERR_TSA_POLICY'));
     assert.equal(decodeTimestampResponse(await issuer.issue(request({ reqPolicy: SIGSTORE_TSA_POLICY }))).tst.policy, SIGSTORE_TSA_POLICY);
   });
@@ -271,7 +354,10 @@ describe('TimestampIssuer', () => {
   test('request extensions are refused unless allowed, then copied into TSTInfo', async () => {
     const ext = seq(oid('1.2.3.4'), octetString(Uint8Array.of(9)));
     const req = parseTimeStampReq(encodeTimeStampReq({ hash: 'sha256', hashedMessage: digest32, extensions: [ext] }));
-    await assert.rejects(issuer.issue(req), (e: unknown) => isWaxsealError(e, 'ERR_TSA_REQUEST') && /unaccepted extension.*1\.2\.3\.4/.test(e.message));
+    await assert.rejects(
+      issuer.issue(req),
+      (e: unknown) => isWaxsealError(e, 'ERR_TSA_REQUEST') && /unaccepted extension.*1\.2\.3\.4/.test(e.message),
+    );
     const iss = new TimestampIssuer({ signer, chain, allowCustomExtensions: true });
     const d = decodeTimestampResponse(await iss.issue(req));
     assert.equal(d.tst.extensions!.tag, 0xa1);
@@ -279,12 +365,18 @@ describe('TimestampIssuer', () => {
   });
 
   test('accuracy: 0 omits it, fractions become millis', async () => {
-    assert.equal(decodeTimestampResponse(await new TimestampIssuer({ signer, chain, accuracySeconds: 0 }).issue(request())).tst.accuracy, undefined);
+    assert.equal(
+      decodeTimestampResponse(await new TimestampIssuer({ signer, chain, accuracySeconds: 0 }).issue(request())).tst.accuracy,
+      undefined,
+    );
     const acc = decodeTimestampResponse(await new TimestampIssuer({ signer, chain, accuracySeconds: 2.5 }).issue(request())).tst.accuracy!;
     assert.equal(readSmallInt(acc.children[0]), 2);
     assert.equal(acc.children[1]!.tag, 0x80);
     assert.deepEqual(acc.children[1]!.value, Uint8Array.of(0x01, 0xf4));
-    assert.throws(() => new TimestampIssuer({ signer, chain, accuracySeconds: -1 }), (e: unknown) => isWaxsealError(e, 'ERR_CONFIG'));
+    assert.throws(
+      () => new TimestampIssuer({ signer, chain, accuracySeconds: -1 }),
+      (e: unknown) => isWaxsealError(e, 'ERR_CONFIG'),
+    );
   });
 
   test('requests issued in one event-loop turn are batched; each gets its own token or error, in order', async () => {
@@ -304,24 +396,35 @@ describe('TimestampIssuer', () => {
       assert.ok(verifySignature(certPublicKey(chain[0]!), d.signerInfo.signedAttrs, d.signerInfo.signature, { hash: 'sha256' }));
     });
     // The synchronous batch API gives the same per-item results.
-    const many = issuer.issueMany([{ req: request(), now: new Date() }, { req: request({ reqPolicy: '1.2.3.99' }), now: new Date() }]);
+    const many = issuer.issueMany([
+      { req: request(), now: new Date() },
+      { req: request({ reqPolicy: '1.2.3.99' }), now: new Date() },
+    ]);
     assert.ok(many[0] instanceof Uint8Array);
     assert.ok(!(many[1] instanceof Uint8Array) && isWaxsealError(many[1]!.error, 'ERR_TSA_POLICY'));
-    assert.throws(() => issuer.issueSync(request({ reqPolicy: '1.2.3.99' })), (e: unknown) => isWaxsealError(e, 'ERR_TSA_POLICY'));
+    assert.throws(
+      () => issuer.issueSync(request({ reqPolicy: '1.2.3.99' })),
+      (e: unknown) => isWaxsealError(e, 'ERR_TSA_POLICY'),
+    );
   });
 
   test('on a signing thread: tokens verify, errors stay per request, and the event loop shares the load', async () => {
     const threaded = new TimestampIssuer({ signer, chain, signingThread: true });
     try {
       // 100 at once: more than the thread takes in flight, so both threads sign some.
-      const reqs = Array.from({ length: 100 }, (_, i) => (i === 3 ? request({ reqPolicy: '1.2.3.99' }) : request({ nonce: Uint8Array.of(i + 1) })));
+      const reqs = Array.from({ length: 100 }, (_, i) =>
+        i === 3 ? request({ reqPolicy: '1.2.3.99' }) : request({ nonce: Uint8Array.of(i + 1) }),
+      );
       const results = await Promise.allSettled(reqs.map((r) => threaded.issue(r)));
       results.forEach((r, i) => {
         if (i === 3) return assert.ok(r.status === 'rejected' && isWaxsealError(r.reason, 'ERR_TSA_POLICY'));
         assert.equal(r.status, 'fulfilled');
         const d = decodeTimestampResponse((r as PromiseFulfilledResult<Uint8Array>).value);
         assert.equal(nonceToBigInt(d.tst.nonce!), BigInt(i + 1));
-        assert.ok(verifySignature(certPublicKey(chain[0]!), d.signerInfo.signedAttrs, d.signerInfo.signature, { hash: 'sha256' }), `token ${i}`);
+        assert.ok(
+          verifySignature(certPublicKey(chain[0]!), d.signerInfo.signedAttrs, d.signerInfo.signature, { hash: 'sha256' }),
+          `token ${i}`,
+        );
       });
     } finally {
       await threaded.close();
@@ -374,7 +477,10 @@ describe('TimestampIssuer', () => {
     assert.equal(issuer.canIssueSync, true);
     assert.equal(decodeTimestampResponse(await viaSign.issue(request())).status, 0);
     const failing: Signer = { ...asyncSigner, sign: async () => Promise.reject(new Error('HSM unplugged')) };
-    await assert.rejects(new TimestampIssuer({ signer: failing, chain }).issue(request()), (e: unknown) => isWaxsealError(e, 'ERR_SIGNER') && /HSM unplugged/.test(e.message));
+    await assert.rejects(
+      new TimestampIssuer({ signer: failing, chain }).issue(request()),
+      (e: unknown) => isWaxsealError(e, 'ERR_SIGNER') && /HSM unplugged/.test(e.message),
+    );
   });
 
   test('Ed25519 and P-384 TSA keys sign with the matching CMS algorithms', async () => {

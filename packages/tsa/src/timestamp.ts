@@ -2,7 +2,39 @@
 // issue a TimeStampResp whose token is the CMS SignedData timestamp-authority produces
 // (protocols.md section 2.2). Everything is synchronous over bytes except the signer call; all
 // the constant parts of a response are encoded once, when the issuer is built.
-import { WaxsealError, isWaxsealError, parseDer, expectTag, readOid, readIntegerBytes, readBoolean, readOctetString, TAG, seq, setOf, oid as derOid, integer, octetString, nullValue, tlv, explicit, bool, generalizedTime, x509Time, concat, fromBase64, fromHex, toHex, OID, digest, HASH_OID, HASH_SIZE, type DerNode, type HashName, type Certificate } from '@waxseal/core';
+import {
+  WaxsealError,
+  isWaxsealError,
+  parseDer,
+  expectTag,
+  readOid,
+  readIntegerBytes,
+  readBoolean,
+  readOctetString,
+  TAG,
+  seq,
+  setOf,
+  oid as derOid,
+  integer,
+  octetString,
+  nullValue,
+  tlv,
+  explicit,
+  bool,
+  generalizedTime,
+  x509Time,
+  concat,
+  fromBase64,
+  fromHex,
+  toHex,
+  OID,
+  digest,
+  HASH_OID,
+  HASH_SIZE,
+  type DerNode,
+  type HashName,
+  type Certificate,
+} from '@waxseal/core';
 import { hash as nodeHash } from 'node:crypto';
 import { signatureAlgorithmIdentifier, KeyObjectSigner, type Signer, type SigningThread } from '@waxseal/keys';
 import { encodeTree, node, primitive, type DerPart } from './der-writer.ts';
@@ -62,7 +94,10 @@ function hashForOid(o: string): HashName {
   if (h) return h;
   if (o === OID.sha1) weakHash();
   const name = KNOWN_UNSUPPORTED_HASHES[o];
-  throw new WaxsealError('ERR_HASH_UNSUPPORTED', `unsupported hash algorithm ${name ? `${name} (${o})` : o} in timestamp request; ${ACCEPTED_HASHES}`);
+  throw new WaxsealError(
+    'ERR_HASH_UNSUPPORTED',
+    `unsupported hash algorithm ${name ? `${name} (${o})` : o} in timestamp request; ${ACCEPTED_HASHES}`,
+  );
 }
 
 function hashForName(name: unknown): HashName {
@@ -70,7 +105,10 @@ function hashForName(name: unknown): HashName {
   const lower = name.toLowerCase();
   if (lower === 'sha256' || lower === 'sha384' || lower === 'sha512') return lower;
   if (lower === 'sha1') weakHash();
-  throw new WaxsealError('ERR_HASH_UNSUPPORTED', `unsupported hash algorithm ${JSON.stringify(name)} in timestamp request; ${ACCEPTED_HASHES}`);
+  throw new WaxsealError(
+    'ERR_HASH_UNSUPPORTED',
+    `unsupported hash algorithm ${JSON.stringify(name)} in timestamp request; ${ACCEPTED_HASHES}`,
+  );
 }
 
 function checkDigestLength(hash: HashName, hashed: Uint8Array): void {
@@ -221,7 +259,8 @@ function parsePolicyOid(s: string): string {
   if (!OID_RE.test(s)) throw new WaxsealError('ERR_TSA_REQUEST', `tsaPolicyOID ${JSON.stringify(s.slice(0, 64))} is not a dotted OID`);
   const arcs = s.split('.');
   if (arcs.length > 128) throw new WaxsealError('ERR_TSA_REQUEST', 'OID should be comprised of at most 128 components');
-  if (arcs.some((a) => a.length > 15 || Number(a) > Number.MAX_SAFE_INTEGER)) throw new WaxsealError('ERR_TSA_REQUEST', 'tsaPolicyOID has an arc that is too large');
+  if (arcs.some((a) => a.length > 15 || Number(a) > Number.MAX_SAFE_INTEGER))
+    throw new WaxsealError('ERR_TSA_REQUEST', 'tsaPolicyOID has an arc that is too large');
   if (Number(arcs[0]) < 2 && Number(arcs[1]) >= 40) throw new WaxsealError('ERR_TSA_REQUEST', `tsaPolicyOID ${s} is not a valid OID`);
   return s;
 }
@@ -239,7 +278,8 @@ export function parseJsonTimestampRequest(obj: unknown): TimestampRequest {
   const hash = hashForName(o['hashAlgorithm'] ?? '');
 
   const artifactHash = o['artifactHash'];
-  if (typeof artifactHash !== 'string' || artifactHash === '') throw new WaxsealError('ERR_TSA_REQUEST', 'artifactHash (base64 digest) is required');
+  if (typeof artifactHash !== 'string' || artifactHash === '')
+    throw new WaxsealError('ERR_TSA_REQUEST', 'artifactHash (base64 digest) is required');
   let hashedMessage: Uint8Array;
   try {
     hashedMessage = fromBase64(artifactHash, 'artifactHash');
@@ -264,7 +304,10 @@ export function parseJsonTimestampRequest(obj: unknown): TimestampRequest {
   } else if (typeof nonce === 'number') {
     if (!Number.isInteger(nonce)) throw new WaxsealError('ERR_TSA_REQUEST', 'nonce must be an integer');
     if (!Number.isSafeInteger(nonce)) {
-      throw new WaxsealError('ERR_TSA_REQUEST', 'nonce is larger than a double holds exactly; parse the raw body with parseJsonTimestampBody');
+      throw new WaxsealError(
+        'ERR_TSA_REQUEST',
+        'nonce is larger than a double holds exactly; parse the raw body with parseJsonTimestampBody',
+      );
     }
     req.nonce = nonceFromBigInt(BigInt(nonce));
   } else if (nonce !== undefined && nonce !== null) {
@@ -299,7 +342,8 @@ export function parseJsonWithBigNonce(raw: string): unknown {
   if (typeof parsed === 'object' && parsed !== null) {
     const source = sources.get(parsed);
     if (source !== undefined) {
-      if (!INTEGER_TOKEN_RE.test(source)) throw new WaxsealError('ERR_TSA_REQUEST', 'nonce must be a JSON integer (no fraction or exponent)');
+      if (!INTEGER_TOKEN_RE.test(source))
+        throw new WaxsealError('ERR_TSA_REQUEST', 'nonce must be a JSON integer (no fraction or exponent)');
       (parsed as Record<string, unknown>)['nonce'] = BigInt(source);
     }
   }
@@ -319,7 +363,10 @@ const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
 export function parseJsonTimestampBody(raw: string | Uint8Array): TimestampRequest {
   const size = typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length;
   if (size > MAX_JSON_REQUEST_BYTES) {
-    throw new WaxsealError('ERR_BODY_TOO_LARGE', `timestamp request is too large: JSON requests are limited to ${MAX_JSON_REQUEST_BYTES} bytes`);
+    throw new WaxsealError(
+      'ERR_BODY_TOO_LARGE',
+      `timestamp request is too large: JSON requests are limited to ${MAX_JSON_REQUEST_BYTES} bytes`,
+    );
   }
   let text: string;
   if (typeof raw === 'string') text = raw;
@@ -426,7 +473,8 @@ function serialTlv(cert: Certificate): Uint8Array {
 }
 
 function accuracyEncoding(seconds: number): Uint8Array | undefined {
-  if (!Number.isFinite(seconds) || seconds < 0) throw new WaxsealError('ERR_CONFIG', `accuracySeconds must be a non-negative number, got ${seconds}`);
+  if (!Number.isFinite(seconds) || seconds < 0)
+    throw new WaxsealError('ERR_CONFIG', `accuracySeconds must be a non-negative number, got ${seconds}`);
   const whole = Math.floor(seconds);
   const millis = Math.round((seconds - whole) * 1000);
   if (whole === 0 && millis === 0) return undefined;
@@ -507,7 +555,8 @@ export class TimestampIssuer {
     this.#accuracy = accuracyEncoding(o.accuracySeconds ?? 1);
 
     this.#maxBatch = o.maxBatch ?? 16;
-    if (!Number.isInteger(this.#maxBatch) || this.#maxBatch < 1) throw new WaxsealError('ERR_CONFIG', `maxBatch must be a positive integer, got ${o.maxBatch}`);
+    if (!Number.isInteger(this.#maxBatch) || this.#maxBatch < 1)
+      throw new WaxsealError('ERR_CONFIG', `maxBatch must be a positive integer, got ${o.maxBatch}`);
     this.#signSync = o.signer instanceof KeyObjectSigner && (o.syncSigning ?? true) ? o.signer.signSync.bind(o.signer) : undefined;
     if (this.#signSync && o.signingThread && o.signer instanceof KeyObjectSigner) {
       this.#thread = o.signingThread === true ? o.signer.startSigningThread() : o.signingThread;
@@ -660,7 +709,10 @@ export class TimestampIssuer {
    * for that request.
    */
   issueMany(items: readonly { req: TimestampRequest; now: Date }[]): (Uint8Array | { error: unknown })[] {
-    return this.#signAndFinish(items, items.map(({ req, now }) => this.#prepareChecked(req, now)));
+    return this.#signAndFinish(
+      items,
+      items.map(({ req, now }) => this.#prepareChecked(req, now)),
+    );
   }
 
   // Signs prepared tokens back to back on this thread, then assembles them (one result per item).
@@ -734,7 +786,15 @@ export class TimestampIssuer {
   #finish(tstInfo: Uint8Array, signedAttrs: Uint8Array, signature: Uint8Array, certReq: boolean): Uint8Array {
     const attrsField = new Uint8Array(signedAttrs);
     attrsField[0] = 0xa0;
-    const signerInfo = node(TAG.SEQUENCE, INT_1, this.#sid, this.#digestAlgorithm, attrsField, this.#signatureAlgorithm, primitive(TAG.OCTET_STRING, signature));
+    const signerInfo = node(
+      TAG.SEQUENCE,
+      INT_1,
+      this.#sid,
+      this.#digestAlgorithm,
+      attrsField,
+      this.#signatureAlgorithm,
+      primitive(TAG.OCTET_STRING, signature),
+    );
     const signedData = node(
       TAG.SEQUENCE,
       INT_3,

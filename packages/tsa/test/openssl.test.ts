@@ -39,7 +39,11 @@ describe('openssl ts interoperability', { skip }, () => {
   });
 
   async function timestamp(url: string, query: string, reply: string, contentType = 'application/timestamp-query'): Promise<void> {
-    const res = await fetch(`${url}/api/v1/timestamp`, { method: 'POST', body: readFileSync(join(dir, query)), headers: { 'content-type': contentType } });
+    const res = await fetch(`${url}/api/v1/timestamp`, {
+      method: 'POST',
+      body: readFileSync(join(dir, query)),
+      headers: { 'content-type': contentType },
+    });
     const body = Buffer.from(await res.arrayBuffer());
     assert.equal(res.status, 200, body.toString());
     writeFileSync(join(dir, reply), body);
@@ -88,20 +92,27 @@ describe('openssl ts interoperability', { skip }, () => {
   });
 
   test('-no_nonce and an explicit -tspolicy', async () => {
-    assert.ok(openssl(['ts', '-query', '-data', data, '-sha256', '-no_nonce', '-tspolicy', '1.3.6.1.4.1.57264.2', '-out', 'p.tsq'], dir).ok);
+    assert.ok(
+      openssl(['ts', '-query', '-data', data, '-sha256', '-no_nonce', '-tspolicy', '1.3.6.1.4.1.57264.2', '-out', 'p.tsq'], dir).ok,
+    );
     await timestamp(server.url, 'p.tsq', 'p.tsr');
     verifyOk(['-in', 'p.tsr', '-queryfile', 'p.tsq', '-untrusted', 'tsa-chain.pem']);
     assert.doesNotMatch(openssl(['ts', '-reply', '-in', 'p.tsr', '-text'], dir).out, /Nonce: 0x/);
   });
 
   test('the JSON form yields a token openssl accepts', async () => {
-    const artifactHash = createHash('sha256').update(readFileSync(join(dir, data))).digest('base64');
+    const artifactHash = createHash('sha256')
+      .update(readFileSync(join(dir, data)))
+      .digest('base64');
     // A nonce beyond 2^64, written as a bare JSON integer as timestamp-authority accepts it.
     const nonce = 98765432109876543210n;
     writeFileSync(join(dir, 'j.json'), `{"artifactHash":"${artifactHash}","hashAlgorithm":"sha256","certificates":true,"nonce":${nonce}}`);
     await timestamp(server.url, 'j.json', 'j.tsr', 'application/json');
     verifyOk(['-in', 'j.tsr', '-data', data, '-untrusted', 'tsa-chain.pem']);
-    assert.match(openssl(['ts', '-reply', '-in', 'j.tsr', '-text'], dir).out, new RegExp(`Nonce: 0x0*${nonce.toString(16).toUpperCase()}\\n`));
+    assert.match(
+      openssl(['ts', '-reply', '-in', 'j.tsr', '-text'], dir).out,
+      new RegExp(`Nonce: 0x0*${nonce.toString(16).toUpperCase()}\\n`),
+    );
   });
 
   test('a P-384 TSA that includes the chain verifies with only the root', async () => {
@@ -126,7 +137,10 @@ describe('openssl ts interoperability', { skip }, () => {
     assert.ok(!wrongData.ok, wrongData.out);
     const other = await generateDevTsaChain();
     writeFileSync(join(dir, 'other-root.pem'), chainToPem(other.chain.slice(-1)));
-    const wrongRoot = openssl(['ts', '-verify', '-in', 'x.tsr', '-data', data, '-CAfile', 'other-root.pem', '-untrusted', 'tsa-chain.pem'], dir);
+    const wrongRoot = openssl(
+      ['ts', '-verify', '-in', 'x.tsr', '-data', data, '-CAfile', 'other-root.pem', '-untrusted', 'tsa-chain.pem'],
+      dir,
+    );
     assert.ok(!wrongRoot.ok, wrongRoot.out);
   });
 });

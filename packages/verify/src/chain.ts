@@ -4,7 +4,19 @@
 // every certificate at the given time, EKU nesting, no unhandled critical extensions.
 // The links inside the trusted chain (intermediate -> root) never change, so their signature
 // checks are done once per authority and cached.
-import { bytesEqual, OID, parseCertificate, basicConstraints, keyUsage, extendedKeyUsage, authorityKeyId, subjectKeyId, isSignedBy, certPublicKey, type Certificate } from '@waxseal/core';
+import {
+  bytesEqual,
+  OID,
+  parseCertificate,
+  basicConstraints,
+  keyUsage,
+  extendedKeyUsage,
+  authorityKeyId,
+  subjectKeyId,
+  isSignedBy,
+  certPublicKey,
+  type Certificate,
+} from '@waxseal/core';
 import type { CertificateAuthority, TimeRange } from '@waxseal/bundle';
 
 /** Extensions our validation understands; any other critical extension fails the path. */
@@ -44,7 +56,11 @@ export class Authority {
   /** Whether chain[i] is correctly issued by chain[i + 1]; undefined until first checked. */
   readonly #links: (string | null | undefined)[];
 
-  constructor(index: number, source: CertificateAuthority, parse: (der: Uint8Array, i: number) => Certificate = (d) => parseCertificate(d)) {
+  constructor(
+    index: number,
+    source: CertificateAuthority,
+    parse: (der: Uint8Array, i: number) => Certificate = (d) => parseCertificate(d),
+  ) {
     this.index = index;
     this.source = source;
     this.chain = source.certChain.map(parse);
@@ -160,7 +176,8 @@ export function checkIssuingPath(auth: Authority, issuer: number, eku: string): 
     // EKU nesting (Go checks every certificate of the chain): a CA that restricts EKUs must
     // allow the requested one.
     const ekus = extendedKeyUsage(c);
-    if (ekus && !ekus.includes(eku) && !ekus.includes(OID.anyExtendedKeyUsage)) return `CA certificate ${describe(c)} does not allow extended key usage ${eku}`;
+    if (ekus && !ekus.includes(eku) && !ekus.includes(OID.anyExtendedKeyUsage))
+      return `CA certificate ${describe(c)} does not allow extended key usage ${eku}`;
   }
   return null;
 }

@@ -5,10 +5,10 @@ import { WaxsealError, type ErrorCode } from '@waxseal/core';
 /** The checks the verifier can report, with the error code each one carries. */
 export const CHECKS = {
   'bundle.material': 'ERR_VERIFY_KEY',
-  'policy': 'ERR_INVALID_INPUT',
+  policy: 'ERR_INVALID_INPUT',
   'artifact.required': 'ERR_VERIFY_ARTIFACT',
   'artifact.digest': 'ERR_VERIFY_ARTIFACT',
-  'signature': 'ERR_VERIFY_SIGNATURE',
+  signature: 'ERR_VERIFY_SIGNATURE',
   'dsse.payload-type': 'ERR_VERIFY_DSSE',
   'dsse.statement': 'ERR_VERIFY_DSSE',
   'dsse.subject': 'ERR_VERIFY_ARTIFACT',
@@ -30,7 +30,7 @@ export const CHECKS = {
   'cert.parse': 'ERR_VERIFY_CERT_PROFILE',
   'cert.profile': 'ERR_VERIFY_CERT_PROFILE',
   'cert.chain': 'ERR_VERIFY_CERT_CHAIN',
-  'sct': 'ERR_VERIFY_SCT',
+  sct: 'ERR_VERIFY_SCT',
   'key.mismatch': 'ERR_VERIFY_KEY',
   'key.validity': 'ERR_VERIFY_KEY',
   'identity.san': 'ERR_VERIFY_IDENTITY',
@@ -47,7 +47,11 @@ export const CHECKS = {
 export type CheckName = keyof typeof CHECKS;
 
 export function verifyError(check: CheckName, message: string, cause?: unknown, detail?: Record<string, unknown>): WaxsealError {
-  return new WaxsealError(CHECKS[check], `${check}: ${message}`, { check, ...(cause === undefined ? {} : { cause }), ...(detail ? { detail } : {}) });
+  return new WaxsealError(CHECKS[check], `${check}: ${message}`, {
+    check,
+    ...(cause === undefined ? {} : { cause }),
+    ...(detail ? { detail } : {}),
+  });
 }
 
 export function fail(check: CheckName, message: string, cause?: unknown, detail?: Record<string, unknown>): never {

@@ -4,7 +4,15 @@
 //
 // Regular expressions are JavaScript RegExps and, like Go's regexp in sigstore-go and cosign,
 // they are NOT anchored: "example.com" matches "evil-example.com.attacker". Write ^...$.
-import { FULCIO_OID, getExtension, readFulcioExtensionValue, subjectAltNames, type FulcioExtensionName, type Certificate, type SubjectAltName } from '@waxseal/core';
+import {
+  FULCIO_OID,
+  getExtension,
+  readFulcioExtensionValue,
+  subjectAltNames,
+  type FulcioExtensionName,
+  type Certificate,
+  type SubjectAltName,
+} from '@waxseal/core';
 import { fail, type CheckName } from './fail.ts';
 
 export interface CertificateIdentity {
@@ -75,7 +83,8 @@ export function extensionName(key: string): FulcioExtensionName {
 
 /** Validates a policy identity up front (both matchers present, regexps compile). */
 export function checkIdentityPolicy(id: CertificateIdentity, i: number): void {
-  if (id.subjectAlternativeName === undefined && id.subjectAlternativeNameRegExp === undefined) fail('policy', `identity ${i} needs a subjectAlternativeName or subjectAlternativeNameRegExp`);
+  if (id.subjectAlternativeName === undefined && id.subjectAlternativeNameRegExp === undefined)
+    fail('policy', `identity ${i} needs a subjectAlternativeName or subjectAlternativeNameRegExp`);
   if (id.issuer === undefined && id.issuerRegExp === undefined) fail('policy', `identity ${i} needs an issuer or issuerRegExp`);
   if (id.subjectAlternativeNameRegExp !== undefined) toRegExp(id.subjectAlternativeNameRegExp, `identity ${i} SAN regexp`);
   if (id.issuerRegExp !== undefined) toRegExp(id.issuerRegExp, `identity ${i} issuer regexp`);
@@ -84,22 +93,41 @@ export function checkIdentityPolicy(id: CertificateIdentity, i: number): void {
 
 function mismatchOf(id: CertificateIdentity, s: SignerIdentity): { check: CheckName; message: string } | null {
   if (id.subjectAlternativeName !== undefined && s.san !== id.subjectAlternativeName) {
-    return { check: 'identity.san', message: `certificate SAN ${JSON.stringify(s.san ?? null)} is not ${JSON.stringify(id.subjectAlternativeName)}` };
+    return {
+      check: 'identity.san',
+      message: `certificate SAN ${JSON.stringify(s.san ?? null)} is not ${JSON.stringify(id.subjectAlternativeName)}`,
+    };
   }
-  if (id.subjectAlternativeNameRegExp !== undefined && (s.san === undefined || !toRegExp(id.subjectAlternativeNameRegExp, 'SAN regexp').test(s.san))) {
-    return { check: 'identity.san', message: `certificate SAN ${JSON.stringify(s.san ?? null)} does not match ${String(id.subjectAlternativeNameRegExp)}` };
+  if (
+    id.subjectAlternativeNameRegExp !== undefined &&
+    (s.san === undefined || !toRegExp(id.subjectAlternativeNameRegExp, 'SAN regexp').test(s.san))
+  ) {
+    return {
+      check: 'identity.san',
+      message: `certificate SAN ${JSON.stringify(s.san ?? null)} does not match ${String(id.subjectAlternativeNameRegExp)}`,
+    };
   }
   if (id.issuer !== undefined && s.issuer !== id.issuer) {
-    return { check: 'identity.issuer', message: `certificate issuer ${JSON.stringify(s.issuer ?? null)} is not ${JSON.stringify(id.issuer)}` };
+    return {
+      check: 'identity.issuer',
+      message: `certificate issuer ${JSON.stringify(s.issuer ?? null)} is not ${JSON.stringify(id.issuer)}`,
+    };
   }
   if (id.issuerRegExp !== undefined && (s.issuer === undefined || !toRegExp(id.issuerRegExp, 'issuer regexp').test(s.issuer))) {
-    return { check: 'identity.issuer', message: `certificate issuer ${JSON.stringify(s.issuer ?? null)} does not match ${String(id.issuerRegExp)}` };
+    return {
+      check: 'identity.issuer',
+      message: `certificate issuer ${JSON.stringify(s.issuer ?? null)} does not match ${String(id.issuerRegExp)}`,
+    };
   }
   for (const [k, want] of Object.entries(id.extensions ?? {})) {
     if (want === '') continue; // empty expected values are ignored (sigstore-go)
     const name = extensionName(k);
     const got = s.extensions[name];
-    if (got !== want) return { check: 'identity.extension', message: `certificate extension ${name} is ${JSON.stringify(got ?? null)}, not ${JSON.stringify(want)}` };
+    if (got !== want)
+      return {
+        check: 'identity.extension',
+        message: `certificate extension ${name} is ${JSON.stringify(got ?? null)}, not ${JSON.stringify(want)}`,
+      };
   }
   return null;
 }

@@ -1,8 +1,14 @@
 // The Sigstore bundle verifier: pure, synchronous, trust material indexed once.
 export {
-  Verifier, trustedKeyFromPem,
-  type VerifierOptions, type VerificationPolicy, type TrustedKey, type VerificationResult, type VerifiedSigner,
-  type VerifiedTimestamp, type VerifiedTlogEntry,
+  Verifier,
+  trustedKeyFromPem,
+  type VerifierOptions,
+  type VerificationPolicy,
+  type TrustedKey,
+  type VerificationResult,
+  type VerifiedSigner,
+  type VerifiedTimestamp,
+  type VerifiedTlogEntry,
 } from './verifier.ts';
 export type { Artifact } from './signature.ts';
 export type { CertificateIdentity, SignerIdentity } from './identity.ts';

@@ -1,7 +1,25 @@
 // Embedded SCT verification (RFC 6962 3.2 / 3.3): parse the SignedCertificateTimestampList of
 // a certificate, rebuild the precertificate TBS (the certificate's TBS without the SCT list
 // extension) and check each SCT's digitally-signed struct against the CT log's key.
-import { concat, toHex, parseDer, expectTag, readOctetString, readOid, child, tlv, TAG, OID, sha256, verifySignature, getExtension, type DerNode, type HashName, type PublicKeyInfo, type Certificate } from '@waxseal/core';
+import {
+  concat,
+  toHex,
+  parseDer,
+  expectTag,
+  readOctetString,
+  readOid,
+  child,
+  tlv,
+  TAG,
+  OID,
+  sha256,
+  verifySignature,
+  getExtension,
+  type DerNode,
+  type HashName,
+  type PublicKeyInfo,
+  type Certificate,
+} from '@waxseal/core';
 import { MAX_EMBEDDED_SCTS, type TransparencyLogInstance } from '@waxseal/bundle';
 import { inRange } from './chain.ts';
 
@@ -15,7 +33,6 @@ export interface Sct {
   signatureAlgorithm: number;
   signature: Uint8Array;
 }
-
 
 class Reader {
   pos = 0;

@@ -1,7 +1,20 @@
 // The signature over the artifact: a message signature over the artifact bytes (or a prehashed
 // digest), or a DSSE signature over PAE(payloadType, payload) plus the in-toto statement's
 // subject digests.
-import { bytesEqual, fromUtf8, toHex, digest, verifySignature, defaultHash, HASH_SIZE, pae, INTOTO_PAYLOAD_TYPE, type HashName, type PublicKeyInfo, type InTotoStatement } from '@waxseal/core';
+import {
+  bytesEqual,
+  fromUtf8,
+  toHex,
+  digest,
+  verifySignature,
+  defaultHash,
+  HASH_SIZE,
+  pae,
+  INTOTO_PAYLOAD_TYPE,
+  type HashName,
+  type PublicKeyInfo,
+  type InTotoStatement,
+} from '@waxseal/core';
 import { MAX_INTOTO_SUBJECTS, type DsseEnvelope, type MessageDigest } from '@waxseal/bundle';
 import { fail } from './fail.ts';
 
@@ -51,12 +64,18 @@ function compatHashes(key: PublicKeyInfo): HashName[] {
 }
 
 /** Verifies a messageSignature over the artifact (bytes, or a digest verified prehashed). */
-export function verifyMessageSignature(key: PublicKeyInfo, signature: Uint8Array, messageDigest: MessageDigest | undefined, artifact: ArtifactDigests): void {
+export function verifyMessageSignature(
+  key: PublicKeyInfo,
+  signature: Uint8Array,
+  messageDigest: MessageDigest | undefined,
+  artifact: ArtifactDigests,
+): void {
   if (!artifact.artifact) fail('artifact.required', 'a message signature can only be verified against an artifact or its digest');
   // The bundle's digest is only a hint, but it must agree with the artifact.
   if (messageDigest) {
     const actual = artifact.get(messageDigest.algorithm);
-    if (actual && !bytesEqual(actual, messageDigest.digest)) fail('artifact.digest', `the artifact's ${messageDigest.algorithm} digest does not match the bundle's message digest`);
+    if (actual && !bytesEqual(actual, messageDigest.digest))
+      fail('artifact.digest', `the artifact's ${messageDigest.algorithm} digest does not match the bundle's message digest`);
   }
   let ok = false;
   if (key.kind === 'ed25519') {
@@ -69,7 +88,8 @@ export function verifyMessageSignature(key: PublicKeyInfo, signature: Uint8Array
   } else {
     const hashes = compatHashes(key);
     const given = (artifact.artifact as { digest: { algorithm: HashName } }).digest.algorithm;
-    if (!hashes.includes(given)) fail('signature', `a ${key.kind} signature needs the artifact's ${hashes.join(' or ')} digest, not ${given}`);
+    if (!hashes.includes(given))
+      fail('signature', `a ${key.kind} signature needs the artifact's ${hashes.join(' or ')} digest, not ${given}`);
     ok = verifySignature(key, artifact.get(given)!, signature, { hash: given, prehashed: true });
   }
   if (!ok) fail('signature', 'the signature does not verify over the artifact with the signing key');
@@ -87,7 +107,8 @@ export function verifyDsseSignature(key: PublicKeyInfo, envelope: DsseEnvelope):
 
 /** Parses the envelope payload as an in-toto Statement. */
 export function parseStatement(envelope: DsseEnvelope): InTotoStatement {
-  if (envelope.payloadType !== INTOTO_PAYLOAD_TYPE) fail('dsse.payload-type', `payload type ${JSON.stringify(envelope.payloadType.slice(0, 80))} is not ${INTOTO_PAYLOAD_TYPE}`);
+  if (envelope.payloadType !== INTOTO_PAYLOAD_TYPE)
+    fail('dsse.payload-type', `payload type ${JSON.stringify(envelope.payloadType.slice(0, 80))} is not ${INTOTO_PAYLOAD_TYPE}`);
   let v: unknown;
   try {
     v = JSON.parse(fromUtf8(envelope.payload, 'payload'));
@@ -96,13 +117,17 @@ export function parseStatement(envelope: DsseEnvelope): InTotoStatement {
   }
   const o = typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
   if (!o) fail('dsse.statement', 'the payload is not a JSON object');
-  if (typeof o._type !== 'string' || !o._type.startsWith('https://in-toto.io/Statement/')) fail('dsse.statement', 'the payload is not an in-toto Statement (_type)');
+  if (typeof o._type !== 'string' || !o._type.startsWith('https://in-toto.io/Statement/'))
+    fail('dsse.statement', 'the payload is not an in-toto Statement (_type)');
   if (typeof o.predicateType !== 'string') fail('dsse.statement', 'the statement has no predicateType');
   if (!Array.isArray(o.subject) || o.subject.length === 0) fail('dsse.statement', 'the statement has no subjects');
   if (o.subject.length > MAX_INTOTO_SUBJECTS) fail('dsse.statement', `the statement has more than ${MAX_INTOTO_SUBJECTS} subjects`);
   const subject = o.subject.map((s, i) => {
     const so = typeof s === 'object' && s !== null && !Array.isArray(s) ? (s as Record<string, unknown>) : undefined;
-    const d = so && typeof so.digest === 'object' && so.digest !== null && !Array.isArray(so.digest) ? (so.digest as Record<string, unknown>) : undefined;
+    const d =
+      so && typeof so.digest === 'object' && so.digest !== null && !Array.isArray(so.digest)
+        ? (so.digest as Record<string, unknown>)
+        : undefined;
     if (!so || !d) fail('dsse.statement', `subject ${i} has no digest set`);
     const digestSet: Record<string, string> = {};
     for (const [k, val] of Object.entries(d)) if (typeof val === 'string') digestSet[k] = val;
@@ -122,7 +147,14 @@ export function checkSubject(statement: InTotoStatement, artifact: ArtifactDiges
   let candidates = SUBJECT_HASH_PREFERENCE.filter((h) => listed.has(h));
   if (!artifact.bytes) candidates = candidates.filter((h) => artifact.get(h) !== undefined);
   const alg = candidates[0];
-  if (!alg) fail('dsse.subject', artifact.bytes ? 'no subject lists a sha256, sha384 or sha512 digest' : 'no subject lists a digest with the given artifact digest\'s algorithm');
+  if (!alg)
+    fail(
+      'dsse.subject',
+      artifact.bytes
+        ? 'no subject lists a sha256, sha384 or sha512 digest'
+        : "no subject lists a digest with the given artifact digest's algorithm",
+    );
   const want = toHex(artifact.get(alg)!);
-  if (!statement.subject.some((s) => s.digest[alg]?.toLowerCase() === want)) fail('dsse.subject', `the artifact's ${alg} digest is not a subject of the statement`);
+  if (!statement.subject.some((s) => s.digest[alg]?.toLowerCase() === want))
+    fail('dsse.subject', `the artifact's ${alg} digest is not a subject of the statement`);
 }

@@ -4,9 +4,36 @@
 // the TSTInfo, contentType, ESSCertID(v2) binding the TSA leaf, the TSA chain valid at genTime,
 // leaf EKU rules, TSA validFor containing genTime, and the message imprint covering the data.
 import { createHash } from 'node:crypto';
-import { WaxsealError, bytesEqual, concat, parseDer, expectTag, child, readOid, readIntegerBytes, readOctetString, readTime, isContext, TAG, OID, digest, hashFromOid, verifySignature, HASH_SIZE, parseCertificate, extendedKeyUsage, subjectKeyId, getExtension, certPublicKey, signatureAlgorithmHash, type DerNode, type HashName, type Certificate } from '@waxseal/core';
+import {
+  WaxsealError,
+  bytesEqual,
+  concat,
+  parseDer,
+  expectTag,
+  child,
+  readOid,
+  readIntegerBytes,
+  readOctetString,
+  readTime,
+  isContext,
+  TAG,
+  OID,
+  digest,
+  hashFromOid,
+  verifySignature,
+  HASH_SIZE,
+  parseCertificate,
+  extendedKeyUsage,
+  subjectKeyId,
+  getExtension,
+  certPublicKey,
+  signatureAlgorithmHash,
+  type DerNode,
+  type HashName,
+  type Certificate,
+} from '@waxseal/core';
 import { fail, type CheckName } from './fail.ts';
-import { Authority, checkIssuingPath, checkPathAt, isCa, inRange, unhandledCriticalExtension } from './chain.ts';
+import { type Authority, checkIssuingPath, checkPathAt, isCa, inRange, unhandledCriticalExtension } from './chain.ts';
 
 const SHA1_OID = '1.3.14.3.2.26';
 const IMPRINT_SIZES: Record<string, number> = { [OID.sha256]: 32, [OID.sha384]: 48, [OID.sha512]: 64, [SHA1_OID]: 20 };
@@ -98,7 +125,10 @@ function parseSignerInfo(n: DerNode): SignerInfo {
   const sidNode = child(n, i++, 'sid');
   let sid: SignerInfo['sid'];
   if (sidNode.tag === TAG.SEQUENCE) {
-    sid = { issuer: expectTag(child(sidNode, 0, 'issuer'), TAG.SEQUENCE, 'issuer').raw, serial: readIntegerBytes(child(sidNode, 1, 'serialNumber'), 'serialNumber') };
+    sid = {
+      issuer: expectTag(child(sidNode, 0, 'issuer'), TAG.SEQUENCE, 'issuer').raw,
+      serial: readIntegerBytes(child(sidNode, 1, 'serialNumber'), 'serialNumber'),
+    };
   } else if (sidNode.tag === 0x80) {
     sid = { subjectKeyId: sidNode.value };
   } else {
@@ -106,7 +136,7 @@ function parseSignerInfo(n: DerNode): SignerInfo {
   }
   const digestAlgorithm = algorithmOid(n.children[i++], 'digestAlgorithm');
   const attrs = n.children[i];
-  if (!attrs || attrs.tag !== 0xa0) bad('SignerInfo has no signed attributes (RFC 3161 requires them)');
+  if (attrs?.tag !== 0xa0) bad('SignerInfo has no signed attributes (RFC 3161 requires them)');
   i++;
   // The signature covers the attributes re-tagged as a SET OF (RFC 5652 5.4).
   const signedAttributes = concat(Uint8Array.of(TAG.SET), attrs.raw.subarray(1));
@@ -117,7 +147,9 @@ function parseSignerInfo(n: DerNode): SignerInfo {
   return s;
 }
 
-function parseTstInfo(der: Uint8Array): Pick<ParsedTimestamp, 'policy' | 'imprintAlgorithm' | 'hashedMessage' | 'serialNumber' | 'genTime' | 'nonce'> {
+function parseTstInfo(
+  der: Uint8Array,
+): Pick<ParsedTimestamp, 'policy' | 'imprintAlgorithm' | 'hashedMessage' | 'serialNumber' | 'genTime' | 'nonce'> {
   const n = expectTag(parseDer(der), TAG.SEQUENCE, 'TSTInfo');
   const version = readIntegerBytes(child(n, 0, 'version'));
   if (version.length !== 1 || version[0] !== 1) bad('TSTInfo version must be 1');
@@ -127,13 +159,16 @@ function parseTstInfo(der: Uint8Array): Pick<ParsedTimestamp, 'policy' | 'imprin
   const hashedMessage = readOctetString(imprint.children[1], 'messageImprint hashedMessage');
   // A digest whose length contradicts its algorithm is malformed, not merely "for other data".
   const size = IMPRINT_SIZES[imprintAlgorithm];
-  if (size !== undefined && hashedMessage.length !== size) bad(`message imprint is ${hashedMessage.length} bytes, not a ${size}-byte digest`);
+  if (size !== undefined && hashedMessage.length !== size)
+    bad(`message imprint is ${hashedMessage.length} bytes, not a ${size}-byte digest`);
   const serialNumber = readIntegerBytes(child(n, 3, 'serialNumber'), 'serialNumber');
   const genNode = expectTag(child(n, 4, 'genTime'), TAG.GENERALIZED_TIME, 'genTime');
   const genTime = readTime(genNode, 'genTime');
   let nonce: Uint8Array | undefined;
   for (const c of n.children.slice(5)) if (c.tag === TAG.INTEGER) nonce = readIntegerBytes(c, 'nonce');
-  return nonce === undefined ? { policy, imprintAlgorithm, hashedMessage, serialNumber, genTime } : { policy, imprintAlgorithm, hashedMessage, serialNumber, genTime, nonce };
+  return nonce === undefined
+    ? { policy, imprintAlgorithm, hashedMessage, serialNumber, genTime }
+    : { policy, imprintAlgorithm, hashedMessage, serialNumber, genTime, nonce };
 }
 
 function parseToken(ci: DerNode): ParsedTimestamp {
@@ -208,7 +243,8 @@ function tsaLeafProblem(leaf: Certificate): string | null {
   if (!ext) return 'TSA signing certificate has no extended key usage';
   if (!ext.critical) return 'TSA signing certificate extended key usage is not critical';
   const ekus = extendedKeyUsage(leaf) ?? [];
-  if (ekus.length !== 1 || ekus[0] !== OID.kpTimeStamping) return 'TSA signing certificate must have exactly one extended key usage, timeStamping';
+  if (ekus.length !== 1 || ekus[0] !== OID.kpTimeStamping)
+    return 'TSA signing certificate must have exactly one extended key usage, timeStamping';
   const crit = unhandledCriticalExtension(leaf);
   if (crit) return `TSA signing certificate has an unhandled critical extension ${crit}`;
   return null;
@@ -256,13 +292,14 @@ export function verifyTimestamp(t: ParsedTimestamp, data: Uint8Array, tsas: read
   const imprintHash = hashOf(t.imprintAlgorithm);
   if (imprintHash === undefined) fail('timestamp.imprint', `unsupported or weak message imprint algorithm ${t.imprintAlgorithm}`);
   if (t.hashedMessage.length !== HASH_SIZE[imprintHash] || !bytesEqual(digest(imprintHash, data), t.hashedMessage)) {
-    fail('timestamp.imprint', 'the message imprint does not cover this bundle\'s signature');
+    fail('timestamp.imprint', "the message imprint does not cover this bundle's signature");
   }
   const s = t.signer;
   if (s.contentType !== OID.ctTstInfo) fail('timestamp.signature', 'signed contentType attribute is missing or not id-ct-TSTInfo');
   const dHash = hashOf(s.digestAlgorithm);
   if (dHash === undefined) fail('timestamp.signature', `unsupported digest algorithm ${s.digestAlgorithm}`);
-  if (!s.messageDigest || !bytesEqual(digest(dHash, t.tstInfo), s.messageDigest)) fail('timestamp.signature', 'messageDigest attribute does not match the TSTInfo');
+  if (!s.messageDigest || !bytesEqual(digest(dHash, t.tstInfo), s.messageDigest))
+    fail('timestamp.signature', 'messageDigest attribute does not match the TSTInfo');
   if (!s.essCertIdV2 && !s.essCertId) fail('timestamp.signature', 'no signingCertificate(V2) attribute');
 
   let reason = tsas.length === 0 ? 'the trusted root lists no timestamp authorities' : 'no trusted timestamp authority matches the signer';
@@ -300,7 +337,10 @@ export function verifyTimestamp(t: ParsedTimestamp, data: Uint8Array, tsas: read
       continue;
     }
     if (issuer >= 0) {
-      const p = (issuer === 1 ? tsa.linksFrom(0) : null) ?? checkIssuingPath(tsa, issuer, OID.kpTimeStamping) ?? checkPathAt(tsa, signer, issuer, t.genTime);
+      const p =
+        (issuer === 1 ? tsa.linksFrom(0) : null) ??
+        checkIssuingPath(tsa, issuer, OID.kpTimeStamping) ??
+        checkPathAt(tsa, signer, issuer, t.genTime);
       if (p !== null) {
         reason = p;
         reasonCheck = 'timestamp.chain';

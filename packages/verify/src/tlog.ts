@@ -7,7 +7,34 @@
 //     checkpoint signed under name = hostname(baseUrl).
 // Unknown kinds or versions fail closed; entries from logs the trusted root does not list are
 // skipped; any other failure rejects the bundle.
-import { bytesEqual, fromBase64, fromUtf8, toBase64, toHex, utf8, canonicalize, canonicalBytes, digest, sha256, verifySignature, keyDetails, defaultHash, HASH_ENUM, leafHash, verifyInclusion, parseSignedNote, parseCheckpoint, noteSignedBy, decodePem, pae, type HashName, type PublicKeyInfo, type NoteVerifier, type Checkpoint, type Certificate } from '@waxseal/core';
+import {
+  bytesEqual,
+  fromBase64,
+  fromUtf8,
+  toBase64,
+  toHex,
+  utf8,
+  canonicalize,
+  canonicalBytes,
+  digest,
+  sha256,
+  verifySignature,
+  keyDetails,
+  defaultHash,
+  HASH_ENUM,
+  leafHash,
+  verifyInclusion,
+  parseSignedNote,
+  parseCheckpoint,
+  noteSignedBy,
+  decodePem,
+  pae,
+  type HashName,
+  type PublicKeyInfo,
+  type NoteVerifier,
+  type Checkpoint,
+  type Certificate,
+} from '@waxseal/core';
 import type { BundleContent, TimeRange, TransparencyLogEntry, TransparencyLogInstance } from '@waxseal/bundle';
 import { fail, under } from './fail.ts';
 import { inRange, certValidAt } from './chain.ts';
@@ -83,7 +110,10 @@ function checkPemKey(v: unknown, subject: TlogSubject, what: string): void {
   const pemText = under('tlog.body', what, () => fromUtf8(bodyBytes(v, what), what));
   const block = under('tlog.body', what, () => decodePem(pemText, ['CERTIFICATE', 'PUBLIC KEY']));
   const m = subject.material;
-  const ok = m.type === 'certificate' ? block.label === 'CERTIFICATE' && bytesEqual(block.der, m.cert.der) : block.label === 'PUBLIC KEY' && bytesEqual(block.der, m.spki);
+  const ok =
+    m.type === 'certificate'
+      ? block.label === 'CERTIFICATE' && bytesEqual(block.der, m.cert.der)
+      : block.label === 'PUBLIC KEY' && bytesEqual(block.der, m.spki);
   if (!ok) mismatch(`the ${what} in the log entry is not the bundle's ${m.type === 'certificate' ? 'certificate' : 'public key'}`);
 }
 
@@ -108,7 +138,7 @@ function checkHashedRekordV001(body: unknown, subject: TlogSubject): void {
   if (!alg || value === undefined) mismatch('the log entry has no supported artifact hash');
   const want = subject.artifactDigest(alg);
   if (!want) mismatch(`the artifact's ${alg} digest is not known, so the log entry cannot be matched to it`);
-  if (value.toLowerCase() !== toHex(want)) mismatch('the artifact digest in the log entry is not the artifact\'s digest');
+  if (value.toLowerCase() !== toHex(want)) mismatch("the artifact digest in the log entry is not the artifact's digest");
 }
 
 function checkPayloadHash(v: unknown, payload: Uint8Array): void {
@@ -170,26 +200,37 @@ function expectedV2(subject: TlogSubject): V2Leaf {
 export function hashedRekordV002Leaf(subject: TlogSubject, e: V2Leaf): Uint8Array {
   const m = subject.material;
   const verifier =
-    m.type === 'certificate' ? { keyDetails: e.keyDetails, x509Certificate: { rawBytes: toBase64(m.cert.der) } } : { keyDetails: e.keyDetails, publicKey: { rawBytes: toBase64(m.spki) } };
+    m.type === 'certificate'
+      ? { keyDetails: e.keyDetails, x509Certificate: { rawBytes: toBase64(m.cert.der) } }
+      : { keyDetails: e.keyDetails, publicKey: { rawBytes: toBase64(m.spki) } };
   return canonicalBytes({
     apiVersion: '0.0.2',
     kind: 'hashedrekord',
-    spec: { hashedRekordV002: { data: { algorithm: HASH_ENUM[e.algorithm], digest: toBase64(e.digest) }, signature: { content: toBase64(subject.signature), verifier } } },
+    spec: {
+      hashedRekordV002: {
+        data: { algorithm: HASH_ENUM[e.algorithm], digest: toBase64(e.digest) },
+        signature: { content: toBase64(subject.signature), verifier },
+      },
+    },
   });
 }
 
 function checkHashedRekordV002(body: unknown, subject: TlogSubject, e: V2Leaf): void {
   const spec = path(body, 'spec', 'hashedRekordV002');
   if (!obj(spec)) mismatch('the log entry has no hashedRekordV002 spec');
-  if (path(spec, 'data', 'algorithm') !== HASH_ENUM[e.algorithm]) mismatch(`the log entry's digest algorithm is not ${HASH_ENUM[e.algorithm]}`);
-  if (!bytesEqual(bodyBytes(path(spec, 'data', 'digest'), 'digest'), e.digest)) mismatch('the digest in the log entry does not match the bundle');
-  if (!bytesEqual(bodyBytes(path(spec, 'signature', 'content'), 'signature'), subject.signature)) mismatch('the signature in the log entry is not the bundle signature');
+  if (path(spec, 'data', 'algorithm') !== HASH_ENUM[e.algorithm])
+    mismatch(`the log entry's digest algorithm is not ${HASH_ENUM[e.algorithm]}`);
+  if (!bytesEqual(bodyBytes(path(spec, 'data', 'digest'), 'digest'), e.digest))
+    mismatch('the digest in the log entry does not match the bundle');
+  if (!bytesEqual(bodyBytes(path(spec, 'signature', 'content'), 'signature'), subject.signature))
+    mismatch('the signature in the log entry is not the bundle signature');
   const verifier = path(spec, 'signature', 'verifier');
   if (path(verifier, 'keyDetails') !== e.keyDetails) mismatch(`the log entry's key details are not ${e.keyDetails}`);
   const m = subject.material;
   const raw = m.type === 'certificate' ? path(verifier, 'x509Certificate', 'rawBytes') : path(verifier, 'publicKey', 'rawBytes');
   const want = m.type === 'certificate' ? m.cert.der : m.spki;
-  if (raw === undefined || !bytesEqual(bodyBytes(raw, 'verifier'), want)) mismatch(`the log entry's verifier is not the bundle's ${m.type === 'certificate' ? 'certificate' : 'public key'}`);
+  if (raw === undefined || !bytesEqual(bodyBytes(raw, 'verifier'), want))
+    mismatch(`the log entry's verifier is not the bundle's ${m.type === 'certificate' ? 'certificate' : 'public key'}`);
 }
 
 // ---------------------------------------------------------------- checkpoints
@@ -205,7 +246,8 @@ const V1_ORIGIN = /^.+ - [0-9]+$/;
 
 function verifyV1Checkpoint(text: string, log: TrustedLog, key: PublicKeyInfo): Checkpoint {
   const { note, cp } = readCheckpoint(text);
-  if (!V1_ORIGIN.test(cp.origin)) fail('tlog.checkpoint', `origin ${JSON.stringify(cp.origin.slice(0, 80))} is not a Rekor v1 origin ("<host> - <tree ID>")`);
+  if (!V1_ORIGIN.test(cp.origin))
+    fail('tlog.checkpoint', `origin ${JSON.stringify(cp.origin.slice(0, 80))} is not a Rekor v1 origin ("<host> - <tree ID>")`);
   // Rekor v1 names the signer by hostname, which deployments do not always match to baseUrl:
   // the key hint and the signature decide.
   const msg = utf8(note.text);
@@ -217,7 +259,8 @@ function verifyV1Checkpoint(text: string, log: TrustedLog, key: PublicKeyInfo): 
 function verifyV2Checkpoint(text: string, log: TrustedLog): Checkpoint {
   const { note, cp } = readCheckpoint(text);
   if (!log.v2Verifier) fail('tlog.key', `log ${log.instance.baseUrl} has no usable checkpoint key`);
-  if (cp.origin !== log.v2Verifier.name) fail('tlog.checkpoint', `checkpoint origin ${JSON.stringify(cp.origin.slice(0, 80))} is not ${log.v2Verifier.name}`);
+  if (cp.origin !== log.v2Verifier.name)
+    fail('tlog.checkpoint', `checkpoint origin ${JSON.stringify(cp.origin.slice(0, 80))} is not ${log.v2Verifier.name}`);
   if (!noteSignedBy(note, log.v2Verifier)) fail('tlog.checkpoint', `checkpoint is not signed by log ${log.instance.baseUrl}`);
   return cp;
 }
@@ -228,10 +271,19 @@ function verifyV2Checkpoint(text: string, log: TrustedLog): Checkpoint {
  * Verifies one entry. Returns null for an entry from a log the trusted root does not list
  * (skipped, never counted); throws a WaxsealError (check tlog.*) for any other failure.
  */
-export function verifyTlogEntry(entry: TransparencyLogEntry, subject: TlogSubject, logs: ReadonlyMap<string, TrustedLog>): TlogEntryResult | null {
+export function verifyTlogEntry(
+  entry: TransparencyLogEntry,
+  subject: TlogSubject,
+  logs: ReadonlyMap<string, TrustedLog>,
+): TlogEntryResult | null {
   const kv = `${entry.kindVersion.kind}/${entry.kindVersion.version}`;
-  if (!(SUPPORTED_ENTRY_TYPES as readonly string[]).includes(kv)) fail('tlog.unsupported-kind', `log entry type ${JSON.stringify(kv.slice(0, 80))} is not supported`);
-  const body = under('tlog.body', 'canonicalizedBody is not JSON', () => JSON.parse(fromUtf8(entry.canonicalizedBody, 'canonicalizedBody')) as unknown);
+  if (!(SUPPORTED_ENTRY_TYPES as readonly string[]).includes(kv))
+    fail('tlog.unsupported-kind', `log entry type ${JSON.stringify(kv.slice(0, 80))} is not supported`);
+  const body = under(
+    'tlog.body',
+    'canonicalizedBody is not JSON',
+    () => JSON.parse(fromUtf8(entry.canonicalizedBody, 'canonicalizedBody')) as unknown,
+  );
   if (path(body, 'kind') !== entry.kindVersion.kind || path(body, 'apiVersion') !== entry.kindVersion.version) {
     fail('tlog.body-mismatch', `the log entry body is not a ${kv} entry`);
   }
@@ -258,10 +310,16 @@ export function verifyTlogEntry(entry: TransparencyLogEntry, subject: TlogSubjec
   else if (kv === 'dsse/0.0.1') checkDsseV001(body, subject);
   else checkIntotoV002(body, subject);
 
-  if (!entry.inclusionPromise && !entry.inclusionProof) fail('tlog.missing-proof', 'the entry has neither an inclusion promise nor an inclusion proof');
+  if (!entry.inclusionPromise && !entry.inclusionProof)
+    fail('tlog.missing-proof', 'the entry has neither an inclusion promise nor an inclusion proof');
   const result: TlogEntryResult = { entry, rekorVersion: 1, log, logIdHex, inclusionProofVerified: false };
   if (entry.inclusionPromise) {
-    const payload = canonicalize({ body: toBase64(entry.canonicalizedBody), integratedTime: entry.integratedTime, logID: logIdHex, logIndex: entry.logIndex });
+    const payload = canonicalize({
+      body: toBase64(entry.canonicalizedBody),
+      integratedTime: entry.integratedTime,
+      logID: logIdHex,
+      logIndex: entry.logIndex,
+    });
     if (!verifySignature(key, utf8(payload), entry.inclusionPromise.signedEntryTimestamp)) {
       fail('tlog.set', `the signed entry timestamp does not verify under log ${log.instance.baseUrl}`);
     }
@@ -275,13 +333,16 @@ export function verifyTlogEntry(entry: TransparencyLogEntry, subject: TlogSubjec
   if (entry.integratedTime !== 0) {
     const t = new Date(entry.integratedTime * 1000);
     const m = subject.material;
-    if (m.type === 'certificate' && !certValidAt(m.cert, t)) fail('tlog.integrated-time', `integrated time ${t.toISOString()} is outside the certificate's validity`);
-    if (m.type === 'publicKey' && m.validFor && !inRange(m.validFor, t)) fail('tlog.integrated-time', `integrated time ${t.toISOString()} is outside the public key's validity`);
+    if (m.type === 'certificate' && !certValidAt(m.cert, t))
+      fail('tlog.integrated-time', `integrated time ${t.toISOString()} is outside the certificate's validity`);
+    if (m.type === 'publicKey' && m.validFor && !inRange(m.validFor, t))
+      fail('tlog.integrated-time', `integrated time ${t.toISOString()} is outside the public key's validity`);
   }
   if (entry.inclusionProof) {
     const p = entry.inclusionProof;
     const cp = verifyV1Checkpoint(p.checkpoint, log, key);
-    if (!bytesEqual(cp.rootHash, p.rootHash) || cp.size !== p.treeSize) fail('tlog.checkpoint', 'the checkpoint does not match the inclusion proof\'s tree size and root hash');
+    if (!bytesEqual(cp.rootHash, p.rootHash) || cp.size !== p.treeSize)
+      fail('tlog.checkpoint', "the checkpoint does not match the inclusion proof's tree size and root hash");
     if (!verifyInclusion(p.logIndex, p.treeSize, leafHash(entry.canonicalizedBody), p.hashes, p.rootHash)) {
       fail('tlog.inclusion-proof', `the entry is not included in log ${log.instance.baseUrl} at index ${p.logIndex}`);
     }

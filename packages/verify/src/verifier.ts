@@ -12,8 +12,40 @@
 //   6. the certificate path at every verified time against the trusted CAs (or the key's
 //      validity window), then SCTs against the trusted CT logs
 //   7. the identity policy
-import { WaxsealError, toHex, fromUtf8, seq, oid as derOid, nullValue, bitString, decodePem, OID, publicKeyFromSpki, sha256, noteVerifier, parseCertificate, certPublicKey, basicConstraints, keyUsage, extendedKeyUsage, type PublicKeyInfo, type NoteVerifier, type Certificate, type InTotoStatement } from '@waxseal/core';
-import { bundleVersion, bundleSignatureBytes, parseTrustedRootJson, type Bundle, type BundleVersion, type TimeRange, type TransparencyLogEntry, type TrustedPublicKey, type TrustedRoot } from '@waxseal/bundle';
+import {
+  WaxsealError,
+  toHex,
+  fromUtf8,
+  seq,
+  oid as derOid,
+  nullValue,
+  bitString,
+  decodePem,
+  OID,
+  publicKeyFromSpki,
+  sha256,
+  noteVerifier,
+  parseCertificate,
+  certPublicKey,
+  basicConstraints,
+  keyUsage,
+  extendedKeyUsage,
+  type PublicKeyInfo,
+  type NoteVerifier,
+  type Certificate,
+  type InTotoStatement,
+} from '@waxseal/core';
+import {
+  bundleVersion,
+  bundleSignatureBytes,
+  parseTrustedRootJson,
+  type Bundle,
+  type BundleVersion,
+  type TimeRange,
+  type TransparencyLogEntry,
+  type TrustedPublicKey,
+  type TrustedRoot,
+} from '@waxseal/bundle';
 import { fail, under, type CheckName } from './fail.ts';
 import { Authority, checkIssuingPath, checkPathAt, inRange, isCa, unhandledCriticalExtension } from './chain.ts';
 import { verifyTlogEntry, type TrustedLog, type TlogSubject } from './tlog.ts';
@@ -94,7 +126,13 @@ export interface VerificationResult {
   ignored: string[];
 }
 
-const DEFAULTS = { tlogThreshold: 1, ctlogThreshold: 1, timestampThreshold: 0, integratedTimestampThreshold: 0, observerTimestampThreshold: 1 };
+const DEFAULTS = {
+  tlogThreshold: 1,
+  ctlogThreshold: 1,
+  timestampThreshold: 0,
+  integratedTimestampThreshold: 0,
+  observerTimestampThreshold: 1,
+};
 
 function threshold(v: number | undefined, name: string, def: number): number {
   if (v === undefined) return def;
@@ -128,15 +166,26 @@ export class Verifier {
     const skipSctUnsafe = options.skipSctUnsafe === true;
     const ctlogThreshold = threshold(options.ctlogThreshold, 'ctlogThreshold', DEFAULTS.ctlogThreshold);
     if (ctlogThreshold === 0 && !skipSctUnsafe) {
-      throw new WaxsealError('ERR_INVALID_INPUT', 'ctlogThreshold 0 disables SCT verification: set skipSctUnsafe: true to do that explicitly');
+      throw new WaxsealError(
+        'ERR_INVALID_INPUT',
+        'ctlogThreshold 0 disables SCT verification: set skipSctUnsafe: true to do that explicitly',
+      );
     }
     this.options = Object.freeze({
       tlogThreshold: threshold(options.tlogThreshold, 'tlogThreshold', DEFAULTS.tlogThreshold),
       ctlogThreshold: skipSctUnsafe ? 0 : ctlogThreshold,
       skipSctUnsafe,
       timestampThreshold: threshold(options.timestampThreshold, 'timestampThreshold', DEFAULTS.timestampThreshold),
-      integratedTimestampThreshold: threshold(options.integratedTimestampThreshold, 'integratedTimestampThreshold', DEFAULTS.integratedTimestampThreshold),
-      observerTimestampThreshold: threshold(options.observerTimestampThreshold, 'observerTimestampThreshold', DEFAULTS.observerTimestampThreshold),
+      integratedTimestampThreshold: threshold(
+        options.integratedTimestampThreshold,
+        'integratedTimestampThreshold',
+        DEFAULTS.integratedTimestampThreshold,
+      ),
+      observerTimestampThreshold: threshold(
+        options.observerTimestampThreshold,
+        'observerTimestampThreshold',
+        DEFAULTS.observerTimestampThreshold,
+      ),
     });
     const authorities = (list: TrustedRoot['certificateAuthorities'], name: string) =>
       list.map(
@@ -145,7 +194,9 @@ export class Verifier {
             try {
               return parseCertificate(der);
             } catch (e) {
-              throw new WaxsealError('ERR_TRUSTED_ROOT_INVALID', `${name}[${i}].certChain.certificates[${j}]: ${describeError(e)}`, { cause: e });
+              throw new WaxsealError('ERR_TRUSTED_ROOT_INVALID', `${name}[${i}].certChain.certificates[${j}]: ${describeError(e)}`, {
+                cause: e,
+              });
             }
           }),
       );
@@ -167,7 +218,13 @@ export class Verifier {
       } catch {
         // not usable for Rekor v2 checkpoints
       }
-      const entry: TrustedLog = { instance: log, key, v1Hint: key ? sha256(key.spki).subarray(0, 4) : new Uint8Array(4), v2Verifier, hostname };
+      const entry: TrustedLog = {
+        instance: log,
+        key,
+        v1Hint: key ? sha256(key.spki).subarray(0, 4) : new Uint8Array(4),
+        v2Verifier,
+        hostname,
+      };
       if (keyError !== undefined) entry.keyError = keyError;
       this.#tlogs.set(toHex(log.logId), entry);
     }
@@ -233,7 +290,10 @@ export class Verifier {
         statement = parseStatement(env);
         checkSubject(statement, digests);
         if (policy.predicateType !== undefined && statement.predicateType !== policy.predicateType) {
-          fail('dsse.predicate-type', `predicate type ${JSON.stringify(statement.predicateType.slice(0, 100))} is not ${JSON.stringify(policy.predicateType)}`);
+          fail(
+            'dsse.predicate-type',
+            `predicate type ${JSON.stringify(statement.predicateType.slice(0, 100))} is not ${JSON.stringify(policy.predicateType)}`,
+          );
         }
       }
     }
@@ -243,7 +303,11 @@ export class Verifier {
     const subject: TlogSubject = {
       content: bundle.content,
       signature,
-      material: leaf ? { type: 'certificate', cert: leaf } : keyWindow ? { type: 'publicKey', spki: key.spki, validFor: keyWindow } : { type: 'publicKey', spki: key.spki },
+      material: leaf
+        ? { type: 'certificate', cert: leaf }
+        : keyWindow
+          ? { type: 'publicKey', spki: key.spki, validFor: keyWindow }
+          : { type: 'publicKey', spki: key.spki },
       key,
       artifactDigest: (alg) => digests.get(alg),
     };
@@ -303,22 +367,31 @@ export class Verifier {
     if (tlogCount < o.tlogThreshold) short('threshold.tlog', `${tlogCount} verified transparency-log entries, ${o.tlogThreshold} required`);
     const rfc3161Count = timestamps.filter((t) => t.source === 'rfc3161').length;
     const integratedCount = timestamps.length - rfc3161Count;
-    if (rfc3161Count < o.timestampThreshold) short('threshold.rfc3161-timestamp', `${rfc3161Count} verified RFC 3161 timestamps, ${o.timestampThreshold} required`);
+    if (rfc3161Count < o.timestampThreshold)
+      short('threshold.rfc3161-timestamp', `${rfc3161Count} verified RFC 3161 timestamps, ${o.timestampThreshold} required`);
     if (integratedCount < o.integratedTimestampThreshold) {
-      short('threshold.integrated-timestamp', `${integratedCount} verified integrated timestamps, ${o.integratedTimestampThreshold} required`);
+      short(
+        'threshold.integrated-timestamp',
+        `${integratedCount} verified integrated timestamps, ${o.integratedTimestampThreshold} required`,
+      );
     }
-    if (timestamps.length < o.observerTimestampThreshold) short('threshold.timestamp', `${timestamps.length} verified signing times, ${o.observerTimestampThreshold} required`);
+    if (timestamps.length < o.observerTimestampThreshold)
+      short('threshold.timestamp', `${timestamps.length} verified signing times, ${o.observerTimestampThreshold} required`);
 
     // ---- 6. certificate path per verified time, SCTs; or the key's window
     let signer: VerifiedSigner;
     const ctLogs: string[] = [];
     if (leaf) {
-      if (timestamps.length === 0) short('threshold.timestamp', 'a certificate can only be checked at a verified signing time, and there is none');
+      if (timestamps.length === 0)
+        short('threshold.timestamp', 'a certificate can only be checked at a verified signing time, and there is none');
       const { authority, issuer } = under('cert.chain', 'certificate path', () => this.#validateLeaf(leaf!, timestamps));
       if (this.options.ctlogThreshold > 0) {
         const r = under('sct', 'embedded SCTs', () => verifyEmbeddedScts(leaf!, issuer, this.#ctlogs));
         if (r.verifiedLogs.length < this.options.ctlogThreshold) {
-          fail('sct', `${r.verifiedLogs.length} verified SCTs from distinct CT logs, ${this.options.ctlogThreshold} required${r.problems.length ? ` (${r.problems.join('; ')})` : ''}`);
+          fail(
+            'sct',
+            `${r.verifiedLogs.length} verified SCTs from distinct CT logs, ${this.options.ctlogThreshold} required${r.problems.length ? ` (${r.problems.join('; ')})` : ''}`,
+          );
         }
         ctLogs.push(...r.verifiedLogs);
       }
@@ -328,12 +401,21 @@ export class Verifier {
       signer = { type: 'certificate', certificate: leaf, certificateAuthority: authority.name, ...identity };
     } else {
       for (const t of timestamps) {
-        if (keyWindow && !inRange(keyWindow, t.time)) fail('key.validity', `signing time ${t.time.toISOString()} (${t.source}) is outside the public key's validity`);
+        if (keyWindow && !inRange(keyWindow, t.time))
+          fail('key.validity', `signing time ${t.time.toISOString()} (${t.source}) is outside the public key's validity`);
       }
       signer = { type: 'publicKey', hint: vm.content.type === 'publicKey' ? vm.content.hint : '', publicKey: key };
     }
 
-    const result: VerificationResult = { bundleVersion: version, content: bundle.content.type, signer, timestamps, tlogEntries, ctLogs, ignored };
+    const result: VerificationResult = {
+      bundleVersion: version,
+      content: bundle.content.type,
+      signer,
+      timestamps,
+      tlogEntries,
+      ctLogs,
+      ignored,
+    };
     if (bundle.content.type === 'dsseEnvelope') result.payloadType = bundle.content.envelope.payloadType;
     if (statement) result.statement = statement;
     return result;
@@ -373,7 +455,10 @@ export class Verifier {
       }
       if (!ok) {
         const detail = this.#cas.length === 0 ? 'the trusted root lists no certificate authorities' : reasons.join('; ');
-        fail('cert.chain', `the certificate does not chain to a trusted CA at ${t.time.toISOString()} (${t.source} time from ${t.authority}): ${detail}`);
+        fail(
+          'cert.chain',
+          `the certificate does not chain to a trusted CA at ${t.time.toISOString()} (${t.source} time from ${t.authority}): ${detail}`,
+        );
       }
     }
     return chosen!;
@@ -387,7 +472,7 @@ function checkLeafProfile(leaf: Certificate): void {
     const ku = keyUsage(leaf);
     if (ku && !ku.has('digitalSignature')) fail('cert.profile', 'the signing certificate key usage lacks digitalSignature');
     const eku = extendedKeyUsage(leaf);
-    if (!eku || !eku.includes(OID.kpCodeSigning)) fail('cert.profile', 'the signing certificate lacks the codeSigning extended key usage');
+    if (!eku?.includes(OID.kpCodeSigning)) fail('cert.profile', 'the signing certificate lacks the codeSigning extended key usage');
     const crit = unhandledCriticalExtension(leaf);
     if (crit) fail('cert.profile', `the signing certificate has an unhandled critical extension ${crit}`);
   });

@@ -6,9 +6,23 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { WaxsealError } from '../../core/src/errors.ts';
 import {
-  parseBundle, parseBundleJson, serializeBundle, parseTrustedRoot, serializeTrustedRoot, parseSigningConfig, serializeSigningConfig,
-  parseClientTrustConfig, selectServices, BUNDLE_MEDIA_TYPE_V01, BUNDLE_MEDIA_TYPE_V02, BUNDLE_MEDIA_TYPE_V03, SIGNING_CONFIG_MEDIA_TYPE_V02,
-  type Bundle, type SigningConfig, type Service, type TransparencyLogEntry,
+  parseBundle,
+  parseBundleJson,
+  serializeBundle,
+  parseTrustedRoot,
+  serializeTrustedRoot,
+  parseSigningConfig,
+  serializeSigningConfig,
+  parseClientTrustConfig,
+  selectServices,
+  BUNDLE_MEDIA_TYPE_V01,
+  BUNDLE_MEDIA_TYPE_V02,
+  BUNDLE_MEDIA_TYPE_V03,
+  SIGNING_CONFIG_MEDIA_TYPE_V02,
+  type Bundle,
+  type SigningConfig,
+  type Service,
+  type TransparencyLogEntry,
 } from '../../bundle/src/index.ts';
 import { Verifier, parseTimestampResponse } from '../src/index.ts';
 import { vectorsPresent, loadCases, trustedRootOf, type VectorCase } from './vectors/load.ts';
@@ -107,10 +121,22 @@ function entryArb(version: '0.1' | '0.2' | '0.3'): fc.Arbitrary<TransparencyLogE
       body: bytes(1, 200),
     })
     .map((r) => {
-      const e: TransparencyLogEntry = { logIndex: r.logIndex, logId: r.logId, kindVersion: { kind: r.kind, version: r.kversion }, integratedTime: r.integratedTime, canonicalizedBody: r.body };
+      const e: TransparencyLogEntry = {
+        logIndex: r.logIndex,
+        logId: r.logId,
+        kindVersion: { kind: r.kind, version: r.kversion },
+        integratedTime: r.integratedTime,
+        canonicalizedBody: r.body,
+      };
       if (version === '0.1' || r.set) e.inclusionPromise = { signedEntryTimestamp: r.set ?? Uint8Array.of(1) };
       if (version !== '0.1' || r.extra % 2 === 0) {
-        e.inclusionProof = { logIndex: r.proofIndex, treeSize: r.proofIndex + 1 + r.extra, rootHash: r.rootHash, hashes: r.hashes, checkpoint: r.checkpoint };
+        e.inclusionProof = {
+          logIndex: r.proofIndex,
+          treeSize: r.proofIndex + 1 + r.extra,
+          rootHash: r.rootHash,
+          hashes: r.hashes,
+          checkpoint: r.checkpoint,
+        };
       }
       return e;
     });
@@ -122,25 +148,60 @@ const bundleArb: fc.Arbitrary<Bundle> = fc.constantFrom('0.1', '0.2', '0.3').cha
       material: fc.oneof(
         fc.string({ maxLength: 20 }).map((hint) => ({ type: 'publicKey' as const, hint })),
         bytes().map((certificate) => ({ type: 'certificate' as const, certificate })),
-        ...(version === '0.3' ? [] : [fc.array(bytes(), { minLength: 1, maxLength: 3 }).map((certificates) => ({ type: 'x509CertificateChain' as const, certificates }))]),
+        ...(version === '0.3'
+          ? []
+          : [
+              fc
+                .array(bytes(), { minLength: 1, maxLength: 3 })
+                .map((certificates) => ({ type: 'x509CertificateChain' as const, certificates })),
+            ]),
       ),
-      entries: fc.uniqueArray(entryArb(version as '0.1'), { maxLength: 4, selector: (e) => `${Buffer.from(e.logId).toString('hex')}/${e.logIndex}` }),
+      entries: fc.uniqueArray(entryArb(version as '0.1'), {
+        maxLength: 4,
+        selector: (e) => `${Buffer.from(e.logId).toString('hex')}/${e.logIndex}`,
+      }),
       timestamps: fc.uniqueArray(bytes(), { maxLength: 3, selector: (b) => Buffer.from(b).toString('hex') }),
       content: fc.oneof(
-        fc.record({ sig: bytes(), md: fc.option(fc.record({ alg: fc.constantFrom('sha256', 'sha384', 'sha512'), seed: fc.nat() }), { nil: undefined }) }).map(({ sig, md }) =>
-          md
-            ? { type: 'messageSignature' as const, signature: sig, messageDigest: { algorithm: md.alg as 'sha256', digest: new Uint8Array({ sha256: 32, sha384: 48, sha512: 64 }[md.alg]!).fill(md.seed % 256) } }
-            : { type: 'messageSignature' as const, signature: sig },
-        ),
-        fc.record({ payload: bytes(0, 60), payloadType: fc.string({ minLength: 1, maxLength: 30 }), sig: bytes(), keyid: fc.string({ maxLength: 10 }) }).map((d) => ({
-          type: 'dsseEnvelope' as const,
-          envelope: { payload: d.payload, payloadType: d.payloadType, signatures: [{ sig: d.sig, keyid: d.keyid }] },
-        })),
+        fc
+          .record({
+            sig: bytes(),
+            md: fc.option(fc.record({ alg: fc.constantFrom('sha256', 'sha384', 'sha512'), seed: fc.nat() }), { nil: undefined }),
+          })
+          .map(({ sig, md }) =>
+            md
+              ? {
+                  type: 'messageSignature' as const,
+                  signature: sig,
+                  messageDigest: {
+                    algorithm: md.alg as 'sha256',
+                    digest: new Uint8Array({ sha256: 32, sha384: 48, sha512: 64 }[md.alg]!).fill(md.seed % 256),
+                  },
+                }
+              : { type: 'messageSignature' as const, signature: sig },
+          ),
+        fc
+          .record({
+            payload: bytes(0, 60),
+            payloadType: fc.string({ minLength: 1, maxLength: 30 }),
+            sig: bytes(),
+            keyid: fc.string({ maxLength: 10 }),
+          })
+          .map((d) => ({
+            type: 'dsseEnvelope' as const,
+            envelope: { payload: d.payload, payloadType: d.payloadType, signatures: [{ sig: d.sig, keyid: d.keyid }] },
+          })),
       ),
       legacy03: fc.boolean(),
     })
     .map((r) => ({
-      mediaType: version === '0.1' ? BUNDLE_MEDIA_TYPE_V01 : version === '0.2' ? BUNDLE_MEDIA_TYPE_V02 : r.legacy03 ? 'application/vnd.dev.sigstore.bundle+json;version=0.3' : BUNDLE_MEDIA_TYPE_V03,
+      mediaType:
+        version === '0.1'
+          ? BUNDLE_MEDIA_TYPE_V01
+          : version === '0.2'
+            ? BUNDLE_MEDIA_TYPE_V02
+            : r.legacy03
+              ? 'application/vnd.dev.sigstore.bundle+json;version=0.3'
+              : BUNDLE_MEDIA_TYPE_V03,
       verificationMaterial: { content: r.material, tlogEntries: r.entries, rfc3161Timestamps: r.timestamps },
       content: r.content,
     })),
@@ -150,7 +211,9 @@ const dateArb = fc.integer({ min: 0, max: 4_000_000_000_000 }).map((ms) => new D
 const serviceArb: fc.Arbitrary<Service> = fc.record({
   url: fc.webUrl(),
   majorApiVersion: fc.integer({ min: 0, max: 3 }),
-  validFor: fc.record({ start: dateArb, end: fc.option(dateArb, { nil: undefined }) }).map((r) => (r.end ? { start: r.start, end: r.end } : { start: r.start })),
+  validFor: fc
+    .record({ start: dateArb, end: fc.option(dateArb, { nil: undefined }) })
+    .map((r) => (r.end ? { start: r.start, end: r.end } : { start: r.start })),
   operator: fc.constantFrom('a.example', 'b.example', 'c.example'),
 });
 const selectorArb = fc.oneof(
@@ -179,7 +242,10 @@ test('parseBundle / parseTrustedRoot / parseSigningConfig / parseClientTrustConf
     }),
     { numRuns: 300 },
   );
-  fc.assert(fc.property(fc.string({ maxLength: 200 }), (s) => onlyWaxsealErrors(() => parseBundleJson(s))), { numRuns: 200 });
+  fc.assert(
+    fc.property(fc.string({ maxLength: 200 }), (s) => onlyWaxsealErrors(() => parseBundleJson(s))),
+    { numRuns: 200 },
+  );
 });
 
 test('generated bundles round-trip through serialize -> parse', () => {
@@ -211,7 +277,10 @@ test('generated signing configs round-trip, and selectServices obeys the selecti
       for (const list of [sel.tlogs, sel.tsas]) {
         assert.ok(list.every(valid));
         assert.equal(new Set(list.map((s) => s.operator)).size, list.length, 'one service per operator');
-        assert.ok(list.every((s) => s.majorApiVersion === list[0]!.majorApiVersion), 'versions are never mixed');
+        assert.ok(
+          list.every((s) => s.majorApiVersion === list[0]!.majorApiVersion),
+          'versions are never mixed',
+        );
       }
       if (c.tsaConfig.selector === 'ANY') assert.ok(sel.tsas.length <= 1);
       if (c.tsaConfig.selector === 'EXACT' && sel.tsas.length > 0) assert.equal(sel.tsas.length, c.tsaConfig.count);
@@ -221,7 +290,10 @@ test('generated signing configs round-trip, and selectServices obeys the selecti
 });
 
 test('parseTimestampResponse throws only WaxsealError on arbitrary bytes', () => {
-  fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (b) => onlyWaxsealErrors(() => parseTimestampResponse(b))), { numRuns: 500 });
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 300 }), (b) => onlyWaxsealErrors(() => parseTimestampResponse(b))),
+    { numRuns: 500 },
+  );
 });
 
 if (vectorsPresent()) {
@@ -239,23 +311,36 @@ if (vectorsPresent()) {
   test('real bundles round-trip and re-parse from snake_case keys', () => {
     for (const c of parsedOk) {
       const b = parseBundleJson(c.bundleText);
-      const snake = JSON.parse(JSON.stringify(serializeBundle(b)).replace(/"([a-z0-9]+[A-Z][A-Za-z0-9]*)":/g, (_m, k: string) => `"${k.replace(/[A-Z]/g, (x) => `_${x.toLowerCase()}`)}":`));
+      const snake = JSON.parse(
+        JSON.stringify(serializeBundle(b)).replace(
+          /"([a-z0-9]+[A-Z][A-Za-z0-9]*)":/g,
+          (_m, k: string) => `"${k.replace(/[A-Z]/g, (x) => `_${x.toLowerCase()}`)}":`,
+        ),
+      );
       assert.deepEqual(parseBundle(snake), b, c.id);
     }
     for (const c of cases) {
       const r = trustedRootOf(c);
-      assert.deepEqual(serializeTrustedRoot(parseTrustedRoot(JSON.parse(JSON.stringify(serializeTrustedRoot(r))))), serializeTrustedRoot(r));
+      assert.deepEqual(
+        serializeTrustedRoot(parseTrustedRoot(JSON.parse(JSON.stringify(serializeTrustedRoot(r))))),
+        serializeTrustedRoot(r),
+      );
     }
   });
 
   test('parseTimestampResponse on edited real tokens throws only WaxsealError', () => {
     fc.assert(
-      fc.property(fc.nat({ max: tsTokens.length - 1 }), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 })), { minLength: 1, maxLength: 4 }), fc.nat(), (i, flips, cut) => {
-        const t = new Uint8Array(tsTokens[i]!);
-        for (const [at, x] of flips) t[at % t.length] ^= x;
-        onlyWaxsealErrors(() => parseTimestampResponse(t));
-        onlyWaxsealErrors(() => parseTimestampResponse(t.subarray(0, cut % t.length)));
-      }),
+      fc.property(
+        fc.nat({ max: tsTokens.length - 1 }),
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 })), { minLength: 1, maxLength: 4 }),
+        fc.nat(),
+        (i, flips, cut) => {
+          const t = new Uint8Array(tsTokens[i]!);
+          for (const [at, x] of flips) t[at % t.length] ^= x;
+          onlyWaxsealErrors(() => parseTimestampResponse(t));
+          onlyWaxsealErrors(() => parseTimestampResponse(t.subarray(0, cut % t.length)));
+        },
+      ),
       { numRuns: 400 },
     );
   });
@@ -306,9 +391,12 @@ if (vectorsPresent()) {
   test('Verifier construction on edited real trusted roots throws only WaxsealError', () => {
     const roots = [...new Set(cases.map((c) => c.trustedRootText))].map((t) => JSON.parse(t) as Json);
     fc.assert(
-      fc.property(fc.nat({ max: roots.length - 1 }).chain((i) => editsOf(roots[i]!)), (doc) => {
-        onlyWaxsealErrors(() => new Verifier(parseTrustedRoot(doc), { skipSctUnsafe: true }));
-      }),
+      fc.property(
+        fc.nat({ max: roots.length - 1 }).chain((i) => editsOf(roots[i]!)),
+        (doc) => {
+          onlyWaxsealErrors(() => new Verifier(parseTrustedRoot(doc), { skipSctUnsafe: true }));
+        },
+      ),
       { numRuns: 150 },
     );
   });

@@ -75,7 +75,9 @@ if (!vectorsPresent()) {
   });
 
   test('message signature: signature, certificate, digest, artifact', () => {
-    expectFailure(v1, 'signature', { bundle: mutate(v1, (b) => b.content.type === 'messageSignature' && (b.content.signature = flip(b.content.signature))) });
+    expectFailure(v1, 'signature', {
+      bundle: mutate(v1, (b) => b.content.type === 'messageSignature' && (b.content.signature = flip(b.content.signature))),
+    });
     // A different certificate (another signer's key): the signature no longer verifies.
     const other = base(loadCase('py-v0.3-hashedrekord-staging'));
     expectFailure(v1, 'signature', {
@@ -83,10 +85,21 @@ if (!vectorsPresent()) {
     });
     // Same key, different certificate bytes: the log entry no longer names this certificate.
     expectFailure(v1, 'tlog.body-mismatch', {
-      bundle: mutate(v1, (b) => b.verificationMaterial.content.type === 'certificate' && (b.verificationMaterial.content.certificate = flip(b.verificationMaterial.content.certificate))),
+      bundle: mutate(
+        v1,
+        (b) =>
+          b.verificationMaterial.content.type === 'certificate' &&
+          (b.verificationMaterial.content.certificate = flip(b.verificationMaterial.content.certificate)),
+      ),
     });
     expectFailure(v1, 'artifact.digest', {
-      bundle: mutate(v1, (b) => b.content.type === 'messageSignature' && b.content.messageDigest && (b.content.messageDigest.digest = flip(b.content.messageDigest.digest))),
+      bundle: mutate(
+        v1,
+        (b) =>
+          b.content.type === 'messageSignature' &&
+          b.content.messageDigest &&
+          (b.content.messageDigest.digest = flip(b.content.messageDigest.digest)),
+      ),
     });
     expectFailure(v1, 'artifact.digest', { artifact: { bytes: flip(v1.artifactBytes!) } });
     expectFailure(v1, 'artifact.required', { artifact: undefined });
@@ -97,12 +110,21 @@ if (!vectorsPresent()) {
   });
 
   test('Rekor v1: SET, integrated time, log index, inclusion proof, checkpoint, body, log ID', () => {
-    expectFailure(v1, 'tlog.set', { bundle: mutate(v1, (b) => (entry0(b).inclusionPromise!.signedEntryTimestamp = flip(entry0(b).inclusionPromise!.signedEntryTimestamp))) });
+    expectFailure(v1, 'tlog.set', {
+      bundle: mutate(
+        v1,
+        (b) => (entry0(b).inclusionPromise!.signedEntryTimestamp = flip(entry0(b).inclusionPromise!.signedEntryTimestamp)),
+      ),
+    });
     expectFailure(v1, 'tlog.set', { bundle: mutate(v1, (b) => (entry0(b).integratedTime += 1)) });
     expectFailure(v1, 'tlog.set', { bundle: mutate(v1, (b) => (entry0(b).logIndex += 1)) });
-    expectFailure(v1, 'tlog.inclusion-proof', { bundle: mutate(v1, (b) => (entry0(b).inclusionProof!.hashes[0] = flip(entry0(b).inclusionProof!.hashes[0]!))) });
+    expectFailure(v1, 'tlog.inclusion-proof', {
+      bundle: mutate(v1, (b) => (entry0(b).inclusionProof!.hashes[0] = flip(entry0(b).inclusionProof!.hashes[0]!))),
+    });
     expectFailure(v1, 'tlog.inclusion-proof', { bundle: mutate(v1, (b) => (entry0(b).inclusionProof!.logIndex += 1)) });
-    expectFailure(v1, 'tlog.checkpoint', { bundle: mutate(v1, (b) => (entry0(b).inclusionProof!.rootHash = flip(entry0(b).inclusionProof!.rootHash))) });
+    expectFailure(v1, 'tlog.checkpoint', {
+      bundle: mutate(v1, (b) => (entry0(b).inclusionProof!.rootHash = flip(entry0(b).inclusionProof!.rootHash))),
+    });
     expectFailure(v1, 'tlog.checkpoint', {
       bundle: mutate(v1, (b) => {
         const p = entry0(b).inclusionProof!;
@@ -127,7 +149,9 @@ if (!vectorsPresent()) {
     expectFailure(v1, 'tlog.body-mismatch', {
       bundle: mutate(v1, (b) => (entry0(b).kindVersion = { kind: 'dsse', version: '0.0.1' })),
     });
-    expectFailure(v1, 'tlog.unsupported-kind', { bundle: mutate(v1, (b) => (entry0(b).kindVersion = { kind: 'rekord', version: '0.0.1' })) });
+    expectFailure(v1, 'tlog.unsupported-kind', {
+      bundle: mutate(v1, (b) => (entry0(b).kindVersion = { kind: 'rekord', version: '0.0.1' })),
+    });
     // An entry from a log the trusted root does not list is skipped, so the threshold fails.
     expectFailure(v1, 'threshold.tlog', { bundle: mutate(v1, (b) => (entry0(b).logId = flip(entry0(b).logId))) });
     // Without the SET, the integrated time is not trusted: no signing time remains.
@@ -142,10 +166,16 @@ if (!vectorsPresent()) {
     const b = base(v1);
     const json = serializeBundle(b) as { verificationMaterial: { tlogEntries: unknown[] } };
     json.verificationMaterial.tlogEntries.push(json.verificationMaterial.tlogEntries[0]);
-    assert.throws(() => parseBundle(json), (e: unknown) => e instanceof WaxsealError && e.code === 'ERR_BUNDLE_INVALID' && /duplicate/.test(e.message));
+    assert.throws(
+      () => parseBundle(json),
+      (e: unknown) => e instanceof WaxsealError && e.code === 'ERR_BUNDLE_INVALID' && /duplicate/.test(e.message),
+    );
     const noProof = serializeBundle(b) as { verificationMaterial: { tlogEntries: Record<string, unknown>[] } };
     delete noProof.verificationMaterial.tlogEntries[0]!.inclusionProof;
-    assert.throws(() => parseBundle(noProof), (e: unknown) => e instanceof WaxsealError && e.code === 'ERR_BUNDLE_INVALID');
+    assert.throws(
+      () => parseBundle(noProof),
+      (e: unknown) => e instanceof WaxsealError && e.code === 'ERR_BUNDLE_INVALID',
+    );
   });
 
   test('certificates: trusted CAs, chain links, SCTs', () => {
@@ -159,14 +189,23 @@ if (!vectorsPresent()) {
     // A CA whose validFor ended before the signing time.
     expectFailure(v1, 'cert.chain', {
       verifier: withRoot(v1, (r) => {
-        for (const ca of r.certificateAuthorities) ca.validFor = { start: ca.validFor.start ?? new Date(0), end: new Date('2023-01-01T00:00:00Z') };
+        for (const ca of r.certificateAuthorities)
+          ca.validFor = { start: ca.validFor.start ?? new Date(0), end: new Date('2023-01-01T00:00:00Z') };
       }),
     });
     expectFailure(v1, 'sct', { verifier: withRoot(v1, (r) => (r.ctlogs = [])) });
-    expectFailure(v1, 'sct', { verifier: withRoot(v1, (r) => (r.ctlogs[1]!.publicKey.validFor = { start: new Date('2030-01-01T00:00:00Z') })) });
+    expectFailure(v1, 'sct', {
+      verifier: withRoot(v1, (r) => (r.ctlogs[1]!.publicKey.validFor = { start: new Date('2030-01-01T00:00:00Z') })),
+    });
     expectOk(v1, { verifier: withRoot(v1, (r) => (r.ctlogs = []), { ...v1.options, skipSctUnsafe: true }) });
-    assert.throws(() => new Verifier(trustedRootOf(v1), { ctlogThreshold: 0 }), (e: unknown) => e instanceof WaxsealError && e.code === 'ERR_INVALID_INPUT');
-    assert.throws(() => new Verifier(trustedRootOf(v1), { tlogThreshold: -1 }), (e: unknown) => e instanceof WaxsealError && e.code === 'ERR_INVALID_INPUT');
+    assert.throws(
+      () => new Verifier(trustedRootOf(v1), { ctlogThreshold: 0 }),
+      (e: unknown) => e instanceof WaxsealError && e.code === 'ERR_INVALID_INPUT',
+    );
+    assert.throws(
+      () => new Verifier(trustedRootOf(v1), { tlogThreshold: -1 }),
+      (e: unknown) => e instanceof WaxsealError && e.code === 'ERR_INVALID_INPUT',
+    );
   });
 
   test('identity policy', () => {
@@ -178,7 +217,9 @@ if (!vectorsPresent()) {
     // Regular expressions are unanchored (as in Go): a fragment matches.
     expectOk(v1, { policy: { identities: [{ subjectAlternativeNameRegExp: 'google', issuerRegExp: /accounts/ }] } });
     expectFailure(v1, 'identity.san', { policy: { identities: [{ subjectAlternativeNameRegExp: '^google', issuer: id.issuer }] } });
-    expectFailure(v1, 'identity.issuer', { policy: { identities: [{ subjectAlternativeName: id.subjectAlternativeName, issuerRegExp: 'github' }] } });
+    expectFailure(v1, 'identity.issuer', {
+      policy: { identities: [{ subjectAlternativeName: id.subjectAlternativeName, issuerRegExp: 'github' }] },
+    });
     expectFailure(v1, 'identity.extension', { policy: pol({ extensions: { sourceRepositoryURI: 'https://github.com/x/y' } }) });
     expectOk(v1, { policy: pol({ extensions: { '1.3.6.1.4.1.57264.1.8': 'https://accounts.google.com' } }) });
     // Any identity may match.
@@ -193,8 +234,12 @@ if (!vectorsPresent()) {
   });
 
   test('Rekor v2: leaf reconstruction, inclusion at logIndex, C2SP checkpoint', () => {
-    expectFailure(v2, 'signature', { bundle: mutate(v2, (b) => b.content.type === 'messageSignature' && (b.content.signature = flip(b.content.signature))) });
-    expectFailure(v2, 'tlog.inclusion-proof', { bundle: mutate(v2, (b) => (entry0(b).inclusionProof!.hashes[0] = flip(entry0(b).inclusionProof!.hashes[0]!))) });
+    expectFailure(v2, 'signature', {
+      bundle: mutate(v2, (b) => b.content.type === 'messageSignature' && (b.content.signature = flip(b.content.signature))),
+    });
+    expectFailure(v2, 'tlog.inclusion-proof', {
+      bundle: mutate(v2, (b) => (entry0(b).inclusionProof!.hashes[0] = flip(entry0(b).inclusionProof!.hashes[0]!))),
+    });
     expectFailure(v2, 'tlog.inclusion-proof', { bundle: mutate(v2, (b) => (entry0(b).logIndex += 1)) });
     expectFailure(v2, 'tlog.checkpoint', {
       bundle: mutate(v2, (b) => {
@@ -229,8 +274,7 @@ if (!vectorsPresent()) {
     const tsas = trustedRootOf(v2).timestampAuthorities.map((a, i) => new Authority(i, a));
     const good = verifyTimestamp(parseTimestampResponse(tok), sig, tsas);
     assert.equal(good.time.toISOString(), parseTimestampResponse(tok).genTime.toISOString());
-    const check = (f: () => unknown, name: string) =>
-      assert.throws(f, (e: unknown) => e instanceof WaxsealError && e.check === name, name);
+    const check = (f: () => unknown, name: string) => assert.throws(f, (e: unknown) => e instanceof WaxsealError && e.check === name, name);
     // The CMS signature (the last bytes of the token) no longer verifies.
     check(() => verifyTimestamp(parseTimestampResponse(flip(tok)), sig, tsas), 'timestamp.signature');
     check(() => verifyTimestamp(parseTimestampResponse(tok), flip(sig), tsas), 'timestamp.imprint');
@@ -246,8 +290,10 @@ if (!vectorsPresent()) {
     rejection[status.raw.byteOffset - tok.byteOffset + 2] = 2;
     check(() => parseTimestampResponse(rejection), 'timestamp.parse');
     // In a bundle: a token that parses but does not verify is ignored, one that does not parse rejects.
-    const e = expectFailure(v2, 'threshold.timestamp', { bundle: mutate(v2, (bb) => (bb.verificationMaterial.rfc3161Timestamps = [flip(tok)])) });
-    assert.match(String((e.detail?.ignored as string[])[0]), /timestamp 0: timestamp.signature/);
+    const e = expectFailure(v2, 'threshold.timestamp', {
+      bundle: mutate(v2, (bb) => (bb.verificationMaterial.rfc3161Timestamps = [flip(tok)])),
+    });
+    assert.match(String((e.detail?.ignored as string[] | undefined)?.[0]), /timestamp 0: timestamp.signature/);
     expectFailure(v2, 'timestamp.parse', { bundle: mutate(v2, (bb) => (bb.verificationMaterial.rfc3161Timestamps = [tok.subarray(1)])) });
   });
 
@@ -260,7 +306,9 @@ if (!vectorsPresent()) {
     expectOk(dsse, { artifact: undefined });
     expectFailure(dsse, 'dsse.predicate-type', { policy: { ...dsse.policy, predicateType: 'https://example.com/other' } });
     const d = intoto.artifact && 'digest' in intoto.artifact ? intoto.artifact.digest : assert.fail('digest case');
-    expectFailure(intoto, 'dsse.subject', { artifact: { digest: { algorithm: d.algorithm, value: String(d.value).replace(/^./, (ch) => (ch === '0' ? '1' : '0')) } } });
+    expectFailure(intoto, 'dsse.subject', {
+      artifact: { digest: { algorithm: d.algorithm, value: String(d.value).replace(/^./, (ch) => (ch === '0' ? '1' : '0')) } },
+    });
     expectFailure(v2dsse, 'signature', { bundle: mutate(v2dsse, (b) => (env(b).payload = flip(env(b).payload, 10))) });
     expectFailure(v2dsse, 'dsse.subject', { artifact: { bytes: flip(v2dsse.artifactBytes!) } });
   });
@@ -268,13 +316,17 @@ if (!vectorsPresent()) {
   test('public-key bundles: key, validity window, policy', () => {
     const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'pem', type: 'spki' }).toString();
     expectFailure(keyed, 'signature', { policy: { publicKey: { publicKey: other } } });
-    expectFailure(keyed, 'key.validity', { policy: { publicKey: { ...keyed.policy.publicKey!, validFor: { end: new Date('2020-01-01T00:00:00Z') } } } });
+    expectFailure(keyed, 'key.validity', {
+      policy: { publicKey: { ...keyed.policy.publicKey!, validFor: { end: new Date('2020-01-01T00:00:00Z') } } },
+    });
     expectOk(keyed, { policy: { publicKey: { ...keyed.policy.publicKey!, validFor: { start: new Date('2026-01-01T00:00:00Z') } } } });
     expectFailure(keyed, 'key.mismatch', { policy: {} });
     // A logged key bundle whose integrated time falls outside the key's window.
     const npm = loadCase('go-examples-v0.1-npm-publish-public-key');
     expectOk(npm);
-    expectFailure(npm, 'tlog.integrated-time', { policy: { publicKey: { ...npm.policy.publicKey!, validFor: { end: new Date('2023-01-01T00:00:00Z') } } } });
+    expectFailure(npm, 'tlog.integrated-time', {
+      policy: { publicKey: { ...npm.policy.publicKey!, validFor: { end: new Date('2023-01-01T00:00:00Z') } } },
+    });
     expectFailure(keyed, 'key.mismatch', { policy: { publicKey: { publicKey: 'not a key' } } });
   });
 }

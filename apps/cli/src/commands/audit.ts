@@ -32,7 +32,7 @@ Options:
 
 export async function audit(argv: string[], ui: Ui): Promise<number> {
   const { values: v, positionals, helpWanted } = parse(argv, auditSpec);
-  if (helpWanted) return ui.result({ help: helpText(auditSpec) }, helpText(auditSpec)), 0;
+  if (helpWanted) return (ui.result({ help: helpText(auditSpec) }, helpText(auditSpec)), 0);
   const db = v.db ?? join(v.data ?? DEFAULT_DEV_DATA, 'audit.db');
   const anchor = v.anchor ? { anchorPath: v.anchor } : {};
   switch (positionals[0]) {
@@ -51,12 +51,21 @@ export async function audit(argv: string[], ui: Ui): Promise<number> {
         ...(v.action ? { action: v.action } : {}),
         ...(v.result ? { result: v.result as 'ok' } : {}),
       });
-      ui.result(records, records.map((r) => `${r.seq}\t${r.time}\t${r.action}\t${r.result}${r.errorCode ? ` ${r.errorCode}` : ''}\t${r.identity?.san ?? r.identity?.subject ?? '-'}\t${r.actor}`));
+      ui.result(
+        records,
+        records.map(
+          (r) =>
+            `${r.seq}\t${r.time}\t${r.action}\t${r.result}${r.errorCode ? ` ${r.errorCode}` : ''}\t${r.identity?.san ?? r.identity?.subject ?? '-'}\t${r.actor}`,
+        ),
+      );
       return 0;
     }
     case 'verify': {
       const r = v.file ? await auditVerifyExport(v.file, anchor) : await auditVerify(db, anchor);
-      ui.result({ ok: true, ...r }, `audit log OK: ${r.records} records, head ${r.head ? `#${r.head.seq} ${r.head.hash}` : '(empty)'}${r.anchored ? ', matches the anchor' : ''}`);
+      ui.result(
+        { ok: true, ...r },
+        `audit log OK: ${r.records} records, head ${r.head ? `#${r.head.seq} ${r.head.hash}` : '(empty)'}${r.anchored ? ', matches the anchor' : ''}`,
+      );
       return 0;
     }
     case 'export': {

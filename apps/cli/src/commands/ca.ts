@@ -90,7 +90,7 @@ export async function ca(argv: string[], ui: Ui): Promise<number> {
 
 async function init(argv: string[], ui: Ui): Promise<number> {
   const { values: v, helpWanted } = parse(argv, initSpec);
-  if (helpWanted) return ui.result({ help: helpText(initSpec) }, helpText(initSpec)), 0;
+  if (helpWanted) return (ui.result({ help: helpText(initSpec) }, helpText(initSpec)), 0);
   if (!v.out) throw new UsageError('--out <dir> is required');
   const rootKind = (v['root-kind'] ?? 'ecdsa-p384') as 'ecdsa-p384' | 'ecdsa-p256';
   if (!['ecdsa-p384', 'ecdsa-p256'].includes(rootKind)) throw new UsageError('--root-kind must be ecdsa-p384 or ecdsa-p256');
@@ -100,7 +100,8 @@ async function init(argv: string[], ui: Ui): Promise<number> {
     if (!passphrase) throw new UsageError(`environment variable ${v['root-key-passphrase-env']} is empty or unset`);
   }
   mkdirSync(v.out, { recursive: true });
-  if (!v.force && existsSync(join(v.out, 'chain.pem'))) throw new WaxsealError('ERR_CONFLICT', `${v.out}/chain.pem exists; pass --force to replace it`);
+  if (!v.force && existsSync(join(v.out, 'chain.pem')))
+    throw new WaxsealError('ERR_CONFLICT', `${v.out}/chain.pem exists; pass --force to replace it`);
   let keyUri = v.key;
   let intermediate: Signer;
   if (keyUri) intermediate = await openSigner(keyUri);
@@ -139,19 +140,26 @@ async function init(argv: string[], ui: Ui): Promise<number> {
 
 async function csr(argv: string[], ui: Ui): Promise<number> {
   const { values: v, helpWanted } = parse(argv, csrSpec);
-  if (helpWanted) return ui.result({ help: helpText(csrSpec) }, helpText(csrSpec)), 0;
+  if (helpWanted) return (ui.result({ help: helpText(csrSpec) }, helpText(csrSpec)), 0);
   if (!v.key || !v.out) throw new UsageError('--key <uri> and --out <file> are required');
   const signer = await openSigner(v.key);
-  const pem = await writeCsr(signer, { organization: v.org ?? 'Waxseal', commonName: v.cn ?? `${v.org ?? 'Waxseal'} code-signing intermediate CA` });
+  const pem = await writeCsr(signer, {
+    organization: v.org ?? 'Waxseal',
+    commonName: v.cn ?? `${v.org ?? 'Waxseal'} code-signing intermediate CA`,
+  });
   await signer.close?.();
   write(v.out, pem);
-  ui.result({ ok: true, csr: v.out }, [`CSR written to ${v.out}.`, 'Have your CA issue a CA certificate (CA:TRUE, pathLen 0, keyCertSign, EKU codeSigning) for it,', `then run: waxseal ca import-chain --key ${v.key} --chain <issued chain.pem> --out <dir>`]);
+  ui.result({ ok: true, csr: v.out }, [
+    `CSR written to ${v.out}.`,
+    'Have your CA issue a CA certificate (CA:TRUE, pathLen 0, keyCertSign, EKU codeSigning) for it,',
+    `then run: waxseal ca import-chain --key ${v.key} --chain <issued chain.pem> --out <dir>`,
+  ]);
   return 0;
 }
 
 async function importChain(argv: string[], ui: Ui): Promise<number> {
   const { values: v, helpWanted } = parse(argv, importSpec);
-  if (helpWanted) return ui.result({ help: helpText(importSpec) }, helpText(importSpec)), 0;
+  if (helpWanted) return (ui.result({ help: helpText(importSpec) }, helpText(importSpec)), 0);
   if (!v.key || !v.chain || !v.out) throw new UsageError('--key, --chain and --out are required');
   let text: string;
   try {
@@ -174,13 +182,19 @@ async function importChain(argv: string[], ui: Ui): Promise<number> {
 const rotateSpec = {
   usage: 'waxseal ca rotate --dir <dir> --root-key <file> [--key <uri>]',
   summary: 'Issue a new intermediate from the root and retire the old one.',
-  options: { dir: { type: 'string' }, 'root-key': { type: 'string' }, key: { type: 'string' }, 'root-key-passphrase-env': { type: 'string' }, years: { type: 'string' } },
+  options: {
+    dir: { type: 'string' },
+    'root-key': { type: 'string' },
+    key: { type: 'string' },
+    'root-key-passphrase-env': { type: 'string' },
+    years: { type: 'string' },
+  },
   help: caSpec.help,
 } as const;
 
 async function rotate(argv: string[], ui: Ui): Promise<number> {
   const { values: v, helpWanted } = parse(argv, rotateSpec);
-  if (helpWanted) return ui.result({ help: helpText(rotateSpec) }, helpText(rotateSpec)), 0;
+  if (helpWanted) return (ui.result({ help: helpText(rotateSpec) }, helpText(rotateSpec)), 0);
   if (!v.dir || !v['root-key']) throw new UsageError('--dir and --root-key are required');
   const root = parseCertificatesPem(readFileSync(join(v.dir, 'root.pem'), 'utf8'))[0];
   if (!root) throw new WaxsealError('ERR_CONFIG', `${v.dir}/root.pem holds no certificate`);
@@ -213,16 +227,13 @@ async function rotate(argv: string[], ui: Ui): Promise<number> {
   if (existsSync(join(v.dir, 'chain.pem'))) renameSync(join(v.dir, 'chain.pem'), retiredPath);
   write(join(v.dir, 'chain.pem'), encodePem('CERTIFICATE', intermediate.der) + encodePem('CERTIFICATE', root.der));
   const end = now.toISOString();
-  ui.result(
-    { ok: true, chain: join(v.dir, 'chain.pem'), key: keyUri, retired: { chain: retiredPath, end } },
-    [
-      `New intermediate in ${join(v.dir, 'chain.pem')}, signing with ${keyUri}.`,
-      'Point ca.key at the new key and add the old chain to the configuration, then restart:',
-      '  ca:',
-      `    key: "${keyUri}"`,
-      '    retired:',
-      `      - { chain: ${retiredPath}, end: ${end} }`,
-    ],
-  );
+  ui.result({ ok: true, chain: join(v.dir, 'chain.pem'), key: keyUri, retired: { chain: retiredPath, end } }, [
+    `New intermediate in ${join(v.dir, 'chain.pem')}, signing with ${keyUri}.`,
+    'Point ca.key at the new key and add the old chain to the configuration, then restart:',
+    '  ca:',
+    `    key: "${keyUri}"`,
+    '    retired:',
+    `      - { chain: ${retiredPath}, end: ${end} }`,
+  ]);
   return 0;
 }

@@ -35,31 +35,28 @@ export const devTokenSpec = {
 export async function dev(argv: string[], ui: Ui): Promise<number> {
   if (argv[0] === 'token') return devToken(argv.slice(1), ui);
   const { values, helpWanted } = parse(argv, devSpec);
-  if (helpWanted) return ui.result({ help: helpText(devSpec) }, helpText(devSpec)), 0;
+  if (helpWanted) return (ui.result({ help: helpText(devSpec) }, helpText(devSpec)), 0);
   const port = values.port === undefined ? DEFAULT_DEV_PORT : Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port must be an integer between 0 and 65535');
   const dataDir = values.data ?? DEFAULT_DEV_DATA;
   const stack = await startDevStack({ dataDir, port, log: !values['no-log'] });
-  ui.result(
-    { ok: true, ...stack, trustedRoot: undefined, signingConfig: undefined },
-    [
-      `Waxseal dev instance running at ${stack.url}  (data: ${stack.dataDir})`,
-      `  OIDC issuer    ${stack.issuer}  (dev login page; any e-mail address)`,
-      `  CI issuer      ${stack.ciIssuer}  (simulated CI tokens: waxseal dev token --claims)`,
-      `  CA             ${stack.caUrl}/api/v2/signingCert`,
-      `  TSA            ${stack.tsaUrl}`,
-      ...(stack.logUrl ? [`  log            ${stack.logUrl}`] : []),
-      `  trusted root   ${stack.trustedRootPath}`,
-      `  signing config ${stack.signingConfigPath}`,
-      '',
-      'Sign and verify a file (in another terminal):',
-      `  eval "$(npx waxseal env --data ${dataDir})"`,
-      `  npx waxseal sign-blob README.md --bundle README.md.sigstore.json --identity-token "$(npx waxseal dev token --email you@example.com --data ${dataDir})"`,
-      `  npx waxseal verify-blob README.md --bundle README.md.sigstore.json --certificate-identity you@example.com --certificate-oidc-issuer ${stack.issuer}`,
-      '',
-      'Press Ctrl-C to stop.',
-    ],
-  );
+  ui.result({ ok: true, ...stack, trustedRoot: undefined, signingConfig: undefined }, [
+    `Waxseal dev instance running at ${stack.url}  (data: ${stack.dataDir})`,
+    `  OIDC issuer    ${stack.issuer}  (dev login page; any e-mail address)`,
+    `  CI issuer      ${stack.ciIssuer}  (simulated CI tokens: waxseal dev token --claims)`,
+    `  CA             ${stack.caUrl}/api/v2/signingCert`,
+    `  TSA            ${stack.tsaUrl}`,
+    ...(stack.logUrl ? [`  log            ${stack.logUrl}`] : []),
+    `  trusted root   ${stack.trustedRootPath}`,
+    `  signing config ${stack.signingConfigPath}`,
+    '',
+    'Sign and verify a file (in another terminal):',
+    `  eval "$(npx waxseal env --data ${dataDir})"`,
+    `  npx waxseal sign-blob README.md --bundle README.md.sigstore.json --identity-token "$(npx waxseal dev token --email you@example.com --data ${dataDir})"`,
+    `  npx waxseal verify-blob README.md --bundle README.md.sigstore.json --certificate-identity you@example.com --certificate-oidc-issuer ${stack.issuer}`,
+    '',
+    'Press Ctrl-C to stop.',
+  ]);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGINT', stop);
@@ -72,7 +69,7 @@ export async function dev(argv: string[], ui: Ui): Promise<number> {
 
 async function devToken(argv: string[], ui: Ui): Promise<number> {
   const { values, helpWanted } = parse(argv, devTokenSpec);
-  if (helpWanted) return ui.result({ help: helpText(devTokenSpec) }, helpText(devTokenSpec)), 0;
+  if (helpWanted) return (ui.result({ help: helpText(devTokenSpec) }, helpText(devTokenSpec)), 0);
   if (!values.email === !values.claims) throw new UsageError('pass exactly one of --email <addr> or --claims <json|file>');
   let claims: Record<string, unknown> | undefined;
   if (values.claims) {

@@ -17,7 +17,7 @@ const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 export async function env(argv: string[], ui: Ui): Promise<number> {
   const { values, helpWanted } = parse(argv, envSpec);
-  if (helpWanted) return ui.result({ help: helpText(envSpec) }, helpText(envSpec)), 0;
+  if (helpWanted) return (ui.result({ help: helpText(envSpec) }, helpText(envSpec)), 0);
   const inst = readDevInstance(values.data ?? DEFAULT_DEV_DATA);
   const caRoot = join(inst.dataDir, 'ca', 'root.pem');
   const tsaChain = join(inst.dataDir, 'tsa', 'chain.pem');
@@ -42,7 +42,12 @@ export async function env(argv: string[], ui: Ui): Promise<number> {
     ['COSIGN_OIDC_CLIENT_ID', 'sigstore'],
     ['COSIGN_CERTIFICATE_OIDC_ISSUER', inst.issuer],
     ['COSIGN_INSECURE_IGNORE_SCT', 'true'],
-    ...(inst.logUrl ? [] : ([['COSIGN_TLOG_UPLOAD', 'false'], ['COSIGN_INSECURE_IGNORE_TLOG', 'true']] as [string, string][])),
+    ...(inst.logUrl
+      ? []
+      : ([
+          ['COSIGN_TLOG_UPLOAD', 'false'],
+          ['COSIGN_INSECURE_IGNORE_TLOG', 'true'],
+        ] as [string, string][])),
     ['GITSIGN_FULCIO_URL', inst.caUrl, 'gitsign'],
     ['GITSIGN_OIDC_ISSUER', inst.issuer],
     ['GITSIGN_OIDC_CLIENT_ID', 'sigstore'],

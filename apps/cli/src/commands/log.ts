@@ -7,7 +7,7 @@ import { parse, helpText, UsageError, type Ui } from '../ui.ts';
 
 export const logSpec = {
   usage: 'waxseal log <fsck|monitor> [options]',
-  summary: 'Check a transparency log\'s storage, or monitor a running log.',
+  summary: "Check a transparency log's storage, or monitor a running log.",
   options: {
     data: { type: 'string' },
     url: { type: 'string' },
@@ -34,7 +34,7 @@ export const logSpec = {
 
 export async function log(argv: string[], ui: Ui): Promise<number> {
   const { values: v, positionals, helpWanted } = parse(argv, logSpec);
-  if (helpWanted) return ui.result({ help: helpText(logSpec) }, helpText(logSpec)), 0;
+  if (helpWanted) return (ui.result({ help: helpText(logSpec) }, helpText(logSpec)), 0);
   if (positionals[0] === 'fsck') {
     if (!v.data) throw new UsageError('--data <log data dir> is required');
     const r = await fsckLog(v.data);
@@ -78,7 +78,8 @@ export async function log(argv: string[], ui: Ui): Promise<number> {
       `${r.ok ? 'consistent' : r.inconsistent ? 'INCONSISTENT' : 'failed'}: size ${r.size} (was ${r.previousSize}), ${r.allMatches.length} match(es) over ${r.passes} pass(es)${r.error ? `: ${r.error}` : ''}`,
     ]);
     const code = monitorExitCode(r);
-    if (code === 1) throw new WaxsealError('ERR_LOG_INCONSISTENT', r.error ?? 'the log is inconsistent with a checkpoint it signed earlier');
+    if (code === 1)
+      throw new WaxsealError('ERR_LOG_INCONSISTENT', r.error ?? 'the log is inconsistent with a checkpoint it signed earlier');
     if (code !== 0) throw new WaxsealError('ERR_UNAVAILABLE', r.error ?? 'monitoring failed');
     return 0;
   }

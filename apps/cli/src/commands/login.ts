@@ -10,7 +10,7 @@ import { parse, helpText, UsageError, type Ui } from '../ui.ts';
 
 export const loginSpec = {
   usage: 'waxseal login [--issuer <url>] [--client-id <id>] [--device] [--no-browser]',
-  summary: 'Log in with the instance\'s OIDC provider and cache the ID token for signing.',
+  summary: "Log in with the instance's OIDC provider and cache the ID token for signing.",
   options: {
     issuer: { type: 'string' },
     'client-id': { type: 'string' },
@@ -43,7 +43,7 @@ function openBrowser(url: string): void {
 
 export async function login(argv: string[], ui: Ui): Promise<number> {
   const { values, helpWanted } = parse(argv, loginSpec);
-  if (helpWanted) return ui.result({ help: helpText(loginSpec) }, helpText(loginSpec)), 0;
+  if (helpWanted) return (ui.result({ help: helpText(loginSpec) }, helpText(loginSpec)), 0);
   let issuer = values.issuer ?? process.env.WAXSEAL_OIDC_ISSUER ?? process.env.SIGSTORE_OIDC_ISSUER;
   if (!issuer) {
     try {
@@ -59,14 +59,23 @@ export async function login(argv: string[], ui: Ui): Promise<number> {
   const clientId = values['client-id'] ?? 'sigstore';
   let config: oidc.Configuration;
   try {
-    config = await oidc.discovery(issuerUrl, clientId, undefined, oidc.None(), isLoopback(issuerUrl) ? { execute: [oidc.allowInsecureRequests] } : {});
+    config = await oidc.discovery(
+      issuerUrl,
+      clientId,
+      undefined,
+      oidc.None(),
+      isLoopback(issuerUrl) ? { execute: [oidc.allowInsecureRequests] } : {},
+    );
   } catch (e) {
     throw new WaxsealError('ERR_ISSUER_DISCOVERY', `OIDC discovery failed for ${issuer}: ${(e as Error).message}`);
   }
   const idToken = values.device ? await deviceFlow(config, ui, timeoutMs) : await browserFlow(config, !values['no-browser'], timeoutMs);
   const where = writeCachedToken(idToken);
   const claims = JSON.parse(Buffer.from(idToken.split('.')[1]!, 'base64url').toString()) as { email?: string; sub?: string; exp?: number };
-  ui.result({ ok: true, identity: claims.email ?? claims.sub, expiresAt: claims.exp, cache: where }, `Logged in as ${claims.email ?? claims.sub}; token cached until ${new Date((claims.exp ?? 0) * 1000).toISOString()}`);
+  ui.result(
+    { ok: true, identity: claims.email ?? claims.sub, expiresAt: claims.exp, cache: where },
+    `Logged in as ${claims.email ?? claims.sub}; token cached until ${new Date((claims.exp ?? 0) * 1000).toISOString()}`,
+  );
   return 0;
 }
 
@@ -106,10 +115,18 @@ async function browserFlow(config: oidc.Configuration, open: boolean, timeoutMs:
     });
     const current = await Promise.race([callback, timeout]).finally(() => clearTimeout(timer));
     if (current.searchParams.get('error')) {
-      throw new WaxsealError('ERR_TOKEN_INVALID', `login refused: ${current.searchParams.get('error_description') ?? current.searchParams.get('error')}`);
+      throw new WaxsealError(
+        'ERR_TOKEN_INVALID',
+        `login refused: ${current.searchParams.get('error_description') ?? current.searchParams.get('error')}`,
+      );
     }
     const callbackUrl = new URL(`${redirectUri}${current.search}`);
-    const tokens = await oidc.authorizationCodeGrant(config, callbackUrl, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true });
+    const tokens = await oidc.authorizationCodeGrant(config, callbackUrl, {
+      pkceCodeVerifier: verifier,
+      expectedState: state,
+      expectedNonce: nonce,
+      idTokenExpected: true,
+    });
     if (!tokens.id_token) throw new WaxsealError('ERR_TOKEN_INVALID', 'the provider returned no ID token');
     return tokens.id_token;
   } catch (e) {
@@ -124,7 +141,9 @@ async function browserFlow(config: oidc.Configuration, open: boolean, timeoutMs:
 async function deviceFlow(config: oidc.Configuration, ui: Ui, timeoutMs: number): Promise<string> {
   try {
     const start = await oidc.initiateDeviceAuthorization(config, { scope: 'openid email' });
-    process.stderr.write(`To log in, open ${start.verification_uri_complete ?? start.verification_uri}\nand enter the code ${start.user_code}\n`);
+    process.stderr.write(
+      `To log in, open ${start.verification_uri_complete ?? start.verification_uri}\nand enter the code ${start.user_code}\n`,
+    );
     ui.info('Waiting for you to approve the login...');
     const tokens = await oidc.pollDeviceAuthorizationGrant(config, start, undefined, { signal: AbortSignal.timeout(timeoutMs) });
     if (!tokens.id_token) throw new WaxsealError('ERR_TOKEN_INVALID', 'the provider returned no ID token');

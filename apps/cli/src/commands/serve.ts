@@ -15,12 +15,17 @@ at start, and the instance refuses to start on any mismatch.`,
 
 export async function serve(argv: string[], ui: Ui): Promise<number> {
   const { values, helpWanted } = parse(argv, serveSpec);
-  if (helpWanted) return ui.result({ help: helpText(serveSpec) }, helpText(serveSpec)), 0;
+  if (helpWanted) return (ui.result({ help: helpText(serveSpec) }, helpText(serveSpec)), 0);
   if (!values.config) throw new UsageError('--config <file> is required');
   const inst = await startInstance(loadInstanceConfig(values.config));
   ui.result(
     { ok: true, url: inst.url, trustedRoot: inst.trustedRootPath, signingConfig: inst.signingConfigPath, tuf: inst.tufUrl ?? null },
-    [`Waxseal instance at ${inst.url}`, `  trusted root   ${inst.trustedRootPath}`, `  signing config ${inst.signingConfigPath}`, ...(inst.tufUrl ? [`  TUF mirror     ${inst.tufUrl} (root ${inst.tufRootPath})`] : [])],
+    [
+      `Waxseal instance at ${inst.url}`,
+      `  trusted root   ${inst.trustedRootPath}`,
+      `  signing config ${inst.signingConfigPath}`,
+      ...(inst.tufUrl ? [`  TUF mirror     ${inst.tufUrl} (root ${inst.tufRootPath})`] : []),
+    ],
   );
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());

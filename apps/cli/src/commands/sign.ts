@@ -62,7 +62,7 @@ async function services(v: SigningValues): Promise<{ token: string; services: Si
 
 function writeBundle(path: string, bundle: BundleJson): void {
   try {
-    writeFileSync(path, JSON.stringify(bundle) + '\n');
+    writeFileSync(path, `${JSON.stringify(bundle)}\n`);
   } catch (e) {
     throw new WaxsealError('ERR_IO', `cannot write bundle ${path}: ${(e as NodeJS.ErrnoException).code ?? e}`);
   }
@@ -70,7 +70,7 @@ function writeBundle(path: string, bundle: BundleJson): void {
 
 export async function signBlob(argv: string[], ui: Ui): Promise<number> {
   const { values, positionals, helpWanted } = parse(argv, signBlobSpec);
-  if (helpWanted) return ui.result({ help: helpText(signBlobSpec) }, helpText(signBlobSpec)), 0;
+  if (helpWanted) return (ui.result({ help: helpText(signBlobSpec) }, helpText(signBlobSpec)), 0);
   if (!values.bundle) throw new (await import('../ui.ts')).UsageError('--bundle <file> is required');
   const file = positionals[0]!;
   const s = await services(values);
@@ -83,7 +83,7 @@ export async function signBlob(argv: string[], ui: Ui): Promise<number> {
 
 export async function attestBlob(argv: string[], ui: Ui): Promise<number> {
   const { values, positionals, helpWanted } = parse(argv, attestBlobSpec);
-  if (helpWanted) return ui.result({ help: helpText(attestBlobSpec) }, helpText(attestBlobSpec)), 0;
+  if (helpWanted) return (ui.result({ help: helpText(attestBlobSpec) }, helpText(attestBlobSpec)), 0);
   const { UsageError } = await import('../ui.ts');
   if (!values.bundle) throw new UsageError('--bundle <file> is required');
   if (!values.predicate) throw new UsageError('--predicate <file> is required');
@@ -92,13 +92,19 @@ export async function attestBlob(argv: string[], ui: Ui): Promise<number> {
   try {
     predicate = JSON.parse(readFileSync(values.predicate, 'utf8'));
   } catch (e) {
-    throw new WaxsealError((e as NodeJS.ErrnoException).code ? 'ERR_IO' : 'ERR_JSON_PARSE', `cannot read predicate ${values.predicate}: ${(e as Error).message}`);
+    throw new WaxsealError(
+      (e as NodeJS.ErrnoException).code ? 'ERR_IO' : 'ERR_JSON_PARSE',
+      `cannot read predicate ${values.predicate}: ${(e as Error).message}`,
+    );
   }
   const file = positionals[0]!;
   const s = await services(values);
   const bundle = await attestFile(file, values.type, predicate, { ...s, onProgress: (d, t) => ui.progress(`hashing ${file}`, d, t) });
   ui.progressDone();
   writeBundle(values.bundle, bundle);
-  ui.result({ ok: true, bundle: values.bundle, predicateType: values.type, ...s.summary }, `Attested ${file} (${values.type}); bundle written to ${values.bundle}`);
+  ui.result(
+    { ok: true, bundle: values.bundle, predicateType: values.type, ...s.summary },
+    `Attested ${file} (${values.type}); bundle written to ${values.bundle}`,
+  );
   return 0;
 }

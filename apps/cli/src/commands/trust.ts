@@ -11,7 +11,7 @@ import { parse, helpText, UsageError, type Ui } from '../ui.ts';
 
 export const trustSpec = {
   usage: 'waxseal trust init --mirror <url> --root <root.json>',
-  summary: 'Fetch and verify an instance\'s trusted root and signing config through TUF, and install them.',
+  summary: "Fetch and verify an instance's trusted root and signing config through TUF, and install them.",
   options: { mirror: { type: 'string' }, root: { type: 'string' }, 'force-init': { type: 'boolean' } },
   positionals: [1, 1] as [number, number],
   help: `Options:
@@ -27,7 +27,7 @@ Run it again to pick up rotated keys.`,
 
 export async function trust(argv: string[], ui: Ui): Promise<number> {
   const { values: v, positionals, helpWanted } = parse(argv, trustSpec);
-  if (helpWanted) return ui.result({ help: helpText(trustSpec) }, helpText(trustSpec)), 0;
+  if (helpWanted) return (ui.result({ help: helpText(trustSpec) }, helpText(trustSpec)), 0);
   if (positionals[0] !== 'init') throw new UsageError(`unknown subcommand trust ${positionals[0]}`);
   const mirror = v.mirror ?? process.env.WAXSEAL_TUF_MIRROR;
   const rootPath = v.root ?? process.env.WAXSEAL_TUF_ROOT;
@@ -40,7 +40,12 @@ export async function trust(argv: string[], ui: Ui): Promise<number> {
   }
   const dir = trustDir();
   mkdirSync(dir, { recursive: true });
-  const t = await loadTrustFromTuf({ mirrorUrl: mirror, initialRoot, cacheDir: join(dir, 'tuf-cache'), forceInit: Boolean(v['force-init']) });
+  const t = await loadTrustFromTuf({
+    mirrorUrl: mirror,
+    initialRoot,
+    cacheDir: join(dir, 'tuf-cache'),
+    forceInit: Boolean(v['force-init']),
+  });
   parseTrustedRootJson(t.trustedRoot); // installed documents must be usable
   writeFileSync(join(dir, 'trusted_root.json'), t.trustedRoot);
   if (t.signingConfig) writeFileSync(join(dir, 'signing_config.json'), t.signingConfig);

@@ -10,7 +10,14 @@ import { parse, helpText, UsageError, type Ui } from '../ui.ts';
 export const tsaSpec = {
   usage: 'waxseal tsa <init|rotate> [options]',
   summary: 'Set up or rotate the timestamp authority certificate chain.',
-  options: { out: { type: 'string' }, dir: { type: 'string' }, key: { type: 'string' }, 'root-key': { type: 'string' }, org: { type: 'string' }, years: { type: 'string' } },
+  options: {
+    out: { type: 'string' },
+    dir: { type: 'string' },
+    key: { type: 'string' },
+    'root-key': { type: 'string' },
+    org: { type: 'string' },
+    years: { type: 'string' },
+  },
   positionals: [1, 1] as [number, number],
   help: `Subcommands:
   waxseal tsa init --out <dir> [--key <uri>] [--org <name>]
@@ -39,7 +46,7 @@ async function leafSigner(dir: string, key: string | undefined, name: string): P
 
 export async function tsa(argv: string[], ui: Ui): Promise<number> {
   const { values: v, positionals, helpWanted } = parse(argv, tsaSpec);
-  if (helpWanted) return ui.result({ help: helpText(tsaSpec) }, helpText(tsaSpec)), 0;
+  if (helpWanted) return (ui.result({ help: helpText(tsaSpec) }, helpText(tsaSpec)), 0);
   const org = v.org ?? 'Waxseal';
   const yearsN = v.years === undefined ? 5 : Number(v.years);
   if (!Number.isInteger(yearsN) || yearsN < 1 || yearsN > 50) throw new UsageError('--years must be a whole number of years (1-50)');
@@ -49,15 +56,27 @@ export async function tsa(argv: string[], ui: Ui): Promise<number> {
     mkdirSync(v.out, { recursive: true });
     if (existsSync(join(v.out, 'chain.pem'))) throw new WaxsealError('ERR_CONFLICT', `${v.out}/chain.pem exists`);
     const rootSigner = generateSigner('ecdsa-p384');
-    const root = await selfSignedRoot(rootSigner, { organization: org, commonName: `${org} timestamping root`, notAfter: new Date(now.getTime() + 10 * 365 * 86_400_000), pathLen: 0 });
+    const root = await selfSignedRoot(rootSigner, {
+      organization: org,
+      commonName: `${org} timestamping root`,
+      notAfter: new Date(now.getTime() + 10 * 365 * 86_400_000),
+      pathLen: 0,
+    });
     const { signer, uri } = await leafSigner(v.out, v.key, 'tsa.key');
-    const leaf = await tsaLeaf(signer.publicKeySpki, rootSigner, root, { organization: org, commonName: `${org} timestamp authority`, notAfter: new Date(now.getTime() + yearsN * 365 * 86_400_000) });
+    const leaf = await tsaLeaf(signer.publicKeySpki, rootSigner, root, {
+      organization: org,
+      commonName: `${org} timestamp authority`,
+      notAfter: new Date(now.getTime() + yearsN * 365 * 86_400_000),
+    });
     checkTsaChain([leaf, root], signer.publicKeySpki);
     await signer.close?.();
     write(join(v.out, 'root.key'), rootSigner.exportPkcs8Pem(), 0o600);
     write(join(v.out, 'root.pem'), encodePem('CERTIFICATE', root.der));
     write(join(v.out, 'chain.pem'), encodePem('CERTIFICATE', leaf.der) + encodePem('CERTIFICATE', root.der));
-    ui.result({ ok: true, chain: join(v.out, 'chain.pem'), key: uri }, [`TSA chain written to ${v.out}/chain.pem (signing key ${uri}).`, `Move ${v.out}/root.key offline.`]);
+    ui.result({ ok: true, chain: join(v.out, 'chain.pem'), key: uri }, [
+      `TSA chain written to ${v.out}/chain.pem (signing key ${uri}).`,
+      `Move ${v.out}/root.key offline.`,
+    ]);
     return 0;
   }
   if (positionals[0] === 'rotate') {

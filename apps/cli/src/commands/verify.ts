@@ -58,7 +58,8 @@ Exit codes: 0 verified, 1 verification failed (the message names the check), 2 u
 3 unreadable input.`;
 
 export const verifyBlobSpec = {
-  usage: 'waxseal verify-blob <file|sha256:<hex>> --bundle <bundle> [--certificate-identity <san> --certificate-oidc-issuer <url>] [options]',
+  usage:
+    'waxseal verify-blob <file|sha256:<hex>> --bundle <bundle> [--certificate-identity <san> --certificate-oidc-issuer <url>] [options]',
   summary: 'Verify a file (or its digest) against a Sigstore bundle and an identity policy.',
   options: VERIFY_OPTIONS,
   positionals: [1, 1] as [number, number],
@@ -88,7 +89,13 @@ const PREDICATE_ALIASES: Record<string, string> = {
   custom: 'https://cosign.sigstore.dev/attestation/v1',
 };
 
-type Values = { [K in keyof typeof VERIFY_OPTIONS]?: (typeof VERIFY_OPTIONS)[K] extends { type: 'boolean' } ? boolean : (typeof VERIFY_OPTIONS)[K] extends { multiple: true } ? string[] : string };
+type Values = {
+  [K in keyof typeof VERIFY_OPTIONS]?: (typeof VERIFY_OPTIONS)[K] extends { type: 'boolean' }
+    ? boolean
+    : (typeof VERIFY_OPTIONS)[K] extends { multiple: true }
+      ? string[]
+      : string;
+};
 
 function readText(path: string, what: string): string {
   try {
@@ -140,7 +147,8 @@ function policyFrom(v: Values, predicateType?: string): VerificationPolicy {
   const sanRe = v['certificate-identity-regexp'];
   const iss = v['certificate-oidc-issuer'];
   const issRe = v['certificate-oidc-issuer-regexp'];
-  if (!san && !sanRe) throw new UsageError('--certificate-identity or --certificate-identity-regexp is required (or --key for key-signed bundles)');
+  if (!san && !sanRe)
+    throw new UsageError('--certificate-identity or --certificate-identity-regexp is required (or --key for key-signed bundles)');
   if (!iss && !issRe) throw new UsageError('--certificate-oidc-issuer or --certificate-oidc-issuer-regexp is required');
   const id: CertificateIdentity = {};
   if (san) id.subjectAlternativeName = san;
@@ -181,7 +189,9 @@ function describe(r: VerificationResult): string[] {
   const who = s.type === 'certificate' ? `${s.san ?? '?'} (issuer ${s.issuer ?? '?'})` : 'the given public key';
   return [
     `Verified OK: signed by ${who}`,
-    ...r.timestamps.map((t) => `  signed at ${t.time.toISOString()} (${t.source === 'rfc3161' ? 'RFC 3161 timestamp from' : 'log entry in'} ${t.authority})`),
+    ...r.timestamps.map(
+      (t) => `  signed at ${t.time.toISOString()} (${t.source === 'rfc3161' ? 'RFC 3161 timestamp from' : 'log entry in'} ${t.authority})`,
+    ),
     ...r.tlogEntries.map((e) => `  logged at index ${e.logIndex} in ${e.baseUrl}`),
   ];
 }
@@ -189,7 +199,7 @@ function describe(r: VerificationResult): string[] {
 async function run(argv: string[], ui: Ui, attestation: boolean): Promise<number> {
   const spec = attestation ? verifyAttestationSpec : verifyBlobSpec;
   const { values, positionals, helpWanted } = parse(argv, spec);
-  if (helpWanted) return ui.result({ help: helpText(spec) }, helpText(spec)), 0;
+  if (helpWanted) return (ui.result({ help: helpText(spec) }, helpText(spec)), 0);
   const v = values as Values & { type?: string };
   if (!v.bundle) throw new UsageError('--bundle <file> is required');
   const policy = policyFrom(v, attestation ? v.type : undefined);
@@ -200,7 +210,10 @@ async function run(argv: string[], ui: Ui, attestation: boolean): Promise<number
   if (attestation && result.content !== 'dsseEnvelope') {
     throw new WaxsealError('ERR_VERIFY_DSSE', 'the bundle holds a message signature, not an attestation', { check: 'dsse.envelope' });
   }
-  const signer = result.signer.type === 'certificate' ? { identity: result.signer.san, issuer: result.signer.issuer, extensions: result.signer.extensions } : { publicKey: true };
+  const signer =
+    result.signer.type === 'certificate'
+      ? { identity: result.signer.san, issuer: result.signer.issuer, extensions: result.signer.extensions }
+      : { publicKey: true };
   ui.result(
     {
       ok: true,

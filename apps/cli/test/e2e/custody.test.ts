@@ -26,7 +26,12 @@ import { runCli } from '../helpers/cli.ts';
 import { startMoto, hasCommand, type Moto } from '../../../../packages/keys/test/helpers.ts';
 
 const MODULE = ['/usr/lib/softhsm/libsofthsm2.so', '/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so'].find((p) => existsSync(p));
-const skip = !MODULE || !hasCommand('softhsm2-util') ? 'SoftHSM 2 is not installed' : !hasCommand('moto_server') ? 'moto_server is not installed' : false;
+const skip =
+  !MODULE || !hasCommand('softhsm2-util')
+    ? 'SoftHSM 2 is not installed'
+    : !hasCommand('moto_server')
+      ? 'moto_server is not installed'
+      : false;
 
 let dir: string;
 let moto: Moto | undefined;
@@ -51,14 +56,61 @@ before(async () => {
   // pathlen:1) issues the intermediate with pathlen:0; waxseal checks and installs the chain.
   const ext = join(dir, 'external-ca');
   mkdirSync(ext);
-  assert.equal((await runCli(['ca', 'csr', '--key', caKey, '--out', join(ext, 'int.csr'), '--org', 'Acme'], { env: { SOFTHSM2_CONF: process.env.SOFTHSM2_CONF, WAXSEAL_TEST_PIN: '1234' } })).code, 0);
+  assert.equal(
+    (
+      await runCli(['ca', 'csr', '--key', caKey, '--out', join(ext, 'int.csr'), '--org', 'Acme'], {
+        env: { SOFTHSM2_CONF: process.env.SOFTHSM2_CONF, WAXSEAL_TEST_PIN: '1234' },
+      })
+    ).code,
+    0,
+  );
   const ossl = (...a: string[]) => execFileSync('openssl', a, { cwd: ext, stdio: 'pipe' });
-  ossl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-384', '-nodes', '-keyout', 'root.key', '-out', 'root.pem', '-days', '3650', '-subj', '/O=Acme/CN=Acme External Root',
-    '-addext', 'basicConstraints=critical,CA:TRUE,pathlen:1', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
-  writeFileSync(join(ext, 'int.ext'), 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nextendedKeyUsage=codeSigning\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n');
-  ossl('x509', '-req', '-in', 'int.csr', '-CA', 'root.pem', '-CAkey', 'root.key', '-CAcreateserial', '-days', '365', '-extfile', 'int.ext', '-out', 'int.pem');
+  ossl(
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-384',
+    '-nodes',
+    '-keyout',
+    'root.key',
+    '-out',
+    'root.pem',
+    '-days',
+    '3650',
+    '-subj',
+    '/O=Acme/CN=Acme External Root',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE,pathlen:1',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  );
+  writeFileSync(
+    join(ext, 'int.ext'),
+    'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nextendedKeyUsage=codeSigning\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n',
+  );
+  ossl(
+    'x509',
+    '-req',
+    '-in',
+    'int.csr',
+    '-CA',
+    'root.pem',
+    '-CAkey',
+    'root.key',
+    '-CAcreateserial',
+    '-days',
+    '365',
+    '-extfile',
+    'int.ext',
+    '-out',
+    'int.pem',
+  );
   writeFileSync(join(ext, 'chain.pem'), readFileSync(join(ext, 'int.pem'), 'utf8') + readFileSync(join(ext, 'root.pem'), 'utf8'));
-  const imported = await runCli(['ca', 'import-chain', '--key', caKey, '--chain', join(ext, 'chain.pem'), '--out', join(dir, 'ca')], { env: { SOFTHSM2_CONF: process.env.SOFTHSM2_CONF, WAXSEAL_TEST_PIN: '1234' } });
+  const imported = await runCli(['ca', 'import-chain', '--key', caKey, '--chain', join(ext, 'chain.pem'), '--out', join(dir, 'ca')], {
+    env: { SOFTHSM2_CONF: process.env.SOFTHSM2_CONF, WAXSEAL_TEST_PIN: '1234' },
+  });
   assert.equal(imported.code, 0, imported.stderr);
 
   // TSA key in AWS KMS (moto), its certificate from a TSA root held in a file.
@@ -69,8 +121,16 @@ before(async () => {
   const tsaKey = `awskms://${moto.hostPort}/alias/waxseal-tsa?message-type=raw`;
   const tsaSigner = await createAwsKmsKey(tsaKey, 'ECC_NIST_P256');
   const tsaRootSigner = generateSigner('ecdsa-p256');
-  const tsaRoot = await selfSignedRoot(tsaRootSigner, { organization: 'Acme', commonName: 'Acme TSA Root', notAfter: new Date(Date.now() + 3650 * 86_400_000) });
-  const leaf = await tsaLeaf(tsaSigner.publicKeySpki, tsaRootSigner, tsaRoot, { organization: 'Acme', commonName: 'Acme TSA', notAfter: new Date(Date.now() + 365 * 86_400_000) });
+  const tsaRoot = await selfSignedRoot(tsaRootSigner, {
+    organization: 'Acme',
+    commonName: 'Acme TSA Root',
+    notAfter: new Date(Date.now() + 3650 * 86_400_000),
+  });
+  const leaf = await tsaLeaf(tsaSigner.publicKeySpki, tsaRootSigner, tsaRoot, {
+    organization: 'Acme',
+    commonName: 'Acme TSA',
+    notAfter: new Date(Date.now() + 365 * 86_400_000),
+  });
   writeFileSync(join(dir, 'tsa-chain.pem'), encodePem('CERTIFICATE', leaf.der) + encodePem('CERTIFICATE', tsaRoot.der));
 
   // A real OIDC provider for identities (oidc-provider, on its own port).
@@ -79,22 +139,28 @@ before(async () => {
   const idp = await DevIdentityProvider.create({ devMode: true, issuer: `${idpServer.url}/oidc`, dataDir: join(dir, 'idp') });
   idp.mount(router);
   issuer = idp.issuer;
-  writeFileSync(join(dir, 'issuers.yaml'), `oidc-issuers:\n  ${issuer}:\n    issuer-url: ${issuer}\n    client-id: sigstore\n    type: email\n`);
+  writeFileSync(
+    join(dir, 'issuers.yaml'),
+    `oidc-issuers:\n  ${issuer}:\n    issuer-url: ${issuer}\n    client-id: sigstore\n    type: email\n`,
+  );
 
-  writeFileSync(join(dir, 'waxseal.yaml'), [
-    'listen: { host: 127.0.0.1, port: 0 }',
-    'operator: acme.test',
-    'data: ./data',
-    'ca:',
-    `  key: "${caKey}"`,
-    '  chain: ./ca/chain.pem',
-    '  issuers: ./issuers.yaml',
-    'tsa:',
-    `  key: "${tsaKey}"`,
-    '  chain: ./tsa-chain.pem',
-    'tuf: { keys: ./tuf-keys }',
-    '',
-  ].join('\n'));
+  writeFileSync(
+    join(dir, 'waxseal.yaml'),
+    [
+      'listen: { host: 127.0.0.1, port: 0 }',
+      'operator: acme.test',
+      'data: ./data',
+      'ca:',
+      `  key: "${caKey}"`,
+      '  chain: ./ca/chain.pem',
+      '  issuers: ./issuers.yaml',
+      'tsa:',
+      `  key: "${tsaKey}"`,
+      '  chain: ./tsa-chain.pem',
+      'tuf: { keys: ./tuf-keys }',
+      '',
+    ].join('\n'),
+  );
   instance = await startInstance(loadInstanceConfig(join(dir, 'waxseal.yaml')));
 });
 
@@ -105,27 +171,61 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-test('certificates from the HSM-held CA key and timestamps from the KMS-held TSA key verify with sigstore-js, waxseal and openssl', { skip }, async () => {
+test('certificates from the HSM-held CA key and timestamps from the KMS-held TSA key verify with sigstore-js, waxseal and openssl', {
+  skip,
+}, async () => {
   const inst = instance!;
   const artifact = join(dir, 'artifact.bin');
   writeFileSync(artifact, 'signed with keys in custody\n');
   const token = await fetchDevToken(issuer, 'ops@acme.test');
   const signer = new FulcioSigner({ fulcioBaseURL: inst.url, identityProvider: { getToken: async () => token } });
-  const bundle = await new MessageSignatureBundleBuilder({ signer, witnesses: [new TSAWitness({ tsaBaseURL: inst.url })] }).create({ data: readFileSync(artifact) });
+  const bundle = await new MessageSignatureBundleBuilder({ signer, witnesses: [new TSAWitness({ tsaBaseURL: inst.url })] }).create({
+    data: readFileSync(artifact),
+  });
   const json = bundleToJSON(bundle) as any;
   const bundlePath = join(dir, 'artifact.sigstore.json');
   writeFileSync(bundlePath, JSON.stringify(json));
 
-  const verifier = new Verifier(toTrustMaterial(TrustedRoot.fromJSON(inst.trustedRoot)), { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 1 });
+  const verifier = new Verifier(toTrustMaterial(TrustedRoot.fromJSON(inst.trustedRoot)), {
+    tlogThreshold: 0,
+    ctlogThreshold: 0,
+    timestampThreshold: 1,
+  });
   verifier.verify(toSignedEntity(bundle, readFileSync(artifact)), { subjectAlternativeName: 'ops@acme.test', extensions: { issuer } });
 
-  const ok = await runCli(['verify-blob', artifact, '--bundle', bundlePath, '--trusted-root', inst.trustedRootPath, '--certificate-identity', 'ops@acme.test', '--certificate-oidc-issuer', issuer]);
+  const ok = await runCli([
+    'verify-blob',
+    artifact,
+    '--bundle',
+    bundlePath,
+    '--trusted-root',
+    inst.trustedRootPath,
+    '--certificate-identity',
+    'ops@acme.test',
+    '--certificate-oidc-issuer',
+    issuer,
+  ]);
   assert.equal(ok.code, 0, ok.stderr);
 
   // openssl: the leaf chains through the HSM-keyed intermediate to the external root (pathlen 1).
-  const leafDer = fromBase64(json.verificationMaterial.certificate?.rawBytes ?? json.verificationMaterial.x509CertificateChain.certificates[0].rawBytes);
+  const leafDer = fromBase64(
+    json.verificationMaterial.certificate?.rawBytes ?? json.verificationMaterial.x509CertificateChain.certificates[0].rawBytes,
+  );
   writeFileSync(join(dir, 'leaf.pem'), encodePem('CERTIFICATE', leafDer));
-  const v = execFileSync('openssl', ['verify', '-CAfile', join(dir, 'external-ca', 'root.pem'), '-untrusted', join(dir, 'external-ca', 'int.pem'), '-purpose', 'any', join(dir, 'leaf.pem')], { encoding: 'utf8' });
+  const v = execFileSync(
+    'openssl',
+    [
+      'verify',
+      '-CAfile',
+      join(dir, 'external-ca', 'root.pem'),
+      '-untrusted',
+      join(dir, 'external-ca', 'int.pem'),
+      '-purpose',
+      'any',
+      join(dir, 'leaf.pem'),
+    ],
+    { encoding: 'utf8' },
+  );
   assert.match(v, /OK/);
   const tsr = json.verificationMaterial.timestampVerificationData.rfc3161Timestamps[0].signedTimestamp;
   writeFileSync(join(dir, 'ts.tsr'), fromBase64(tsr));
@@ -133,12 +233,36 @@ test('certificates from the HSM-held CA key and timestamps from the KMS-held TSA
   const tsaChain = readFileSync(join(dir, 'tsa-chain.pem'), 'utf8').split(/(?<=-----END CERTIFICATE-----\n)/);
   writeFileSync(join(dir, 'tsa-root.pem'), tsaChain[1]!);
   writeFileSync(join(dir, 'tsa-leaf.pem'), tsaChain[0]!);
-  const ts = execFileSync('openssl', ['ts', '-verify', '-in', join(dir, 'ts.tsr'), '-data', join(dir, 'sig.bin'), '-CAfile', join(dir, 'tsa-root.pem'), '-untrusted', join(dir, 'tsa-leaf.pem')], { encoding: 'utf8' });
+  const ts = execFileSync(
+    'openssl',
+    [
+      'ts',
+      '-verify',
+      '-in',
+      join(dir, 'ts.tsr'),
+      '-data',
+      join(dir, 'sig.bin'),
+      '-CAfile',
+      join(dir, 'tsa-root.pem'),
+      '-untrusted',
+      join(dir, 'tsa-leaf.pem'),
+    ],
+    { encoding: 'utf8' },
+  );
   assert.match(ts, /Verification: OK/);
 });
 
 test('an instance refuses to start when a chain does not belong to its key', { skip }, async () => {
   const cfg = loadInstanceConfig(join(dir, 'waxseal.yaml'));
-  await assert.rejects(startInstance({ ...cfg, tsa: { ...cfg.tsa, chain: join(dir, 'ca', 'chain.pem') } }), (e: any) => e.code === 'ERR_CHAIN_INVALID');
-  await assert.rejects(startInstance({ ...cfg, ca: { ...cfg.ca, key: 'pkcs11:token=waxseal;object=no-such-key?module-path=' + MODULE + '&pin-source=env:WAXSEAL_TEST_PIN' } }), (e: any) => e.code === 'ERR_CONFIG');
+  await assert.rejects(
+    startInstance({ ...cfg, tsa: { ...cfg.tsa, chain: join(dir, 'ca', 'chain.pem') } }),
+    (e: any) => e.code === 'ERR_CHAIN_INVALID',
+  );
+  await assert.rejects(
+    startInstance({
+      ...cfg,
+      ca: { ...cfg.ca, key: `pkcs11:token=waxseal;object=no-such-key?module-path=${MODULE}&pin-source=env:WAXSEAL_TEST_PIN` },
+    }),
+    (e: any) => e.code === 'ERR_CONFIG',
+  );
 });

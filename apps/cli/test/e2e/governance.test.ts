@@ -31,10 +31,22 @@ allow:
 function githubClaims(ref: string): Record<string, unknown> {
   return {
     sub: `repo:acme/app:ref:${ref}`,
-    repository: 'acme/app', repository_id: '1001', repository_owner: 'acme', repository_owner_id: '2002', repository_visibility: 'private',
-    ref, sha: 'a'.repeat(40), workflow: 'release', workflow_ref: `acme/app/.github/workflows/release.yml@${ref}`, workflow_sha: 'a'.repeat(40),
-    job_workflow_ref: `acme/app/.github/workflows/release.yml@${ref}`, job_workflow_sha: 'a'.repeat(40),
-    event_name: 'push', run_id: '42', run_attempt: '1', runner_environment: 'github-hosted',
+    repository: 'acme/app',
+    repository_id: '1001',
+    repository_owner: 'acme',
+    repository_owner_id: '2002',
+    repository_visibility: 'private',
+    ref,
+    sha: 'a'.repeat(40),
+    workflow: 'release',
+    workflow_ref: `acme/app/.github/workflows/release.yml@${ref}`,
+    workflow_sha: 'a'.repeat(40),
+    job_workflow_ref: `acme/app/.github/workflows/release.yml@${ref}`,
+    job_workflow_sha: 'a'.repeat(40),
+    event_name: 'push',
+    run_id: '42',
+    run_attempt: '1',
+    runner_environment: 'github-hosted',
   };
 }
 
@@ -61,7 +73,16 @@ async function devToken(args: string[]): Promise<string> {
 
 test('a disallowed workflow ref is refused with 403 and audited; the release workflow signs', async () => {
   const bad = await devToken(['--claims', JSON.stringify(githubClaims('refs/heads/main'))]);
-  const refused = await runCli(['sign-blob', artifact, '--bundle', join(dir, 'bad.json'), '--signing-config', stack.signingConfigPath, '--identity-token', bad]);
+  const refused = await runCli([
+    'sign-blob',
+    artifact,
+    '--bundle',
+    join(dir, 'bad.json'),
+    '--signing-config',
+    stack.signingConfigPath,
+    '--identity-token',
+    bad,
+  ]);
   assert.equal(refused.code, 4, refused.stderr);
   assert.match(refused.stderr, /ERR_POLICY_DENIED: the CA refused the request \(HTTP 403\): .*is not allowed to sign/);
 
@@ -77,34 +98,105 @@ test('a disallowed workflow ref is refused with 403 and audited; the release wor
 
   const good = await devToken(['--claims', JSON.stringify(githubClaims('refs/tags/v1.0.0'))]);
   const bundle = join(dir, 'good.json');
-  const signed = await runCli(['sign-blob', artifact, '--bundle', bundle, '--signing-config', stack.signingConfigPath, '--identity-token', good]);
+  const signed = await runCli([
+    'sign-blob',
+    artifact,
+    '--bundle',
+    bundle,
+    '--signing-config',
+    stack.signingConfigPath,
+    '--identity-token',
+    good,
+  ]);
   assert.equal(signed.code, 0, signed.stderr);
-  const verified = await runCli(['verify-blob', artifact, '--bundle', bundle, '--trusted-root', stack.trustedRootPath,
-    '--certificate-identity', 'https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.0.0',
-    '--certificate-oidc-issuer', stack.ciIssuer,
-    '--certificate-github-workflow-repository', 'acme/app',
-    '--certificate-extension', 'sourceRepositoryRef=refs/tags/v1.0.0',
-    '--certificate-extension', 'runInvocationURI=https://github.com/acme/app/actions/runs/42/attempts/1', '--json']);
+  const verified = await runCli([
+    'verify-blob',
+    artifact,
+    '--bundle',
+    bundle,
+    '--trusted-root',
+    stack.trustedRootPath,
+    '--certificate-identity',
+    'https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.0.0',
+    '--certificate-oidc-issuer',
+    stack.ciIssuer,
+    '--certificate-github-workflow-repository',
+    'acme/app',
+    '--certificate-extension',
+    'sourceRepositoryRef=refs/tags/v1.0.0',
+    '--certificate-extension',
+    'runInvocationURI=https://github.com/acme/app/actions/runs/42/attempts/1',
+    '--json',
+  ]);
   assert.equal(verified.code, 0, verified.stderr);
   assert.equal(JSON.parse(verified.stdout).signer.extensions.sourceRepositoryURI, 'https://github.com/acme/app');
-  const wrongRepo = await runCli(['verify-blob', artifact, '--bundle', bundle, '--trusted-root', stack.trustedRootPath,
-    '--certificate-identity-regexp', '^https://github.com/acme/', '--certificate-oidc-issuer', stack.ciIssuer,
-    '--certificate-extension', 'sourceRepositoryURI=https://github.com/acme/other']);
+  const wrongRepo = await runCli([
+    'verify-blob',
+    artifact,
+    '--bundle',
+    bundle,
+    '--trusted-root',
+    stack.trustedRootPath,
+    '--certificate-identity-regexp',
+    '^https://github.com/acme/',
+    '--certificate-oidc-issuer',
+    stack.ciIssuer,
+    '--certificate-extension',
+    'sourceRepositoryURI=https://github.com/acme/other',
+  ]);
   assert.equal(wrongRepo.code, 1);
   assert.match(wrongRepo.stderr, /ERR_VERIFY_IDENTITY/);
 
   // People: an @example.com address is allowed, another domain is not.
   const person = await devToken(['--email', 'pat@example.com']);
-  assert.equal((await runCli(['sign-blob', artifact, '--bundle', join(dir, 'p.json'), '--signing-config', stack.signingConfigPath, '--identity-token', person])).code, 0);
+  assert.equal(
+    (
+      await runCli([
+        'sign-blob',
+        artifact,
+        '--bundle',
+        join(dir, 'p.json'),
+        '--signing-config',
+        stack.signingConfigPath,
+        '--identity-token',
+        person,
+      ])
+    ).code,
+    0,
+  );
   const outsider = await devToken(['--email', 'eve@evil.test']);
-  assert.equal((await runCli(['sign-blob', artifact, '--bundle', join(dir, 'e.json'), '--signing-config', stack.signingConfigPath, '--identity-token', outsider])).code, 4);
+  assert.equal(
+    (
+      await runCli([
+        'sign-blob',
+        artifact,
+        '--bundle',
+        join(dir, 'e.json'),
+        '--signing-config',
+        stack.signingConfigPath,
+        '--identity-token',
+        outsider,
+      ])
+    ).code,
+    4,
+  );
 });
 
 test('waxseal audit verify passes on the live log and detects an edited record', async () => {
   // Every key use is there: certificates, timestamps and the log key's checkpoint signatures.
-  const all = JSON.parse((await runCli(['audit', 'list', '--db', stack.auditDb, '--limit', '1000', '--json'])).stdout) as { action: string; keyRef?: string; digest?: string }[];
-  for (const action of ['ca.issue', 'ca.refuse', 'tsa.timestamp', 'log.sign']) assert.ok(all.some((r) => r.action === action), `an ${action} record exists`);
-  assert.ok(all.filter((r) => r.action === 'tsa.timestamp').every((r) => r.keyRef?.includes('tsa.key') && /^[0-9a-f]{64}$/.test(r.digest ?? '')));
+  const all = JSON.parse((await runCli(['audit', 'list', '--db', stack.auditDb, '--limit', '1000', '--json'])).stdout) as {
+    action: string;
+    keyRef?: string;
+    digest?: string;
+  }[];
+  for (const action of ['ca.issue', 'ca.refuse', 'tsa.timestamp', 'log.sign'])
+    assert.ok(
+      all.some((r) => r.action === action),
+      `an ${action} record exists`,
+    );
+  assert.ok(
+    all.filter((r) => r.action === 'tsa.timestamp').every((r) => r.keyRef?.includes('tsa.key') && /^[0-9a-f]{64}$/.test(r.digest ?? '')),
+  );
   const ok = await runCli(['audit', 'verify', '--db', stack.auditDb]);
   assert.equal(ok.code, 0, ok.stderr);
   const exported = join(dir, 'audit.jsonl');
@@ -112,7 +204,10 @@ test('waxseal audit verify passes on the live log and detects an edited record',
   assert.equal((await runCli(['audit', 'verify', '--file', exported])).code, 0);
 
   const db = new DatabaseSync(stack.auditDb);
-  const row = db.prepare(`SELECT seq, record FROM audit WHERE record LIKE '%"denied"%' ORDER BY seq LIMIT 1`).get() as { seq: number; record: string };
+  const row = db.prepare(`SELECT seq, record FROM audit WHERE record LIKE '%"denied"%' ORDER BY seq LIMIT 1`).get() as {
+    seq: number;
+    record: string;
+  };
   db.prepare('UPDATE audit SET record = ? WHERE seq = ?').run(row.record.replace('"denied"', '"ok"'), row.seq);
   db.close();
   const bad = await runCli(['audit', 'verify', '--db', stack.auditDb]);

@@ -7,7 +7,14 @@ import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { FulcioSigner, TSAWitness, RekorWitness, MessageSignatureBundleBuilder, DSSEBundleBuilder, bundleBuilderFromSigningConfig } from '@sigstore/sign';
+import {
+  FulcioSigner,
+  TSAWitness,
+  RekorWitness,
+  MessageSignatureBundleBuilder,
+  DSSEBundleBuilder,
+  bundleBuilderFromSigningConfig,
+} from '@sigstore/sign';
 import { Verifier, toSignedEntity, toTrustMaterial } from '@sigstore/verify';
 import { bundleFromJSON, bundleToJSON } from '@sigstore/bundle';
 import { TrustedRoot, SigningConfig } from '@sigstore/protobuf-specs';
@@ -36,8 +43,16 @@ after(async () => {
 });
 
 const verifyArgs = (bundle: string, identity: string, file = artifact) => [
-  'verify-blob', file, '--bundle', bundle, '--trusted-root', stack.trustedRootPath,
-  '--certificate-identity', identity, '--certificate-oidc-issuer', stack.issuer,
+  'verify-blob',
+  file,
+  '--bundle',
+  bundle,
+  '--trusted-root',
+  stack.trustedRootPath,
+  '--certificate-identity',
+  identity,
+  '--certificate-oidc-issuer',
+  stack.issuer,
 ];
 
 test('a real OIDC login through the embedded IdP, then sign-blob and verify-blob', async () => {
@@ -59,7 +74,9 @@ test('a real OIDC login through the embedded IdP, then sign-blob and verify-blob
   assert.equal(JSON.parse(login.stdout).identity, 'alice@example.com');
 
   const bundle = join(dir, 'login.sigstore.json');
-  const signed = await runCli(['sign-blob', artifact, '--bundle', bundle, '--signing-config', stack.signingConfigPath], { env: { WAXSEAL_CONFIG_DIR: configDir } });
+  const signed = await runCli(['sign-blob', artifact, '--bundle', bundle, '--signing-config', stack.signingConfigPath], {
+    env: { WAXSEAL_CONFIG_DIR: configDir },
+  });
   assert.equal(signed.code, 0, signed.stderr);
   const ok = await runCli(verifyArgs(bundle, 'alice@example.com'));
   assert.equal(ok.code, 0, ok.stderr);
@@ -68,10 +85,19 @@ test('a real OIDC login through the embedded IdP, then sign-blob and verify-blob
   assert.match(wrong.stderr, /ERR_VERIFY_IDENTITY/);
 });
 
-test('the issued certificate has Fulcio\'s profile and openssl accepts certificate and timestamp', async () => {
+test("the issued certificate has Fulcio's profile and openssl accepts certificate and timestamp", async () => {
   const token = await fetchDevToken(stack.issuer, 'bob@example.com');
   const bundlePath = join(dir, 'bob.sigstore.json');
-  const r = await runCli(['sign-blob', artifact, '--bundle', bundlePath, '--signing-config', stack.signingConfigPath, '--identity-token', token]);
+  const r = await runCli([
+    'sign-blob',
+    artifact,
+    '--bundle',
+    bundlePath,
+    '--signing-config',
+    stack.signingConfigPath,
+    '--identity-token',
+    token,
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const bundle = JSON.parse(readFileSync(bundlePath, 'utf8'));
   assert.equal(bundle.mediaType, 'application/vnd.dev.sigstore.bundle.v0.3+json');
@@ -90,7 +116,11 @@ test('the issued certificate has Fulcio\'s profile and openssl accepts certifica
   writeFileSync(join(dir, 'ca-root.pem'), rootPem!);
   writeFileSync(join(dir, 'ca-int.pem'), intermediatePem!);
   // The certificate is valid for 10 minutes from now, so plain openssl verify applies.
-  const out = execFileSync('openssl', ['verify', '-CAfile', join(dir, 'ca-root.pem'), '-untrusted', join(dir, 'ca-int.pem'), '-purpose', 'any', join(dir, 'leaf.pem')], { encoding: 'utf8' });
+  const out = execFileSync(
+    'openssl',
+    ['verify', '-CAfile', join(dir, 'ca-root.pem'), '-untrusted', join(dir, 'ca-int.pem'), '-purpose', 'any', join(dir, 'leaf.pem')],
+    { encoding: 'utf8' },
+  );
   assert.match(out, /leaf.pem: OK/);
   const text = execFileSync('openssl', ['x509', '-in', join(dir, 'leaf.pem'), '-noout', '-text'], { encoding: 'utf8' });
   assert.match(text, /X509v3 Subject Alternative Name: critical\s+email:bob@example.com/);
@@ -99,11 +129,29 @@ test('the issued certificate has Fulcio\'s profile and openssl accepts certifica
 
   // RFC 3161: the timestamp covers the signature bytes.
   writeFileSync(join(dir, 'sig.bin'), fromBase64(bundle.messageSignature.signature));
-  writeFileSync(join(dir, 'ts.tsr'), fromBase64(bundle.verificationMaterial.timestampVerificationData.rfc3161Timestamps[0].signedTimestamp));
+  writeFileSync(
+    join(dir, 'ts.tsr'),
+    fromBase64(bundle.verificationMaterial.timestampVerificationData.rfc3161Timestamps[0].signedTimestamp),
+  );
   const tsaChain = readFileSync(join(stack.dataDir, 'tsa', 'chain.pem'), 'utf8').split(/(?<=-----END CERTIFICATE-----\n)/);
   writeFileSync(join(dir, 'tsa-leaf.pem'), tsaChain[0]!);
   writeFileSync(join(dir, 'tsa-root.pem'), tsaChain[1]!);
-  const ts = execFileSync('openssl', ['ts', '-verify', '-in', join(dir, 'ts.tsr'), '-data', join(dir, 'sig.bin'), '-CAfile', join(dir, 'tsa-root.pem'), '-untrusted', join(dir, 'tsa-leaf.pem')], { encoding: 'utf8' });
+  const ts = execFileSync(
+    'openssl',
+    [
+      'ts',
+      '-verify',
+      '-in',
+      join(dir, 'ts.tsr'),
+      '-data',
+      join(dir, 'sig.bin'),
+      '-CAfile',
+      join(dir, 'tsa-root.pem'),
+      '-untrusted',
+      join(dir, 'tsa-leaf.pem'),
+    ],
+    { encoding: 'utf8' },
+  );
   assert.match(ts, /Verification: OK/);
 });
 
@@ -118,8 +166,24 @@ test('@sigstore/verify accepts bundles from waxseal sign-blob and attest-blob, a
   const att = join(dir, 'carol.att.sigstore.json');
   const predicate = join(dir, 'predicate.json');
   writeFileSync(predicate, JSON.stringify({ builder: { id: 'https://example.com/builder' } }));
-  assert.equal((await runCli(['sign-blob', artifact, '--bundle', blob, '--signing-config', stack.signingConfigPath, '--identity-token', token])).code, 0);
-  const a = await runCli(['attest-blob', artifact, '--predicate', predicate, '--type', 'https://slsa.dev/provenance/v1', '--bundle', att, '--signing-config', stack.signingConfigPath, '--identity-token', token]);
+  assert.equal(
+    (await runCli(['sign-blob', artifact, '--bundle', blob, '--signing-config', stack.signingConfigPath, '--identity-token', token])).code,
+    0,
+  );
+  const a = await runCli([
+    'attest-blob',
+    artifact,
+    '--predicate',
+    predicate,
+    '--type',
+    'https://slsa.dev/provenance/v1',
+    '--bundle',
+    att,
+    '--signing-config',
+    stack.signingConfigPath,
+    '--identity-token',
+    token,
+  ]);
   assert.equal(a.code, 0, a.stderr);
 
   const verifier = sigstoreVerifier();
@@ -132,8 +196,20 @@ test('@sigstore/verify accepts bundles from waxseal sign-blob and attest-blob, a
   assert.throws(() => verifier.verify(toSignedEntity(blobBundle, data), { ...policy, subjectAlternativeName: 'dave@example.com' }));
   assert.throws(() => verifier.verify(toSignedEntity(blobBundle, Buffer.from('other data')), policy));
 
-  const ok = await runCli(['verify-blob-attestation', artifact, '--bundle', att, '--trusted-root', stack.trustedRootPath, '--type', 'https://slsa.dev/provenance/v1',
-    '--certificate-identity', 'carol@example.com', '--certificate-oidc-issuer', stack.issuer]);
+  const ok = await runCli([
+    'verify-blob-attestation',
+    artifact,
+    '--bundle',
+    att,
+    '--trusted-root',
+    stack.trustedRootPath,
+    '--type',
+    'https://slsa.dev/provenance/v1',
+    '--certificate-identity',
+    'carol@example.com',
+    '--certificate-oidc-issuer',
+    stack.issuer,
+  ]);
   assert.equal(ok.code, 0, ok.stderr);
 });
 
@@ -167,20 +243,42 @@ test('sigstore-js signs with our CA, TSA and log (Rekor v1 URL; Rekor v2 via the
   assert.equal(okV2.code, 0, okV2.stderr);
 
   const dsse = await new DSSEBundleBuilder({ signer, witnesses: [rekorV1, tsa] }).create({
-    data: Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [{ name: 'artifact.txt', digest: { sha256: execFileSync('sha256sum', [artifact], { encoding: 'utf8' }).split(' ')[0] } }], predicateType: 'https://example.com/p', predicate: {} })),
+    data: Buffer.from(
+      JSON.stringify({
+        _type: 'https://in-toto.io/Statement/v1',
+        subject: [{ name: 'artifact.txt', digest: { sha256: execFileSync('sha256sum', [artifact], { encoding: 'utf8' }).split(' ')[0] } }],
+        predicateType: 'https://example.com/p',
+        predicate: {},
+      }),
+    ),
     type: 'application/vnd.in-toto+json',
   });
   const dssePath = join(dir, 'sigstore-js.dsse.sigstore.json');
   writeFileSync(dssePath, JSON.stringify(bundleToJSON(dsse)));
-  const okAtt = await runCli(['verify-blob-attestation', artifact, '--bundle', dssePath, '--trusted-root', stack.trustedRootPath, '--type', 'https://example.com/p',
-    '--certificate-identity', 'erin@example.com', '--certificate-oidc-issuer', stack.issuer]);
+  const okAtt = await runCli([
+    'verify-blob-attestation',
+    artifact,
+    '--bundle',
+    dssePath,
+    '--trusted-root',
+    stack.trustedRootPath,
+    '--type',
+    'https://example.com/p',
+    '--certificate-identity',
+    'erin@example.com',
+    '--certificate-oidc-issuer',
+    stack.issuer,
+  ]);
   assert.equal(okAtt.code, 0, okAtt.stderr);
 });
 
 test('tampering with the artifact, signature, certificate or timestamp fails verification and names the check', async () => {
   const token = await fetchDevToken(stack.issuer, 'frank@example.com');
   const path = join(dir, 'frank.sigstore.json');
-  assert.equal((await runCli(['sign-blob', artifact, '--bundle', path, '--signing-config', stack.signingConfigPath, '--identity-token', token])).code, 0);
+  assert.equal(
+    (await runCli(['sign-blob', artifact, '--bundle', path, '--signing-config', stack.signingConfigPath, '--identity-token', token])).code,
+    0,
+  );
   const good = JSON.parse(readFileSync(path, 'utf8'));
   const flip = (b64: string, at = 40) => {
     const b = Buffer.from(b64, 'base64');
@@ -188,13 +286,29 @@ test('tampering with the artifact, signature, certificate or timestamp fails ver
     return b.toString('base64');
   };
   const cases: [string, (b: any) => void, RegExp][] = [
-    ['signature', (b) => (b.messageSignature.signature = flip(b.messageSignature.signature, 20)), /ERR_VERIFY_SIGNATURE|ERR_VERIFY_TIMESTAMP/],
-    ['certificate', (b) => (b.verificationMaterial.certificate.rawBytes = flip(b.verificationMaterial.certificate.rawBytes, 200)), /ERR_VERIFY_CERT_CHAIN|ERR_VERIFY_CERT_PROFILE|ERR_BUNDLE_INVALID/],
-    ['timestamp', (b) => {
-      const t = b.verificationMaterial.timestampVerificationData.rfc3161Timestamps[0];
-      t.signedTimestamp = flip(t.signedTimestamp, 120);
-    }, /ERR_VERIFY_TIMESTAMP|ERR_VERIFY_THRESHOLD|ERR_DER_PARSE|ERR_BUNDLE_INVALID/],
-    ['digest', (b) => (b.messageSignature.messageDigest.digest = flip(b.messageSignature.messageDigest.digest, 3)), /ERR_VERIFY_ARTIFACT|ERR_VERIFY_SIGNATURE/],
+    [
+      'signature',
+      (b) => (b.messageSignature.signature = flip(b.messageSignature.signature, 20)),
+      /ERR_VERIFY_SIGNATURE|ERR_VERIFY_TIMESTAMP/,
+    ],
+    [
+      'certificate',
+      (b) => (b.verificationMaterial.certificate.rawBytes = flip(b.verificationMaterial.certificate.rawBytes, 200)),
+      /ERR_VERIFY_CERT_CHAIN|ERR_VERIFY_CERT_PROFILE|ERR_BUNDLE_INVALID/,
+    ],
+    [
+      'timestamp',
+      (b) => {
+        const t = b.verificationMaterial.timestampVerificationData.rfc3161Timestamps[0];
+        t.signedTimestamp = flip(t.signedTimestamp, 120);
+      },
+      /ERR_VERIFY_TIMESTAMP|ERR_VERIFY_THRESHOLD|ERR_DER_PARSE|ERR_BUNDLE_INVALID/,
+    ],
+    [
+      'digest',
+      (b) => (b.messageSignature.messageDigest.digest = flip(b.messageSignature.messageDigest.digest, 3)),
+      /ERR_VERIFY_ARTIFACT|ERR_VERIFY_SIGNATURE/,
+    ],
   ];
   for (const [name, mutate, expected] of cases) {
     const b = structuredClone(good);

@@ -27,7 +27,16 @@ test('signatures are logged; log monitor reports a watched identity; fsck passes
     const f = join(dir, `${who}.txt`);
     writeFileSync(f, who);
     const token = await fetchDevToken(stack.issuer, who);
-    const r = await runCli(['sign-blob', f, '--bundle', `${f}.sigstore.json`, '--signing-config', stack.signingConfigPath, '--identity-token', token]);
+    const r = await runCli([
+      'sign-blob',
+      f,
+      '--bundle',
+      `${f}.sigstore.json`,
+      '--signing-config',
+      stack.signingConfigPath,
+      '--identity-token',
+      token,
+    ]);
     assert.equal(r.code, 0, r.stderr);
   }
   const state = join(dir, 'monitor-state.json');

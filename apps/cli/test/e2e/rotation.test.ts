@@ -25,7 +25,10 @@ before(async () => {
   const idp = await DevIdentityProvider.create({ devMode: true, issuer: `${idpServer.url}/oidc`, dataDir: join(dir, 'idp') });
   idp.mount(router);
   issuer = idp.issuer;
-  writeFileSync(join(dir, 'issuers.yaml'), `oidc-issuers:\n  ${issuer}:\n    issuer-url: ${issuer}\n    client-id: sigstore\n    type: email\n`);
+  writeFileSync(
+    join(dir, 'issuers.yaml'),
+    `oidc-issuers:\n  ${issuer}:\n    issuer-url: ${issuer}\n    client-id: sigstore\n    type: email\n`,
+  );
 });
 
 after(async () => {
@@ -33,26 +36,33 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function writeConfig(ca: { key: string; retired?: string }, tsa: { key: string; retired?: string }, log: { key: string; retired?: string }): string {
+function writeConfig(
+  ca: { key: string; retired?: string },
+  tsa: { key: string; retired?: string },
+  log: { key: string; retired?: string },
+): string {
   const path = join(dir, 'waxseal.yaml');
-  writeFileSync(path, [
-    'listen: { port: 0 }',
-    'data: ./data',
-    'ca:',
-    `  key: "${ca.key}"`,
-    '  chain: ./ca/chain.pem',
-    '  issuers: ./issuers.yaml',
-    ...(ca.retired ? ['  retired:', `    - ${ca.retired}`] : []),
-    'tsa:',
-    `  key: "${tsa.key}"`,
-    '  chain: ./tsa/chain.pem',
-    ...(tsa.retired ? ['  retired:', `    - ${tsa.retired}`] : []),
-    'log:',
-    `  key: "${log.key}"`,
-    ...(log.retired ? ['  retired:', `    - ${log.retired}`] : []),
-    'tuf: { keys: ./tuf-keys }',
-    '',
-  ].join('\n'));
+  writeFileSync(
+    path,
+    [
+      'listen: { port: 0 }',
+      'data: ./data',
+      'ca:',
+      `  key: "${ca.key}"`,
+      '  chain: ./ca/chain.pem',
+      '  issuers: ./issuers.yaml',
+      ...(ca.retired ? ['  retired:', `    - ${ca.retired}`] : []),
+      'tsa:',
+      `  key: "${tsa.key}"`,
+      '  chain: ./tsa/chain.pem',
+      ...(tsa.retired ? ['  retired:', `    - ${tsa.retired}`] : []),
+      'log:',
+      `  key: "${log.key}"`,
+      ...(log.retired ? ['  retired:', `    - ${log.retired}`] : []),
+      'tuf: { keys: ./tuf-keys }',
+      '',
+    ].join('\n'),
+  );
   return path;
 }
 
@@ -61,7 +71,16 @@ async function signWith(inst: RunningInstance, name: string): Promise<{ artifact
   writeFileSync(artifact, `artifact ${name}\n`);
   const bundle = join(dir, `${name}.sigstore.json`);
   const token = await fetchDevToken(issuer, 'release@acme.test');
-  const r = await runCli(['sign-blob', artifact, '--bundle', bundle, '--signing-config', inst.signingConfigPath, '--identity-token', token]);
+  const r = await runCli([
+    'sign-blob',
+    artifact,
+    '--bundle',
+    bundle,
+    '--signing-config',
+    inst.signingConfigPath,
+    '--identity-token',
+    token,
+  ]);
   assert.equal(r.code, 0, r.stderr);
   return { artifact, bundle };
 }
@@ -77,7 +96,9 @@ test('bundles signed before and after rotating the CA intermediate, the TSA cert
   assert.equal((await runCli(['ca', 'init', '--out', join(dir, 'ca'), '--org', 'Acme'])).code, 0);
   assert.equal((await runCli(['tsa', 'init', '--out', join(dir, 'tsa'), '--org', 'Acme'])).code, 0);
   const log1 = logKey('log1');
-  let inst = await startInstance(loadInstanceConfig(writeConfig({ key: join(dir, 'ca', 'intermediate.key') }, { key: join(dir, 'tsa', 'tsa.key') }, { key: log1.key })));
+  let inst = await startInstance(
+    loadInstanceConfig(writeConfig({ key: join(dir, 'ca', 'intermediate.key') }, { key: join(dir, 'tsa', 'tsa.key') }, { key: log1.key })),
+  );
   const tufRoot = inst.tufRootPath!;
   const log1Start = inst.trustedRoot.tlogs[0]!.publicKey.validFor.start;
   const before = await signWith(inst, 'before');
@@ -92,11 +113,15 @@ test('bundles signed before and after rotating the CA intermediate, the TSA cert
   assert.equal(tsaRot.code, 0, tsaRot.stderr);
   const c = JSON.parse(caRot.stdout);
   const t = JSON.parse(tsaRot.stdout);
-  inst = await startInstance(loadInstanceConfig(writeConfig(
-    { key: c.key, retired: `{ chain: "${c.retired.chain}", end: "${c.retired.end}" }` },
-    { key: t.key, retired: `{ chain: "${t.retired.chain}", end: "${t.retired.end}" }` },
-    { key: log2.key, retired: `{ public-key: "${log1.pub}", start: "${log1Start}", end: "${rotatedAt}" }` },
-  )));
+  inst = await startInstance(
+    loadInstanceConfig(
+      writeConfig(
+        { key: c.key, retired: `{ chain: "${c.retired.chain}", end: "${c.retired.end}" }` },
+        { key: t.key, retired: `{ chain: "${t.retired.chain}", end: "${t.retired.end}" }` },
+        { key: log2.key, retired: `{ public-key: "${log1.pub}", start: "${log1Start}", end: "${rotatedAt}" }` },
+      ),
+    ),
+  );
   try {
     const after = await signWith(inst, 'after');
     assert.equal(inst.trustedRoot.certificateAuthorities.length, 2);
@@ -111,14 +136,36 @@ test('bundles signed before and after rotating the CA intermediate, the TSA cert
     const installed = JSON.parse(readFileSync(join(configDir, 'trust', 'trusted_root.json'), 'utf8'));
     assert.equal(installed.certificateAuthorities.length, 2);
     for (const b of [before, after]) {
-      const r = await runCli(['verify-blob', b.artifact, '--bundle', b.bundle, '--certificate-identity', 'release@acme.test', '--certificate-oidc-issuer', issuer],
-        { env: { WAXSEAL_CONFIG_DIR: configDir, WAXSEAL_TRUSTED_ROOT: undefined } });
+      const r = await runCli(
+        [
+          'verify-blob',
+          b.artifact,
+          '--bundle',
+          b.bundle,
+          '--certificate-identity',
+          'release@acme.test',
+          '--certificate-oidc-issuer',
+          issuer,
+        ],
+        { env: { WAXSEAL_CONFIG_DIR: configDir, WAXSEAL_TRUSTED_ROOT: undefined } },
+      );
       assert.equal(r.code, 0, `${b.bundle}: ${r.stderr}`);
     }
     // The bundle from before the rotation does not verify against a root that lacks the retired chain.
     const onlyNew = { ...installed, certificateAuthorities: installed.certificateAuthorities.slice(1) };
     writeFileSync(join(dir, 'only-new.json'), JSON.stringify(onlyNew));
-    const r = await runCli(['verify-blob', before.artifact, '--bundle', before.bundle, '--trusted-root', join(dir, 'only-new.json'), '--certificate-identity', 'release@acme.test', '--certificate-oidc-issuer', issuer]);
+    const r = await runCli([
+      'verify-blob',
+      before.artifact,
+      '--bundle',
+      before.bundle,
+      '--trusted-root',
+      join(dir, 'only-new.json'),
+      '--certificate-identity',
+      'release@acme.test',
+      '--certificate-oidc-issuer',
+      issuer,
+    ]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /ERR_VERIFY_CERT_CHAIN/);
   } finally {

@@ -31,15 +31,46 @@ test('sigstore-js CLI loads our trusted root from our TUF mirror and verifies a 
   writeFileSync(artifact, 'tuf-distributed trust\n');
   const bundle = join(dir, 'a.sigstore.json');
   const token = await fetchDevToken(stack.issuer, 'tuf@example.com');
-  const signed = await runCli(['sign-blob', artifact, '--bundle', bundle, '--signing-config', stack.signingConfigPath, '--identity-token', token]);
+  const signed = await runCli([
+    'sign-blob',
+    artifact,
+    '--bundle',
+    bundle,
+    '--signing-config',
+    stack.signingConfigPath,
+    '--identity-token',
+    token,
+  ]);
   assert.equal(signed.code, 0, signed.stderr);
 
   // Asynchronous: the instance under test answers from this very process.
   const run = (identity: string) =>
     new Promise<{ status: number | null; out: string }>((resolve) => {
-      const child = spawn(process.execPath, [SIGSTORE_CLI, 'verify', bundle, '--blob-file', artifact, '--tuf-mirror-url', stack.tufUrl, '--tuf-root-path', stack.tufRootPath,
-        '--tuf-cache-path', join(dir, `sigstore-js-cache-${identity}`), '--certificate-identity-email', identity, '--certificate-issuer', stack.issuer,
-        '--tlog-threshold', '0', '--ctlog-threshold', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(
+        process.execPath,
+        [
+          SIGSTORE_CLI,
+          'verify',
+          bundle,
+          '--blob-file',
+          artifact,
+          '--tuf-mirror-url',
+          stack.tufUrl,
+          '--tuf-root-path',
+          stack.tufRootPath,
+          '--tuf-cache-path',
+          join(dir, `sigstore-js-cache-${identity}`),
+          '--certificate-identity-email',
+          identity,
+          '--certificate-issuer',
+          stack.issuer,
+          '--tlog-threshold',
+          '0',
+          '--ctlog-threshold',
+          '0',
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
       let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d));
       child.stderr.on('data', (d: Buffer) => (out += d));
@@ -56,12 +87,18 @@ test('sigstore-js CLI loads our trusted root from our TUF mirror and verifies a 
 
   // waxseal's own client: install trust through TUF, then verify with no --trusted-root.
   const configDir = join(dir, 'client-config');
-  const init = await runCli(['trust', 'init', '--mirror', stack.tufUrl, '--root', stack.tufRootPath], { env: { WAXSEAL_CONFIG_DIR: configDir } });
+  const init = await runCli(['trust', 'init', '--mirror', stack.tufUrl, '--root', stack.tufRootPath], {
+    env: { WAXSEAL_CONFIG_DIR: configDir },
+  });
   assert.equal(init.code, 0, init.stderr);
-  const verified = await runCli(['verify-blob', artifact, '--bundle', bundle, '--certificate-identity', 'tuf@example.com', '--certificate-oidc-issuer', stack.issuer],
-    { env: { WAXSEAL_CONFIG_DIR: configDir, WAXSEAL_TRUSTED_ROOT: undefined } });
+  const verified = await runCli(
+    ['verify-blob', artifact, '--bundle', bundle, '--certificate-identity', 'tuf@example.com', '--certificate-oidc-issuer', stack.issuer],
+    { env: { WAXSEAL_CONFIG_DIR: configDir, WAXSEAL_TRUSTED_ROOT: undefined } },
+  );
   assert.equal(verified.code, 0, verified.stderr);
-  const badMirror = await runCli(['trust', 'init', '--mirror', `${stack.url}/nope`, '--root', stack.tufRootPath], { env: { WAXSEAL_CONFIG_DIR: join(dir, 'other') } });
+  const badMirror = await runCli(['trust', 'init', '--mirror', `${stack.url}/nope`, '--root', stack.tufRootPath], {
+    env: { WAXSEAL_CONFIG_DIR: join(dir, 'other') },
+  });
   assert.notEqual(badMirror.code, 0);
   assert.match(badMirror.stderr, /waxseal: ERR_/);
 });

@@ -14,7 +14,11 @@ export async function clickThroughLogin(startUrl: string, email: string, stopAt:
   let init: RequestInit = {};
   for (let step = 0; step < 20; step++) {
     if (stopAt(url)) return url;
-    const res = await fetch(url, { ...init, redirect: 'manual', headers: { ...(init.headers as Record<string, string>), cookie: cookieHeader() } });
+    const res = await fetch(url, {
+      ...init,
+      redirect: 'manual',
+      headers: { ...(init.headers as Record<string, string>), cookie: cookieHeader() },
+    });
     remember(res);
     init = {};
     if (res.status >= 300 && res.status < 400) {

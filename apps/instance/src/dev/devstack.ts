@@ -15,12 +15,27 @@ import { generateSigner, signerFromPem, selfSignedRoot, intermediateCa, tsaLeaf,
 import { Router, requestListener, listen, type RunningServer, type Service } from '@waxseal/server';
 import { DevIdentityProvider } from '@waxseal/dev-idp';
 import { TsaService } from '@waxseal/tsa';
-import { CaService, parseIssuerConfig, mergeIssuerConfigs, githubActionsIssuerConfig, issuerConfigFromObject, type IssuerConfig } from '@waxseal/ca';
+import {
+  CaService,
+  parseIssuerConfig,
+  mergeIssuerConfigs,
+  githubActionsIssuerConfig,
+  issuerConfigFromObject,
+  type IssuerConfig,
+} from '@waxseal/ca';
 import { parseSigningRules } from '@waxseal/signing-rules';
 import { AuditLog, auditedSigner } from '@waxseal/audit';
 import { caAuthorizer, caAuditor, tsaAuditor } from '../governance.ts';
 import { LogService } from '@waxseal/rekor';
-import { publishTrustDocuments, authorityEntry, trustedRoot, signingConfig, type TrustedRootJson, type SigningConfigJson, type TransparencyLogJson } from '@waxseal/trust';
+import {
+  publishTrustDocuments,
+  authorityEntry,
+  trustedRoot,
+  signingConfig,
+  type TrustedRootJson,
+  type SigningConfigJson,
+  type TransparencyLogJson,
+} from '@waxseal/trust';
 
 export const DEFAULT_DEV_PORT = 7117;
 export const DEFAULT_DEV_DATA = '.waxseal/dev';
@@ -77,10 +92,18 @@ async function loadOrCreateCa(dir: string): Promise<KeyedChain> {
   const chainFile = join(dir, 'chain.pem');
   const keyFile = join(dir, 'intermediate.key');
   if (existsSync(chainFile) && existsSync(keyFile)) {
-    return { signer: signerFromPem(readFileSync(keyFile, 'utf8'), `file://${keyFile}`), chain: parseCertificatesPem(readFileSync(chainFile, 'utf8')) };
+    return {
+      signer: signerFromPem(readFileSync(keyFile, 'utf8'), `file://${keyFile}`),
+      chain: parseCertificatesPem(readFileSync(chainFile, 'utf8')),
+    };
   }
   const rootSigner = generateSigner('ecdsa-p384', `file://${join(dir, 'root.key')}`);
-  const root = await selfSignedRoot(rootSigner, { organization: 'waxseal.dev', commonName: 'Waxseal dev root CA', notAfter: new Date(Date.now() + 10 * YEAR), pathLen: 1 });
+  const root = await selfSignedRoot(rootSigner, {
+    organization: 'waxseal.dev',
+    commonName: 'Waxseal dev root CA',
+    notAfter: new Date(Date.now() + 10 * YEAR),
+    pathLen: 1,
+  });
   const signer = generateSigner('ecdsa-p256', `file://${keyFile}`);
   const intermediate = await intermediateCa(signer.publicKeySpki, rootSigner, root, {
     organization: 'waxseal.dev',
@@ -102,12 +125,24 @@ async function loadOrCreateTsa(dir: string): Promise<KeyedChain> {
   const chainFile = join(dir, 'chain.pem');
   const keyFile = join(dir, 'tsa.key');
   if (existsSync(chainFile) && existsSync(keyFile)) {
-    return { signer: signerFromPem(readFileSync(keyFile, 'utf8'), `file://${keyFile}`), chain: parseCertificatesPem(readFileSync(chainFile, 'utf8')) };
+    return {
+      signer: signerFromPem(readFileSync(keyFile, 'utf8'), `file://${keyFile}`),
+      chain: parseCertificatesPem(readFileSync(chainFile, 'utf8')),
+    };
   }
   const rootSigner = generateSigner('ecdsa-p256', 'memory://dev-tsa-root');
-  const root = await selfSignedRoot(rootSigner, { organization: 'waxseal.dev', commonName: 'Waxseal dev TSA root', notAfter: new Date(Date.now() + 10 * YEAR), pathLen: 0 });
+  const root = await selfSignedRoot(rootSigner, {
+    organization: 'waxseal.dev',
+    commonName: 'Waxseal dev TSA root',
+    notAfter: new Date(Date.now() + 10 * YEAR),
+    pathLen: 0,
+  });
   const signer = generateSigner('ecdsa-p256', `file://${keyFile}`);
-  const leaf = await tsaLeaf(signer.publicKeySpki, rootSigner, root, { organization: 'waxseal.dev', commonName: 'Waxseal dev TSA', notAfter: new Date(Date.now() + 5 * YEAR) });
+  const leaf = await tsaLeaf(signer.publicKeySpki, rootSigner, root, {
+    organization: 'waxseal.dev',
+    commonName: 'Waxseal dev TSA',
+    notAfter: new Date(Date.now() + 5 * YEAR),
+  });
   writePrivate(keyFile, signer.exportPkcs8Pem());
   writeFileSync(chainFile, encodePem('CERTIFICATE', leaf.der) + encodePem('CERTIFICATE', root.der));
   return { signer, chain: [leaf, root] };
@@ -119,12 +154,15 @@ function loadOrCreateLogKey(dir: string): { signer: KeyObjectSigner; since: Date
   const keyFile = join(dir, 'log.key');
   const sinceFile = join(dir, 'key-valid-from');
   if (existsSync(keyFile) && existsSync(sinceFile)) {
-    return { signer: signerFromPem(readFileSync(keyFile, 'utf8'), `file://${keyFile}`), since: new Date(readFileSync(sinceFile, 'utf8').trim()) };
+    return {
+      signer: signerFromPem(readFileSync(keyFile, 'utf8'), `file://${keyFile}`),
+      since: new Date(readFileSync(sinceFile, 'utf8').trim()),
+    };
   }
   const signer = generateSigner('ed25519', `file://${keyFile}`);
   const since = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
   writePrivate(keyFile, signer.exportPkcs8Pem());
-  writeFileSync(sinceFile, since.toISOString() + '\n');
+  writeFileSync(sinceFile, `${since.toISOString()}\n`);
   return { signer, since };
 }
 
@@ -139,7 +177,13 @@ function issuerConfig(dataDir: string, devIssuer: string, ciIssuer: string): Iss
     {
       'oidc-issuers': {
         [devIssuer]: { 'issuer-url': devIssuer, 'client-id': 'sigstore', type: 'email', description: 'waxseal dev identity provider' },
-        [ciIssuer]: { 'issuer-url': ciIssuer, 'client-id': 'sigstore', type: 'ci-provider', 'ci-provider': 'github-workflow', description: 'waxseal dev CI provider (GitHub Actions claims)' },
+        [ciIssuer]: {
+          'issuer-url': ciIssuer,
+          'client-id': 'sigstore',
+          type: 'ci-provider',
+          'ci-provider': 'github-workflow',
+          description: 'waxseal dev CI provider (GitHub Actions claims)',
+        },
       },
     },
     { source: 'dev identity providers', include: [githubActionsIssuerConfig()] },
@@ -150,7 +194,8 @@ function issuerConfig(dataDir: string, devIssuer: string, ciIssuer: string): Iss
 
 export function readDevInstance(dataDir: string): DevInstance {
   const file = join(resolve(dataDir), 'instance.json');
-  if (!existsSync(file)) throw new WaxsealError('ERR_CONFIG', `no dev instance in ${dataDir} (start one with \`waxseal dev --data ${dataDir}\`)`);
+  if (!existsSync(file))
+    throw new WaxsealError('ERR_CONFIG', `no dev instance in ${dataDir} (start one with \`waxseal dev --data ${dataDir}\`)`);
   return JSON.parse(readFileSync(file, 'utf8')) as DevInstance;
 }
 
@@ -164,14 +209,23 @@ export async function startDevStack(opts: DevStackOptions): Promise<DevStack> {
     server = await listen(requestListener({ router, maxBodyBytes: 4 << 20 }), opts.port ?? DEFAULT_DEV_PORT, host);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new WaxsealError('ERR_CONFIG', `cannot listen on ${host}:${opts.port ?? DEFAULT_DEV_PORT}${code === 'EADDRINUSE' ? ' (port in use; pass --port)' : ''}`, { cause: e });
+    throw new WaxsealError(
+      'ERR_CONFIG',
+      `cannot listen on ${host}:${opts.port ?? DEFAULT_DEV_PORT}${code === 'EADDRINUSE' ? ' (port in use; pass --port)' : ''}`,
+      { cause: e },
+    );
   }
   const base = server.url;
   const services: Service[] = [];
   const closers: (() => unknown)[] = [];
   try {
     const idp = await DevIdentityProvider.create({ devMode: true, issuer: `${base}/oidc`, dataDir: join(dataDir, 'idp') });
-    const ciIdp = await DevIdentityProvider.create({ devMode: true, issuer: `${base}/ci`, dataDir: join(dataDir, 'idp'), customClaims: true });
+    const ciIdp = await DevIdentityProvider.create({
+      devMode: true,
+      issuer: `${base}/ci`,
+      dataDir: join(dataDir, 'idp'),
+      customClaims: true,
+    });
     services.push(idp, ciIdp);
     const auditDb = join(dataDir, 'audit.db');
     const audit = await AuditLog.open(auditDb);
@@ -196,7 +250,12 @@ export async function startDevStack(opts: DevStackOptions): Promise<DevStack> {
     let logUrl: string | undefined;
     if (opts.log !== false) {
       const key = loadOrCreateLogKey(join(dataDir, 'log'));
-      const log = await LogService.create({ dataDir: join(dataDir, 'log'), signer: auditedSigner(key.signer, audit, { actor: 'log', action: 'log.sign' }), hostname: new URL(base).hostname, batchMaxDelayMs: 10 });
+      const log = await LogService.create({
+        dataDir: join(dataDir, 'log'),
+        signer: auditedSigner(key.signer, audit, { actor: 'log', action: 'log.sign' }),
+        hostname: new URL(base).hostname,
+        batchMaxDelayMs: 10,
+      });
       services.push(log);
       const ids = log.trustedRootTlogs({ v1BaseUrl: base, v2BaseUrl: base }, key.since);
       tlogs.push(ids.v1 as TransparencyLogJson, ids.v2 as TransparencyLogJson);
@@ -216,12 +275,24 @@ export async function startDevStack(opts: DevStackOptions): Promise<DevStack> {
       caUrl: base,
       oidcUrl: idp.issuer,
       tsaUrl: `${base}/api/v1/timestamp`,
-      ...(logUrl ? { rekor: [{ url: logUrl, majorApiVersion: 2 as const }, { url: logUrl, majorApiVersion: 1 as const }] } : {}),
+      ...(logUrl
+        ? {
+            rekor: [
+              { url: logUrl, majorApiVersion: 2 as const },
+              { url: logUrl, majorApiVersion: 1 as const },
+            ],
+          }
+        : {}),
     });
 
     for (const s of services) s.mount(router);
     const { trustedRootPath, signingConfigPath, tuf } = await publishTrustDocuments({
-      router, baseUrl: base, dataDir, trustedRoot: root, signingConfig: sc, tufKeysDir: join(dataDir, 'tuf-keys'),
+      router,
+      baseUrl: base,
+      dataDir,
+      trustedRoot: root,
+      signingConfig: sc,
+      tufKeysDir: join(dataDir, 'tuf-keys'),
     });
     const instance: DevInstance = {
       url: base,
@@ -239,7 +310,7 @@ export async function startDevStack(opts: DevStackOptions): Promise<DevStack> {
       pid: process.pid,
       startedAt: new Date().toISOString(),
     };
-    writeFileSync(join(dataDir, 'instance.json'), JSON.stringify(instance, null, 2) + '\n');
+    writeFileSync(join(dataDir, 'instance.json'), `${JSON.stringify(instance, null, 2)}\n`);
     return {
       ...instance,
       trustedRoot: root,

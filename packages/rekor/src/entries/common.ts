@@ -57,7 +57,8 @@ export function unsupportedType(message: string): never {
 }
 
 export function checkTypeAllowed(policy: EntryPolicy, kind: string, version: string): void {
-  if (policy.allowedTypes && !policy.allowedTypes.has(`${kind}/${version}`)) unsupportedType(`entry type ${kind} ${version} is not accepted by this log`);
+  if (policy.allowedTypes && !policy.allowedTypes.has(`${kind}/${version}`))
+    unsupportedType(`entry type ${kind} ${version} is not accepted by this log`);
 }
 
 export function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -88,7 +89,8 @@ export function protoMessage(v: unknown, what: string, fields: Record<string, st
 
 /** protojson `bytes`: standard or URL-safe base64, padding optional. */
 export function protoBytes(v: unknown, what: string): Uint8Array {
-  if (typeof v !== 'string' || !/^[A-Za-z0-9+/_-]*={0,2}$/.test(v) || v.replace(/=+$/, '').length % 4 === 1) invalid(`${what} is not valid base64`);
+  if (typeof v !== 'string' || !/^[A-Za-z0-9+/_-]*={0,2}$/.test(v) || v.replace(/=+$/, '').length % 4 === 1)
+    invalid(`${what} is not valid base64`);
   return new Uint8Array(Buffer.from(v.replace(/-/g, '+').replace(/_/g, '/'), 'base64'));
 }
 

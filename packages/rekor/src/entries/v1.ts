@@ -11,8 +11,18 @@ import { parseKeyRing, parseDetachedSignature, verifyDetached } from '../pki/pgp
 import { parseMinisignKey, parseMinisignSignature, verifyMinisign } from '../pki/minisign.ts';
 import { parseSshPublicKey, parseSshSignature, verifySshSignature } from '../pki/ssh.ts';
 import {
-  admitX509, b64, checkTypeAllowed, invalid, isPlainObject, obj, str, text, unsupportedType, verifyMessageAnyHash,
-  type CanonicalEntry, type EntryContext,
+  admitX509,
+  b64,
+  checkTypeAllowed,
+  invalid,
+  isPlainObject,
+  obj,
+  str,
+  text,
+  unsupportedType,
+  verifyMessageAnyHash,
+  type CanonicalEntry,
+  type EntryContext,
 } from './common.ts';
 import { intotoSubjectKeys } from './intoto-keys.ts';
 
@@ -29,7 +39,12 @@ function x509Material(content: Uint8Array, ctx: EntryContext): X509Material {
 }
 
 function wrap(kind: string, apiVersion: string, spec: unknown, indexKeys: string[]): CanonicalEntry {
-  return { kind, apiVersion, body: canonicalBytes({ apiVersion, kind, spec }), indexKeys: [...new Set(indexKeys.map((k) => k.toLowerCase()))] };
+  return {
+    kind,
+    apiVersion,
+    body: canonicalBytes({ apiVersion, kind, spec }),
+    indexKeys: [...new Set(indexKeys.map((k) => k.toLowerCase()))],
+  };
 }
 
 const HEX_RE = /^[0-9a-fA-F]+$/;
@@ -43,14 +58,19 @@ async function hashedrekord(spec: Record<string, unknown>, ctx: EntryContext): P
   const hash = obj(data.hash, 'data.hash');
   const value = str(hash.value, 'data.hash.value');
   const algorithm = hash.algorithm === undefined ? 'sha256' : str(hash.algorithm, 'data.hash.algorithm');
-  if (algorithm !== 'sha256' && algorithm !== 'sha384' && algorithm !== 'sha512') invalid(`unsupported hash algorithm ${JSON.stringify(algorithm.slice(0, 32))}`);
+  if (algorithm !== 'sha256' && algorithm !== 'sha384' && algorithm !== 'sha512')
+    invalid(`unsupported hash algorithm ${JSON.stringify(algorithm.slice(0, 32))}`);
   if (!HEX_RE.test(value) || value.length !== HASH_SIZE[algorithm] * 2) invalid('invalid value for hash');
   const digest = fromHex(value);
-  if (!(await ctx.verifier.verifyDigest(m.key, algorithm as HashName, digest, sigBytes))) invalid('verifying signature: signature does not verify over the digest', 'log.signature');
+  if (!(await ctx.verifier.verifyDigest(m.key, algorithm as HashName, digest, sigBytes)))
+    invalid('verifying signature: signature does not verify over the digest', 'log.signature');
   return wrap(
     'hashedrekord',
     '0.0.1',
-    { data: { hash: { algorithm, value } }, signature: { content: toBase64(sigBytes), publicKey: { content: toBase64(utf8(m.canonicalPem)) } } },
+    {
+      data: { hash: { algorithm, value } },
+      signature: { content: toBase64(sigBytes), publicKey: { content: toBase64(utf8(m.canonicalPem)) } },
+    },
     [`${algorithm}:${value}`, ...x509Keys(m)],
   );
 }
@@ -72,11 +92,16 @@ function parseEnvelopeJson(s: string, ctx: EntryContext): Envelope {
   const payloadType = typeof e.payloadType === 'string' ? e.payloadType : invalid('envelope.payloadType is missing');
   const payload = typeof e.payload === 'string' ? decodeDsseB64(e.payload, 'envelope.payload') : invalid('envelope.payload is missing');
   if (!Array.isArray(e.signatures) || e.signatures.length === 0) invalid('DSSE envelope must contain 1 or more signatures');
-  if (e.signatures.length > ctx.policy.maxSignatures) invalid(`too many signatures: ${e.signatures.length}, max allowed: ${ctx.policy.maxSignatures}`, 'log.size');
+  if (e.signatures.length > ctx.policy.maxSignatures)
+    invalid(`too many signatures: ${e.signatures.length}, max allowed: ${ctx.policy.maxSignatures}`, 'log.size');
   const signatures = e.signatures.map((x, i) => {
     const so = obj(x, `envelope.signatures[${i}]`);
     const sig = str(so.sig, `envelope.signatures[${i}].sig`);
-    return { sig, sigBytes: decodeDsseB64(sig, `envelope.signatures[${i}].sig`), ...(typeof so.keyid === 'string' ? { keyid: so.keyid } : {}) };
+    return {
+      sig,
+      sigBytes: decodeDsseB64(sig, `envelope.signatures[${i}].sig`),
+      ...(typeof so.keyid === 'string' ? { keyid: so.keyid } : {}),
+    };
   });
   return { payloadType, payload, signatures };
 }
@@ -105,7 +130,8 @@ async function dsse(spec: Record<string, unknown>, ctx: EntryContext): Promise<C
   const envText = str(pc.envelope, 'proposedContent.envelope');
   if (envText.length > ctx.policy.maxEnvelopeBytes) invalid(`envelope exceeds ${ctx.policy.maxEnvelopeBytes} bytes`, 'log.size');
   if (!Array.isArray(pc.verifiers) || pc.verifiers.length === 0) invalid('proposedContent.verifiers is missing');
-  if (pc.verifiers.length > ctx.policy.maxSignatures) invalid(`too many verifiers: ${pc.verifiers.length}, max allowed: ${ctx.policy.maxSignatures}`, 'log.size');
+  if (pc.verifiers.length > ctx.policy.maxSignatures)
+    invalid(`too many verifiers: ${pc.verifiers.length}, max allowed: ${ctx.policy.maxSignatures}`, 'log.size');
   const keys = pc.verifiers.map((v, i) => x509Material(b64(v, `proposedContent.verifiers[${i}]`), ctx));
   const env = parseEnvelopeJson(envText, ctx);
   const bySig = verifyEnvelope(env, keys, ctx);
@@ -132,7 +158,8 @@ async function intoto(spec: Record<string, unknown>, ctx: EntryContext): Promise
   if (payloadB64.length > ctx.policy.maxEnvelopeBytes) invalid(`envelope exceeds ${ctx.policy.maxEnvelopeBytes} bytes`, 'log.size');
   const payload = decodeDsseB64(payloadB64, 'content.envelope.payload');
   if (!Array.isArray(e.signatures) || e.signatures.length === 0) invalid('missing signatures');
-  if (e.signatures.length > ctx.policy.maxSignatures) invalid(`too many signatures: ${e.signatures.length}, max allowed: ${ctx.policy.maxSignatures}`, 'log.size');
+  if (e.signatures.length > ctx.policy.maxSignatures)
+    invalid(`too many signatures: ${e.signatures.length}, max allowed: ${ctx.policy.maxSignatures}`, 'log.size');
   const message = pae(payloadType, payload);
   const keys: X509Material[] = [];
   const signatures = e.signatures.map((x, i) => {
@@ -174,7 +201,8 @@ async function rekord(spec: Record<string, unknown>, ctx: EntryContext): Promise
   if (typeof data.url === 'string' || typeof sig.url === 'string') invalid('fetching content by URL is not supported; send it inline');
   if (data.content === undefined) invalid("'content' must be specified for data");
   const contentB64 = data.content;
-  if (typeof contentB64 === 'string' && contentB64.length > Math.ceil(ctx.policy.maxArtifactBytes / 3) * 4) invalid(`artifact exceeds ${ctx.policy.maxArtifactBytes} bytes`, 'log.size');
+  if (typeof contentB64 === 'string' && contentB64.length > Math.ceil(ctx.policy.maxArtifactBytes / 3) * 4)
+    invalid(`artifact exceeds ${ctx.policy.maxArtifactBytes} bytes`, 'log.size');
   const artifact = b64(contentB64, 'data.content');
   const digest = toHex(sha256(artifact));
   if (isPlainObject(data.hash)) {
@@ -197,7 +225,8 @@ async function rekord(spec: Record<string, unknown>, ctx: EntryContext): Promise
     case 'pgp': {
       const ring = parseKeyRing(keyBytes);
       const s = parseDetachedSignature(sigBytes);
-      if (!verifyDetached(ring, s, artifact)) invalid('pgp: signature does not verify over the artifact with the given key', 'log.signature');
+      if (!verifyDetached(ring, s, artifact))
+        invalid('pgp: signature does not verify over the artifact with the given key', 'log.signature');
       canonicalSig = toBase64(utf8(s.canonical));
       canonicalKey = toBase64(utf8(ring.canonical));
       keys = [keyHashKey(ring.canonical), ...ring.emails];
@@ -206,7 +235,8 @@ async function rekord(spec: Record<string, unknown>, ctx: EntryContext): Promise
     case 'minisign': {
       const k = parseMinisignKey(keyBytes);
       const s = parseMinisignSignature(sigBytes);
-      if (!verifyMinisign(k, s, artifact)) invalid('minisign: signature does not verify over the artifact with the given key', 'log.signature');
+      if (!verifyMinisign(k, s, artifact))
+        invalid('minisign: signature does not verify over the artifact with the given key', 'log.signature');
       canonicalSig = toBase64(utf8(s.canonical));
       canonicalKey = toBase64(utf8(k.canonical));
       keys = [keyHashKey(k.canonical)];
@@ -215,7 +245,8 @@ async function rekord(spec: Record<string, unknown>, ctx: EntryContext): Promise
     case 'ssh': {
       const k = parseSshPublicKey(keyBytes);
       const s = parseSshSignature(sigBytes);
-      if (!verifySshSignature(k, s, artifact)) invalid('ssh: signature does not verify over the artifact with the given key', 'log.signature');
+      if (!verifySshSignature(k, s, artifact))
+        invalid('ssh: signature does not verify over the artifact with the given key', 'log.signature');
       canonicalSig = toBase64(utf8(s.canonical));
       canonicalKey = toBase64(utf8(k.canonical));
       keys = [keyHashKey(k.canonical), ...(/^[^\s@]+@[^\s@]+$/.test(k.comment) ? [k.comment] : [])];
@@ -227,7 +258,10 @@ async function rekord(spec: Record<string, unknown>, ctx: EntryContext): Promise
   return wrap(
     'rekord',
     '0.0.1',
-    { data: { hash: { algorithm: 'sha256', value: digest } }, signature: { content: canonicalSig, format, publicKey: { content: canonicalKey } } },
+    {
+      data: { hash: { algorithm: 'sha256', value: digest } },
+      signature: { content: canonicalSig, format, publicKey: { content: canonicalKey } },
+    },
     [`sha256:${digest}`, ...keys],
   );
 }
@@ -247,9 +281,10 @@ export async function canonicalizeProposedEntry(pe: unknown, ctx: EntryContext):
   const kind = typeof p.kind === 'string' ? p.kind : invalid('proposed entry kind is missing');
   const apiVersion = typeof p.apiVersion === 'string' ? p.apiVersion : invalid('proposed entry apiVersion is missing');
   const fn = TYPES[`${kind}/${apiVersion}`];
-  if (!fn) unsupportedType(`unsupported entry type ${JSON.stringify(kind.slice(0, 32))} version ${JSON.stringify(apiVersion.slice(0, 16))}; supported: ${SUPPORTED_V1_TYPES.join(', ')}`);
+  if (!fn)
+    unsupportedType(
+      `unsupported entry type ${JSON.stringify(kind.slice(0, 32))} version ${JSON.stringify(apiVersion.slice(0, 16))}; supported: ${SUPPORTED_V1_TYPES.join(', ')}`,
+    );
   checkTypeAllowed(ctx.policy, kind, apiVersion);
   return fn(obj(p.spec, 'spec'), ctx);
 }
-
-

@@ -7,8 +7,15 @@
 import { canonicalBytes, toBase64, toHex, bytesEqual, sha256, HASH_ENUM, HASH_SIZE, pae, type HashName, type KeyKind } from '@waxseal/core';
 import { x509FromDer, materialIndexKeys, type X509Material } from '../pki/x509.ts';
 import {
-  admitX509, checkTypeAllowed, invalid, protoBytes, protoMessage, protoString, unsupportedType,
-  type CanonicalEntry, type EntryContext,
+  admitX509,
+  checkTypeAllowed,
+  invalid,
+  protoBytes,
+  protoMessage,
+  protoString,
+  unsupportedType,
+  type CanonicalEntry,
+  type EntryContext,
 } from './common.ts';
 import { intotoSubjectKeys } from './intoto-keys.ts';
 
@@ -56,8 +63,14 @@ interface ParsedVerifier {
 
 function parseVerifier(v: unknown, what: string, ctx: EntryContext, allowed: Record<string, Details>): ParsedVerifier {
   const f = protoMessage(v, what, { publicKey: 'public_key', x509Certificate: 'x509_certificate', keyDetails: 'key_details' });
-  if (f.publicKey !== undefined && f.x509Certificate !== undefined) invalid(`${what} must hold either a public key or a certificate, not both`);
-  const which = f.publicKey !== undefined ? 'publicKey' : f.x509Certificate !== undefined ? 'x509Certificate' : invalid(`${what} is missing a public key or X.509 certificate`);
+  if (f.publicKey !== undefined && f.x509Certificate !== undefined)
+    invalid(`${what} must hold either a public key or a certificate, not both`);
+  const which =
+    f.publicKey !== undefined
+      ? 'publicKey'
+      : f.x509Certificate !== undefined
+        ? 'x509Certificate'
+        : invalid(`${what} is missing a public key or X.509 certificate`);
   const holder = protoMessage(f[which], `${what}.${which}`, { rawBytes: 'raw_bytes' });
   if (holder.rawBytes === undefined) invalid(`${what}.${which}.rawBytes is missing`);
   const raw = protoBytes(holder.rawBytes, `${what}.${which}.rawBytes`);
@@ -89,8 +102,10 @@ async function hashedRekordV002(req: unknown, ctx: EntryContext): Promise<Canoni
   if (digest.length === 0) invalid('missing digest');
   const v = parseVerifier(s.verifier, 'signature.verifier', ctx, V2_ALLOWED_KEY_DETAILS);
   const hash = v.details.hash!;
-  if (digest.length !== HASH_SIZE[hash]) invalid(`digest length (${digest.length}) does not match expected size (${HASH_SIZE[hash]}) for ${hash}`, 'log.digest-length');
-  if (!(await ctx.verifier.verifyDigest(v.material.key, hash, digest, content))) invalid('verifying signature: signature does not verify over the digest', 'log.signature');
+  if (digest.length !== HASH_SIZE[hash])
+    invalid(`digest length (${digest.length}) does not match expected size (${HASH_SIZE[hash]}) for ${hash}`, 'log.digest-length');
+  if (!(await ctx.verifier.verifyDigest(v.material.key, hash, digest, content)))
+    invalid('verifying signature: signature does not verify over the digest', 'log.signature');
   const entry = {
     apiVersion: '0.0.2',
     kind: 'hashedrekord',
@@ -101,7 +116,12 @@ async function hashedRekordV002(req: unknown, ctx: EntryContext): Promise<Canoni
       },
     },
   };
-  return { kind: 'hashedrekord', apiVersion: '0.0.2', body: canonicalBytes(entry), indexKeys: [`${hash}:${toHex(digest)}`, ...keyIndexKeys(v.material)] };
+  return {
+    kind: 'hashedrekord',
+    apiVersion: '0.0.2',
+    body: canonicalBytes(entry),
+    indexKeys: [`${hash}:${toHex(digest)}`, ...keyIndexKeys(v.material)],
+  };
 }
 
 function verifyDsseSignature(ctx: EntryContext, v: ParsedVerifier, message: Uint8Array, sig: Uint8Array): boolean {
@@ -117,7 +137,8 @@ async function dsseV002(req: unknown, ctx: EntryContext): Promise<CanonicalEntry
   const payloadType = env.payloadType === undefined ? '' : protoString(env.payloadType, 'envelope.payloadType');
   const sigs = env.signatures ?? [];
   if (!Array.isArray(sigs) || sigs.length === 0) invalid('envelope missing signatures');
-  if (sigs.length > ctx.policy.maxSignatures) invalid(`too many signatures: ${sigs.length}, max allowed: ${ctx.policy.maxSignatures}`, 'log.size');
+  if (sigs.length > ctx.policy.maxSignatures)
+    invalid(`too many signatures: ${sigs.length}, max allowed: ${ctx.policy.maxSignatures}`, 'log.size');
   const sigBytes = sigs.map((s, i) => {
     const sf = protoMessage(s, `envelope.signatures[${i}]`, { sig: 'sig', keyid: 'keyid' });
     if (sf.keyid !== undefined) protoString(sf.keyid, `envelope.signatures[${i}].keyid`);
@@ -127,7 +148,8 @@ async function dsseV002(req: unknown, ctx: EntryContext): Promise<CanonicalEntry
   });
   const vs = f.verifiers ?? [];
   if (!Array.isArray(vs) || vs.length === 0) invalid('missing verifiers');
-  if (vs.length > ctx.policy.maxSignatures) invalid(`too many verifiers: ${vs.length}, max allowed: ${ctx.policy.maxSignatures}`, 'log.size');
+  if (vs.length > ctx.policy.maxSignatures)
+    invalid(`too many verifiers: ${vs.length}, max allowed: ${ctx.policy.maxSignatures}`, 'log.size');
   const verifiers = vs.map((v, i) => parseVerifier(v, `verifiers[${i}]`, ctx, { ...V2_ALLOWED_KEY_DETAILS, ...DSSE_EXTRA }));
   for (let i = 0; i < verifiers.length; i++) {
     for (let j = i + 1; j < verifiers.length; j++) if (bytesEqual(verifiers[i]!.raw, verifiers[j]!.raw)) invalid('duplicate verifier');
@@ -151,13 +173,20 @@ async function dsseV002(req: unknown, ctx: EntryContext): Promise<CanonicalEntry
       },
     },
   };
-  const keys = [`sha256:${toHex(payloadHash)}`, ...verifiers.flatMap((v) => keyIndexKeys(v.material)), ...intotoSubjectKeys(payloadType, payload)];
+  const keys = [
+    `sha256:${toHex(payloadHash)}`,
+    ...verifiers.flatMap((v) => keyIndexKeys(v.material)),
+    ...intotoSubjectKeys(payloadType, payload),
+  ];
   return { kind: 'dsse', apiVersion: '0.0.2', body: canonicalBytes(entry), indexKeys: keys };
 }
 
 /** Validates a Rekor v2 CreateEntryRequest and returns the canonical entry to append. */
 export async function canonicalizeCreateEntryRequest(req: unknown, ctx: EntryContext): Promise<CanonicalEntry> {
-  const f = protoMessage(req, 'CreateEntryRequest', { hashedRekordRequestV002: 'hashed_rekord_request_v002', dsseRequestV002: 'dsse_request_v002' });
+  const f = protoMessage(req, 'CreateEntryRequest', {
+    hashedRekordRequestV002: 'hashed_rekord_request_v002',
+    dsseRequestV002: 'dsse_request_v002',
+  });
   const set = Object.keys(f);
   if (set.length === 0) unsupportedType('invalid type, must be hashedrekord');
   if (set.length > 1) invalid('CreateEntryRequest must set exactly one entry type');
@@ -166,7 +195,9 @@ export async function canonicalizeCreateEntryRequest(req: unknown, ctx: EntryCon
     return hashedRekordV002(f.hashedRekordRequestV002, ctx);
   }
   if (!ctx.policy.acceptDsseV002) {
-    unsupportedType('invalid type, must be hashedrekord (dsse 0.0.2 was dropped from Rekor v2: log a DSSE envelope as a hashedrekord over the digest of its PAE)');
+    unsupportedType(
+      'invalid type, must be hashedrekord (dsse 0.0.2 was dropped from Rekor v2: log a DSSE envelope as a hashedrekord over the digest of its PAE)',
+    );
   }
   checkTypeAllowed(ctx.policy, 'dsse', '0.0.2');
   return dsseV002(f.dsseRequestV002, ctx);

@@ -32,7 +32,12 @@ export interface MinisignSignature {
 }
 
 function lines(content: Uint8Array): string[] {
-  return Buffer.from(content).toString('utf8').replace(/\r\n/g, '\n').split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  return Buffer.from(content)
+    .toString('utf8')
+    .replace(/\r\n/g, '\n')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
 }
 
 function edKey(raw: Uint8Array): KeyObject {
@@ -50,7 +55,12 @@ export function parseMinisignKey(content: Uint8Array): MinisignKey {
     blob = concat(utf8('Ed'), new Uint8Array(8), content);
   } else {
     const ls = lines(content);
-    const b64 = ls.length === 2 && ls[0]!.startsWith('untrusted comment:') ? ls[1]! : ls.length === 1 ? ls[0]! : invalid('unrecognised public key format');
+    const b64 =
+      ls.length === 2 && ls[0]!.startsWith('untrusted comment:')
+        ? ls[1]!
+        : ls.length === 1
+          ? ls[0]!
+          : invalid('unrecognised public key format');
     blob = fromBase64(b64, 'minisign public key');
   }
   if (blob.length !== 42 || blob[0] !== 0x45 || blob[1] !== 0x64) invalid('public key must be an Ed25519 ("Ed") key of 42 bytes');

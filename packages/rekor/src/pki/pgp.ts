@@ -240,7 +240,12 @@ export function parsePublicKey(body: Uint8Array): PgpKey {
         if (!curve || curve.crv === 'Ed25519') invalid('unsupported ECDSA curve');
         if (point.length !== 1 + 2 * curve.size || point[0] !== 4) invalid('malformed ECDSA point');
         verifyKey = createPublicKey({
-          key: { kty: 'EC', crv: curve.crv, x: toBase64Url(point.subarray(1, 1 + curve.size)), y: toBase64Url(point.subarray(1 + curve.size)) },
+          key: {
+            kty: 'EC',
+            crv: curve.crv,
+            x: toBase64Url(point.subarray(1, 1 + curve.size)),
+            y: toBase64Url(point.subarray(1 + curve.size)),
+          },
           format: 'jwk',
         });
         verifyKind = 'ecdsa';
@@ -268,7 +273,12 @@ export function parsePublicKey(body: Uint8Array): PgpKey {
     if (e instanceof WaxsealError) throw e;
     invalid('malformed public key material');
   }
-  const fingerprint = new Uint8Array(createHash('sha1').update(Uint8Array.of(0x99, body.length >> 8, body.length & 0xff)).update(body).digest());
+  const fingerprint = new Uint8Array(
+    createHash('sha1')
+      .update(Uint8Array.of(0x99, body.length >> 8, body.length & 0xff))
+      .update(body)
+      .digest(),
+  );
   return { body, fingerprint, keyId: fingerprint.subarray(12), created, algorithm, verifyKey, verifyKind };
 }
 
@@ -331,7 +341,20 @@ export function parseSignature(body: Uint8Array): PgpSignature {
     const left16 = r.bytes(2);
     const values = readSigValues(r, algorithm);
     const trailer = Uint8Array.of(sigType, (created >>> 24) & 0xff, (created >> 16) & 0xff, (created >> 8) & 0xff, created & 0xff);
-    return { version, sigType, algorithm, hashAlgorithm, trailer, hashed: [], unhashed: [], left16, values, created, issuerKeyId: issuer, issuerFingerprint: undefined };
+    return {
+      version,
+      sigType,
+      algorithm,
+      hashAlgorithm,
+      trailer,
+      hashed: [],
+      unhashed: [],
+      left16,
+      values,
+      created,
+      issuerKeyId: issuer,
+      issuerFingerprint: undefined,
+    };
   }
   if (version !== 4) invalid(`unsupported signature version ${version}`);
   const sigType = r.u8();
@@ -346,7 +369,7 @@ export function parseSignature(body: Uint8Array): PgpSignature {
   const unhashed = readSubpackets(unhashedData);
   for (const s of hashed) if (s.critical && !KNOWN_SUBPACKETS.has(s.type)) invalid(`unknown critical subpacket ${s.type}`);
   const createdSp = hashed.find((s) => s.type === 2);
-  if (!createdSp || createdSp.data.length !== 4) invalid('signature has no creation time');
+  if (createdSp?.data.length !== 4) invalid('signature has no creation time');
   const created = new Reader(createdSp.data).u32();
   const head = body.subarray(0, 6 + hashedLen);
   const n = head.length;
@@ -463,7 +486,17 @@ export interface PgpKeyRing {
   emails: string[];
 }
 
-const TAG = { signature: 2, secretKey: 5, publicKey: 6, secretSubkey: 7, marker: 10, trust: 12, userId: 13, publicSubkey: 14, userAttribute: 17 } as const;
+const TAG = {
+  signature: 2,
+  secretKey: 5,
+  publicKey: 6,
+  secretSubkey: 7,
+  marker: 10,
+  trust: 12,
+  userId: 13,
+  publicSubkey: 14,
+  userAttribute: 17,
+} as const;
 
 function parseEntities(packets: Packet[]): PgpEntity[] {
   const entities: PgpEntity[] = [];
@@ -553,7 +586,7 @@ function flags(sig: PgpSignature): number | undefined {
 
 function keyExpiry(key: PgpKey, sig: PgpSignature): number | undefined {
   const e = sig.hashed.find((s) => s.type === 9);
-  if (!e || e.data.length !== 4) return undefined;
+  if (e?.data.length !== 4) return undefined;
   const secs = new Reader(e.data).u32();
   return secs === 0 ? undefined : key.created + secs;
 }

@@ -83,7 +83,10 @@ export function parseSshKeyBlob(blob: Uint8Array, comment = ''): SshKey {
       if (!curve || type !== `ecdsa-sha2-${curveName}`) invalid(`unsupported ECDSA curve ${curveName}`);
       const q = r.string();
       if (q.length !== 1 + 2 * curve.size || q[0] !== 4) invalid('malformed ECDSA point');
-      key = createPublicKey({ key: { kty: 'EC', crv: curve.crv, x: toBase64Url(q.subarray(1, 1 + curve.size)), y: toBase64Url(q.subarray(1 + curve.size)) }, format: 'jwk' });
+      key = createPublicKey({
+        key: { kty: 'EC', crv: curve.crv, x: toBase64Url(q.subarray(1, 1 + curve.size)), y: toBase64Url(q.subarray(1 + curve.size)) },
+        format: 'jwk',
+      });
     } else if (type === 'ssh-rsa') {
       const e = mpint(r.string());
       const n = mpint(r.string());
@@ -103,7 +106,10 @@ export function parseSshKeyBlob(blob: Uint8Array, comment = ''): SshKey {
 /** Parses an authorized_keys style line: "[options] <type> <base64> [comment]". */
 export function parseSshPublicKey(content: Uint8Array): SshKey {
   const text = Buffer.from(content).toString('utf8').trim();
-  const line = text.split('\n').map((l) => l.trim()).find((l) => l !== '' && !l.startsWith('#'));
+  const line = text
+    .split('\n')
+    .map((l) => l.trim())
+    .find((l) => l !== '' && !l.startsWith('#'));
   if (!line) invalid('no public key found');
   const fields = line.split(/\s+/);
   const at = fields.findIndex((f, i) => i + 1 < fields.length && /^(ssh-|ecdsa-)/.test(f));
@@ -145,7 +151,8 @@ export function parseSshSignature(content: Uint8Array): SshSignature {
   const signature = r.string();
   if (!r.done()) invalid('trailing data in signature');
   if (namespace !== 'file') invalid(`signature namespace must be "file", not ${JSON.stringify(namespace.slice(0, 64))}`);
-  if (hashAlgorithm !== 'sha256' && hashAlgorithm !== 'sha512') invalid(`unsupported hash algorithm ${JSON.stringify(hashAlgorithm.slice(0, 32))}`);
+  if (hashAlgorithm !== 'sha256' && hashAlgorithm !== 'sha512')
+    invalid(`unsupported hash algorithm ${JSON.stringify(hashAlgorithm.slice(0, 32))}`);
   const sr = new SshReader(signature);
   const sigType = sr.text();
   const sigData = sr.string();
@@ -156,7 +163,13 @@ export function parseSshSignature(content: Uint8Array): SshSignature {
 export function verifySshSignature(key: SshKey, sig: SshSignature, data: Uint8Array): boolean {
   if (!bytesEqual(sig.publicKey, key.blob)) return false;
   const h = createHash(sig.hashAlgorithm).update(data).digest();
-  const signed = concat(MAGIC, sshString(utf8(sig.namespace)), sshString(new Uint8Array(0)), sshString(utf8(sig.hashAlgorithm)), sshString(h));
+  const signed = concat(
+    MAGIC,
+    sshString(utf8(sig.namespace)),
+    sshString(new Uint8Array(0)),
+    sshString(utf8(sig.hashAlgorithm)),
+    sshString(h),
+  );
   try {
     if (key.type === 'ssh-ed25519') return sig.sigType === 'ssh-ed25519' && nodeVerify(null, signed, key.key, sig.sigData);
     if (key.type === 'ssh-rsa') {

@@ -3,7 +3,21 @@
 // re-encoding (Rekor's CanonicalValue). Optional check that certificates chain to the instance's
 // trusted CAs.
 import { createHash, createPublicKey } from 'node:crypto';
-import { WaxsealError, decodePemAll, encodePem, fromUtf8, bytesEqual, publicKeyFromSpki, parseCertificate, isSignedBy, basicConstraints, certPublicKey, subjectAltNames, type PublicKeyInfo, type Certificate } from '@waxseal/core';
+import {
+  WaxsealError,
+  decodePemAll,
+  encodePem,
+  fromUtf8,
+  bytesEqual,
+  publicKeyFromSpki,
+  parseCertificate,
+  isSignedBy,
+  basicConstraints,
+  certPublicKey,
+  subjectAltNames,
+  type PublicKeyInfo,
+  type Certificate,
+} from '@waxseal/core';
 
 export interface X509Material {
   /** The key that verifies signatures (the leaf's key for certificates). */
@@ -112,7 +126,8 @@ export function checkUploadedChain(certs: readonly Certificate[]): void {
   const at = certs[0]!.notBefore;
   for (let i = 0; i + 1 < certs.length; i++) {
     const issuer = certs[i + 1]!;
-    if (!bytesEqual(certs[i]!.issuerRaw, issuer.subjectRaw) || !isSignedBy(certs[i]!, certPublicKey(issuer))) invalid(`certificate ${i} of the chain is not issued by certificate ${i + 1}`);
+    if (!bytesEqual(certs[i]!.issuerRaw, issuer.subjectRaw) || !isSignedBy(certs[i]!, certPublicKey(issuer)))
+      invalid(`certificate ${i} of the chain is not issued by certificate ${i + 1}`);
     if (!basicConstraints(issuer)?.ca) invalid(`certificate ${i + 1} of the chain is not a CA`);
     if (!validAt(issuer, at)) invalid(`certificate ${i + 1} of the chain was not valid when the leaf was issued`);
   }
@@ -131,9 +146,18 @@ export function checkTrustedChain(certs: readonly Certificate[], trusted: readon
   const pool = [...certs.slice(1), ...trusted];
   let current = leaf;
   for (let depth = 0; depth < MAX_CHAIN; depth++) {
-    const anchor = trusted.find((t) => bytesEqual(t.subjectRaw, current.issuerRaw) && validAt(t, at) && isSignedBy(current, certPublicKey(t)));
+    const anchor = trusted.find(
+      (t) => bytesEqual(t.subjectRaw, current.issuerRaw) && validAt(t, at) && isSignedBy(current, certPublicKey(t)),
+    );
     if (anchor) return;
-    const next = pool.find((c) => c !== current && bytesEqual(c.subjectRaw, current.issuerRaw) && basicConstraints(c)?.ca && validAt(c, at) && isSignedBy(current, certPublicKey(c)));
+    const next = pool.find(
+      (c) =>
+        c !== current &&
+        bytesEqual(c.subjectRaw, current.issuerRaw) &&
+        basicConstraints(c)?.ca &&
+        validAt(c, at) &&
+        isSignedBy(current, certPublicKey(c)),
+    );
     if (!next) break;
     current = next;
   }

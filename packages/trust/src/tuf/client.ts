@@ -64,7 +64,8 @@ function checkMediaType(bytes: Uint8Array, prefix: string, code: ErrorCode, what
     throw new WaxsealError(code, `${what} from TUF is not valid JSON`);
   }
   const mt = (doc as { mediaType?: unknown } | null)?.mediaType;
-  if (typeof mt !== 'string' || !mt.startsWith(prefix)) throw new WaxsealError(code, `${what} from TUF has media type ${JSON.stringify(mt)}`);
+  if (typeof mt !== 'string' || !mt.startsWith(prefix))
+    throw new WaxsealError(code, `${what} from TUF has media type ${JSON.stringify(mt)}`);
 }
 
 /**

@@ -48,9 +48,15 @@ test('TUF key objects use the securesystemslib forms (ecdsa PEM, ed25519 hex)', 
 
 test('TUF refuses keys clients cannot verify (RSA PKCS#1 v1.5, P-256 with SHA-384)', () => {
   const rsa = new KeyObjectSigner(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey, 'memory://rsa');
-  assert.throws(() => tufKeyForSigner(rsa), (e) => isWaxsealError(e, 'ERR_KEY_UNSUPPORTED'));
+  assert.throws(
+    () => tufKeyForSigner(rsa),
+    (e) => isWaxsealError(e, 'ERR_KEY_UNSUPPORTED'),
+  );
   const p256 = new KeyObjectSigner(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey, 'memory://p', 'sha384');
-  assert.throws(() => tufKeyForSigner(p256), (e) => isWaxsealError(e, 'ERR_KEY_UNSUPPORTED'));
+  assert.throws(
+    () => tufKeyForSigner(p256),
+    (e) => isWaxsealError(e, 'ERR_KEY_UNSUPPORTED'),
+  );
 });
 
 test('our signatures verify with tuf-js models (independent canonical JSON + crypto)', async () => {
@@ -80,7 +86,7 @@ test('threshold counting ignores bad, duplicate and foreign signatures', async (
   const edited = { signed: { ...signed, version: 2 }, signatures: md.signatures };
   assert.equal(countValidSignatures(edited, signed.keys, signed.roles.root), 0);
 
-  const garbage = { ...md, signatures: md.signatures.map((s) => ({ ...s, sig: 'zz' + s.sig })) };
+  const garbage = { ...md, signatures: md.signatures.map((s) => ({ ...s, sig: `zz${s.sig}` })) };
   assert.equal(countValidSignatures(garbage, signed.keys, signed.roles.root), 0);
 });
 

@@ -109,8 +109,10 @@ export function tufKeyFromSpki(spki: Uint8Array): TufKey {
     const raw = spki.subarray(ED25519_SPKI_PREFIX.length);
     return { keytype: 'ed25519', scheme: 'ed25519', keyval: { public: toHex(raw) } };
   }
-  if (info.kind === 'ecdsa-p256') return { keytype: 'ecdsa', scheme: 'ecdsa-sha2-nistp256', keyval: { public: encodePem('PUBLIC KEY', spki) } };
-  if (info.kind === 'ecdsa-p384') return { keytype: 'ecdsa', scheme: 'ecdsa-sha2-nistp384', keyval: { public: encodePem('PUBLIC KEY', spki) } };
+  if (info.kind === 'ecdsa-p256')
+    return { keytype: 'ecdsa', scheme: 'ecdsa-sha2-nistp256', keyval: { public: encodePem('PUBLIC KEY', spki) } };
+  if (info.kind === 'ecdsa-p384')
+    return { keytype: 'ecdsa', scheme: 'ecdsa-sha2-nistp384', keyval: { public: encodePem('PUBLIC KEY', spki) } };
   throw new WaxsealError('ERR_KEY_UNSUPPORTED', `unsupported TUF key kind ${info.kind}`);
 }
 
@@ -173,7 +175,10 @@ export function countValidSignatures(md: Metadata, keys: Record<string, TufKey>,
     const { key: pub, hash } = keyObject(key);
     let ok = false;
     try {
-      ok = hash === undefined ? nodeVerify(null, message, pub, Buffer.from(sig.sig, 'hex')) : nodeVerify(hash, message, { key: pub, dsaEncoding: 'der' }, Buffer.from(sig.sig, 'hex'));
+      ok =
+        hash === undefined
+          ? nodeVerify(null, message, pub, Buffer.from(sig.sig, 'hex'))
+          : nodeVerify(hash, message, { key: pub, dsaEncoding: 'der' }, Buffer.from(sig.sig, 'hex'));
     } catch {
       ok = false;
     }
@@ -213,7 +218,9 @@ export function parseMetadata<K extends AnySigned['_type']>(bytes: Uint8Array, t
   }
   const s = md.signed as unknown as Record<string, unknown>;
   if (s['_type'] !== type) throw new WaxsealError('ERR_TUF', `expected ${type} metadata, got ${JSON.stringify(s['_type'])}`);
-  if (!Number.isSafeInteger(s['version']) || (s['version'] as number) < 1) throw new WaxsealError('ERR_TUF', `${type} metadata has no valid version`);
-  if (typeof s['expires'] !== 'string' || Number.isNaN(Date.parse(s['expires']))) throw new WaxsealError('ERR_TUF', `${type} metadata has no valid expiry`);
+  if (!Number.isSafeInteger(s['version']) || (s['version'] as number) < 1)
+    throw new WaxsealError('ERR_TUF', `${type} metadata has no valid version`);
+  if (typeof s['expires'] !== 'string' || Number.isNaN(Date.parse(s['expires'])))
+    throw new WaxsealError('ERR_TUF', `${type} metadata has no valid expiry`);
   return md as Metadata<Extract<AnySigned, { _type: K }>>;
 }

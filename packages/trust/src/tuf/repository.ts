@@ -117,7 +117,10 @@ export const TARGET_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
 
 function checkTargetName(name: string): void {
   if (typeof name !== 'string' || !TARGET_NAME_RE.test(name)) {
-    throw new WaxsealError('ERR_INVALID_INPUT', `invalid TUF target name ${JSON.stringify(name)} (letters, digits, '.', '_', '-'; no paths)`);
+    throw new WaxsealError(
+      'ERR_INVALID_INPUT',
+      `invalid TUF target name ${JSON.stringify(name)} (letters, digits, '.', '_', '-'; no paths)`,
+    );
   }
 }
 
@@ -184,7 +187,11 @@ export class TufRepository {
     this.directory = directory;
     this.#expiries = { ...DEFAULT_TUF_EXPIRIES, ...opts.expiries };
     this.#now = opts.now ?? (() => new Date());
-    this.#signers = { targets: signerList(opts.targetsSigner), snapshot: signerList(opts.snapshotSigner), timestamp: signerList(opts.timestampSigner) };
+    this.#signers = {
+      targets: signerList(opts.targetsSigner),
+      snapshot: signerList(opts.snapshotSigner),
+      timestamp: signerList(opts.timestampSigner),
+    };
     for (const [role, secs] of Object.entries(this.#expiries)) {
       if (!Number.isFinite(secs)) throw new WaxsealError('ERR_CONFIG', `TUF ${role} expiry must be a number of seconds`);
     }
@@ -210,7 +217,11 @@ export class TufRepository {
       if (opts.rootSigners.length === 0) throw new WaxsealError('ERR_CONFIG', 'TUF init needs at least one root signer');
       const expiries = { ...this.#expiries, ...opts.expiries };
       Object.assign(this.#expiries, expiries);
-      this.#signers = { targets: signerList(opts.targetsSigner), snapshot: signerList(opts.snapshotSigner), timestamp: signerList(opts.timestampSigner) };
+      this.#signers = {
+        targets: signerList(opts.targetsSigner),
+        snapshot: signerList(opts.snapshotSigner),
+        timestamp: signerList(opts.timestampSigner),
+      };
       const rootSigned = this.#buildRoot(1, opts.rootSigners, this.#signers, opts.thresholds);
       const root = await signMetadata(rootSigned, opts.rootSigners);
       verifyThreshold(root, root.signed.keys, root.signed.roles.root, 'root v1');
@@ -282,20 +293,29 @@ export class TufRepository {
     if (signers.length === 0) throw new WaxsealError('ERR_CONFIG', `no ${role} signer configured for the TUF repository`);
     for (const s of signers) {
       const id = tufKeyId(tufKeyForSigner(s));
-      if (!r.keyids.includes(id)) throw new WaxsealError('ERR_CONFIG', `${s.keyRef} (key ${id.slice(0, 16)}…) is not a ${role} key of root v${root.version}`);
+      if (!r.keyids.includes(id))
+        throw new WaxsealError('ERR_CONFIG', `${s.keyRef} (key ${id.slice(0, 16)}…) is not a ${role} key of root v${root.version}`);
     }
     return signers;
   }
 
   /** Fails early (before any file is written) when an online role cannot be signed. */
-  #checkOnlineSigners(root: RootSigned, roles: ReadonlyArray<'targets' | 'snapshot' | 'timestamp'> = ['targets', 'snapshot', 'timestamp']): void {
+  #checkOnlineSigners(
+    root: RootSigned,
+    roles: ReadonlyArray<'targets' | 'snapshot' | 'timestamp'> = ['targets', 'snapshot', 'timestamp'],
+  ): void {
     for (const role of roles) {
       const n = new Set(this.#roleSigners(root, role).map((s) => tufKeyId(tufKeyForSigner(s)))).size;
-      if (n < root.roles[role].threshold) throw new WaxsealError('ERR_CONFIG', `${role} needs ${root.roles[role].threshold} signer(s), ${n} configured`);
+      if (n < root.roles[role].threshold)
+        throw new WaxsealError('ERR_CONFIG', `${role} needs ${root.roles[role].threshold} signer(s), ${n} configured`);
     }
   }
 
-  async #sign<T extends TargetsSigned | SnapshotSigned | TimestampSigned>(root: RootSigned, role: 'targets' | 'snapshot' | 'timestamp', signed: T): Promise<Metadata<T>> {
+  async #sign<T extends TargetsSigned | SnapshotSigned | TimestampSigned>(
+    root: RootSigned,
+    role: 'targets' | 'snapshot' | 'timestamp',
+    signed: T,
+  ): Promise<Metadata<T>> {
     const md = await signMetadata(signed, this.#roleSigners(root, role));
     // Re-verify what the signers produced: a misconfigured backend must not publish junk.
     verifyThreshold(md, root.keys, root.roles[role], `${role} v${signed.version}`);
@@ -304,7 +324,13 @@ export class TufRepository {
 
   async #publishTargets(state: Partial<Loaded>, targets: Record<string, TargetFileInfo>, version: number): Promise<void> {
     const root = state.root!.signed;
-    const md = await this.#sign(root, 'targets', { _type: 'targets', spec_version: TUF_SPEC_VERSION, version, expires: this.#expiry('targets'), targets });
+    const md = await this.#sign(root, 'targets', {
+      _type: 'targets',
+      spec_version: TUF_SPEC_VERSION,
+      version,
+      expires: this.#expiry('targets'),
+      targets,
+    });
     const bytes = encodeMetadata(md);
     await writeAtomic(join(this.directory, `${version}.targets.json`), bytes);
     await writeAtomic(join(this.directory, 'targets.json'), bytes);
@@ -315,7 +341,13 @@ export class TufRepository {
   async #publishSnapshot(state: Partial<Loaded>, version: number): Promise<void> {
     const root = state.root!.signed;
     const meta = { 'targets.json': metaInfo(state.targets!.signed.version, state.targetsBytes!) };
-    const md = await this.#sign(root, 'snapshot', { _type: 'snapshot', spec_version: TUF_SPEC_VERSION, version, expires: this.#expiry('snapshot'), meta });
+    const md = await this.#sign(root, 'snapshot', {
+      _type: 'snapshot',
+      spec_version: TUF_SPEC_VERSION,
+      version,
+      expires: this.#expiry('snapshot'),
+      meta,
+    });
     const bytes = encodeMetadata(md);
     await writeAtomic(join(this.directory, `${version}.snapshot.json`), bytes);
     await writeAtomic(join(this.directory, 'snapshot.json'), bytes);
@@ -326,7 +358,13 @@ export class TufRepository {
   async #publishTimestamp(state: Partial<Loaded>, version: number): Promise<void> {
     const root = state.root!.signed;
     const meta = { 'snapshot.json': metaInfo(state.snapshot!.signed.version, state.snapshotBytes!) };
-    const md = await this.#sign(root, 'timestamp', { _type: 'timestamp', spec_version: TUF_SPEC_VERSION, version, expires: this.#expiry('timestamp'), meta });
+    const md = await this.#sign(root, 'timestamp', {
+      _type: 'timestamp',
+      spec_version: TUF_SPEC_VERSION,
+      version,
+      expires: this.#expiry('timestamp'),
+      meta,
+    });
     // timestamp.json is the entry point: writing it last makes the whole update visible at once.
     await writeAtomic(join(this.directory, 'timestamp.json'), encodeMetadata(md));
     state.timestamp = md;
@@ -413,10 +451,14 @@ export class TufRepository {
       const currentIds = new Set(opts.currentRootSigners.map((s) => tufKeyId(tufKeyForSigner(s))));
       for (const s of opts.currentRootSigners) {
         const id = tufKeyId(tufKeyForSigner(s));
-        if (!old.roles.root.keyids.includes(id)) throw new WaxsealError('ERR_CONFIG', `${s.keyRef} is not a root key of root v${old.version}`);
+        if (!old.roles.root.keyids.includes(id))
+          throw new WaxsealError('ERR_CONFIG', `${s.keyRef} is not a root key of root v${old.version}`);
       }
       if (currentIds.size < old.roles.root.threshold) {
-        throw new WaxsealError('ERR_CONFIG', `rotating root v${old.version} needs ${old.roles.root.threshold} current root signer(s), got ${currentIds.size}`);
+        throw new WaxsealError(
+          'ERR_CONFIG',
+          `rotating root v${old.version} needs ${old.roles.root.threshold} current root signer(s), got ${currentIds.size}`,
+        );
       }
       const online = {
         targets: opts.targetsSigner === undefined ? this.#signers.targets : signerList(opts.targetsSigner),
@@ -454,7 +496,8 @@ export class TufRepository {
       const tsExpiry = Date.parse(this.#expiry('timestamp'));
       const targetsStale = Date.parse(st.targets.signed.expires) < tsExpiry;
       if (targetsStale) await this.#publishTargets(next, st.targets.signed.targets, st.targets.signed.version + 1);
-      if (targetsStale || Date.parse(st.snapshot.signed.expires) < tsExpiry) await this.#publishSnapshot(next, st.snapshot.signed.version + 1);
+      if (targetsStale || Date.parse(st.snapshot.signed.expires) < tsExpiry)
+        await this.#publishSnapshot(next, st.snapshot.signed.version + 1);
       await this.#publishTimestamp(next, st.timestamp.signed.version + 1);
       this.#state = next as Loaded;
       return this.#status();
@@ -471,9 +514,19 @@ export class TufRepository {
       targetsVersion: st.targets.signed.version,
       snapshotVersion: st.snapshot.signed.version,
       timestampVersion: st.timestamp.signed.version,
-      expires: { root: st.root.signed.expires, targets: st.targets.signed.expires, snapshot: st.snapshot.signed.expires, timestamp: st.timestamp.signed.expires },
+      expires: {
+        root: st.root.signed.expires,
+        targets: st.targets.signed.expires,
+        snapshot: st.snapshot.signed.expires,
+        timestamp: st.timestamp.signed.expires,
+      },
       targets,
-      keyids: { root: roles.root.keyids, targets: roles.targets.keyids, snapshot: roles.snapshot.keyids, timestamp: roles.timestamp.keyids },
+      keyids: {
+        root: roles.root.keyids,
+        targets: roles.targets.keyids,
+        snapshot: roles.snapshot.keyids,
+        timestamp: roles.timestamp.keyids,
+      },
     };
   }
 
@@ -488,7 +541,8 @@ export class TufRepository {
   /** Bytes of a published root (default: the newest), e.g. to hand to clients as their initial root. */
   async rootBytes(version?: number): Promise<Uint8Array> {
     const name = version === undefined ? 'root.json' : `${version}.root.json`;
-    if (version !== undefined && (!Number.isSafeInteger(version) || version < 1)) throw new WaxsealError('ERR_INVALID_INPUT', 'root version must be a positive integer');
+    if (version !== undefined && (!Number.isSafeInteger(version) || version < 1))
+      throw new WaxsealError('ERR_INVALID_INPUT', 'root version must be a positive integer');
     try {
       return new Uint8Array(await readFile(join(this.directory, name)));
     } catch (e) {

@@ -78,7 +78,8 @@ export class TufService implements Service {
     } catch (e) {
       if (e instanceof WaxsealError) throw e;
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ELOOP' || code === 'ENOTDIR' || code === 'EISDIR') throw new WaxsealError('ERR_NOT_FOUND', 'no such TUF file');
+      if (code === 'ENOENT' || code === 'ELOOP' || code === 'ENOTDIR' || code === 'EISDIR')
+        throw new WaxsealError('ERR_NOT_FOUND', 'no such TUF file');
       throw new WaxsealError('ERR_IO', 'TUF file could not be read', { cause: e });
     }
     return {

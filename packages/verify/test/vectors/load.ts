@@ -63,7 +63,9 @@ export function loadCase(id: string): VectorCase {
   } else if (json.policy) {
     const extensions: Record<string, string> = {};
     for (const [k, v] of Object.entries(json.expectedCertificateExtensions ?? {})) extensions[k.split(' ')[0]!] = v;
-    policy = { identities: [{ subjectAlternativeName: json.policy.certificateIdentity!, issuer: json.policy.certificateOidcIssuer!, extensions }] };
+    policy = {
+      identities: [{ subjectAlternativeName: json.policy.certificateIdentity!, issuer: json.policy.certificateOidcIssuer!, extensions }],
+    };
   } else {
     // "policy: null": no identity policy; the bundle must fail for another reason.
     policy = { withoutIdentityUnsafe: true };
@@ -77,7 +79,18 @@ export function loadCase(id: string): VectorCase {
     // our observer threshold.
     observerTimestampThreshold: o.timestampThreshold,
   };
-  return { id, dir, json, bundleText, trustedRootText, artifact, ...(artifactBytes ? { artifactBytes } : {}), policy, options, expected: json.expected.result };
+  return {
+    id,
+    dir,
+    json,
+    bundleText,
+    trustedRootText,
+    artifact,
+    ...(artifactBytes ? { artifactBytes } : {}),
+    policy,
+    options,
+    expected: json.expected.result,
+  };
 }
 
 export function loadCases(): VectorCase[] {
@@ -103,7 +116,10 @@ export function verifierOf(c: VectorCase, options: VerifierOptions = c.options):
 export type Outcome = { ok: true; result: VerificationResult } | { ok: false; error: unknown };
 
 /** Parses and verifies a case (optionally with a modified bundle / verifier / policy). */
-export function runCase(c: VectorCase, over: { bundle?: Bundle; verifier?: Verifier; policy?: VerificationPolicy; artifact?: Artifact | undefined } = {}): Outcome {
+export function runCase(
+  c: VectorCase,
+  over: { bundle?: Bundle; verifier?: Verifier; policy?: VerificationPolicy; artifact?: Artifact | undefined } = {},
+): Outcome {
   try {
     const bundle = over.bundle ?? parseBundleJson(c.bundleText);
     const verifier = over.verifier ?? verifierOf(c);

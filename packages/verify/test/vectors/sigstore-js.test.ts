@@ -10,7 +10,8 @@ import { jsCanRun, jsRunner } from './sigstore-js.ts';
 const KNOWN_DIFFERENCES: Record<string, string> = {
   'go-v0.3-othername-san-scaffolding':
     'sigstore-js requires the checkpoint signer name to appear in the log baseUrl and cannot read otherName SANs; Waxseal verifies it (expected ok)',
-  'java-invalid-rekor-v2-dsse-entry-type': 'sigstore-js still accepts Rekor v2 dsse 0.0.2 entries; Waxseal fails closed on that removed entry type (expected fail)',
+  'java-invalid-rekor-v2-dsse-entry-type':
+    'sigstore-js still accepts Rekor v2 dsse 0.0.2 entries; Waxseal fails closed on that removed entry type (expected fail)',
   'py-rekor-v1-plus-tsa-local-test-tsa':
     'sigstore-js rejects a bundle when any RFC 3161 timestamp does not verify; Waxseal ignores such timestamps and counts verified ones (expected ok)',
 };

@@ -41,7 +41,11 @@ export function jsRunner(c: VectorCase): JsRunner {
   }
   const trust = toTrustMaterial(root, keys);
   const o = c.json.verifierOptions;
-  const verifier = new JsVerifier(trust, { tlogThreshold: o.tlogThreshold, ctlogThreshold: o.ctlogThreshold, timestampThreshold: o.timestampThreshold });
+  const verifier = new JsVerifier(trust, {
+    tlogThreshold: o.tlogThreshold,
+    ctlogThreshold: o.ctlogThreshold,
+    timestampThreshold: o.timestampThreshold,
+  });
   const id = c.policy.identities?.[0];
   const policy: JsPolicy = id ? { subjectAlternativeName: id.subjectAlternativeName, extensions: { issuer: id.issuer! } } : {};
   const artifact = c.artifactBytes ? Buffer.from(c.artifactBytes) : undefined;

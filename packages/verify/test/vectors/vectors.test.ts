@@ -74,7 +74,11 @@ if (!vectorsPresent()) {
 
   test('the vector set is complete', () => {
     assert.equal(cases.length, 74);
-    for (const id of Object.keys(EXPECTED_FAILURE)) assert.ok(cases.some((c) => c.id === id), id);
+    for (const id of Object.keys(EXPECTED_FAILURE))
+      assert.ok(
+        cases.some((c) => c.id === id),
+        id,
+      );
   });
 
   for (const c of cases) {
