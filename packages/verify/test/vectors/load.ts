@@ -1,13 +1,16 @@
-// Loads the shared Sigstore verification vectors (/work/shared/vectors, see its README.md) and
+// Loads the shared Sigstore verification vectors (../shared/vectors beside the repository, see its README.md) and
 // turns each case.json into Waxseal verifier inputs. Used by the vector, tamper, property and
 // cross-check tests and by bench/verify.bench.ts. The vectors are never copied into the repo.
 import { readFileSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseBundleJson, parseTrustedRootJson, type Bundle, type TrustedRoot } from '../../../bundle/src/index.ts';
 import { Verifier, type Artifact, type VerificationPolicy, type VerifierOptions, type VerificationResult } from '../../src/index.ts';
 import type { HashName } from '../../../core/src/crypto.ts';
 
-export const VECTORS_DIR = process.env.WAXSEAL_VECTORS ?? '/work/shared/vectors';
+// The repository root is three folders above this one (packages/verify/test/vectors).
+const REPO_ROOT = resolve(new URL('.', import.meta.url).pathname, '../../../..');
+/** WAXSEAL_VECTORS, else `../shared/vectors` beside the repository root. */
+export const VECTORS_DIR = process.env.WAXSEAL_VECTORS ?? join(REPO_ROOT, '..', 'shared', 'vectors');
 
 export function vectorsPresent(): boolean {
   return existsSync(join(VECTORS_DIR, 'index.json'));

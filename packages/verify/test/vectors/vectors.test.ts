@@ -1,4 +1,4 @@
-// Every case of the shared Sigstore vectors (/work/shared/vectors) gives its expected outcome,
+// Every case of the shared Sigstore vectors (../shared/vectors beside the repository) gives its expected outcome,
 // and every rejection happens for the documented reason (error code and check below).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
