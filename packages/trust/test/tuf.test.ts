@@ -8,8 +8,9 @@ import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initTUF, getTrustedRoot } from '@sigstore/tuf';
+import { Timestamp } from '@tufjs/models';
+import { rejectsWithCode } from '@waxseal/testkit';
 import { generateSigner } from '../../keys/src/memory.ts';
-import { isWaxsealError } from '../../core/src/errors.ts';
 import { serveServices } from '../../server/src/service.ts';
 import type { RunningServer } from '../../server/src/http.ts';
 import { TufRepository, TufService, loadTrustFromTuf, parseMetadata, signMetadata, encodeMetadata } from '../src/tuf/index.ts';
@@ -120,10 +121,7 @@ test('@sigstore/tuf loads trusted_root.json through updates and a root rotation'
   assert.equal(tagOf(await fresh.getTarget('trusted_root.json')), 'v3');
 
   // Second rotation with a 2-of-3 root threshold: two of the three v2 root keys suffice.
-  await assert.rejects(
-    repo.rotateRoot({ currentRootSigners: [newRoot[0]!] }),
-    (e) => isWaxsealError(e, 'ERR_CONFIG') && /needs 2 current root signer/.test(e.message),
-  );
+  await rejectsWithCode(repo.rotateRoot({ currentRootSigners: [newRoot[0]!] }), 'ERR_CONFIG', /needs 2 current root signer/);
   const st4 = await repo.rotateRoot({
     currentRootSigners: [newRoot[0]!, newRoot[2]!],
     newRootSigners: [newRoot[0]!, newRoot[2]!],
@@ -156,11 +154,8 @@ test('@sigstore/tuf loads trusted_root.json through updates and a root rotation'
     snapshotSigner: k.snapshotSigner,
     timestampSigner: newTimestamp,
   });
-  await assert.rejects(
-    wrong.addTargets({ x: enc.encode('x') }),
-    (e) => isWaxsealError(e, 'ERR_CONFIG') && /not a targets key/.test(e.message),
-  );
-  await assert.rejects(repo.init(keys()), (e) => isWaxsealError(e, 'ERR_CONFLICT'));
+  await rejectsWithCode(wrong.addTargets({ x: enc.encode('x') }), 'ERR_CONFIG', /not a targets key/);
+  await rejectsWithCode(repo.init(keys()), 'ERR_CONFLICT');
 });
 
 test('an expired timestamp is rejected by the TUF clients', async () => {
@@ -175,9 +170,10 @@ test('an expired timestamp is rejected by the TUF clients', async () => {
   await assert.rejects(sigstoreClient(mirror, rootPath, join(work, 'cache-expired')), (e: Error) =>
     /timestamp\.json is expired/.test(`${e.message} ${(e.cause as Error | undefined)?.message ?? ''}`),
   );
-  await assert.rejects(
+  await rejectsWithCode(
     loadTrustFromTuf({ mirrorUrl: mirror, initialRoot: await repo.rootBytes(), cacheDir: join(work, 'cache-expired-ours'), retries: 0 }),
-    (e) => isWaxsealError(e, 'ERR_TUF') && /timestamp\.json is expired/.test(e.message),
+    'ERR_TUF',
+    /timestamp\.json is expired/,
   );
   // Refreshing with a correct clock fixes it.
   const fixed = new TufRepository(repos['expired']!, {
@@ -214,11 +210,12 @@ test('a tampered target file is rejected', async () => {
     tuf.getTarget('trusted_root.json'),
     (e: Error & { code?: string; cause?: Error }) => e.code === 'TUF_DOWNLOAD_TARGET_ERROR' && /Expected hash/.test(e.cause?.message ?? ''),
   );
-  await assert.rejects(
+  await rejectsWithCode(
     loadTrustFromTuf({ mirrorUrl: mirror, initialRoot: await repo.rootBytes(), cacheDir: join(work, 'cache-tamper-ours'), retries: 0 }),
-    (e) => isWaxsealError(e, 'ERR_TUF') && /Expected hash/.test(e.message),
+    'ERR_TUF',
+    /Expected hash/,
   );
-  await assert.rejects(repo.readTarget('trusted_root.json'), (e) => isWaxsealError(e, 'ERR_TUF'));
+  await rejectsWithCode(repo.readTarget('trusted_root.json'), 'ERR_TUF', /does not match its published hash/);
 });
 
 test('tampered targets metadata and a timestamp signed by a stranger are rejected', async () => {
@@ -233,9 +230,10 @@ test('tampered targets metadata and a timestamp signed by a stranger are rejecte
   const md = JSON.parse(original.toString('utf8')) as { signed: { targets: Record<string, { length: number }> } };
   md.signed.targets['trusted_root.json']!.length += 1;
   await writeFile(path, JSON.stringify(md));
-  await assert.rejects(
+  await rejectsWithCode(
     loadTrustFromTuf({ mirrorUrl: mirror, initialRoot: rootBytes, cacheDir: join(work, 'cache-meta-1'), retries: 0 }),
-    (e) => isWaxsealError(e, 'ERR_TUF') && /targets/i.test(e.message),
+    'ERR_TUF',
+    /targets/i,
   );
   await writeFile(path, original);
   const ok = await loadTrustFromTuf({ mirrorUrl: mirror, initialRoot: rootBytes, cacheDir: join(work, 'cache-meta-2'), retries: 0 });
@@ -244,11 +242,15 @@ test('tampered targets metadata and a timestamp signed by a stranger are rejecte
   // A well-formed timestamp with a higher version, signed by a key the root does not name.
   const tsPath = join(repos['meta']!, 'timestamp.json');
   const ts = parseMetadata(new Uint8Array(await readFile(tsPath)), 'timestamp');
-  const forged = await signMetadata({ ...ts.signed, version: ts.signed.version + 5 }, [generateSigner('ecdsa-p256')]);
+  const { specVersion, expires, version, snapshotMeta } = ts.signed;
+  const forged = await signMetadata(new Timestamp({ specVersion, expires, version: version + 5, snapshotMeta }), [
+    generateSigner('ecdsa-p256'),
+  ]);
   await writeFile(tsPath, encodeMetadata(forged));
-  await assert.rejects(
+  await rejectsWithCode(
     loadTrustFromTuf({ mirrorUrl: mirror, initialRoot: rootBytes, cacheDir: join(work, 'cache-meta-3'), retries: 0 }),
-    (e) => isWaxsealError(e, 'ERR_TUF') && /timestamp was signed by 0\/1 keys/.test(e.message),
+    'ERR_TUF',
+    /timestamp was signed by 0\/1 keys/,
   );
   await writeFile(join(work, 'meta-root.json'), rootBytes);
   await assert.rejects(
@@ -326,17 +328,13 @@ test('loadTrustFromTuf reports an unreachable mirror and bad input clearly', asy
   const dead = await serveServices([]);
   const deadUrl = dead.url;
   await dead.close();
-  await assert.rejects(
+  await rejectsWithCode(
     loadTrustFromTuf({ mirrorUrl: deadUrl, initialRoot: root, cacheDir: join(work, 'cache-dead'), retries: 0, timeoutMs: 2000 }),
-    (e) => isWaxsealError(e, 'ERR_UNAVAILABLE'),
+    'ERR_UNAVAILABLE',
   );
-  await assert.rejects(loadTrustFromTuf({ mirrorUrl: 'ftp://x', initialRoot: root, cacheDir: work }), (e) =>
-    isWaxsealError(e, 'ERR_CONFIG'),
-  );
-  await assert.rejects(loadTrustFromTuf({ mirrorUrl: server.url, initialRoot: enc.encode('{}'), cacheDir: work }), (e) =>
-    isWaxsealError(e, 'ERR_TUF'),
-  );
-  await assert.rejects(repo.addTargets({ '../evil': enc.encode('x') }), (e) => isWaxsealError(e, 'ERR_INVALID_INPUT'));
+  await rejectsWithCode(loadTrustFromTuf({ mirrorUrl: 'ftp://x', initialRoot: root, cacheDir: work }), 'ERR_CONFIG');
+  await rejectsWithCode(loadTrustFromTuf({ mirrorUrl: server.url, initialRoot: enc.encode('{}'), cacheDir: work }), 'ERR_TUF');
+  await rejectsWithCode(repo.addTargets({ '../evil': enc.encode('x') }), 'ERR_INVALID_INPUT');
 });
 
 test('the sigstore-js CLI reads our trusted root through --tuf-mirror-url/--tuf-root-path', async () => {

@@ -1,5 +1,4 @@
 // TUF: publish Waxseal's trust material as a TUF repository and read it back with a TUF client.
-export { canonicalJson, canonicalJsonBytes } from './canonical.ts';
 export * from './metadata.ts';
 export * from './repository.ts';
 export { TufService, type TufServiceOptions } from './service.ts';

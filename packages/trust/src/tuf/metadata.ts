@@ -1,10 +1,11 @@
-// TUF metadata (spec v1.0, https://theupdateframework.github.io/specification/latest/): the four
-// top-level roles, their keys and signatures, in the exact JSON shape python-tuf, go-tuf and
-// tuf-js read. Signatures cover the OLPC canonical JSON of `signed` (./canonical.ts).
-import { createPublicKey, verify as nodeVerify, type KeyObject } from 'node:crypto';
-import { WaxsealError, asBuffer, bytesEqual, fromHex, toHex, publicKeyFromSpki, sha256, decodePem, encodePem } from '@waxseal/core';
+// TUF metadata (spec v1.0, https://theupdateframework.github.io/specification/latest/) on
+// @tufjs/models, the model classes tuf-js itself reads and verifies with, and
+// @tufjs/canonical-json (the OLPC canonical JSON every TUF client signs over). What remains
+// here is the glue to Waxseal: keys from our signers, asynchronous signing, WaxsealError codes.
+import { canonicalize } from '@tufjs/canonical-json';
+import { Key, Metadata, Signature, type MetadataKind, type Root, type Snapshot, type Targets, type Timestamp } from '@tufjs/models';
+import { WaxsealError, bytesEqual, encodePem, publicKeyFromSpki, sha256, toHex, utf8 } from '@waxseal/core';
 import type { Signer } from '@waxseal/keys';
-import { canonicalJsonBytes } from './canonical.ts';
 
 /** The spec version we write (tuf-js and python-tuf accept any 1.x). */
 export const TUF_SPEC_VERSION = '1.0.31';
@@ -12,215 +13,134 @@ export const TUF_SPEC_VERSION = '1.0.31';
 export const TOP_LEVEL_ROLES = ['root', 'targets', 'snapshot', 'timestamp'] as const;
 export type RoleName = (typeof TOP_LEVEL_ROLES)[number];
 
-export interface TufKey {
-  keytype: 'ecdsa' | 'ed25519';
-  scheme: 'ecdsa-sha2-nistp256' | 'ecdsa-sha2-nistp384' | 'ed25519';
-  /** ECDSA: PEM SubjectPublicKeyInfo; Ed25519: hex of the 32-byte public key (securesystemslib forms). */
-  keyval: { public: string };
+/** The `signed` part of each top-level role, as @tufjs/models classes. */
+export interface SignedByRole {
+  root: Root;
+  targets: Targets;
+  snapshot: Snapshot;
+  timestamp: Timestamp;
 }
+export type AnySigned = SignedByRole[RoleName];
 
-export interface RoleKeys {
-  keyids: string[];
-  threshold: number;
-}
-
-export interface MetaFileInfo {
-  version: number;
-  length?: number;
-  hashes?: Record<string, string>;
-}
-
-export interface TargetFileInfo {
-  length: number;
-  hashes: Record<string, string>;
-  custom?: Record<string, unknown>;
-}
-
-interface CommonSigned {
-  spec_version: string;
-  version: number;
-  /** `YYYY-MM-DDTHH:MM:SSZ`, no fractional seconds (python-tuf rejects them). */
-  expires: string;
-}
-
-export interface RootSigned extends CommonSigned {
-  _type: 'root';
-  keys: Record<string, TufKey>;
-  roles: Record<RoleName, RoleKeys>;
-  consistent_snapshot: boolean;
-}
-
-export interface TargetsSigned extends CommonSigned {
-  _type: 'targets';
-  targets: Record<string, TargetFileInfo>;
-}
-
-export interface SnapshotSigned extends CommonSigned {
-  _type: 'snapshot';
-  meta: Record<string, MetaFileInfo>;
-}
-
-export interface TimestampSigned extends CommonSigned {
-  _type: 'timestamp';
-  meta: { 'snapshot.json': MetaFileInfo };
-}
-
-export type AnySigned = RootSigned | TargetsSigned | SnapshotSigned | TimestampSigned;
-
-export interface TufSignature {
-  keyid: string;
-  /** Hex: a DER ECDSA signature or a raw 64-byte Ed25519 signature. */
-  sig: string;
-}
-
-export interface Metadata<T extends AnySigned = AnySigned> {
-  signed: T;
-  signatures: TufSignature[];
-}
-
-/** The TUF public key object for a signer's key; refuses keys/hashes TUF clients cannot verify. */
-export function tufKeyForSigner(signer: Pick<Signer, 'kind' | 'hash' | 'publicKeySpki' | 'keyRef'>): TufKey {
-  switch (signer.kind) {
-    case 'ed25519':
-      return tufKeyFromSpki(signer.publicKeySpki);
-    case 'ecdsa-p256':
-      if (signer.hash !== 'sha256') break;
-      return tufKeyFromSpki(signer.publicKeySpki);
-    case 'ecdsa-p384':
-      if (signer.hash !== 'sha384') break;
-      return tufKeyFromSpki(signer.publicKeySpki);
-    default:
-      break;
+/** Canonical JSON bytes of a JSON value (what TUF signatures and key IDs cover). */
+export function canonicalJsonBytes(value: unknown): Uint8Array {
+  try {
+    return utf8(canonicalize(value));
+  } catch (e) {
+    // canonicalize throws a bare TypeError on floats, undefined, functions...
+    throw new WaxsealError('ERR_INVALID_INPUT', `not encodable as TUF canonical JSON: ${(e as Error).message}`, { cause: e });
   }
-  throw new WaxsealError(
-    'ERR_KEY_UNSUPPORTED',
-    `TUF keys must be Ed25519, ECDSA P-256/SHA-256 or ECDSA P-384/SHA-384; ${signer.keyRef} is ${signer.kind}/${signer.hash}`,
-  );
+}
+
+/** The TUF public key for a signer's key; refuses keys/hashes TUF clients cannot verify. */
+export function tufKeyForSigner(signer: Pick<Signer, 'kind' | 'hash' | 'publicKeySpki' | 'keyRef'>): Key {
+  const ok =
+    signer.kind === 'ed25519' ||
+    (signer.kind === 'ecdsa-p256' && signer.hash === 'sha256') ||
+    (signer.kind === 'ecdsa-p384' && signer.hash === 'sha384');
+  if (!ok) {
+    throw new WaxsealError(
+      'ERR_KEY_UNSUPPORTED',
+      `TUF keys must be Ed25519, ECDSA P-256/SHA-256 or ECDSA P-384/SHA-384; ${signer.keyRef} is ${signer.kind}/${signer.hash}`,
+    );
+  }
+  return tufKeyFromSpki(signer.publicKeySpki);
 }
 
 const ED25519_SPKI_PREFIX = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00]);
 
-export function tufKeyFromSpki(spki: Uint8Array): TufKey {
+/**
+ * A TUF key from a SubjectPublicKeyInfo, in the securesystemslib forms every client reads
+ * (Ed25519: hex of the raw key; ECDSA: PEM SPKI). Hand-written: @tufjs/models only parses keys.
+ */
+export function tufKeyFromSpki(spki: Uint8Array): Key {
   const info = publicKeyFromSpki(spki);
+  let keyType: string;
+  let scheme: string;
+  let pub: string;
   if (info.kind === 'ed25519') {
     if (spki.length !== ED25519_SPKI_PREFIX.length + 32 || !bytesEqual(spki.subarray(0, ED25519_SPKI_PREFIX.length), ED25519_SPKI_PREFIX)) {
       throw new WaxsealError('ERR_KEY_UNSUPPORTED', 'unexpected Ed25519 SubjectPublicKeyInfo encoding');
     }
-    const raw = spki.subarray(ED25519_SPKI_PREFIX.length);
-    return { keytype: 'ed25519', scheme: 'ed25519', keyval: { public: toHex(raw) } };
+    [keyType, scheme, pub] = ['ed25519', 'ed25519', toHex(spki.subarray(ED25519_SPKI_PREFIX.length))];
+  } else if (info.kind === 'ecdsa-p256') {
+    [keyType, scheme, pub] = ['ecdsa', 'ecdsa-sha2-nistp256', encodePem('PUBLIC KEY', spki)];
+  } else if (info.kind === 'ecdsa-p384') {
+    [keyType, scheme, pub] = ['ecdsa', 'ecdsa-sha2-nistp384', encodePem('PUBLIC KEY', spki)];
+  } else {
+    throw new WaxsealError('ERR_KEY_UNSUPPORTED', `unsupported TUF key kind ${info.kind}`);
   }
-  if (info.kind === 'ecdsa-p256')
-    return { keytype: 'ecdsa', scheme: 'ecdsa-sha2-nistp256', keyval: { public: encodePem('PUBLIC KEY', spki) } };
-  if (info.kind === 'ecdsa-p384')
-    return { keytype: 'ecdsa', scheme: 'ecdsa-sha2-nistp384', keyval: { public: encodePem('PUBLIC KEY', spki) } };
-  throw new WaxsealError('ERR_KEY_UNSUPPORTED', `unsupported TUF key kind ${info.kind}`);
-}
-
-/** Key ID: hex SHA-256 of the canonical JSON of the key object (securesystemslib's rule). */
-export function tufKeyId(key: TufKey): string {
-  return toHex(sha256(canonicalJsonBytes({ keytype: key.keytype, scheme: key.scheme, keyval: { public: key.keyval.public } })));
-}
-
-/** A node KeyObject for a TUF key, with the hash its scheme uses (undefined for Ed25519). */
-function keyObject(key: TufKey): { key: KeyObject; hash: string | undefined } {
-  try {
-    if (key.keytype === 'ed25519' && key.scheme === 'ed25519') {
-      const raw = fromHex(key.keyval.public, 'Ed25519 public key');
-      if (raw.length !== 32) throw new WaxsealError('ERR_TUF', 'Ed25519 public key must be 32 bytes');
-      const spki = new Uint8Array(ED25519_SPKI_PREFIX.length + 32);
-      spki.set(ED25519_SPKI_PREFIX);
-      spki.set(raw, ED25519_SPKI_PREFIX.length);
-      return { key: createPublicKey({ key: asBuffer(spki), format: 'der', type: 'spki' }), hash: undefined };
-    }
-    if (key.keytype === 'ecdsa' && (key.scheme === 'ecdsa-sha2-nistp256' || key.scheme === 'ecdsa-sha2-nistp384')) {
-      const { der } = decodePem(key.keyval.public, ['PUBLIC KEY']);
-      const info = publicKeyFromSpki(der);
-      const want = key.scheme === 'ecdsa-sha2-nistp256' ? 'ecdsa-p256' : 'ecdsa-p384';
-      if (info.kind !== want) throw new WaxsealError('ERR_TUF', `key curve ${info.kind} does not match scheme ${key.scheme}`);
-      return { key: info.key, hash: key.scheme === 'ecdsa-sha2-nistp256' ? 'sha256' : 'sha384' };
-    }
-  } catch (e) {
-    if (e instanceof WaxsealError && e.code === 'ERR_TUF') throw e;
-    throw new WaxsealError('ERR_TUF', `unusable TUF key: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-  }
-  throw new WaxsealError('ERR_TUF', `unsupported TUF key type ${String(key.keytype)}/${String(key.scheme)}`);
-}
-
-/** Signs `signed` with every signer; the signature list is sorted by key ID for stable output. */
-export async function signMetadata<T extends AnySigned>(signed: T, signers: readonly Signer[]): Promise<Metadata<T>> {
-  const message = canonicalJsonBytes(signed);
-  const signatures: TufSignature[] = [];
-  const seen = new Set<string>();
-  for (const s of signers) {
-    const keyid = tufKeyId(tufKeyForSigner(s));
-    if (seen.has(keyid)) continue;
-    seen.add(keyid);
-    signatures.push({ keyid, sig: toHex(await s.sign(message)) });
-  }
-  signatures.sort((a, b) => (a.keyid < b.keyid ? -1 : a.keyid > b.keyid ? 1 : 0));
-  return { signed, signatures };
+  // Key ID: hex SHA-256 of the canonical JSON of the key object (securesystemslib's rule).
+  const keyID = toHex(sha256(canonicalJsonBytes({ keytype: keyType, scheme, keyval: { public: pub } })));
+  return new Key({ keyID, keyType, scheme, keyVal: { public: pub } });
 }
 
 /**
- * Counts the distinct keys of `role` with a valid signature over `md.signed` (the TUF threshold
- * rule: signatures by keys outside the role, duplicates and bad signatures count for nothing).
+ * Signs `signed` with every signer (one signature per distinct key, in key ID order for stable
+ * output). Metadata.sign() takes a synchronous callback and our signers are asynchronous (KMS,
+ * PKCS#11), so we sign the same canonical bytes it would and attach the Signature ourselves.
  */
-export function countValidSignatures(md: Metadata, keys: Record<string, TufKey>, role: RoleKeys): number {
-  const message = canonicalJsonBytes(md.signed);
-  const valid = new Set<string>();
-  for (const sig of md.signatures) {
-    if (!role.keyids.includes(sig.keyid) || valid.has(sig.keyid)) continue;
-    const key = keys[sig.keyid];
-    if (!key || typeof sig.sig !== 'string' || !/^[0-9a-fA-F]*$/.test(sig.sig)) continue;
-    const { key: pub, hash } = keyObject(key);
-    let ok = false;
-    try {
-      ok =
-        hash === undefined
-          ? nodeVerify(null, message, pub, Buffer.from(sig.sig, 'hex'))
-          : nodeVerify(hash, message, { key: pub, dsaEncoding: 'der' }, Buffer.from(sig.sig, 'hex'));
-    } catch {
-      ok = false;
-    }
-    if (ok) valid.add(sig.keyid);
+export async function signMetadata<T extends AnySigned>(signed: T, signers: readonly Signer[]): Promise<Metadata<T>> {
+  const message = canonicalJsonBytes(signed.toJSON());
+  const byId = new Map<string, Signer>();
+  for (const s of signers) {
+    const id = tufKeyForSigner(s).keyID;
+    if (!byId.has(id)) byId.set(id, s);
   }
-  return valid.size;
+  const md = new Metadata(signed);
+  for (const id of [...byId.keys()].sort()) {
+    md.signatures[id] = new Signature({ keyID: id, sig: toHex(await byId.get(id)!.sign(message)) });
+  }
+  return md;
 }
 
-/** Throws ERR_TUF unless `md` carries at least `role.threshold` valid signatures. */
-export function verifyThreshold(md: Metadata, keys: Record<string, TufKey>, role: RoleKeys, what: string): void {
-  const n = countValidSignatures(md, keys, role);
-  if (n < role.threshold) throw new WaxsealError('ERR_TUF', `${what} is signed by ${n}/${role.threshold} required keys`);
+/**
+ * Throws ERR_TUF unless `md` carries a threshold of valid signatures by the keys `delegator`
+ * (a root) assigns to `role`. The check itself is @tufjs/models' verifyDelegate, the one tuf-js runs.
+ */
+export function verifyThreshold(delegator: Metadata<Root>, role: RoleName, md: Metadata<AnySigned>, what: string): void {
+  try {
+    delegator.verifyDelegate(role, md);
+  } catch (e) {
+    throw new WaxsealError('ERR_TUF', `${what}: ${(e as Error).message}`, { cause: e });
+  }
 }
 
-/** TUF's expiry format: second precision, `Z` suffix. */
+/** TUF's expiry format: second precision, `Z` suffix (python-tuf rejects fractional seconds). */
 export function formatExpires(d: Date): string {
   if (Number.isNaN(d.getTime())) throw new WaxsealError('ERR_INVALID_INPUT', 'invalid expiry date');
   return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 /** Serialised metadata file bytes (indented for humans; clients re-canonicalise before verifying). */
-export function encodeMetadata(md: Metadata): Uint8Array {
-  return new TextEncoder().encode(`${JSON.stringify(md, null, 2)}\n`);
+export function encodeMetadata(md: Metadata<AnySigned>): Uint8Array {
+  return utf8(`${JSON.stringify(md.toJSON(), null, 2)}\n`);
 }
 
-/** Parses a metadata file and checks its shape and `_type` (signatures are checked separately). */
-export function parseMetadata<K extends AnySigned['_type']>(bytes: Uint8Array, type: K): Metadata<Extract<AnySigned, { _type: K }>> {
+/** Parses a metadata file of role `type` into @tufjs/models classes (signatures are checked separately). */
+export function parseMetadata<K extends RoleName>(bytes: Uint8Array, type: K): Metadata<SignedByRole[K]> {
   let v: unknown;
   try {
     v = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
   } catch {
     throw new WaxsealError('ERR_TUF', `${type} metadata is not valid JSON`);
   }
-  const md = v as Partial<Metadata>;
-  if (typeof md !== 'object' || md === null || typeof md.signed !== 'object' || md.signed === null || !Array.isArray(md.signatures)) {
-    throw new WaxsealError('ERR_TUF', `${type} metadata lacks signed/signatures`);
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new WaxsealError('ERR_TUF', `${type} metadata is not a JSON object`);
+  let md: Metadata<AnySigned>;
+  try {
+    md = Metadata.fromJSON(type as MetadataKind.Root, v as Parameters<typeof Metadata.fromJSON>[1]);
+  } catch (e) {
+    throw new WaxsealError('ERR_TUF', `malformed ${type} metadata: ${(e as Error).message}`, { cause: e });
   }
-  const s = md.signed as unknown as Record<string, unknown>;
-  if (s['_type'] !== type) throw new WaxsealError('ERR_TUF', `expected ${type} metadata, got ${JSON.stringify(s['_type'])}`);
-  if (!Number.isSafeInteger(s['version']) || (s['version'] as number) < 1)
+  // The models accept any number here; versions are positive integers (spec 4.3).
+  if (!Number.isSafeInteger(md.signed.version) || md.signed.version < 1)
     throw new WaxsealError('ERR_TUF', `${type} metadata has no valid version`);
-  if (typeof s['expires'] !== 'string' || Number.isNaN(Date.parse(s['expires'])))
-    throw new WaxsealError('ERR_TUF', `${type} metadata has no valid expiry`);
-  return md as Metadata<Extract<AnySigned, { _type: K }>>;
+  return md as Metadata<SignedByRole[K]>;
+}
+
+/** The role entry of a root, or ERR_TUF when the root does not define it. */
+export function rootRole(root: Root, role: RoleName): { keyIDs: string[]; threshold: number } {
+  const r = root.roles[role];
+  if (!r) throw new WaxsealError('ERR_TUF', `root v${root.version} defines no ${role} role`);
+  return r;
 }

@@ -16,6 +16,7 @@
 import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { MetaFile, Root, Snapshot, TargetFile, Targets, Timestamp, type Key, type Metadata } from '@tufjs/models';
 import { WaxsealError, toHex, sha256 } from '@waxseal/core';
 import type { Signer } from '@waxseal/keys';
 import {
@@ -23,20 +24,11 @@ import {
   encodeMetadata,
   formatExpires,
   parseMetadata,
+  rootRole,
   signMetadata,
   tufKeyForSigner,
-  tufKeyId,
   verifyThreshold,
-  type Metadata,
-  type MetaFileInfo,
-  type RoleKeys,
   type RoleName,
-  type RootSigned,
-  type SnapshotSigned,
-  type TargetFileInfo,
-  type TargetsSigned,
-  type TimestampSigned,
-  type TufKey,
 } from './metadata.ts';
 
 const DAY = 86_400;
@@ -129,12 +121,9 @@ function signerList(s: SignerSet | undefined): Signer[] {
   return Array.isArray(s) ? [...(s as readonly Signer[])] : [s as Signer];
 }
 
-function keyEntries(signers: readonly Signer[]): Array<[string, TufKey]> {
-  return signers.map((s) => {
-    const k = tufKeyForSigner(s);
-    return [tufKeyId(k), k];
-  });
-}
+type OnlineRole = 'targets' | 'snapshot' | 'timestamp';
+
+const keyIdOf = (s: Signer): string => tufKeyForSigner(s).keyID;
 
 async function writeAtomic(path: string, data: Uint8Array): Promise<void> {
   const tmp = `${path}.${toHex(randomBytes(6))}.tmp`;
@@ -162,15 +151,15 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-function metaInfo(version: number, bytes: Uint8Array): MetaFileInfo {
-  return { version, length: bytes.length, hashes: { sha256: toHex(sha256(bytes)) } };
+function metaFile(version: number, bytes: Uint8Array): MetaFile {
+  return new MetaFile({ version, length: bytes.length, hashes: { sha256: toHex(sha256(bytes)) } });
 }
 
 interface Loaded {
-  root: Metadata<RootSigned>;
-  targets: Metadata<TargetsSigned>;
-  snapshot: Metadata<SnapshotSigned>;
-  timestamp: Metadata<TimestampSigned>;
+  root: Metadata<Root>;
+  targets: Metadata<Targets>;
+  snapshot: Metadata<Snapshot>;
+  timestamp: Metadata<Timestamp>;
   targetsBytes: Uint8Array;
   snapshotBytes: Uint8Array;
 }
@@ -179,7 +168,7 @@ export class TufRepository {
   readonly directory: string;
   readonly #expiries: TufExpiries;
   readonly #now: () => Date;
-  #signers: Record<'targets' | 'snapshot' | 'timestamp', Signer[]>;
+  #signers: Record<OnlineRole, Signer[]>;
   #state: Loaded | undefined;
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -224,11 +213,11 @@ export class TufRepository {
       };
       const rootSigned = this.#buildRoot(1, opts.rootSigners, this.#signers, opts.thresholds);
       const root = await signMetadata(rootSigned, opts.rootSigners);
-      verifyThreshold(root, root.signed.keys, root.signed.roles.root, 'root v1');
+      verifyThreshold(root, 'root', root, 'root v1');
       await mkdir(join(this.directory, 'targets'), { recursive: true });
       await this.#writeRoot(root);
       const files = opts.targets ?? {};
-      const targets: Record<string, TargetFileInfo> = {};
+      const targets: Record<string, TargetFile> = {};
       for (const [name, bytes] of Object.entries(files)) targets[name] = await this.#writeTargetFile(name, bytes);
       const state = { root } as Partial<Loaded>;
       await this.#publishTargets(state, targets, 1);
@@ -242,95 +231,87 @@ export class TufRepository {
   #buildRoot(
     version: number,
     rootSigners: readonly Signer[],
-    online: Record<'targets' | 'snapshot' | 'timestamp', Signer[]>,
+    online: Record<OnlineRole, Signer[]>,
     thresholds: Partial<Record<RoleName, number>> = {},
-  ): RootSigned {
-    const keys: Record<string, TufKey> = {};
-    const roles = {} as Record<RoleName, RoleKeys>;
+  ): Root {
+    const keys: Record<string, Key> = {};
+    const roles: Record<string, { keyids: string[]; threshold: number }> = {};
     const sets: Record<RoleName, Signer[]> = { root: [...rootSigners], ...online };
     for (const role of ['root', 'targets', 'snapshot', 'timestamp'] as const) {
-      const entries = keyEntries(sets[role]);
-      if (entries.length === 0) throw new WaxsealError('ERR_CONFIG', `TUF role ${role} needs at least one key`);
-      const keyids = [...new Set(entries.map(([id]) => id))].sort();
-      for (const [id, k] of entries) keys[id] = k;
-      const dflt = role === 'root' ? Math.floor(keyids.length / 2) + 1 : 1;
+      const roleKeys = sets[role].map((s) => tufKeyForSigner(s));
+      if (roleKeys.length === 0) throw new WaxsealError('ERR_CONFIG', `TUF role ${role} needs at least one key`);
+      const keyIDs = [...new Set(roleKeys.map((k) => k.keyID))].sort();
+      for (const k of roleKeys) keys[k.keyID] = k;
+      const dflt = role === 'root' ? Math.floor(keyIDs.length / 2) + 1 : 1;
       const threshold = thresholds[role] ?? dflt;
-      if (!Number.isSafeInteger(threshold) || threshold < 1 || threshold > keyids.length) {
-        throw new WaxsealError('ERR_CONFIG', `TUF ${role} threshold ${threshold} must be between 1 and its ${keyids.length} key(s)`);
+      if (!Number.isSafeInteger(threshold) || threshold < 1 || threshold > keyIDs.length) {
+        throw new WaxsealError('ERR_CONFIG', `TUF ${role} threshold ${threshold} must be between 1 and its ${keyIDs.length} key(s)`);
       }
-      roles[role] = { keyids, threshold };
+      roles[role] = { keyids: keyIDs, threshold };
     }
-    return {
-      _type: 'root',
+    // Through fromJSON because the models do not export their Role class (thresholds are set at construction).
+    return Root.fromJSON({
       spec_version: TUF_SPEC_VERSION,
       version,
       expires: this.#expiry('root'),
-      keys,
+      keys: Object.fromEntries(Object.entries(keys).map(([id, k]) => [id, k.toJSON()])),
       roles,
       consistent_snapshot: true,
-    };
+    });
   }
 
-  async #writeRoot(root: Metadata<RootSigned>): Promise<void> {
+  async #writeRoot(root: Metadata<Root>): Promise<void> {
     const bytes = encodeMetadata(root);
     await writeAtomic(join(this.directory, `${root.signed.version}.root.json`), bytes);
     await writeAtomic(join(this.directory, 'root.json'), bytes);
   }
 
-  async #writeTargetFile(name: string, bytes: Uint8Array): Promise<TargetFileInfo> {
+  async #writeTargetFile(name: string, bytes: Uint8Array, custom?: Record<string, unknown>): Promise<TargetFile> {
     checkTargetName(name);
     if (!(bytes instanceof Uint8Array)) throw new TypeError(`target ${name} must be bytes`);
     const hash = toHex(sha256(bytes));
     const path = join(this.directory, 'targets', `${hash}.${name}`);
     if (!(await exists(path))) await writeAtomic(path, bytes);
-    return { length: bytes.length, hashes: { sha256: hash } };
+    // `custom` is not a TargetFile field of the models: it travels as an unrecognised field.
+    const extra = (custom === undefined ? {} : { custom }) as TargetFile['unrecognizedFields'];
+    return new TargetFile({ path: name, length: bytes.length, hashes: { sha256: hash }, unrecognizedFields: extra });
   }
 
   /** Signers of `role` checked against the root: every one must hold a key of the role, and enough of them. */
-  #roleSigners(root: RootSigned, role: 'targets' | 'snapshot' | 'timestamp'): Signer[] {
+  #roleSigners(root: Root, role: OnlineRole): Signer[] {
     const signers = this.#signers[role];
-    const r = root.roles[role];
+    const r = rootRole(root, role);
     if (signers.length === 0) throw new WaxsealError('ERR_CONFIG', `no ${role} signer configured for the TUF repository`);
     for (const s of signers) {
-      const id = tufKeyId(tufKeyForSigner(s));
-      if (!r.keyids.includes(id))
+      const id = keyIdOf(s);
+      if (!r.keyIDs.includes(id))
         throw new WaxsealError('ERR_CONFIG', `${s.keyRef} (key ${id.slice(0, 16)}…) is not a ${role} key of root v${root.version}`);
     }
     return signers;
   }
 
   /** Fails early (before any file is written) when an online role cannot be signed. */
-  #checkOnlineSigners(
-    root: RootSigned,
-    roles: ReadonlyArray<'targets' | 'snapshot' | 'timestamp'> = ['targets', 'snapshot', 'timestamp'],
-  ): void {
+  #checkOnlineSigners(root: Root, roles: readonly OnlineRole[] = ['targets', 'snapshot', 'timestamp']): void {
     for (const role of roles) {
-      const n = new Set(this.#roleSigners(root, role).map((s) => tufKeyId(tufKeyForSigner(s)))).size;
-      if (n < root.roles[role].threshold)
-        throw new WaxsealError('ERR_CONFIG', `${role} needs ${root.roles[role].threshold} signer(s), ${n} configured`);
+      const n = new Set(this.#roleSigners(root, role).map(keyIdOf)).size;
+      const { threshold } = rootRole(root, role);
+      if (n < threshold) throw new WaxsealError('ERR_CONFIG', `${role} needs ${threshold} signer(s), ${n} configured`);
     }
   }
 
-  async #sign<T extends TargetsSigned | SnapshotSigned | TimestampSigned>(
-    root: RootSigned,
-    role: 'targets' | 'snapshot' | 'timestamp',
-    signed: T,
-  ): Promise<Metadata<T>> {
-    const md = await signMetadata(signed, this.#roleSigners(root, role));
+  async #sign<T extends Targets | Snapshot | Timestamp>(root: Metadata<Root>, role: OnlineRole, signed: T): Promise<Metadata<T>> {
+    const md = await signMetadata(signed, this.#roleSigners(root.signed, role));
     // Re-verify what the signers produced: a misconfigured backend must not publish junk.
-    verifyThreshold(md, root.keys, root.roles[role], `${role} v${signed.version}`);
+    verifyThreshold(root, role, md, `${role} v${signed.version}`);
     return md;
   }
 
-  async #publishTargets(state: Partial<Loaded>, targets: Record<string, TargetFileInfo>, version: number): Promise<void> {
-    const root = state.root!.signed;
-    const md = await this.#sign(root, 'targets', {
-      _type: 'targets',
-      spec_version: TUF_SPEC_VERSION,
-      version,
-      expires: this.#expiry('targets'),
-      targets,
-    });
+  async #publishTargets(state: Partial<Loaded>, targets: Record<string, TargetFile>, version: number): Promise<void> {
+    const md = await this.#sign(
+      state.root!,
+      'targets',
+      new Targets({ specVersion: TUF_SPEC_VERSION, version, expires: this.#expiry('targets'), targets }),
+    );
     const bytes = encodeMetadata(md);
     await writeAtomic(join(this.directory, `${version}.targets.json`), bytes);
     await writeAtomic(join(this.directory, 'targets.json'), bytes);
@@ -339,15 +320,12 @@ export class TufRepository {
   }
 
   async #publishSnapshot(state: Partial<Loaded>, version: number): Promise<void> {
-    const root = state.root!.signed;
-    const meta = { 'targets.json': metaInfo(state.targets!.signed.version, state.targetsBytes!) };
-    const md = await this.#sign(root, 'snapshot', {
-      _type: 'snapshot',
-      spec_version: TUF_SPEC_VERSION,
-      version,
-      expires: this.#expiry('snapshot'),
-      meta,
-    });
+    const meta = { 'targets.json': metaFile(state.targets!.signed.version, state.targetsBytes!) };
+    const md = await this.#sign(
+      state.root!,
+      'snapshot',
+      new Snapshot({ specVersion: TUF_SPEC_VERSION, version, expires: this.#expiry('snapshot'), meta }),
+    );
     const bytes = encodeMetadata(md);
     await writeAtomic(join(this.directory, `${version}.snapshot.json`), bytes);
     await writeAtomic(join(this.directory, 'snapshot.json'), bytes);
@@ -356,15 +334,12 @@ export class TufRepository {
   }
 
   async #publishTimestamp(state: Partial<Loaded>, version: number): Promise<void> {
-    const root = state.root!.signed;
-    const meta = { 'snapshot.json': metaInfo(state.snapshot!.signed.version, state.snapshotBytes!) };
-    const md = await this.#sign(root, 'timestamp', {
-      _type: 'timestamp',
-      spec_version: TUF_SPEC_VERSION,
-      version,
-      expires: this.#expiry('timestamp'),
-      meta,
-    });
+    const snapshotMeta = metaFile(state.snapshot!.signed.version, state.snapshotBytes!);
+    const md = await this.#sign(
+      state.root!,
+      'timestamp',
+      new Timestamp({ specVersion: TUF_SPEC_VERSION, version, expires: this.#expiry('timestamp'), snapshotMeta }),
+    );
     // timestamp.json is the entry point: writing it last makes the whole update visible at once.
     await writeAtomic(join(this.directory, 'timestamp.json'), encodeMetadata(md));
     state.timestamp = md;
@@ -383,7 +358,7 @@ export class TufRepository {
       }
     };
     const root = parseMetadata(await read('root.json'), 'root');
-    verifyThreshold(root, root.signed.keys, root.signed.roles.root, `root v${root.signed.version}`);
+    verifyThreshold(root, 'root', root, `root v${root.signed.version}`);
     const targetsBytes = await read('targets.json');
     const snapshotBytes = await read('snapshot.json');
     const state: Loaded = {
@@ -405,11 +380,7 @@ export class TufRepository {
       const st = await this.#load();
       this.#checkOnlineSigners(st.root.signed);
       const targets = { ...st.targets.signed.targets };
-      for (const [name, bytes] of Object.entries(files)) {
-        const info = await this.#writeTargetFile(name, bytes);
-        const custom = opts.custom?.[name];
-        targets[name] = custom === undefined ? info : { ...info, custom };
-      }
+      for (const [name, bytes] of Object.entries(files)) targets[name] = await this.#writeTargetFile(name, bytes, opts.custom?.[name]);
       await this.#republish(st, targets);
       return this.#status();
     });
@@ -430,7 +401,7 @@ export class TufRepository {
     });
   }
 
-  async #republish(st: Loaded, targets: Record<string, TargetFileInfo>): Promise<void> {
+  async #republish(st: Loaded, targets: Record<string, TargetFile>): Promise<void> {
     const next: Partial<Loaded> = { ...st };
     await this.#publishTargets(next, targets, st.targets.signed.version + 1);
     await this.#publishSnapshot(next, st.snapshot.signed.version + 1);
@@ -448,16 +419,16 @@ export class TufRepository {
       const st = await this.#load();
       const old = st.root.signed;
       const newRootSigners = opts.newRootSigners ?? opts.currentRootSigners;
-      const currentIds = new Set(opts.currentRootSigners.map((s) => tufKeyId(tufKeyForSigner(s))));
+      const oldRole = rootRole(old, 'root');
+      const currentIds = new Set(opts.currentRootSigners.map(keyIdOf));
       for (const s of opts.currentRootSigners) {
-        const id = tufKeyId(tufKeyForSigner(s));
-        if (!old.roles.root.keyids.includes(id))
+        if (!oldRole.keyIDs.includes(keyIdOf(s)))
           throw new WaxsealError('ERR_CONFIG', `${s.keyRef} is not a root key of root v${old.version}`);
       }
-      if (currentIds.size < old.roles.root.threshold) {
+      if (currentIds.size < oldRole.threshold) {
         throw new WaxsealError(
           'ERR_CONFIG',
-          `rotating root v${old.version} needs ${old.roles.root.threshold} current root signer(s), got ${currentIds.size}`,
+          `rotating root v${old.version} needs ${oldRole.threshold} current root signer(s), got ${currentIds.size}`,
         );
       }
       const online = {
@@ -471,8 +442,9 @@ export class TufRepository {
       }
       const signed = this.#buildRoot(old.version + 1, newRootSigners, online, opts.thresholds);
       const root = await signMetadata(signed, [...opts.currentRootSigners, ...newRootSigners]);
-      verifyThreshold(root, old.keys, old.roles.root, `root v${signed.version} (by the keys of root v${old.version})`);
-      verifyThreshold(root, signed.keys, signed.roles.root, `root v${signed.version} (by its own keys)`);
+      // TUF 5.3.4/5.3.5, as clients check it: a threshold of the old root keys and of the new ones.
+      verifyThreshold(st.root, 'root', root, `root v${signed.version} (by the keys of root v${old.version})`);
+      verifyThreshold(root, 'root', root, `root v${signed.version} (by its own keys)`);
       await this.#writeRoot(root);
       this.#signers = online;
       const next: Partial<Loaded> = { ...st, root };
@@ -508,7 +480,7 @@ export class TufRepository {
     const st = this.#state!;
     const targets: Record<string, TufTargetStatus> = {};
     for (const [name, t] of Object.entries(st.targets.signed.targets)) targets[name] = { length: t.length, sha256: t.hashes['sha256']! };
-    const roles = st.root.signed.roles;
+    const keyids = (role: RoleName) => [...rootRole(st.root.signed, role).keyIDs];
     return {
       rootVersion: st.root.signed.version,
       targetsVersion: st.targets.signed.version,
@@ -521,12 +493,7 @@ export class TufRepository {
         timestamp: st.timestamp.signed.expires,
       },
       targets,
-      keyids: {
-        root: roles.root.keyids,
-        targets: roles.targets.keyids,
-        snapshot: roles.snapshot.keyids,
-        timestamp: roles.timestamp.keyids,
-      },
+      keyids: { root: keyids('root'), targets: keyids('targets'), snapshot: keyids('snapshot'), timestamp: keyids('timestamp') },
     };
   }
 
