@@ -8,15 +8,13 @@ import {
   verify as nodeVerify,
   type KeyObject,
 } from 'node:crypto';
-import { p256, p384, p521 } from '@noble/curves/nist.js';
-import { ed25519 } from '@noble/curves/ed25519.js';
-import { eddsa } from '@noble/curves/abstract/edwards.js';
-import { sha512 as nobleSha512 } from '@noble/hashes/sha2.js';
 import { WaxsealError } from './errors.ts';
 import { asBuffer, bytesEqual, concat, fromBase64Url } from './bytes.ts';
 import { parseDer, expectTag, child, readOid, TAG, seq, nullValue, oid as derOid, octetString } from './der.ts';
 import { OID } from './oids.ts';
 import { verifyEcdsaDigestNative } from './ecdsa-digest.ts';
+import { verifyEcdsaDigestEcdh } from './ecdsa-ecdh.ts';
+import { verifyEd25519ph } from './ed25519ph.ts';
 
 export type HashName = 'sha256' | 'sha384' | 'sha512';
 
@@ -153,13 +151,11 @@ export function verifySignature(
 
 // node:crypto always hashes the message itself, so signatures over a digest (hashedrekord,
 // digest-only verification) need another path: RSA through the recovered DigestInfo, ECDSA
-// through OpenSSL's ECDSA_do_verify when the native addon is built (ecdsa-digest.ts), else, like
-// Ed25519ph, through @noble/curves (audited, dependency-free, ~30x slower than node:crypto).
+// through OpenSSL's ECDSA_do_verify when the native addon is built (ecdsa-digest.ts), else
+// through OpenSSL's scalar multiplications behind the ECDH API (ecdsa-ecdh.ts), Ed25519ph with
+// a small BigInt implementation (ed25519ph.ts): no third-party code on the verification path.
 function verifyPrehashed(pub: PublicKeyInfo, hash: HashName, digestBytes: Uint8Array, signature: Uint8Array): boolean {
-  if (pub.kind === 'ed25519') {
-    if (digestBytes.length !== 64) return false;
-    return ed25519PhOverDigest.verify(signature, digestBytes, rawEd25519(pub));
-  }
+  if (pub.kind === 'ed25519') return verifyEd25519ph(rawEd25519(pub), digestBytes, signature);
   if (digestBytes.length !== HASH_SIZE[hash]) return false;
   if (pub.kind === 'rsa') {
     const digestInfo = seq(seq(derOid(HASH_OID[hash]), nullValue()), octetString(digestBytes));
@@ -173,18 +169,8 @@ function verifyPrehashed(pub: PublicKeyInfo, hash: HashName, digestBytes: Uint8A
   }
   const bits = pub.kind === 'ecdsa-p256' ? 256 : pub.kind === 'ecdsa-p384' ? 384 : 521;
   const point = rawEcPoint(pub);
-  const native = verifyEcdsaDigestNative(bits, point, digestBytes, signature);
-  if (native !== undefined) return native;
-  const curve = bits === 256 ? p256 : bits === 384 ? p384 : p521;
-  return curve.verify(signature, digestBytes, point, { prehash: false, format: 'der', lowS: false });
+  return verifyEcdsaDigestNative(bits, point, digestBytes, signature) ?? verifyEcdsaDigestEcdh(bits, point, digestBytes, signature);
 }
-
-// RFC 8032 Ed25519ph whose "prehash" is the identity: the caller already holds SHA-512(message).
-const DOM2_PREFIX = new TextEncoder().encode('SigEd25519 no Ed25519 collisions');
-const ed25519PhOverDigest = eddsa(ed25519.Point, nobleSha512, {
-  domain: (data: Uint8Array, ctx: Uint8Array, phflag: boolean) => concat(DOM2_PREFIX, Uint8Array.of(phflag ? 1 : 0, ctx.length), ctx, data),
-  prehash: (digestBytes: Uint8Array) => digestBytes,
-});
 
 /** The uncompressed point (0x04 || X || Y) of an EC public key. */
 export function rawEcPoint(pub: PublicKeyInfo): Uint8Array {

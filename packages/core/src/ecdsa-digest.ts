@@ -3,9 +3,9 @@
 // node:crypto only verifies signatures over messages it hashes itself. native/ecdsa-digest is a
 // small N-API addon that hands a batch of (point, r, s, digest) jobs to OpenSSL's own
 // ECDSA_do_verify, using the OpenSSL inside the node binary; ~65 us per P-256 check here against
-// ~140 us for the ECDH route of src/log/fastverify.ts and ~2 ms for @noble/curves. It is an
+// ~140 us for the portable ECDH route (ecdsa-ecdh.ts) and ~2 ms for pure-JS arithmetic. It is an
 // optional dependency: where it is not built (no compiler) or WAXSEAL_NATIVE_ECDSA=0, callers
-// get `undefined` from nativeEcdsa() and use their portable path.
+// get `undefined` from nativeEcdsa() and use the ECDH route.
 import native from '@waxseal/ecdsa-digest';
 
 export type EcdsaCurveBits = 256 | 384 | 521;

@@ -8,7 +8,17 @@ export * from './oids.ts';
 export * from './crypto.ts';
 export * from './x509.ts';
 export { INTOTO_PAYLOAD_TYPE, INTOTO_STATEMENT_V1, pae, type InTotoStatement } from './dsse.ts';
-export { ecdsaJobSize, nativeEcdsa, packEcdsaJob, parseEcdsaSignatureDer } from './ecdsa-digest.ts';
+export { ecdsaJobSize, nativeEcdsa, packEcdsaJob, parseEcdsaSignatureDer, type EcdsaCurveBits } from './ecdsa-digest.ts';
+export {
+  bits2int,
+  ecdsaDigestJob,
+  ecPointFromUncompressed,
+  verifyEcdsaDigestBatch,
+  verifyEcdsaDigestEcdh,
+  verifyEcdsaPackedEcdh,
+  type EcdsaDigestJob,
+} from './ecdsa-ecdh.ts';
+export { verifyEd25519ph } from './ed25519ph.ts';
 export { EMPTY_ROOT, leafHash, nodeHash, verifyConsistency, verifyInclusion } from './merkle.ts';
 export {
   formatCheckpoint,

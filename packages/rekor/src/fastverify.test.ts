@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { generateKeyPairSync, sign, createHash, randomBytes } from 'node:crypto';
 import { p256 } from '@noble/curves/nist.js';
-import { verifyP256Batch, p256Job, pointFromUncompressed, parseEcdsaDer } from './fastverify.ts';
+import { ecdsaJobSize, packEcdsaJob } from '@waxseal/core';
+import { verifyP256Batch, p256Job, pointFromUncompressed, parseEcdsaDer, verifyP256Packed, verifyPacked } from './fastverify.ts';
 
 const N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
 
@@ -92,4 +93,22 @@ test('edge cases: zero digest (t = 0), long digests are truncated, and malformed
       if (r) assert.ok(r.r >= 0n && r.s >= 0n);
     }),
   );
+});
+
+test('packed P-256 jobs: the native-or-ECDH entry point and the ECDH route agree; points must be uncompressed P-256', () => {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const raw = keyPoint(publicKey);
+  const size = ecdsaJobSize(256);
+  const buf = new Uint8Array(size * 6);
+  for (let i = 0; i < 6; i++) {
+    const msg = randomBytes(8);
+    const digest = createHash('sha256').update(msg).digest();
+    if (i % 2) digest[5]! ^= 1;
+    assert.ok(packEcdsaJob(256, raw, digest, sign('sha256', msg, { key: privateKey, dsaEncoding: 'der' }), buf, i * size));
+  }
+  assert.deepEqual([...verifyPacked(buf, 6)], [1, 0, 1, 0, 1, 0]);
+  assert.deepEqual([...verifyP256Packed(buf, 6)], [1, 0, 1, 0, 1, 0]);
+  assert.throws(() => pointFromUncompressed(raw.subarray(0, 64)), TypeError);
+  const p384 = keyPoint(generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey);
+  assert.throws(() => pointFromUncompressed(p384), TypeError);
 });
