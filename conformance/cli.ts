@@ -14,7 +14,13 @@
 // TUF repository here.
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { WaxsealError } from '../packages/core/src/errors.ts';
-import { parseBundleJson, parseTrustedRootJson, parseSigningConfigJson, selectServices } from '../packages/bundle/src/index.ts';
+import {
+  parseBundleJson,
+  parseTrustedRootJson,
+  parseSigningConfigJson,
+  selectServices,
+  serializeBundleJson,
+} from '../packages/bundle/src/index.ts';
 import { Verifier, type Artifact, type VerificationPolicy } from '../packages/verify/src/index.ts';
 
 export interface ParsedArgs {
@@ -132,7 +138,7 @@ export async function signBundleCommand(a: ParsedArgs): Promise<string> {
   const bundle = a.flags.has('--in-toto')
     ? await sign.signStatement(JSON.parse(new TextDecoder().decode(readFile(input, 'statement'))), options)
     : await sign.signFile(input, options);
-  writeFileSync(out, JSON.stringify(bundle));
+  writeFileSync(out, serializeBundleJson(bundle));
   return `wrote ${out}`;
 }
 

@@ -4,7 +4,16 @@ import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { WaxsealError } from '@waxseal/core';
 import { configDir } from '@waxseal/sign';
-import type { SigningConfigJson, ServiceJson } from '@waxseal/trust';
+import {
+  CLIENT_TRUST_CONFIG_MEDIA_TYPE_V01,
+  DEFAULT_SUPPORTED_API_VERSIONS,
+  parseClientTrustConfig,
+  parseSigningConfig,
+  selectService,
+  selectServicesByConfig,
+  type Service,
+  type SigningConfig,
+} from '@waxseal/bundle';
 
 export function readJsonFile<T = unknown>(path: string, what: string): T {
   let text: string;
@@ -43,18 +52,20 @@ function signingConfigPath(flag: string | undefined, env: NodeJS.ProcessEnv): st
   return existsSync(installed) ? installed : undefined;
 }
 
-const inWindow = (s: ServiceJson, now: Date) =>
-  new Date(s.validFor?.start ?? 0) <= now && (!s.validFor?.end || now <= new Date(s.validFor.end));
-
-/** SigningConfig service selection (protocols.md 5.3): valid now, highest supported API version, newest first. */
-export function selectService(list: ServiceJson[] | undefined, versions: number[], now = new Date()): ServiceJson | undefined {
-  for (const v of versions) {
-    const c = (list ?? [])
-      .filter((s) => s.majorApiVersion === v && inWindow(s, now))
-      .sort((a, b) => b.validFor.start.localeCompare(a.validFor.start));
-    if (c[0]) return c[0];
+/**
+ * Reads a SigningConfig v0.2, or the signing config inside a ClientTrustConfig, through the
+ * strict codecs of @waxseal/bundle. A malformed document fails here, naming the file and field.
+ */
+export function readSigningConfig(path: string): SigningConfig {
+  const value = readJsonFile(path, 'signing config');
+  try {
+    const mediaType = typeof value === 'object' && value !== null ? (value as { mediaType?: unknown }).mediaType : undefined;
+    return mediaType === CLIENT_TRUST_CONFIG_MEDIA_TYPE_V01 ? parseClientTrustConfig(value).signingConfig : parseSigningConfig(value);
+  } catch (e) {
+    if (e instanceof WaxsealError)
+      throw new WaxsealError(e.code, `${path}: ${e.message}`, { cause: e, ...(e.detail ? { detail: e.detail } : {}) });
+    throw e;
   }
-  return undefined;
 }
 
 export interface ResolvedSigning {
@@ -64,6 +75,12 @@ export interface ResolvedSigning {
   rekor: { url: string; majorApiVersion: number } | undefined;
 }
 
+/**
+ * Where to sign: flags, then environment, then the signing config's services chosen by the
+ * protobuf-specs rules (valid now, highest supported API version, newest first; logs and TSAs
+ * by the config's selector). The signing client writes to one log and asks one TSA: with
+ * selector ALL or EXACT it takes the first of those chosen.
+ */
 export function resolveSigning(
   flags: {
     signingConfig?: string | undefined;
@@ -73,27 +90,41 @@ export function resolveSigning(
     tlogUpload?: boolean | undefined;
   },
   env: NodeJS.ProcessEnv = process.env,
+  now: Date = new Date(),
 ): ResolvedSigning {
   const path = signingConfigPath(flags.signingConfig, env);
-  const sc = path ? readJsonFile<SigningConfigJson>(path, 'signing config') : undefined;
-  if (sc && sc.mediaType !== 'application/vnd.dev.sigstore.signingconfig.v0.2+json') {
-    throw new WaxsealError('ERR_SIGNING_CONFIG_INVALID', `${path} is not a SigningConfig v0.2 (mediaType ${JSON.stringify(sc.mediaType)})`);
-  }
-  const caUrl = flags.fulcioUrl ?? env.COSIGN_FULCIO_URL ?? env.SIGSTORE_FULCIO_URL ?? selectService(sc?.caUrls, [1])?.url;
+  const sc = path ? readSigningConfig(path) : undefined;
+  const supported = DEFAULT_SUPPORTED_API_VERSIONS;
+  const one = (list: Service[], config: SigningConfig['tsaConfig'], versions: readonly number[], what: string): Service | undefined =>
+    list.length === 0 ? undefined : selectServicesByConfig(list, config, versions, now, undefined, what)[0];
+
+  const caUrl =
+    flags.fulcioUrl ??
+    env.COSIGN_FULCIO_URL ??
+    env.SIGSTORE_FULCIO_URL ??
+    (sc && sc.caUrls.length > 0 ? selectService(sc.caUrls, supported.ca, now, 'CA').url : undefined);
   const tsaUrl =
     flags.timestampServerUrl ??
     env.COSIGN_TIMESTAMP_SERVER_URL ??
     env.SIGSTORE_TIMESTAMP_SERVER_URL ??
-    selectService(sc?.tsaUrls, [1])?.url;
+    (sc ? one(sc.tsaUrls, sc.tsaConfig, supported.tsa, 'timestamp authority')?.url : undefined);
   if (!caUrl) throw new WaxsealError('ERR_CONFIG', 'no CA URL: pass --signing-config or --fulcio-url (see `waxseal env`)');
   if (!tsaUrl) throw new WaxsealError('ERR_CONFIG', 'no timestamp authority URL: pass --signing-config or --timestamp-server-url');
   let rekor: ResolvedSigning['rekor'];
   if (flags.tlogUpload !== false) {
     if (flags.rekorUrl) rekor = { url: flags.rekorUrl, majorApiVersion: 1 };
-    else {
-      const s = selectService(sc?.rekorTlogUrls, [2, 1]);
+    else if (sc) {
+      const s = one(sc.rekorTlogUrls, sc.rekorTlogConfig, supported.tlog, 'transparency log');
       if (s) rekor = { url: s.url, majorApiVersion: s.majorApiVersion };
     }
   }
-  return { caUrl, tsaUrl, oidcUrl: selectService(sc?.oidcUrls, [1])?.url ?? env.WAXSEAL_OIDC_ISSUER ?? env.SIGSTORE_OIDC_ISSUER, rekor };
+  let oidcUrl: string | undefined;
+  if (sc && sc.oidcUrls.length > 0) {
+    try {
+      oidcUrl = selectService(sc.oidcUrls, supported.oidc, now, 'OIDC').url;
+    } catch {
+      // no provider valid now: fall back to the environment
+    }
+  }
+  return { caUrl, tsaUrl, oidcUrl: oidcUrl ?? env.WAXSEAL_OIDC_ISSUER ?? env.SIGSTORE_OIDC_ISSUER, rekor };
 }

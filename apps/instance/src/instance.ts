@@ -4,18 +4,17 @@
 // rotation keep verifying.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { WaxsealError, parseCertificatesPem, toHex, sha256, type Certificate } from '@waxseal/core';
 import {
-  WaxsealError,
-  parseCertificatesPem,
-  publicKeyFromSpki,
-  keyDetails,
-  decodePem,
-  toBase64,
-  toHex,
-  noteKeyId,
-  sha256,
-  type Certificate,
-} from '@waxseal/core';
+  buildCertificateAuthority,
+  buildRekorLogs,
+  buildSigningConfig,
+  buildTrustedRoot,
+  type CertificateAuthority,
+  type SigningConfig,
+  type TransparencyLogInstance,
+  type TrustedRoot,
+} from '@waxseal/bundle';
 import { openSigner, type Signer } from '@waxseal/keys';
 import { Router, requestListener, listen, type RunningServer, type Service } from '@waxseal/server';
 import { CaService, loadIssuerConfigFile, githubActionsIssuerConfig, mergeIssuerConfigs, type IssuerConfig } from '@waxseal/ca';
@@ -23,23 +22,14 @@ import { TsaService } from '@waxseal/tsa';
 import { parseSigningRules } from '@waxseal/signing-rules';
 import { AuditLog, auditedSigner } from '@waxseal/audit';
 import { LogService } from '@waxseal/rekor';
-import {
-  publishTrustDocuments,
-  authorityEntry,
-  trustedRoot,
-  signingConfig,
-  type TrustedRootJson,
-  type SigningConfigJson,
-  type CertificateAuthorityJson,
-  type TransparencyLogJson,
-} from '@waxseal/trust';
+import { publishTrustDocuments } from '@waxseal/trust';
 import { caAuditor, caAuthorizer, tsaAuditor } from './governance.ts';
 import type { InstanceConfig, RetiredChain, RetiredKey } from './config.ts';
 
 export interface RunningInstance {
   url: string;
-  trustedRoot: TrustedRootJson;
-  signingConfig: SigningConfigJson;
+  trustedRoot: TrustedRoot;
+  signingConfig: SigningConfig;
   trustedRootPath: string;
   signingConfigPath: string;
   tufUrl: string | undefined;
@@ -60,30 +50,31 @@ function readChain(path: string, what: string): Certificate[] {
 }
 
 /** Trust-root entries for the current chain and every retired one (which ends at its `end`). */
-function authorityEntries(uri: string, current: Certificate[], retired: RetiredChain[], what: string): CertificateAuthorityJson[] {
-  const entries = retired.map((r) => {
-    const chain = readChain(r.chain, `retired ${what} chain`);
-    return authorityEntry(uri, chain, { start: chain[0]!.notBefore.toISOString(), end: r.end });
-  });
+function authorityEntries(uri: string, current: Certificate[], retired: RetiredChain[], what: string): CertificateAuthority[] {
+  const entries = retired.map((r) =>
+    buildCertificateAuthority({ uri, chain: readChain(r.chain, `retired ${what} chain`), validFor: { end: new Date(r.end) } }),
+  );
   // The current chain is trusted from its certificate's start; windows may overlap (clients
   // accept overlapping windows), so signatures made during a rotation verify either way.
-  entries.push(authorityEntry(uri, current, { start: current[0]!.notBefore.toISOString() }));
+  entries.push(buildCertificateAuthority({ uri, chain: current }));
   return entries;
 }
 
 /** Trust-root entries (v1 and v2 views) for a retired log key, valid until its end. */
-function retiredLogEntries(r: RetiredKey, baseUrl: string, hostname: string): TransparencyLogJson[] {
+function retiredLogEntries(r: RetiredKey, baseUrl: string, hostname: string): TransparencyLogInstance[] {
   let pem: string;
   try {
     pem = readFileSync(r.publicKey, 'utf8');
   } catch (e) {
     throw new WaxsealError('ERR_CONFIG', `cannot read retired log key ${r.publicKey}: ${(e as NodeJS.ErrnoException).code ?? e}`);
   }
-  const key = publicKeyFromSpki(decodePem(pem, ['PUBLIC KEY']).der);
-  const publicKey = { rawBytes: toBase64(key.spki), keyDetails: keyDetails(key), validFor: { start: r.start, end: r.end } };
-  const v1: TransparencyLogJson = { baseUrl, hashAlgorithm: 'SHA2_256', publicKey, logId: { keyId: toBase64(sha256(key.spki)) } };
-  const v2id = toBase64(noteKeyId(hostname, key));
-  return [v1, { baseUrl, hashAlgorithm: 'SHA2_256', publicKey, logId: { keyId: v2id }, checkpointKeyId: { keyId: v2id } }];
+  const { v1, v2 } = buildRekorLogs({
+    origin: hostname,
+    publicKey: pem,
+    validFor: { start: new Date(r.start), end: new Date(r.end) },
+    v1BaseUrl: baseUrl,
+  });
+  return [v1, v2];
 }
 
 export async function startInstance(cfg: InstanceConfig): Promise<RunningInstance> {
@@ -127,7 +118,7 @@ export async function startInstance(cfg: InstanceConfig): Promise<RunningInstanc
     const tsaUrl = `${url}/api/v1/timestamp`;
 
     // The optional transparency log, on the same listener (Rekor v1 + v2 APIs and tiles).
-    const tlogs: TransparencyLogJson[] = [];
+    const tlogs: TransparencyLogInstance[] = [];
     if (cfg.log) {
       const logSigner = await openSigner(cfg.log.key);
       signers.push(logSigner);
@@ -149,17 +140,22 @@ export async function startInstance(cfg: InstanceConfig): Promise<RunningInstanc
       const since = readFileSync(sinceFile, { flag: 'a+', encoding: 'utf8' }).trim() || new Date(Date.now() - 60_000).toISOString();
       writeFileSync(sinceFile, `${since}\n`);
       for (const r of cfg.log.retired) tlogs.push(...retiredLogEntries(r, url, hostname));
-      const ids = log.trustedRootTlogs({ v1BaseUrl: url, v2BaseUrl: url }, new Date(since));
-      tlogs.push(ids.v1 as TransparencyLogJson, ids.v2 as TransparencyLogJson);
+      const ids = buildRekorLogs({
+        origin: hostname,
+        publicKey: logSigner.publicKeySpki,
+        validFor: { start: new Date(since) },
+        v1BaseUrl: url,
+      });
+      tlogs.push(ids.v1, ids.v2);
     }
-    const root = trustedRoot({
+    const root = buildTrustedRoot({
       certificateAuthorities: authorityEntries(url, caChain, cfg.ca.retired, 'CA'),
       timestampAuthorities: authorityEntries(tsaUrl, tsaChain, cfg.tsa.retired, 'TSA'),
       tlogs,
     });
-    const sc = signingConfig({
+    const sc = buildSigningConfig({
       operator: cfg.operator,
-      validFrom: caChain[0]!.notBefore.toISOString(),
+      validFrom: caChain[0]!.notBefore,
       caUrl: url,
       tsaUrl,
       ...(cfg.log

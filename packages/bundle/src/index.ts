@@ -27,4 +27,5 @@ export {
   type SelectedServices,
   type SupportedApiVersions,
 } from './signing-config.ts';
-export { parseTimestamp, formatTimestamp } from './json.ts';
+export { parseTimestamp, formatTimestamp, type Where } from './json.ts';
+export { buildCertificateAuthority, buildTransparencyLog, buildRekorLogs, buildTrustedRoot, buildSigningConfig } from './build.ts';

@@ -42,3 +42,4 @@ export {
   simpleName,
   type ExtensionSpec,
 } from './x509-build.ts';
+export { compileRegexp, quoteRegexp, MAX_REGEXP_STATES, type Regexp, type RegexpOptions, type RegexpRun } from './regexp.ts';

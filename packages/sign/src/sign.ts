@@ -1,10 +1,10 @@
 // Keyless signing, end to end: identity token -> ephemeral key -> certificate from the CA ->
-// signature -> RFC 3161 timestamp over the signature (-> optional log entry) -> bundle v0.3.
+// signature -> RFC 3161 timestamp over the signature (and an optional log entry) -> the typed
+// Bundle v0.3 of @waxseal/bundle (serializeBundleJson writes it).
 // The ephemeral private key exists only in memory for the duration of one call.
 import { basename } from 'node:path';
 import {
   WaxsealError,
-  toBase64,
   toHex,
   utf8,
   pae,
@@ -13,14 +13,21 @@ import {
   type InTotoStatement,
   type Certificate,
 } from '@waxseal/core';
+import {
+  BUNDLE_MEDIA_TYPE_V03,
+  parseBundle,
+  serializeBundle,
+  type Bundle,
+  type BundleContent,
+  type DsseEnvelope,
+  type TransparencyLogEntry,
+} from '@waxseal/bundle';
 import { EphemeralKey } from './ephemeral-key.ts';
 import { requestSigningCertificate } from './ca-client.ts';
 import { requestTimestamp } from './tsa-client.ts';
 import { hashFile, type HashProgress } from './hash-file.ts';
 
-export const BUNDLE_V03_MEDIA_TYPE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
-
-/** Where signing goes: a CA, a TSA and optionally transparency logs. */
+/** Where signing goes: a CA, a TSA and optionally a transparency log. */
 export interface SigningServices {
   caUrl: string;
   /** Full POST URL of the timestamp endpoint. */
@@ -34,27 +41,16 @@ export interface TlogUploadInput {
   /** messageSignature: the artifact digest; DSSE: the envelope. */
   content:
     | { kind: 'messageSignature'; digest: Uint8Array; signature: Uint8Array }
-    | { kind: 'dsse'; envelope: DsseEnvelopeJson; signature: Uint8Array };
+    | { kind: 'dsse'; envelope: DsseEnvelope; signature: Uint8Array };
 }
 
-export type TlogUploader = (input: TlogUploadInput) => Promise<unknown>;
+export type TlogUploader = (input: TlogUploadInput) => Promise<TransparencyLogEntry>;
 
-export interface DsseEnvelopeJson {
-  payload: string;
-  payloadType: string;
-  signatures: { sig: string; keyid: string }[];
-}
-
-export interface BundleJson {
-  mediaType: string;
-  verificationMaterial: {
-    certificate: { rawBytes: string };
-    tlogEntries: unknown[];
-    timestampVerificationData: { rfc3161Timestamps: { signedTimestamp: string }[] };
-  };
-  messageSignature?: { messageDigest: { algorithm: 'SHA2_256'; digest: string }; signature: string };
-  dsseEnvelope?: DsseEnvelopeJson;
-}
+/**
+ * The bundle as protobuf JSON, what serializeBundle writes. Signing returns the typed Bundle
+ * of @waxseal/bundle; this name stays for callers that typed the old JSON result.
+ */
+export type BundleJson = ReturnType<typeof serializeBundle>;
 
 export interface SignOptions {
   token: string;
@@ -67,28 +63,23 @@ async function certify(o: SignOptions, key: EphemeralKey): Promise<Certificate> 
   return chain[0]!;
 }
 
-async function finish(
-  o: SignOptions,
-  leaf: Certificate,
-  signature: Uint8Array,
-  content: TlogUploadInput['content'],
-  body: Pick<BundleJson, 'messageSignature' | 'dsseEnvelope'>,
-): Promise<BundleJson> {
-  const tsr = await requestTimestamp({ tsaUrl: o.services.tsaUrl, signature, ...(o.fetch ? { fetch: o.fetch } : {}) });
-  const tlogEntries = o.services.tlog ? [await o.services.tlog({ certificate: leaf, content })] : [];
-  return {
-    mediaType: BUNDLE_V03_MEDIA_TYPE,
-    verificationMaterial: {
-      certificate: { rawBytes: toBase64(leaf.der) },
-      tlogEntries,
-      timestampVerificationData: { rfc3161Timestamps: [{ signedTimestamp: toBase64(tsr) }] },
-    },
-    ...body,
+async function finish(o: SignOptions, leaf: Certificate, upload: TlogUploadInput['content'], content: BundleContent): Promise<Bundle> {
+  // Timestamp first: a TSA failure then leaves no orphan entry in the log.
+  const tsr = await requestTimestamp({ tsaUrl: o.services.tsaUrl, signature: upload.signature, ...(o.fetch ? { fetch: o.fetch } : {}) });
+  const tlogEntries = o.services.tlog ? [await o.services.tlog({ certificate: leaf, content: upload })] : [];
+  const bundle: Bundle = {
+    mediaType: BUNDLE_MEDIA_TYPE_V03,
+    verificationMaterial: { content: { type: 'certificate', certificate: leaf.der }, tlogEntries, rfc3161Timestamps: [tsr] },
+    content,
   };
+  // Hand out only what every verifier accepts: the log's entry meets the v0.3 rules (an
+  // inclusion proof with a checkpoint), sizes are within the parser's limits.
+  parseBundle(serializeBundle(bundle));
+  return bundle;
 }
 
 /** Signs an artifact digest (SHA-256) as a message signature. */
-export async function signDigest(digest: Uint8Array, o: SignOptions): Promise<BundleJson> {
+export async function signDigest(digest: Uint8Array, o: SignOptions): Promise<Bundle> {
   if (digest.length !== 32) throw new WaxsealError('ERR_INVALID_INPUT', 'artifact digest must be 32 bytes (SHA-256)');
   const key = new EphemeralKey();
   const leaf = await certify(o, key);
@@ -96,16 +87,13 @@ export async function signDigest(digest: Uint8Array, o: SignOptions): Promise<Bu
   return finish(
     o,
     leaf,
-    signature,
     { kind: 'messageSignature', digest, signature },
-    {
-      messageSignature: { messageDigest: { algorithm: 'SHA2_256', digest: toBase64(digest) }, signature: toBase64(signature) },
-    },
+    { type: 'messageSignature', messageDigest: { algorithm: 'sha256', digest }, signature },
   );
 }
 
 /** Hashes and signs a file (one pass over the data, at disk speed). */
-export async function signFile(path: string, o: SignOptions & { onProgress?: HashProgress }): Promise<BundleJson> {
+export async function signFile(path: string, o: SignOptions & { onProgress?: HashProgress }): Promise<Bundle> {
   const { digest } = hashFile(path, 'sha256', o.onProgress);
   return signDigest(digest, o);
 }
@@ -116,17 +104,13 @@ export function statementFor(name: string, digest: Uint8Array, predicateType: st
 }
 
 /** Signs an in-toto statement as a DSSE envelope. */
-export async function signStatement(statement: InTotoStatement, o: SignOptions): Promise<BundleJson> {
+export async function signStatement(statement: InTotoStatement, o: SignOptions): Promise<Bundle> {
   const payload = utf8(JSON.stringify(statement));
   const key = new EphemeralKey();
   const leaf = await certify(o, key);
   const signature = key.signMessage(pae(INTOTO_PAYLOAD_TYPE, payload));
-  const envelope: DsseEnvelopeJson = {
-    payload: toBase64(payload),
-    payloadType: INTOTO_PAYLOAD_TYPE,
-    signatures: [{ sig: toBase64(signature), keyid: '' }],
-  };
-  return finish(o, leaf, signature, { kind: 'dsse', envelope, signature }, { dsseEnvelope: envelope });
+  const envelope: DsseEnvelope = { payload, payloadType: INTOTO_PAYLOAD_TYPE, signatures: [{ sig: signature, keyid: '' }] };
+  return finish(o, leaf, { kind: 'dsse', envelope, signature }, { type: 'dsseEnvelope', envelope });
 }
 
 /** attest-blob: hashes the file and signs a statement with the given predicate. */
@@ -135,7 +119,7 @@ export async function attestFile(
   predicateType: string,
   predicate: unknown,
   o: SignOptions & { onProgress?: HashProgress },
-): Promise<BundleJson> {
+): Promise<Bundle> {
   const { digest } = hashFile(path, 'sha256', o.onProgress);
   return signStatement(statementFor(basename(path), digest, predicateType, predicate), o);
 }

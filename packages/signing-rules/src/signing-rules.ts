@@ -11,16 +11,16 @@
 //   is none (no rules at all = allow all; deny rules alone = a deny list). `default` overrides.
 // - Matchers: a plain string or {exact} compares exactly (case-sensitive); {glob} where `*`
 //   matches any run of characters except `/`, `**` any run including `/`, `?` one character
-//   except `/`, and `\` escapes the next character; {regexp} in JavaScript syntax (`u` mode),
-//   always anchored by us to the whole value (`^(?:…)$`), restricted to constructs we can match
-//   in linear time (no backreferences, lookaround or \p{…}). A list of matchers matches if any
-//   does. Claims that are arrays match if any element matches; numbers and booleans are
-//   compared in their JSON text form; a missing claim or extension never matches.
-// - Globs and regexps run on our own NFA simulation (time linear in the value length times the
-//   pattern size), never on a backtracking engine, so no pattern/value pair can hang the CA.
+//   except `/`, and `\` escapes the next character; {regexp} in Go RE2 syntax (as Fulcio and
+//   cosign), always matched against the whole value (as `^(?:…)$`); what RE2 refuses
+//   (backreferences, lookaround, possessive repetition) is refused at load. A list of matchers
+//   matches if any does. Claims that are arrays match if any element matches; numbers and
+//   booleans are compared in their JSON text form; a missing claim or extension never matches.
+// - Globs and regexps run on @waxseal/core's RE2 engine (time linear in the value length times
+//   the pattern size), never on a backtracking engine, so no pattern/value pair can hang the CA.
 //   Values longer than MAX_VALUE_LENGTH are refused outright (fail closed).
 import { parse as parseYaml } from 'yaml';
-import { WaxsealError, FULCIO_OID } from '@waxseal/core';
+import { compileRegexp, FULCIO_OID, isWaxsealError, quoteRegexp, WaxsealError } from '@waxseal/core';
 
 // ---------------------------------------------------------------------------------------------
 // Public types
@@ -69,390 +69,43 @@ export type SigningRules = (ctx: SigningContext) => SigningDecision;
 /** Longest identity value (issuer, SAN, claim, extension) the rules will look at. */
 export const MAX_VALUE_LENGTH = 4096;
 const MAX_PATTERN_LENGTH = 1024;
+/** Bound on a compiled pattern, so matching costs at most this much per character of a value. */
 const MAX_NFA_STATES = 2048;
-const MAX_REPEAT = 100;
 
 // ---------------------------------------------------------------------------------------------
-// A linear-time matcher: patterns compile to a Thompson NFA over code points.
-
-type CharTest = (cp: number) => boolean;
-
-type Node =
-  | { t: 'char'; test: CharTest }
-  | { t: 'cat'; items: Node[] }
-  | { t: 'alt'; alts: Node[] }
-  | { t: 'rep'; node: Node; min: number; max: number };
-
-type State = { k: 'char'; test: CharTest; out: number } | { k: 'split'; out1: number; out2: number } | { k: 'match' };
-
-class Nfa {
-  readonly states: State[] = [];
-  start = 0;
-
-  add(s: State): number {
-    if (this.states.length >= MAX_NFA_STATES) throw new PatternError('pattern is too large');
-    this.states.push(s);
-    return this.states.length - 1;
-  }
-}
+// Globs and regexps both run on @waxseal/core's RE2 engine (a linear-time NFA): a glob is
+// translated to an RE2 pattern, and every pattern must match the whole value.
 
 class PatternError extends Error {}
 
-/** Compiles `node` so that it continues at `next`; returns the entry state. */
-function compileNode(nfa: Nfa, node: Node, next: number): number {
-  switch (node.t) {
-    case 'char':
-      return nfa.add({ k: 'char', test: node.test, out: next });
-    case 'cat': {
-      let entry = next;
-      for (let i = node.items.length - 1; i >= 0; i--) entry = compileNode(nfa, node.items[i]!, entry);
-      return entry;
-    }
-    case 'alt': {
-      let entry = compileNode(nfa, node.alts[node.alts.length - 1]!, next);
-      for (let i = node.alts.length - 2; i >= 0; i--)
-        entry = nfa.add({ k: 'split', out1: compileNode(nfa, node.alts[i]!, next), out2: entry });
-      return entry;
-    }
-    case 'rep': {
-      let entry: number;
-      if (node.max === Infinity) {
-        // x* : split -> (x -> back to split) | next
-        const split = nfa.add({ k: 'split', out1: -1, out2: next });
-        const body = compileNode(nfa, node.node, split);
-        (nfa.states[split] as { out1: number }).out1 = body;
-        entry = split;
-      } else {
-        // x{0,k} as nested optionals (x(x(x)?)?)?: every level may exit to `next`.
-        entry = next;
-        for (let i = node.max; i > node.min; i--) {
-          const body = compileNode(nfa, node.node, entry);
-          entry = nfa.add({ k: 'split', out1: body, out2: next });
-        }
-      }
-      for (let i = 0; i < node.min; i++) entry = compileNode(nfa, node.node, entry);
-      return entry;
-    }
-  }
-}
-
-function matchNfa(nfa: Nfa, input: string): boolean {
-  const n = nfa.states.length;
-  const mark = new Int32Array(n).fill(-1);
-  let current: number[] = [];
-  let gen = 0;
-  const addState = (list: number[], s: number): void => {
-    // Iterative epsilon closure (deep chains must not overflow the stack).
-    const stack = [s];
-    while (stack.length) {
-      const i = stack.pop()!;
-      if (mark[i] === gen) continue;
-      mark[i] = gen;
-      const st = nfa.states[i]!;
-      if (st.k === 'split') {
-        stack.push(st.out2, st.out1);
-      } else list.push(i);
-    }
-  };
-  addState(current, nfa.start);
-  for (const ch of input) {
-    const cp = ch.codePointAt(0)!;
-    gen++;
-    const nextList: number[] = [];
-    for (const i of current) {
-      const st = nfa.states[i]!;
-      if (st.k === 'char' && st.test(cp)) addState(nextList, st.out);
-    }
-    current = nextList;
-    if (current.length === 0) return false;
-  }
-  return current.some((i) => nfa.states[i]!.k === 'match');
-}
-
-function buildNfa(root: Node): Nfa {
-  const nfa = new Nfa();
-  const match = nfa.add({ k: 'match' });
-  nfa.start = compileNode(nfa, root, match);
-  return nfa;
-}
-
-// --- glob -> Node
-
-const notSlash: CharTest = (cp) => cp !== 0x2f;
-const anyChar: CharTest = () => true;
-
-function globToNode(glob: string): Node {
-  const items: Node[] = [];
+/** The RE2 pattern for a glob: `*` is `[^/]*`, `**` is `(?s:.*)`, `?` is `[^/]`, the rest literal. */
+function globToRegexp(glob: string): string {
+  let out = '';
   const cps = [...glob];
   for (let i = 0; i < cps.length; i++) {
     const c = cps[i]!;
     if (c === '\\') {
       const lit = cps[++i];
       if (lit === undefined) throw new PatternError('glob ends with a lone backslash');
-      const cp = lit.codePointAt(0)!;
-      items.push({ t: 'char', test: (x) => x === cp });
+      out += quoteRegexp(lit);
     } else if (c === '*') {
       if (cps[i + 1] === '*') {
         while (cps[i + 1] === '*') i++;
-        items.push({ t: 'rep', node: { t: 'char', test: anyChar }, min: 0, max: Infinity });
-      } else {
-        items.push({ t: 'rep', node: { t: 'char', test: notSlash }, min: 0, max: Infinity });
-      }
-    } else if (c === '?') {
-      items.push({ t: 'char', test: notSlash });
-    } else {
-      const cp = c.codePointAt(0)!;
-      items.push({ t: 'char', test: (x) => x === cp });
-    }
+        out += '(?s:.*)';
+      } else out += '[^/]*';
+    } else if (c === '?') out += '[^/]';
+    else out += quoteRegexp(c);
   }
-  return { t: 'cat', items };
+  return out;
 }
 
-// --- regexp (JavaScript `u`-mode syntax, linear-time subset) -> Node
-
-const isDigit: CharTest = (cp) => cp >= 0x30 && cp <= 0x39;
-const isWord: CharTest = (cp) => (cp >= 0x30 && cp <= 0x39) || (cp >= 0x41 && cp <= 0x5a) || (cp >= 0x61 && cp <= 0x7a) || cp === 0x5f;
-const SPACE = new Set([0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x20, 0xa0, 0x1680, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000, 0xfeff]);
-const isSpace: CharTest = (cp) => SPACE.has(cp) || (cp >= 0x2000 && cp <= 0x200a);
-const isLineTerminator = (cp: number) => cp === 0x0a || cp === 0x0d || cp === 0x2028 || cp === 0x2029;
-const not =
-  (f: CharTest): CharTest =>
-  (cp) =>
-    !f(cp);
-const SYNTAX_CHARS = '^$\\.*+?()[]{}|/';
-
-class RegexpParser {
-  readonly #cps: string[];
-  #i = 0;
-
-  constructor(src: string) {
-    this.#cps = [...src];
-  }
-
-  parse(): Node {
-    // Leading ^ and trailing $ are redundant (we anchor) and accepted; elsewhere they are refused.
-    if (this.#cps[0] === '^') this.#i = 1;
-    let end = this.#cps.length;
-    if (end > this.#i && this.#cps[end - 1] === '$' && !this.#escapedAt(end - 1)) end--;
-    const node = this.#disjunction(end);
-    if (this.#i !== end) throw new PatternError(`unexpected ${JSON.stringify(this.#cps[this.#i])}`);
-    return node;
-  }
-
-  #escapedAt(pos: number): boolean {
-    let n = 0;
-    for (let j = pos - 1; j >= 0 && this.#cps[j] === '\\'; j--) n++;
-    return n % 2 === 1;
-  }
-
-  #disjunction(end: number): Node {
-    const alts: Node[] = [this.#alternative(end)];
-    while (this.#i < end && this.#cps[this.#i] === '|') {
-      this.#i++;
-      alts.push(this.#alternative(end));
-    }
-    return alts.length === 1 ? alts[0]! : { t: 'alt', alts };
-  }
-
-  #alternative(end: number): Node {
-    const items: Node[] = [];
-    while (this.#i < end && this.#cps[this.#i] !== '|' && this.#cps[this.#i] !== ')') {
-      const atom = this.#atom(end);
-      items.push(this.#quantified(atom, end));
-    }
-    return { t: 'cat', items };
-  }
-
-  #quantified(atom: Node, end: number): Node {
-    const c = this.#cps[this.#i];
-    if (this.#i >= end || c === undefined) return atom;
-    let min: number;
-    let max: number;
-    if (c === '*') [min, max] = [0, Infinity];
-    else if (c === '+') [min, max] = [1, Infinity];
-    else if (c === '?') [min, max] = [0, 1];
-    else if (c === '{') {
-      const m = /^\{(\d+)(,(\d*))?\}/.exec(this.#cps.slice(this.#i, end).join(''));
-      if (!m) throw new PatternError('malformed {n,m} quantifier');
-      min = Number(m[1]);
-      max = m[2] === undefined ? min : m[3] === '' ? Infinity : Number(m[3]);
-      if (min > MAX_REPEAT || (max !== Infinity && max > MAX_REPEAT))
-        throw new PatternError(`repetition counts above ${MAX_REPEAT} are not supported`);
-      if (max < min) throw new PatternError('quantifier range out of order');
-      this.#i += [...m[0]].length - 1;
-    } else return atom;
-    this.#i++;
-    if (this.#cps[this.#i] === '?' && this.#i < end) this.#i++; // lazy: same language
-    return { t: 'rep', node: atom, min, max };
-  }
-
-  #atom(end: number): Node {
-    const c = this.#cps[this.#i++]!;
-    switch (c) {
-      case '.':
-        return { t: 'char', test: (cp) => !isLineTerminator(cp) };
-      case '(': {
-        if (this.#cps[this.#i] === '?') {
-          const next = this.#cps[this.#i + 1];
-          if (next === ':') this.#i += 2;
-          else if (next === '<' && this.#cps[this.#i + 2] !== '=' && this.#cps[this.#i + 2] !== '!') {
-            const close = this.#cps.indexOf('>', this.#i);
-            if (close < 0) throw new PatternError('malformed named group');
-            this.#i = close + 1;
-          } else throw new PatternError('lookaround assertions are not supported');
-        }
-        const inner = this.#disjunction(end);
-        if (this.#cps[this.#i] !== ')') throw new PatternError('unbalanced parenthesis');
-        this.#i++;
-        return inner;
-      }
-      case '[':
-        return this.#charClass();
-      case '\\':
-        return { t: 'char', test: this.#escape(false) };
-      case '^':
-      case '$':
-        throw new PatternError(`${c} is only allowed at the start/end (patterns are anchored anyway)`);
-      case '*':
-      case '+':
-      case '?':
-      case '{':
-        throw new PatternError(`nothing to repeat before ${c}`);
-      case ')':
-      case ']':
-      case '}':
-        throw new PatternError(`unbalanced ${c}`);
-      default: {
-        const cp = c.codePointAt(0)!;
-        return { t: 'char', test: (x) => x === cp };
-      }
-    }
-  }
-
-  /** After a backslash: a class escape (\d…) or a single code point. Returns a CharTest. */
-  #escape(inClass: boolean): CharTest {
-    const c = this.#cps[this.#i++];
-    if (c === undefined) throw new PatternError('pattern ends with a lone backslash');
-    switch (c) {
-      case 'd':
-        return isDigit;
-      case 'D':
-        return not(isDigit);
-      case 'w':
-        return isWord;
-      case 'W':
-        return not(isWord);
-      case 's':
-        return isSpace;
-      case 'S':
-        return not(isSpace);
-      case 'b':
-        if (inClass) return (cp) => cp === 0x08;
-        throw new PatternError('word boundary assertions are not supported');
-      case 'B':
-        throw new PatternError('word boundary assertions are not supported');
-      case 'k':
-        throw new PatternError('backreferences are not supported');
-      case 'p':
-      case 'P':
-        throw new PatternError('Unicode property escapes are not supported');
-      default: {
-        const cp = this.#escapedCodePoint(c, inClass);
-        return (x) => x === cp;
-      }
-    }
-  }
-
-  #escapedCodePoint(c: string, inClass: boolean): number {
-    const hex = (n: number): number => {
-      const s = this.#cps.slice(this.#i, this.#i + n).join('');
-      if (!new RegExp(`^[0-9a-fA-F]{${n}}$`).test(s)) throw new PatternError(`malformed \\${c} escape`);
-      this.#i += n;
-      return parseInt(s, 16);
-    };
-    switch (c) {
-      case 'n':
-        return 0x0a;
-      case 'r':
-        return 0x0d;
-      case 't':
-        return 0x09;
-      case 'v':
-        return 0x0b;
-      case 'f':
-        return 0x0c;
-      case '0':
-        if (isDigit(this.#cps[this.#i]?.codePointAt(0) ?? -1)) throw new PatternError('octal escapes are not supported');
-        return 0;
-      case 'x':
-        return hex(2);
-      case 'c': {
-        const l = this.#cps[this.#i++];
-        if (!l || !/^[A-Za-z]$/.test(l)) throw new PatternError('malformed \\c escape');
-        return l.codePointAt(0)! % 32;
-      }
-      case 'u': {
-        if (this.#cps[this.#i] === '{') {
-          const close = this.#cps.indexOf('}', this.#i);
-          const s = close < 0 ? '' : this.#cps.slice(this.#i + 1, close).join('');
-          if (!/^[0-9a-fA-F]{1,6}$/.test(s) || parseInt(s, 16) > 0x10ffff) throw new PatternError('malformed \\u{…} escape');
-          this.#i = close + 1;
-          return parseInt(s, 16);
-        }
-        const hi = hex(4);
-        // A surrogate pair written as two \u escapes is one code point in u-mode.
-        if (hi >= 0xd800 && hi <= 0xdbff && this.#cps[this.#i] === '\\' && this.#cps[this.#i + 1] === 'u') {
-          const save = this.#i;
-          this.#i += 2;
-          const lo = hex(4);
-          if (lo >= 0xdc00 && lo <= 0xdfff) return (hi - 0xd800) * 0x400 + (lo - 0xdc00) + 0x10000;
-          this.#i = save;
-        }
-        return hi;
-      }
-      default:
-        if (/^[1-9]$/.test(c)) throw new PatternError('backreferences are not supported');
-        if (SYNTAX_CHARS.includes(c) || (inClass && c === '-')) return c.codePointAt(0)!;
-        throw new PatternError(`invalid escape \\${c}`);
-    }
-  }
-
-  #charClass(): Node {
-    let negate = false;
-    if (this.#cps[this.#i] === '^') {
-      negate = true;
-      this.#i++;
-    }
-    const tests: CharTest[] = [];
-    const single = (): { cp?: number; test: CharTest } => {
-      const c = this.#cps[this.#i++];
-      if (c === undefined) throw new PatternError('unterminated character class');
-      if (c === '\\') {
-        const esc = this.#cps[this.#i];
-        if (esc !== undefined && 'dDwWsS'.includes(esc)) return { test: this.#escape(true) };
-        if (esc === 'p' || esc === 'P') throw new PatternError('Unicode property escapes are not supported');
-        this.#i++;
-        const cp = esc === 'b' ? 0x08 : this.#escapedCodePoint(esc ?? '', true);
-        return { cp, test: (x) => x === cp };
-      }
-      const cp = c.codePointAt(0)!;
-      return { cp, test: (x) => x === cp };
-    };
-    while (this.#cps[this.#i] !== ']') {
-      if (this.#i >= this.#cps.length) throw new PatternError('unterminated character class');
-      const a = single();
-      if (this.#cps[this.#i] === '-' && this.#cps[this.#i + 1] !== ']' && this.#i + 1 < this.#cps.length) {
-        this.#i++;
-        const b = single();
-        if (a.cp === undefined || b.cp === undefined) throw new PatternError('character class escape used in a range');
-        const [lo, hi] = [a.cp, b.cp];
-        if (lo > hi) throw new PatternError('character class range out of order');
-        tests.push((x) => x >= lo && x <= hi);
-      } else tests.push(a.test);
-    }
-    this.#i++;
-    const inClass: CharTest = (cp) => tests.some((t) => t(cp));
-    return { t: 'char', test: negate ? not(inClass) : inClass };
+function compileWhole(pattern: string, where: string, kind: string): (v: string) => boolean {
+  try {
+    const re = compileRegexp(pattern, { maxStates: MAX_NFA_STATES });
+    return (v) => re.fullMatch(v);
+  } catch (e) {
+    if (isWaxsealError(e)) throw configError(where, kind === 'regexp' ? e.message : `unsupported ${kind}: ${e.message}`);
+    throw e;
   }
 }
 
@@ -477,30 +130,19 @@ function compileStringMatcher(m: unknown, where: string): CompiledMatcher {
     case 'exact':
       return { describe: 'exact', test: (v) => v === pattern };
     case 'glob': {
-      const nfa = compilePattern(() => globToNode(pattern), where, 'glob');
-      return { describe: 'glob', test: (v) => matchNfa(nfa, v) };
-    }
-    case 'regexp': {
-      // Our parser accepts a subset of JavaScript syntax; RegExp itself rejects what is not JS.
+      let translated: string;
       try {
-        new RegExp(pattern, 'u');
+        translated = globToRegexp(pattern);
       } catch (e) {
-        throw configError(where, `invalid regexp ${JSON.stringify(pattern)}: ${(e as Error).message}`);
+        if (e instanceof PatternError) throw configError(where, `unsupported glob: ${e.message}`);
+        throw e;
       }
-      const nfa = compilePattern(() => new RegexpParser(pattern).parse(), where, 'regexp');
-      return { describe: 'regexp', test: (v) => matchNfa(nfa, v) };
+      return { describe: 'glob', test: compileWhole(translated, where, 'glob') };
     }
+    case 'regexp':
+      return { describe: 'regexp', test: compileWhole(pattern, where, 'regexp') };
     default:
       throw configError(where, `unknown matcher ${JSON.stringify(kind)} (use exact, glob or regexp)`);
-  }
-}
-
-function compilePattern(parse: () => Node, where: string, kind: string): Nfa {
-  try {
-    return buildNfa(parse());
-  } catch (e) {
-    if (e instanceof PatternError) throw configError(where, `unsupported ${kind}: ${e.message}`);
-    throw e;
   }
 }
 

@@ -1,13 +1,4 @@
 // Public surface of trust.
-export {
-  authorityEntry,
-  signingConfig,
-  trustedRoot,
-  type CertificateAuthorityJson,
-  type ServiceJson,
-  type SigningConfigJson,
-  type TransparencyLogJson,
-  type TrustedRootJson,
-} from './documents.ts';
+// The documents themselves (TrustedRoot, SigningConfig) and their builders live in @waxseal/bundle.
 export { publishTrustDocuments } from './publish.ts';
 export { loadTrustFromTuf } from './tuf/index.ts';

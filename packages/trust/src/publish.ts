@@ -6,6 +6,14 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { generateSigner, signerFromPem, type KeyObjectSigner } from '@waxseal/keys';
+import {
+  parseSigningConfig,
+  parseTrustedRoot,
+  serializeSigningConfig,
+  serializeTrustedRoot,
+  type SigningConfig,
+  type TrustedRoot,
+} from '@waxseal/bundle';
 import { TufRepository, TufService } from './tuf/index.ts';
 import type { Router } from '@waxseal/server';
 
@@ -62,20 +70,25 @@ export interface TrustDocumentsPublished {
 }
 
 /**
- * Writes trusted_root.json and signing_config.json into `dataDir`, serves them at
- * /trusted_root.json and /signing_config.json, and, given TUF role keys, publishes them as
- * targets of the instance's TUF repository served under /tuf.
+ * Writes trusted_root.json and signing_config.json into `dataDir` (serialized by
+ * @waxseal/bundle), serves them at /trusted_root.json and /signing_config.json, and, given TUF
+ * role keys, publishes them as targets of the instance's TUF repository served under /tuf.
  */
 export async function publishTrustDocuments(o: {
   router: Router;
   baseUrl: string;
   dataDir: string;
-  trustedRoot: unknown;
-  signingConfig: unknown;
+  trustedRoot: TrustedRoot;
+  signingConfig: SigningConfig;
   tufKeysDir?: string;
 }): Promise<TrustDocumentsPublished> {
-  const rootBytes = Buffer.from(`${JSON.stringify(o.trustedRoot, null, 2)}\n`);
-  const scBytes = Buffer.from(`${JSON.stringify(o.signingConfig, null, 2)}\n`);
+  const rootJson = serializeTrustedRoot(o.trustedRoot);
+  const scJson = serializeSigningConfig(o.signingConfig);
+  // Never publish what clients would refuse: the documents must read back with our own parsers.
+  parseTrustedRoot(rootJson);
+  parseSigningConfig(scJson);
+  const rootBytes = Buffer.from(`${JSON.stringify(rootJson, null, 2)}\n`);
+  const scBytes = Buffer.from(`${JSON.stringify(scJson, null, 2)}\n`);
   const trustedRootPath = join(o.dataDir, 'trusted_root.json');
   const signingConfigPath = join(o.dataDir, 'signing_config.json');
   writeFileSync(trustedRootPath, rootBytes);

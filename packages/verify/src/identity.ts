@@ -2,15 +2,20 @@
 // CertificateIdentity): a SAN matcher and an issuer matcher, exact or regular expression, and
 // optional Fulcio extension values compared exactly. Any configured identity may match.
 //
-// Regular expressions are JavaScript RegExps and, like Go's regexp in sigstore-go and cosign,
-// they are NOT anchored: "example.com" matches "evil-example.com.attacker". Write ^...$.
+// Regular expressions use Go's RE2 syntax and semantics, as in sigstore-go and cosign (a
+// pattern copied from a cosign --certificate-identity-regexp means the same here), and run on
+// @waxseal/core's linear-time engine, so a hostile SAN cannot make matching backtrack. Like Go's
+// regexp.MatchString they are NOT anchored: "example.com" matches "evil-example.com.attacker".
+// Write ^...$.
 import {
+  compileRegexp,
   FULCIO_OID,
   getExtension,
   readFulcioExtensionValue,
   subjectAltNames,
   type FulcioExtensionName,
   type Certificate,
+  type Regexp,
   type SubjectAltName,
 } from '@waxseal/core';
 import { fail, type CheckName } from './fail.ts';
@@ -18,11 +23,14 @@ import { fail, type CheckName } from './fail.ts';
 export interface CertificateIdentity {
   /** The SAN exactly (URI, e-mail, or the Fulcio OtherName value). */
   subjectAlternativeName?: string;
-  /** An unanchored regular expression the SAN must match. */
+  /**
+   * An unanchored RE2 regular expression the SAN must match. A RegExp object is read as its
+   * source in RE2 syntax, with its i, m and s flags.
+   */
   subjectAlternativeNameRegExp?: string | RegExp;
   /** The OIDC issuer exactly (extension 1.8, or the legacy 1.1 when only that is present). */
   issuer?: string;
-  /** An unanchored regular expression the issuer must match. */
+  /** An unanchored RE2 regular expression the issuer must match (a RegExp: as above). */
   issuerRegExp?: string | RegExp;
   /** Fulcio extension values that must be present and equal, by name (e.g. sourceRepositoryURI) or OID. */
   extensions?: Record<string, string>;
@@ -63,13 +71,24 @@ export function signerIdentity(cert: Certificate): SignerIdentity {
   };
 }
 
-function toRegExp(r: string | RegExp, what: string): RegExp {
-  try {
-    // A fresh, stateless copy: g/y flags would make test() depend on earlier calls.
-    return typeof r === 'string' ? new RegExp(r) : new RegExp(r.source, r.flags.replace(/[gy]/g, ''));
-  } catch (e) {
-    fail('policy', `${what} is not a valid regular expression`, e);
+// Compiled patterns by source, so repeated verifications with one policy compile once.
+const compiled = new Map<string, Regexp>();
+
+function toRegExp(r: string | RegExp, what: string): Regexp {
+  // A RegExp's i/m/s flags become RE2 flags; g, y, u, v and d do not change a yes/no answer.
+  const flags = typeof r === 'string' ? '' : r.flags.replace(/[^ims]/g, '');
+  const source = typeof r === 'string' ? r : `${flags ? `(?${flags})` : ''}${r.source}`;
+  let re = compiled.get(source);
+  if (!re) {
+    try {
+      re = compileRegexp(source);
+    } catch (e) {
+      fail('policy', `${what} is not a valid RE2 regular expression: ${(e as Error).message}`, e);
+    }
+    if (compiled.size >= 256) compiled.clear();
+    compiled.set(source, re);
   }
+  return re;
 }
 
 /** Resolves an extension key (name or dotted OID) to its Fulcio name. */

@@ -1,7 +1,8 @@
 // waxseal sign-blob / attest-blob: keyless signing of files into Sigstore bundles.
 import { writeFileSync, readFileSync } from 'node:fs';
 import { WaxsealError } from '@waxseal/core';
-import { resolveIdentityToken, signFile, attestFile, makeTlogUploader, type BundleJson, type SigningServices } from '@waxseal/sign';
+import { serializeBundleJson, type Bundle } from '@waxseal/bundle';
+import { resolveIdentityToken, signFile, attestFile, makeTlogUploader, type SigningServices } from '@waxseal/sign';
 import { resolveSigning } from '../config.ts';
 import { parse, helpText, type Ui } from '../ui.ts';
 
@@ -60,9 +61,9 @@ async function services(v: SigningValues): Promise<{ token: string; services: Si
   return { token, services: svc, summary: { ca: r.caUrl, tsa: r.tsaUrl, tokenSource: source, ...(r.rekor ? { tlog: r.rekor.url } : {}) } };
 }
 
-function writeBundle(path: string, bundle: BundleJson): void {
+function writeBundle(path: string, bundle: Bundle): void {
   try {
-    writeFileSync(path, `${JSON.stringify(bundle)}\n`);
+    writeFileSync(path, `${serializeBundleJson(bundle)}\n`);
   } catch (e) {
     throw new WaxsealError('ERR_IO', `cannot write bundle ${path}: ${(e as NodeJS.ErrnoException).code ?? e}`);
   }

@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { WaxsealError } from '@waxseal/core';
 import { loadTrustFromTuf } from '@waxseal/trust';
-import { parseTrustedRootJson } from '@waxseal/bundle';
+import { parseSigningConfigJson, parseTrustedRootJson } from '@waxseal/bundle';
 import { trustDir } from '../config.ts';
 import { parse, helpText, UsageError, type Ui } from '../ui.ts';
 
@@ -46,7 +46,9 @@ export async function trust(argv: string[], ui: Ui): Promise<number> {
     cacheDir: join(dir, 'tuf-cache'),
     forceInit: Boolean(v['force-init']),
   });
-  parseTrustedRootJson(t.trustedRoot); // installed documents must be usable
+  // Installed documents must be usable.
+  parseTrustedRootJson(t.trustedRoot);
+  if (t.signingConfig) parseSigningConfigJson(t.signingConfig);
   writeFileSync(join(dir, 'trusted_root.json'), t.trustedRoot);
   if (t.signingConfig) writeFileSync(join(dir, 'signing_config.json'), t.signingConfig);
   ui.result(

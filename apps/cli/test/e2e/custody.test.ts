@@ -22,6 +22,7 @@ import { DevIdentityProvider, fetchDevToken } from '../../../dev-idp/src/dev-idp
 import { Router, requestListener, listen, type RunningServer } from '../../../../packages/server/src/http.ts';
 import { loadInstanceConfig } from '../../../instance/src/config.ts';
 import { startInstance, type RunningInstance } from '../../../instance/src/instance.ts';
+import { serializeTrustedRoot } from '../../../../packages/bundle/src/index.ts';
 import { runCli } from '../helpers/cli.ts';
 import { startMoto, hasCommand, type Moto } from '../../../../packages/keys/test/helpers.ts';
 
@@ -186,7 +187,7 @@ test('certificates from the HSM-held CA key and timestamps from the KMS-held TSA
   const bundlePath = join(dir, 'artifact.sigstore.json');
   writeFileSync(bundlePath, JSON.stringify(json));
 
-  const verifier = new Verifier(toTrustMaterial(TrustedRoot.fromJSON(inst.trustedRoot)), {
+  const verifier = new Verifier(toTrustMaterial(TrustedRoot.fromJSON(serializeTrustedRoot(inst.trustedRoot))), {
     tlogThreshold: 0,
     ctlogThreshold: 0,
     timestampThreshold: 1,

@@ -19,6 +19,7 @@ import { Verifier, toSignedEntity, toTrustMaterial } from '@sigstore/verify';
 import { bundleFromJSON, bundleToJSON } from '@sigstore/bundle';
 import { TrustedRoot, SigningConfig } from '@sigstore/protobuf-specs';
 import { startDevStack, type DevStack } from '../../../instance/src/dev/devstack.ts';
+import { serializeSigningConfig, serializeTrustedRoot } from '../../../../packages/bundle/src/index.ts';
 import { fetchDevToken } from '../../../dev-idp/src/dev-idp.ts';
 import { fromBase64 } from '../../../../packages/core/src/bytes.ts';
 import { encodePem } from '../../../../packages/core/src/pem.ts';
@@ -156,7 +157,7 @@ test("the issued certificate has Fulcio's profile and openssl accepts certificat
 });
 
 function sigstoreVerifier(tlogThreshold = 1) {
-  const root = TrustedRoot.fromJSON(stack.trustedRoot);
+  const root = TrustedRoot.fromJSON(serializeTrustedRoot(stack.trustedRoot));
   return new Verifier(toTrustMaterial(root), { tlogThreshold, ctlogThreshold: 0, timestampThreshold: 1 });
 }
 
@@ -230,7 +231,7 @@ test('sigstore-js signs with our CA, TSA and log (Rekor v1 URL; Rekor v2 via the
 
   // Rekor v2, chosen by sigstore-js from our signing config.
   const fromConfig = bundleBuilderFromSigningConfig({
-    signingConfig: SigningConfig.fromJSON(stack.signingConfig),
+    signingConfig: SigningConfig.fromJSON(serializeSigningConfig(stack.signingConfig)),
     identityProvider: { getToken: async () => token },
     bundleType: 'messageSignature',
   });

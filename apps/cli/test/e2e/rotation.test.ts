@@ -100,7 +100,7 @@ test('bundles signed before and after rotating the CA intermediate, the TSA cert
     loadInstanceConfig(writeConfig({ key: join(dir, 'ca', 'intermediate.key') }, { key: join(dir, 'tsa', 'tsa.key') }, { key: log1.key })),
   );
   const tufRoot = inst.tufRootPath!;
-  const log1Start = inst.trustedRoot.tlogs[0]!.publicKey.validFor.start;
+  const log1Start = inst.trustedRoot.tlogs[0]!.publicKey.validFor!.start!.toISOString();
   const before = await signWith(inst, 'before');
   assert.equal(JSON.parse(readFileSync(before.bundle, 'utf8')).verificationMaterial.tlogEntries.length, 1);
   await inst.close();
@@ -125,7 +125,7 @@ test('bundles signed before and after rotating the CA intermediate, the TSA cert
   try {
     const after = await signWith(inst, 'after');
     assert.equal(inst.trustedRoot.certificateAuthorities.length, 2);
-    assert.equal(inst.trustedRoot.certificateAuthorities[0]!.validFor.end, c.retired.end);
+    assert.equal(inst.trustedRoot.certificateAuthorities[0]!.validFor.end?.toISOString(), c.retired.end);
     assert.equal(inst.trustedRoot.timestampAuthorities.length, 2);
     assert.equal(inst.trustedRoot.tlogs.length, 4, 'old and new log keys, v1 and v2 views');
 

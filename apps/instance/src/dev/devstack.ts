@@ -27,15 +27,16 @@ import { parseSigningRules } from '@waxseal/signing-rules';
 import { AuditLog, auditedSigner } from '@waxseal/audit';
 import { caAuthorizer, caAuditor, tsaAuditor } from '../governance.ts';
 import { LogService } from '@waxseal/rekor';
+import { publishTrustDocuments } from '@waxseal/trust';
 import {
-  publishTrustDocuments,
-  authorityEntry,
-  trustedRoot,
-  signingConfig,
-  type TrustedRootJson,
-  type SigningConfigJson,
-  type TransparencyLogJson,
-} from '@waxseal/trust';
+  buildCertificateAuthority,
+  buildRekorLogs,
+  buildSigningConfig,
+  buildTrustedRoot,
+  type SigningConfig,
+  type TransparencyLogInstance,
+  type TrustedRoot,
+} from '@waxseal/bundle';
 
 export const DEFAULT_DEV_PORT = 7117;
 export const DEFAULT_DEV_DATA = '.waxseal/dev';
@@ -69,8 +70,8 @@ export interface DevInstance {
 }
 
 export interface DevStack extends DevInstance {
-  trustedRoot: TrustedRootJson;
-  signingConfig: SigningConfigJson;
+  trustedRoot: TrustedRoot;
+  signingConfig: SigningConfig;
   close(): Promise<void>;
 }
 
@@ -246,7 +247,7 @@ export async function startDevStack(opts: DevStackOptions): Promise<DevStack> {
 
     // The transparency log: one tree behind the Rekor v1 and v2 APIs and the tile read API, on
     // this same port; its origin is this host name, as Rekor v2 clients expect.
-    const tlogs: TransparencyLogJson[] = [];
+    const tlogs: TransparencyLogInstance[] = [];
     let logUrl: string | undefined;
     if (opts.log !== false) {
       const key = loadOrCreateLogKey(join(dataDir, 'log'));
@@ -257,21 +258,24 @@ export async function startDevStack(opts: DevStackOptions): Promise<DevStack> {
         batchMaxDelayMs: 10,
       });
       services.push(log);
-      const ids = log.trustedRootTlogs({ v1BaseUrl: base, v2BaseUrl: base }, key.since);
-      tlogs.push(ids.v1 as TransparencyLogJson, ids.v2 as TransparencyLogJson);
+      const ids = buildRekorLogs({
+        origin: new URL(base).hostname,
+        publicKey: key.signer.publicKeySpki,
+        validFor: { start: key.since },
+        v1BaseUrl: base,
+      });
+      tlogs.push(ids.v1, ids.v2);
       logUrl = base;
     }
 
-    const caStart = ca.chain[0]!.notBefore.toISOString();
-    const tsaStart = tsa.chain[0]!.notBefore.toISOString();
-    const root = trustedRoot({
-      certificateAuthorities: [authorityEntry(base, ca.chain, { start: caStart })],
-      timestampAuthorities: [authorityEntry(`${base}/api/v1/timestamp`, tsa.chain, { start: tsaStart })],
+    const root = buildTrustedRoot({
+      certificateAuthorities: [buildCertificateAuthority({ uri: base, chain: ca.chain })],
+      timestampAuthorities: [buildCertificateAuthority({ uri: `${base}/api/v1/timestamp`, chain: tsa.chain })],
       tlogs,
     });
-    const sc = signingConfig({
+    const sc = buildSigningConfig({
       operator: 'waxseal.dev',
-      validFrom: caStart,
+      validFrom: ca.chain[0]!.notBefore,
       caUrl: base,
       oidcUrl: idp.issuer,
       tsaUrl: `${base}/api/v1/timestamp`,
