@@ -1,4 +1,4 @@
-// CA certificates per second (perf.md 5.1, variant "no CT"): POST /api/v2/signingCert with a
+// CA certificates per second (variant "no CT"): POST /api/v2/signingCert with a
 // public key + proof of possession and one pre-minted ES256 GitHub Actions token reused for every
 // request, as a CI job would. The issuer's discovery document and JWKS are served by this bench
 // process on 127.0.0.1. wrk cycles through a pool of pre-made requests, each with its own P-256

@@ -1,4 +1,4 @@
-// Transparency log benchmark (perf.md 5.3): durable appends per second and submit-to-inclusion-
+// Transparency log benchmark: durable appends per second and submit-to-inclusion-
 // proof latency under concurrent clients posting Rekor v2 hashedrekord entries (P-256 signatures
 // over distinct digests, one key per virtual user), next to the floors measured in the same run:
 // the disk's fdatasync rate (1 KiB + fdatasync, 2 s) and the P-256 digest-verification ceiling.
@@ -8,7 +8,7 @@
 // The log runs in its own process (bench/servers/log.ts) on an ext4 data directory; wrk drives it
 // with a Lua script that sends pre-generated, distinct requests. Every 201 is a durable append
 // whose response carries an inclusion proof against a published checkpoint.
-import { closeSync, fdatasyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash, generateKeyPairSync, sign, verify, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
@@ -30,6 +30,8 @@ const seconds = values.quick ? 5 : Number(values.seconds);
 const warmup = values.quick ? 1 : Number(values.warmup);
 const connections = Number(values.connections);
 const root = new URL('..', import.meta.url).pathname;
+// tmp/ is git-ignored, so a fresh clone does not have it.
+mkdirSync(join(root, 'tmp'), { recursive: true });
 const scratch = mkdtempSync(join(root, 'tmp', 'log-bench-'));
 
 function hasTaskset(): boolean {

@@ -14,7 +14,8 @@ process.stdout.write(`${machineLine()}\n`);
 let failed = 0;
 for (const b of benches) {
   process.stdout.write(`\n== ${b.replace('.bench.ts', '')} ==\n`);
-  const r = spawnSync(process.execPath, [dir + b], { stdio: 'inherit', timeout: 15 * 60_000 });
+  // Same Node flags as this runner (npm run bench passes --conditions=waxseal-source).
+  const r = spawnSync(process.execPath, [...process.execArgv, dir + b], { stdio: 'inherit', timeout: 15 * 60_000 });
   if (r.status !== 0) failed++;
 }
 process.exit(failed ? 1 : 0);

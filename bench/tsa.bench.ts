@@ -1,4 +1,4 @@
-// TSA timestamps per second (perf.md 5.2): DER requests as Sigstore's k6 script sends them
+// TSA timestamps per second: DER requests as Sigstore's k6 script sends them
 // (SHA-256 digest, nonce, certReq=true) at c=64, next to the bare node:http JSON server measured
 // in the same run. Bare and TSA are measured in alternating rounds so that load from elsewhere
 // on the machine hits both alike; the ratio is taken per round. A sampled response must pass

@@ -2,7 +2,9 @@
 // progress on stderr, colour only on a TTY without NO_COLOR, one-line errors, exit codes that mean
 // something (documented in `waxseal --help` and docs/cli.md).
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { WaxsealError, type ErrorCode } from '@waxseal/core';
+// Types only: `waxseal --help` and `--version` must not load @waxseal/core (its barrel brings
+// all of its crypto), so errors are recognised by shape below.
+import type { ErrorCode, WaxsealError } from '@waxseal/core';
 
 export const EXIT = {
   ok: 0,
@@ -88,6 +90,16 @@ export function makeUi(opts: { json: boolean; stdout?: NodeJS.WriteStream; stder
   };
 }
 
+/** A WaxsealError by name and shape (also one thrown by another copy of @waxseal/core). */
+function isWaxsealError(e: unknown): e is WaxsealError {
+  return (
+    e instanceof Error &&
+    e.name === 'WaxsealError' &&
+    typeof (e as { code?: unknown }).code === 'string' &&
+    typeof (e as { toJSON?: unknown }).toJSON === 'function'
+  );
+}
+
 /** Renders any thrown value as one line on stderr (and JSON with --json) and returns the exit code. */
 export function reportError(
   e: unknown,
@@ -99,7 +111,7 @@ export function reportError(
     stderr.write(`waxseal: ${e.message} (see --help)\n`);
     return EXIT.usage;
   }
-  if (e instanceof WaxsealError) {
+  if (isWaxsealError(e)) {
     const check = e.check ? ` [check: ${e.check}]` : '';
     stderr.write(`waxseal: ${e.code}: ${e.message.replace(/\s*\n\s*/g, ' ')}${check}\n`);
     if (ui.json) stdout.write(`${JSON.stringify({ ok: false, error: e.toJSON() })}\n`);

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import * as jose from 'jose';
 import Provider from 'oidc-provider';
-import { WaxsealError } from '@waxseal/core';
+import { WaxsealError, parseJsonBounded } from '@waxseal/core';
 import type { Router, Service } from '@waxseal/server';
 
 /** The grant type `waxseal dev token` uses. Registered only on the dev IdP. */
@@ -128,6 +128,14 @@ export class DevIdentityProvider implements Service {
       console.warn = warn;
     }
     provider.proxy = false;
+    // Unknown paths answer a JSON 404 like every other Waxseal endpoint (Koa's default is text).
+    provider.use(async (ctx, next) => {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) {
+        ctx.body = { error: 'not_found', error_description: 'no such endpoint' };
+        ctx.status = 404;
+      }
+    });
 
     // The dev-token grant: POST /token grant_type=DEV_TOKEN_GRANT&email=<addr>&client_id=sigstore
     provider.registerGrantType(
@@ -141,7 +149,7 @@ export class DevIdentityProvider implements Service {
         let claims: Record<string, unknown>;
         if (opts.customClaims) {
           try {
-            claims = JSON.parse(String(ctx.oidc.params.claims ?? '')) as Record<string, unknown>;
+            claims = parseJsonBounded(String(ctx.oidc.params.claims ?? ''), { maxBytes: 64 << 10 }) as Record<string, unknown>;
           } catch {
             return refuse('claims must be a JSON object');
           }

@@ -1,7 +1,8 @@
-// A production instance: CA, TSA, (log), TUF and the trust documents on one listener, every key
-// opened by URI (file, PKCS#11, AWS KMS, GCP KMS), every chain checked at start. Retired chains and
-// keys stay in trusted_root.json with an end to their validity, so signatures made before a
-// rotation keep verifying.
+// The instance: CA, TSA, (log), TUF and the trust documents on one listener, every key opened by
+// URI (file, PKCS#11, AWS KMS, GCP KMS), every chain checked at start. Retired chains and keys stay
+// in trusted_root.json with an end to their validity, so signatures made before a rotation keep
+// verifying. This is the only composition root: `waxseal serve` starts it from a configuration
+// file, the dev instance from its profile (dev/profile.ts), which adds its identity providers.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WaxsealError, parseCertificatesPem, toHex, sha256, type Certificate } from '@waxseal/core';
@@ -34,7 +35,33 @@ export interface RunningInstance {
   signingConfigPath: string;
   tufUrl: string | undefined;
   tufRootPath: string | undefined;
+  tsaUrl: string;
+  /** Set when the instance runs the transparency log. */
+  logUrl: string | undefined;
+  auditDb: string;
   close(): Promise<void>;
+}
+
+/** What a profile adds once the listener's URL is known (the dev profile: its identity providers). */
+export interface InstanceExtras {
+  /** Mounted on the instance's listener before the CA, TSA and log, closed with the instance. */
+  services: Service[];
+  /** More OIDC issuers for the CA, merged after the built-in GitHub Actions one and before ca.issuers. */
+  issuers?: IssuerConfig;
+  /** The OIDC provider signing_config.json names. */
+  oidcUrl?: string;
+}
+
+/** How a profile adjusts the one composition root; `waxseal serve` passes none. */
+export interface InstanceOptions {
+  /** Services whose configuration depends on the listener's URL (issuer URLs), and what they add. */
+  extraServices?: (url: string) => Promise<InstanceExtras>;
+  log?: {
+    /** The log's data folder (default: <data>/log/<key id>, one shard per log key). */
+    dataDir?: string;
+    /** Longest wait before a batch of entries is sequenced (default: the log's). */
+    batchMaxDelayMs?: number;
+  };
 }
 
 function readChain(path: string, what: string): Certificate[] {
@@ -77,7 +104,21 @@ function retiredLogEntries(r: RetiredKey, baseUrl: string, hostname: string): Tr
   return [v1, v2];
 }
 
-export async function startInstance(cfg: InstanceConfig): Promise<RunningInstance> {
+function listenError(e: unknown, host: string, port: number): WaxsealError {
+  const code = (e as NodeJS.ErrnoException).code;
+  return new WaxsealError(
+    'ERR_CONFIG',
+    `cannot listen on ${host}:${port}: ${code ?? String(e)}${code === 'EADDRINUSE' ? ' (port in use: pick another port)' : ''}`,
+    { cause: e },
+  );
+}
+
+/**
+ * The one composition root of an instance: `waxseal serve` (a configuration file) and the dev
+ * instance (apps/instance/src/dev/profile.ts: keys bootstrapped as files, plus `opts`) both start
+ * here.
+ */
+export async function startInstance(cfg: InstanceConfig, opts: InstanceOptions = {}): Promise<RunningInstance> {
   mkdirSync(cfg.data, { recursive: true });
   const signers: Signer[] = [];
   const services: Service[] = [];
@@ -91,16 +132,28 @@ export async function startInstance(cfg: InstanceConfig): Promise<RunningInstanc
     const caChain = readChain(cfg.ca.chain, 'CA chain');
     const tsaChain = readChain(cfg.tsa.chain, 'TSA chain');
 
+    const audit = await AuditLog.open(cfg.audit.db, cfg.audit.anchor ? { anchorPath: cfg.audit.anchor } : {});
+    closers.push(() => audit.close());
+    const rules = cfg.ca.signingRules ? parseSigningRules(readFileSync(cfg.ca.signingRules, 'utf8')) : undefined;
+
+    const router = new Router();
+    try {
+      server = await listen(requestListener({ router, maxBodyBytes: 10 << 20 }), cfg.listen.port, cfg.listen.host);
+    } catch (e) {
+      throw listenError(e, cfg.listen.host, cfg.listen.port);
+    }
+    const url = cfg.url ?? server.url;
+    const tsaUrl = `${url}/api/v1/timestamp`;
+    const extras = opts.extraServices ? await opts.extraServices(url) : undefined;
+    if (extras) services.push(...extras.services);
+
     let issuers: IssuerConfig | undefined = cfg.ca.githubActions ? githubActionsIssuerConfig() : undefined;
+    if (extras?.issuers) issuers = issuers ? mergeIssuerConfigs(issuers, extras.issuers) : extras.issuers;
     if (cfg.ca.issuers) {
       const fromFile = loadIssuerConfigFile(cfg.ca.issuers, issuers ? [issuers] : undefined);
       issuers = issuers ? mergeIssuerConfigs(issuers, fromFile) : fromFile;
     }
     if (!issuers) throw new WaxsealError('ERR_CONFIG', 'no OIDC issuers: set ca.issuers or leave ca.github-actions on');
-
-    const audit = await AuditLog.open(cfg.audit.db, cfg.audit.anchor ? { anchorPath: cfg.audit.anchor } : {});
-    closers.push(() => audit.close());
-    const rules = cfg.ca.signingRules ? parseSigningRules(readFileSync(cfg.ca.signingRules, 'utf8')) : undefined;
 
     const ca = await CaService.create({
       signer: caSigner,
@@ -109,13 +162,9 @@ export async function startInstance(cfg: InstanceConfig): Promise<RunningInstanc
       audit: caAuditor(audit),
       ...(rules ? { authorize: caAuthorizer(rules) } : {}),
     });
+    services.push(ca);
     const tsa = await TsaService.create({ signer: tsaSigner, chain: tsaChain, audit: tsaAuditor(audit), signingThread: true });
-    services.push(ca, tsa);
-
-    const router = new Router();
-    server = await listen(requestListener({ router, maxBodyBytes: 10 << 20 }), cfg.listen.port, cfg.listen.host);
-    const url = cfg.url ?? server.url;
-    const tsaUrl = `${url}/api/v1/timestamp`;
+    services.push(tsa);
 
     // The optional transparency log, on the same listener (Rekor v1 + v2 APIs and tiles).
     const tlogs: TransparencyLogInstance[] = [];
@@ -125,7 +174,7 @@ export async function startInstance(cfg: InstanceConfig): Promise<RunningInstanc
       const hostname = new URL(url).hostname;
       // One shard per log key: rotating the key starts a new tree, as Sigstore rotates shards;
       // entries of the old shard keep verifying with the retired key's trust-root entry.
-      const shardDir = join(cfg.data, 'log', toHex(sha256(logSigner.publicKeySpki)).slice(0, 16));
+      const shardDir = opts.log?.dataDir ?? join(cfg.data, 'log', toHex(sha256(logSigner.publicKeySpki)).slice(0, 16));
       mkdirSync(shardDir, { recursive: true });
       // One verify worker: signature checks over digests (~65 us each) leave the event loop.
       const log = await LogService.create({
@@ -134,6 +183,7 @@ export async function startInstance(cfg: InstanceConfig): Promise<RunningInstanc
         hostname,
         verifyWorkers: 1,
         ...(cfg.log.treeId ? { treeId: cfg.log.treeId } : {}),
+        ...(opts.log?.batchMaxDelayMs === undefined ? {} : { batchMaxDelayMs: opts.log.batchMaxDelayMs }),
       });
       services.push(log);
       const sinceFile = join(shardDir, 'key-valid-from');
@@ -158,6 +208,7 @@ export async function startInstance(cfg: InstanceConfig): Promise<RunningInstanc
       validFrom: caChain[0]!.notBefore,
       caUrl: url,
       tsaUrl,
+      ...(extras?.oidcUrl ? { oidcUrl: extras.oidcUrl } : {}),
       ...(cfg.log
         ? {
             rekor: [
@@ -188,6 +239,9 @@ export async function startInstance(cfg: InstanceConfig): Promise<RunningInstanc
       signingConfigPath,
       tufUrl,
       tufRootPath,
+      tsaUrl,
+      logUrl: cfg.log ? url : undefined,
+      auditDb: cfg.audit.db,
       async close() {
         await running.close();
         for (const s of services) await s.close();

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { isWaxsealError } from '../../core/src/errors.ts';
+import { throwsWithCode } from '@waxseal/testkit';
 import { ChainVerifier, GENESIS_HASH, buildRecord, computeRecordHash, encodeRecord, type AuditRecord } from './record.ts';
 
 test('record hash = sha256(raw prevHash || JCS(record without hash)), checked by hand', () => {
@@ -42,11 +42,7 @@ test('events are validated before anything is chained', () => {
     { actor: 'a', action: 'a', result: 'ok', detail: 'x'.repeat(70_000) },
   ];
   for (const e of bad)
-    assert.throws(
-      () => buildRecord(undefined, e as never, new Date()),
-      (x) => isWaxsealError(x, 'ERR_INVALID_INPUT'),
-      JSON.stringify(e).slice(0, 80),
-    );
+    throwsWithCode(() => buildRecord(undefined, e as never, new Date()), 'ERR_INVALID_INPUT', undefined, JSON.stringify(e).slice(0, 80));
 });
 
 test('the verifier pinpoints the first bad record', () => {
@@ -58,17 +54,14 @@ test('the verifier pinpoints the first bad record', () => {
     return v.finish();
   };
   assert.deepEqual(run(recs), { records: 5, head: { seq: 5, hash: recs[4]!.hash }, anchored: false });
-  const at = (seq: number) => (e: unknown) => isWaxsealError(e, 'ERR_AUDIT_TAMPERED') && e.detail?.['seq'] === seq;
-  assert.throws(() => run([recs[0], { ...recs[1]!, actor: 'evil' }, ...recs.slice(2)]), at(2));
-  assert.throws(() => run([recs[0], recs[2], recs[1], recs[3]]), at(2));
-  assert.throws(() => run([recs[0], recs[1], recs[3], recs[4]]), at(3));
-  assert.throws(() => run(recs.slice(1)), at(1));
-  assert.throws(() => run([...recs.slice(0, 2), { ...recs[2]!, extra: 1 }]), at(3));
-  assert.throws(() => run([recs[0], 'junk']), at(2));
-  assert.throws(
-    () => run(recs.slice(0, 3), { seq: 5, hash: recs[4]!.hash }),
-    (e) => isWaxsealError(e, 'ERR_AUDIT_TAMPERED') && /removed from the end/.test(e.message),
-  );
-  assert.throws(() => run(recs, { seq: 3, hash: recs[4]!.hash }), at(3));
+  const tamperedAt = (fn: () => unknown, seq: number) => throwsWithCode(fn, 'ERR_AUDIT_TAMPERED', { detail: { seq } });
+  tamperedAt(() => run([recs[0], { ...recs[1]!, actor: 'evil' }, ...recs.slice(2)]), 2);
+  tamperedAt(() => run([recs[0], recs[2], recs[1], recs[3]]), 2);
+  tamperedAt(() => run([recs[0], recs[1], recs[3], recs[4]]), 3);
+  tamperedAt(() => run(recs.slice(1)), 1);
+  tamperedAt(() => run([...recs.slice(0, 2), { ...recs[2]!, extra: 1 }]), 3);
+  tamperedAt(() => run([recs[0], 'junk']), 2);
+  throwsWithCode(() => run(recs.slice(0, 3), { seq: 5, hash: recs[4]!.hash }), 'ERR_AUDIT_TAMPERED', /removed from the end/);
+  tamperedAt(() => run(recs, { seq: 3, hash: recs[4]!.hash }), 3);
   assert.equal(run(recs, { seq: 3, hash: recs[2]!.hash }).anchored, true);
 });

@@ -6,6 +6,8 @@ import { MemoryAuditStore } from './store.ts';
 import { auditedSigner } from './signer.ts';
 import { generateSigner } from '../../keys/src/memory.ts';
 import { publicKeyFromSpki, verifySignature } from '../../core/src/crypto.ts';
+import { WaxsealError } from '../../core/src/errors.ts';
+import { rejectsWithCode } from '@waxseal/testkit';
 
 test('an audited signer records each key use (group-committed) and fails closed', async () => {
   const store = new MemoryAuditStore();
@@ -23,7 +25,7 @@ test('an audited signer records each key use (group-committed) and fails closed'
 
   // No record, no signature.
   store.appendMany = async () => {
-    throw new Error('disk full');
+    throw new WaxsealError('ERR_IO', 'disk full');
   };
-  await assert.rejects(signer.sign(msgs[0]!), /disk full/);
+  await rejectsWithCode(signer.sign(msgs[0]!), 'ERR_IO', /disk full/);
 });

@@ -2,7 +2,7 @@
 // order and refuses an append that does not extend its current head (so two writers can never
 // fork the chain, even across processes).
 import { DatabaseSync } from 'node:sqlite';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, constants, fchmodSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { WaxsealError } from '@waxseal/core';
 import { encodeRecord, type AuditHead, type AuditRecord } from './record.ts';
@@ -81,6 +81,28 @@ export class MemoryAuditStore implements AuditStore {
   async close(): Promise<void> {}
 }
 
+/**
+ * The audit log names every signer: only its owner may read it. The database file is created 0600
+ * (whatever the umask) before SQLite opens it, and SQLite gives its -wal and -shm files the
+ * database file's mode; files an earlier version left 0644 are narrowed here.
+ */
+function restrictToOwner(path: string): void {
+  if (path === ':memory:' || path.startsWith('file:')) return;
+  const fd = openSync(path, constants.O_RDWR | constants.O_CREAT, 0o600);
+  try {
+    fchmodSync(fd, 0o600);
+  } finally {
+    closeSync(fd);
+  }
+  for (const side of ['-wal', '-shm', '-journal']) {
+    try {
+      chmodSync(`${path}${side}`, 0o600);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+  }
+}
+
 export interface SqliteAuditStoreOptions {
   /** Open read-only (for `waxseal audit list|verify|export`). */
   readOnly?: boolean;
@@ -101,7 +123,10 @@ export class SqliteAuditStore implements AuditStore {
     this.path = path;
     let db: DatabaseSync | undefined;
     try {
-      if (!opts.readOnly) mkdirSync(dirname(path), { recursive: true });
+      if (!opts.readOnly) {
+        mkdirSync(dirname(path), { recursive: true });
+        restrictToOwner(path);
+      }
       db = new DatabaseSync(path, { readOnly: opts.readOnly ?? false });
       db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))}`);
       if (!opts.readOnly) {

@@ -6,7 +6,7 @@ import { mkdtemp, rm, copyFile, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { isWaxsealError } from '../../core/src/errors.ts';
+import { rejectsWithCode } from '@waxseal/testkit';
 import {
   AuditLog,
   FileAuditAnchor,
@@ -80,8 +80,9 @@ function sql(path: string, ...statements: string[]): void {
   }
 }
 
-const tamperedAt = (seq: number, why?: RegExp) => (e: unknown) =>
-  isWaxsealError(e, 'ERR_AUDIT_TAMPERED') && e.detail?.['seq'] === seq && (!why || why.test(e.message));
+/** Asserts ERR_AUDIT_TAMPERED naming the record at `seq` (and why, when given). */
+const tamperedAt = (p: Promise<unknown>, seq: number, why?: RegExp) =>
+  rejectsWithCode(p, 'ERR_AUDIT_TAMPERED', { detail: { seq }, message: why });
 
 test('200 concurrent appends form one verified chain, anchored at the head', async () => {
   const result = await auditVerify(base);
@@ -109,14 +110,14 @@ test('two writers on one database never fork the chain', async () => {
 test('a record edited in SQLite is reported at its seq', async () => {
   const p = await copyOfBase('edited');
   sql(p, `UPDATE audit SET record = json_set(record, '$.actor', 'mallory') WHERE seq = 57`);
-  await assert.rejects(auditVerify(p), tamperedAt(57, /edited/));
+  await tamperedAt(auditVerify(p), 57, /edited/);
   // Also an edit of nested detail, and an edit of the stored hash itself.
   const q = await copyOfBase('edited-detail');
   sql(q, `UPDATE audit SET record = json_set(record, '$.detail.n', 999) WHERE seq = 120`);
-  await assert.rejects(auditVerify(q), tamperedAt(120));
+  await tamperedAt(auditVerify(q), 120);
   const h = await copyOfBase('edited-hash');
   sql(h, `UPDATE audit SET record = json_set(record, '$.hash', '${'f'.repeat(64)}') WHERE seq = 9`);
-  await assert.rejects(auditVerify(h), tamperedAt(9));
+  await tamperedAt(auditVerify(h), 9);
 });
 
 test('two reordered records are reported at the first', async () => {
@@ -127,16 +128,16 @@ test('two reordered records are reported at the first', async () => {
     'UPDATE audit SET seq = 10 WHERE seq = 11',
     'UPDATE audit SET seq = 11 WHERE seq = -1',
   );
-  await assert.rejects(auditVerify(p), tamperedAt(10, /reordered/));
+  await tamperedAt(auditVerify(p), 10, /reordered/);
 });
 
 test('a deleted record is reported where it is missing', async () => {
   const p = await copyOfBase('deleted');
   sql(p, 'DELETE FROM audit WHERE seq = 100');
-  await assert.rejects(auditVerify(p), tamperedAt(100, /found seq 101 where 100 was expected/));
+  await tamperedAt(auditVerify(p), 100, /found seq 101 where 100 was expected/);
   const first = await copyOfBase('deleted-first');
   sql(first, 'DELETE FROM audit WHERE seq = 1');
-  await assert.rejects(auditVerify(first), tamperedAt(1));
+  await tamperedAt(auditVerify(first), 1);
 });
 
 test('an inserted record is reported, even one with a correctly computed hash', async () => {
@@ -148,7 +149,7 @@ test('an inserted record is reported, even one with a correctly computed hash', 
   for (let s = 200; s > 50; s--) db.prepare('UPDATE audit SET seq = ? WHERE seq = ?').run(s + 1, s);
   db.prepare('INSERT INTO audit (seq, record) VALUES (?, ?)').run(51, encodeRecord(forged));
   db.close();
-  await assert.rejects(auditVerify(p), tamperedAt(52, /prevHash|found seq/));
+  await tamperedAt(auditVerify(p), 52, /prevHash|found seq/);
 });
 
 test('tail truncation passes the chain check but not the anchor', async () => {
@@ -157,18 +158,15 @@ test('tail truncation passes the chain check but not the anchor', async () => {
   // The remaining chain is internally consistent: without an anchor nothing is wrong…
   assert.equal((await auditVerify(p, { anchorPath: false })).records, 195);
   // …but the anchor remembers seq 200.
-  await assert.rejects(
-    auditVerify(p),
-    (e) => isWaxsealError(e, 'ERR_AUDIT_TAMPERED') && /ends at seq 195 but the anchor records seq 200/.test(e.message),
-  );
+  await rejectsWithCode(auditVerify(p), 'ERR_AUDIT_TAMPERED', /ends at seq 195 but the anchor records seq 200/);
   // A head kept elsewhere by the operator works the same way.
   const anchor = await new FileAuditAnchor(`${base}.anchor.json`).read();
-  await assert.rejects(auditVerify(p, { anchorPath: false, expectedHead: anchor! }), (e) => isWaxsealError(e, 'ERR_AUDIT_TAMPERED'));
+  await rejectsWithCode(auditVerify(p, { anchorPath: false, expectedHead: anchor! }), 'ERR_AUDIT_TAMPERED');
   // Truncation followed by new appends: the record at the anchored seq no longer matches.
   const log = AuditLog.open(p, { anchorPath: join(dir, 'unrelated.anchor.json') });
   for (let i = 0; i < 10; i++) await log.record(event(i));
   await log.close();
-  await assert.rejects(auditVerify(p), tamperedAt(200, /anchored head/));
+  await tamperedAt(auditVerify(p), 200, /anchored head/);
 });
 
 test('exports verify offline; a modified or missing line does not', async () => {
@@ -186,20 +184,17 @@ test('exports verify offline; a modified or missing line does not', async () => 
   const modified = [...lines];
   modified[73] = modified[73]!.replace(/"actor":"[^"]*"/, '"actor":"mallory"');
   assert.notEqual(modified[73], lines[73]);
-  await assert.rejects(verifyAuditExport(modified.join('\n')), tamperedAt(74, /edited/));
+  await tamperedAt(verifyAuditExport(modified.join('\n')), 74, /edited/);
   await writeFile(join(dir, 'modified.jsonl'), modified.join('\n'));
-  await assert.rejects(auditVerifyExport(join(dir, 'modified.jsonl')), tamperedAt(74));
+  await tamperedAt(auditVerifyExport(join(dir, 'modified.jsonl')), 74);
 
   const dropped = lines.filter((_, i) => i !== 10);
-  await assert.rejects(verifyAuditExport(dropped.join('\n')), tamperedAt(11));
+  await tamperedAt(verifyAuditExport(dropped.join('\n')), 11);
   const truncated = lines.slice(0, 150).join('\n');
   assert.equal((await verifyAuditExport(truncated)).records, 150);
-  await assert.rejects(verifyAuditExport(truncated, { anchor: res.head! }), (e) => isWaxsealError(e, 'ERR_AUDIT_TAMPERED'));
-  await assert.rejects(
-    verifyAuditExport(`${lines[0]}\nnot json\n`),
-    (e) => isWaxsealError(e, 'ERR_AUDIT_TAMPERED') && /line 2/.test(e.message),
-  );
-  await assert.rejects(auditVerifyExport(join(dir, 'missing.jsonl')), (e) => isWaxsealError(e, 'ERR_IO'));
+  await rejectsWithCode(verifyAuditExport(truncated, { anchor: res.head! }), 'ERR_AUDIT_TAMPERED');
+  await rejectsWithCode(verifyAuditExport(`${lines[0]}\nnot json\n`), 'ERR_AUDIT_TAMPERED', { message: /line 2/, detail: { line: 2 } });
+  await rejectsWithCode(auditVerifyExport(join(dir, 'missing.jsonl')), 'ERR_IO');
 });
 
 test('list filters, reopen continues the chain, bad events and databases are refused', async () => {
@@ -216,16 +211,16 @@ test('list filters, reopen continues the chain, bad events and databases are ref
   const log = AuditLog.open(p);
   const next = await log.record({ actor: 'cli', action: 'log.append', result: 'error', errorCode: 'ERR_SIGNER' });
   assert.equal(next.seq, 201);
-  await assert.rejects(log.record({ actor: 'cli', action: '', result: 'ok' }), (e) => isWaxsealError(e, 'ERR_INVALID_INPUT'));
+  await rejectsWithCode(log.record({ actor: 'cli', action: '', result: 'ok' }), 'ERR_INVALID_INPUT');
   // A rejected event does not advance or break the chain.
   assert.equal((await log.record(event(1))).seq, 202);
   assert.equal((await log.verify()).records, 202);
   await log.close();
 
-  await assert.rejects(auditVerify(join(dir, 'nope.db')), (e) => isWaxsealError(e, 'ERR_IO'));
+  await rejectsWithCode(auditVerify(join(dir, 'nope.db')), 'ERR_IO');
   const notAudit = join(dir, 'other.db');
   sql(notAudit, 'CREATE TABLE t (x)');
-  await assert.rejects(auditVerify(notAudit), (e) => isWaxsealError(e, 'ERR_CONFIG'));
+  await rejectsWithCode(auditVerify(notAudit), 'ERR_CONFIG');
 });
 
 test('the memory store follows the same rules', async () => {
@@ -234,10 +229,10 @@ test('the memory store follows the same rules', async () => {
   await Promise.all(Array.from({ length: 20 }, (_, i) => log.record(event(i))));
   assert.equal((await log.verify()).records, 20);
   const stale = buildRecord(undefined, event(0), new Date());
-  await assert.rejects(store.append(stale), (e) => isWaxsealError(e, 'ERR_CONFLICT'));
+  await rejectsWithCode(store.append(stale), 'ERR_CONFLICT');
   store.records[4] = { ...store.records[4]!, action: 'x' };
-  await assert.rejects(log.verify(), tamperedAt(5));
+  await tamperedAt(log.verify(), 5);
   let exported = '';
   for await (const l of log.export()) exported += l;
-  await assert.rejects(verifyAuditExport(exported), tamperedAt(5));
+  await tamperedAt(verifyAuditExport(exported), 5);
 });

@@ -1,7 +1,7 @@
 // Sigstore bundle (v0.1, v0.2, v0.3) JSON codec with the structural and version rules of
 // protobuf-specs / sigstore-go bundle.validate. Parsing never trusts anything: it only checks
 // shape, sizes and version rules; the verifier does the cryptography.
-import { WaxsealError, toBase64, bytesEqual, toHex, HASH_ENUM, HASH_SIZE, type HashName } from '@waxseal/core';
+import { WaxsealError, toBase64, bytesEqual, toHex, hashFromEnum, HASH_ENUM, HASH_SIZE, type HashName } from '@waxseal/core';
 import {
   type JsonObject,
   type Where,
@@ -17,7 +17,7 @@ import {
   reqBytes,
   decodeBase64Strict,
   optInt64,
-  optEnum,
+  optHashAlgorithm,
   parseJsonText,
 } from './json.ts';
 import {
@@ -50,16 +50,6 @@ import {
 
 const ROOT: Where = { code: 'ERR_BUNDLE_INVALID', path: '' };
 
-const HASH_ALGORITHM_NAMES = ['HASH_ALGORITHM_UNSPECIFIED', 'SHA2_256', 'SHA2_384', 'SHA2_512', 'SHA3_256', 'SHA3_384'] as const;
-const HASH_ALGORITHM_BY_NUMBER: Record<number, (typeof HASH_ALGORITHM_NAMES)[number]> = {
-  0: 'HASH_ALGORITHM_UNSPECIFIED',
-  1: 'SHA2_256',
-  2: 'SHA2_384',
-  3: 'SHA2_512',
-  4: 'SHA3_256',
-  5: 'SHA3_384',
-};
-
 /** The bundle format version a media type names; throws for unknown or too-new media types. */
 export function bundleVersion(mediaType: string): BundleVersion {
   switch (mediaType) {
@@ -87,23 +77,14 @@ export function bundleVersion(mediaType: string): BundleVersion {
 }
 
 export function hashFromProtoEnum(name: string | undefined, w: Where): HashName {
-  switch (name) {
-    case 'SHA2_256':
-      return 'sha256';
-    case 'SHA2_384':
-      return 'sha384';
-    case 'SHA2_512':
-      return 'sha512';
-    case undefined:
-    case 'HASH_ALGORITHM_UNSPECIFIED':
-      invalid(w, 'hash algorithm is required');
-    default:
-      invalid(w, `unsupported hash algorithm ${name}`);
-  }
+  if (name === undefined || name === 'HASH_ALGORITHM_UNSPECIFIED') invalid(w, 'hash algorithm is required');
+  // core owns the name mapping; here an unknown name is a bundle error at this field.
+  if (!Object.values(HASH_ENUM).includes(name)) invalid(w, `unsupported hash algorithm ${name}`);
+  return hashFromEnum(name);
 }
 
 function parseMessageDigest(o: JsonObject, w: Where): MessageDigest {
-  const algorithm = hashFromProtoEnum(optEnum(o, 'algorithm', w, HASH_ALGORITHM_NAMES, HASH_ALGORITHM_BY_NUMBER), at(w, 'algorithm'));
+  const algorithm = hashFromProtoEnum(optHashAlgorithm(o, 'algorithm', w), at(w, 'algorithm'));
   const digest = reqBytes(o, 'digest', w, 64);
   if (digest.length !== HASH_SIZE[algorithm])
     invalid(at(w, 'digest'), `is ${digest.length} bytes; ${algorithm} digests are ${HASH_SIZE[algorithm]}`);

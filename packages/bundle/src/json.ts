@@ -2,7 +2,7 @@
 // lowerCamelCase keys with the original snake_case accepted too, bytes as padded standard
 // base64, 64-bit integers as decimal strings (numbers accepted), enums by name, Timestamps in
 // RFC 3339. Every failure names the offending field and carries the caller's error code.
-import { WaxsealError, type ErrorCode } from '@waxseal/core';
+import { WaxsealError, parseJsonBounded, type ErrorCode } from '@waxseal/core';
 
 export type JsonObject = Record<string, unknown>;
 
@@ -152,6 +152,16 @@ export function optInt32(obj: JsonObject, camel: string, w: Where): number | und
   return v;
 }
 
+/** protobuf-specs HashAlgorithm names, in enum-number order. */
+const HASH_ALGORITHM_NAMES = ['HASH_ALGORITHM_UNSPECIFIED', 'SHA2_256', 'SHA2_384', 'SHA2_512', 'SHA3_256', 'SHA3_384'] as const;
+export type HashAlgorithmName = (typeof HASH_ALGORITHM_NAMES)[number];
+const HASH_ALGORITHM_BY_NUMBER: Record<number, HashAlgorithmName> = { ...HASH_ALGORITHM_NAMES };
+
+/** A HashAlgorithm enum field, by name or number. */
+export function optHashAlgorithm(obj: JsonObject, camel: string, w: Where): HashAlgorithmName | undefined {
+  return optEnum(obj, camel, w, HASH_ALGORITHM_NAMES, HASH_ALGORITHM_BY_NUMBER);
+}
+
 /** An enum field given by name (numbers are mapped through `byNumber`). */
 export function optEnum<T extends string>(
   obj: JsonObject,
@@ -204,15 +214,7 @@ export function formatTimestamp(d: Date): string {
   return iso.endsWith('.000Z') ? `${iso.slice(0, -5)}Z` : iso;
 }
 
-/** JSON.parse of text or UTF-8 bytes with our error code. */
+/** JSON text or UTF-8 bytes through the bounded parse (size, nesting), every refusal with our error code. */
 export function parseJsonText(input: string | Uint8Array, code: ErrorCode, what: string, maxBytes: number): unknown {
-  const text = typeof input === 'string' ? input : new TextDecoder('utf-8', { fatal: false }).decode(input);
-  if ((typeof input === 'string' ? text.length : input.length) > maxBytes) {
-    throw new WaxsealError(code, `${what} is larger than ${maxBytes} bytes`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new WaxsealError(code, `${what} is not valid JSON`, { cause: e });
-  }
+  return parseJsonBounded(input, { maxBytes, code, what });
 }

@@ -15,6 +15,7 @@ import {
   optBytes,
   reqBytes,
   optEnum,
+  optHashAlgorithm,
   parseJsonText,
   parseTimestamp,
   formatTimestamp,
@@ -36,7 +37,6 @@ import {
 
 const ROOT: Where = { code: 'ERR_TRUSTED_ROOT_INVALID', path: '' };
 const MEDIA_TYPES = [TRUSTED_ROOT_MEDIA_TYPE_V01, TRUSTED_ROOT_MEDIA_TYPE_V01_NEW, TRUSTED_ROOT_MEDIA_TYPE_V02];
-const HASH_NAMES = ['HASH_ALGORITHM_UNSPECIFIED', 'SHA2_256', 'SHA2_384', 'SHA2_512', 'SHA3_256', 'SHA3_384'] as const;
 
 /** TimeRange {start, end}; both optional. An end before the start is an empty window, not an error. */
 export function parseTimeRange(o: JsonObject | undefined, w: Where): TimeRange {
@@ -58,14 +58,7 @@ export function serializeTimeRange(r: TimeRange): JsonObject {
 
 /** Log tree hash: RFC 6962 logs (Rekor, CT, tlog-tiles) all hash with SHA-256 (sigstore-go requires it). */
 function parseHash(o: JsonObject, w: Where): HashName {
-  const h = optEnum(o, 'hashAlgorithm', w, HASH_NAMES, {
-    0: 'HASH_ALGORITHM_UNSPECIFIED',
-    1: 'SHA2_256',
-    2: 'SHA2_384',
-    3: 'SHA2_512',
-    4: 'SHA3_256',
-    5: 'SHA3_384',
-  });
+  const h = optHashAlgorithm(o, 'hashAlgorithm', w);
   if (h !== 'SHA2_256') invalid(at(w, 'hashAlgorithm'), h === undefined ? 'is required (SHA2_256)' : `unsupported log hash algorithm ${h}`);
   return 'sha256';
 }

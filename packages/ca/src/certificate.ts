@@ -9,6 +9,9 @@ import {
   toHex,
   integer,
   x509Time,
+  derTree,
+  encodeTree,
+  TAG,
   OID,
   FULCIO_OID,
   FULCIO_RAW_STRING_OIDS,
@@ -104,17 +107,8 @@ export function referenceLeafTbs(t: {
 
 // ---- fast path: everything constant is encoded once; per certificate only the serial, the
 // validity, the key and its SKID are encoded, and the TBS and certificate are written with one
-// allocation each.
+// allocation each (core's tree writer).
 
-/** A DER header (identifier and length octets). */
-function header(tag: number, len: number): Uint8Array {
-  if (len < 0x80) return Uint8Array.of(tag, len);
-  if (len < 0x100) return Uint8Array.of(tag, 0x81, len);
-  if (len < 0x10000) return Uint8Array.of(tag, 0x82, len >> 8, len & 0xff);
-  return Uint8Array.of(tag, 0x83, len >> 16, (len >> 8) & 0xff, len & 0xff);
-}
-
-const sumLengths = (parts: readonly Uint8Array[]) => parts.reduce((n, p) => n + p.length, 0);
 const VERSION_3 = Uint8Array.of(0xa0, 0x03, 0x02, 0x01, 0x02);
 const KU_EKU_DER = concat(encodeExtension(KEY_USAGE), encodeExtension(EXT_KEY_USAGE));
 // The SKID extension up to its 20-byte key identifier: 30 1d 06 03 55 1d 0e 04 16 04 14.
@@ -185,28 +179,20 @@ export class LeafIssuer {
         `the issuing CA certificate is not valid now (${this.caCertificate.notBefore.toISOString()} to ${this.caCertificate.notAfter.toISOString()})`,
       );
     }
-    const before = x509Time(notBefore);
-    const after = x509Time(notAfter);
-    const serialTlv = integer(serial);
-    const extensions = [KU_EKU_DER, SKID_PREFIX, keyIdentifier(spki), this.#akidExt, this.#identityDer(principal)];
-    const extLen = sumLengths(extensions);
-    const extSeqHeader = header(0x30, extLen);
-    const extWrapHeader = header(0xa3, extSeqHeader.length + extLen);
-    const body = [
-      VERSION_3,
-      serialTlv,
-      this.#sigAlg,
-      this.caCertificate.subjectRaw,
-      header(0x30, before.length + after.length),
-      before,
-      after,
-      EMPTY_NAME,
-      spki,
-      extWrapHeader,
-      extSeqHeader,
-      ...extensions,
-    ];
-    const tbs = concat(header(0x30, sumLengths(body)), ...body);
+    const extensions = derTree(TAG.SEQUENCE, KU_EKU_DER, SKID_PREFIX, keyIdentifier(spki), this.#akidExt, this.#identityDer(principal));
+    const tbs = encodeTree(
+      derTree(
+        TAG.SEQUENCE,
+        VERSION_3,
+        integer(serial),
+        this.#sigAlg,
+        this.caCertificate.subjectRaw,
+        derTree(TAG.SEQUENCE, x509Time(notBefore), x509Time(notAfter)),
+        EMPTY_NAME,
+        spki,
+        derTree(0xa3, extensions),
+      ),
+    );
     return { tbs, notBefore, notAfter };
   }
 
@@ -221,9 +207,7 @@ export class LeafIssuer {
       if (e instanceof WaxsealError) throw e;
       throw new WaxsealError('ERR_SIGNER', 'the CA signing key failed to sign', { cause: e });
     }
-    const sigHeader = header(0x03, signature.length + 1);
-    const rest = tbs.length + this.#sigAlg.length + sigHeader.length + 1 + signature.length;
-    const der = concat(header(0x30, rest), tbs, this.#sigAlg, sigHeader, ZERO_BYTE, signature);
+    const der = encodeTree(derTree(TAG.SEQUENCE, tbs, this.#sigAlg, derTree(TAG.BIT_STRING, ZERO_BYTE, signature)));
     return { der, pem: certificatePem(der), serial: toHex(serial), notBefore, notAfter };
   }
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isWaxsealError } from '../../core/src/errors.ts';
+import { throwsWithCode } from '@waxseal/testkit';
 import { encodePem } from '../../core/src/pem.ts';
 import { OID } from '../../core/src/oids.ts';
 import { basicConstraints, extendedKeyUsage, keyUsage, parseCertificatesPem, type Certificate } from '../../core/src/x509.ts';
@@ -15,7 +15,8 @@ import { withTempDir } from '../test/helpers.ts';
 
 const YEAR = 365 * 86_400_000;
 const pem = (...certs: Certificate[]) => certs.map((c) => encodePem('CERTIFICATE', c.der)).join('');
-const chainError = (re: RegExp) => (e: unknown) => isWaxsealError(e, 'ERR_CHAIN_INVALID') && re.test((e as Error).message);
+/** Asserts that `fn` refuses the chain with ERR_CHAIN_INVALID for the reason `re` names. */
+const refusesChain = (fn: () => unknown, re: RegExp) => throwsWithCode(fn, 'ERR_CHAIN_INVALID', re);
 
 test('initCaChain: P-384 root, codeSigning intermediate with pathLen 0, loadable chain and offline root key', async () => {
   const signer = generateSigner('ecdsa-p256');
@@ -52,7 +53,7 @@ test('start-up checks refuse a key mismatch, a non-CA intermediate, a broken lin
   });
   loadCaChain(signer, pem(good, root));
 
-  assert.throws(() => loadCaChain(generateSigner('ecdsa-p256'), pem(good, root)), chainError(/public key differs from the signer/));
+  refusesChain(() => loadCaChain(generateSigner('ecdsa-p256'), pem(good, root)), /public key differs from the signer/);
 
   const leafLike = (extensions: ReturnType<typeof ext.basicConstraints>[]) =>
     signCertificate(
@@ -73,7 +74,7 @@ test('start-up checks refuse a key mismatch, a non-CA intermediate, a broken lin
     ext.subjectKeyId(signer.publicKeySpki),
     ext.authorityKeyId(keyIdentifier(root.spki)),
   ]);
-  assert.throws(() => loadCaChain(signer, pem(notCa, root)), chainError(/is not a CA/));
+  refusesChain(() => loadCaChain(signer, pem(notCa, root)), /is not a CA/);
 
   const noCertSign = await leafLike([
     ext.basicConstraints(true, 0),
@@ -81,13 +82,13 @@ test('start-up checks refuse a key mismatch, a non-CA intermediate, a broken lin
     ext.extKeyUsage([OID.kpCodeSigning]),
     ext.subjectKeyId(signer.publicKeySpki),
   ]);
-  assert.throws(() => loadCaChain(signer, pem(noCertSign, root)), chainError(/keyCertSign/));
+  refusesChain(() => loadCaChain(signer, pem(noCertSign, root)), /keyCertSign/);
 
   const otherRootSigner = generateSigner('ecdsa-p256');
   const otherRoot = await selfSignedRoot(otherRootSigner, { commonName: 'Root', notAfter: new Date(now + YEAR) });
-  assert.throws(() => loadCaChain(signer, pem(good, otherRoot)), chainError(/signature does not verify|authority key id/));
+  refusesChain(() => loadCaChain(signer, pem(good, otherRoot)), /signature does not verify|authority key id/);
   const otherNameRoot = await selfSignedRoot(otherRootSigner, { commonName: 'Another root', notAfter: new Date(now + YEAR) });
-  assert.throws(() => loadCaChain(signer, pem(good, otherNameRoot)), chainError(/issuer name differs/));
+  refusesChain(() => loadCaChain(signer, pem(good, otherNameRoot)), /issuer name differs/);
 
   const tsaEku = await intermediateCa(signer.publicKeySpki, rootSigner, root, {
     commonName: 'Issuing',
@@ -95,13 +96,13 @@ test('start-up checks refuse a key mismatch, a non-CA intermediate, a broken lin
     pathLen: 0,
     extKeyUsage: [OID.kpTimeStamping],
   });
-  assert.throws(() => loadCaChain(signer, pem(tsaEku, root)), chainError(/without codeSigning/));
+  refusesChain(() => loadCaChain(signer, pem(tsaEku, root)), /without codeSigning/);
   const noEku = await intermediateCa(signer.publicKeySpki, rootSigner, root, {
     commonName: 'Issuing',
     notAfter: new Date(now + YEAR),
     pathLen: 0,
   });
-  assert.throws(() => loadCaChain(signer, pem(noEku, root)), chainError(/EKU chaining/));
+  refusesChain(() => loadCaChain(signer, pem(noEku, root)), /EKU chaining/);
 
   const tightRoot = await selfSignedRoot(rootSigner, { commonName: 'Root', notAfter: new Date(now + YEAR), pathLen: 0 });
   const midSigner = generateSigner('ecdsa-p256');
@@ -116,15 +117,12 @@ test('start-up checks refuse a key mismatch, a non-CA intermediate, a broken lin
     pathLen: 0,
     extKeyUsage: [OID.kpCodeSigning],
   });
-  assert.throws(() => loadCaChain(signer, pem(low, mid, tightRoot)), chainError(/pathLen 0/));
+  refusesChain(() => loadCaChain(signer, pem(low, mid, tightRoot)), /pathLen 0/);
 
-  assert.throws(() => loadCaChain(signer, pem(good)), chainError(/not self-issued/));
-  assert.throws(() => loadCaChain(signer, ''), chainError(/empty/));
-  assert.throws(() => loadCaChain(signer, pem(good, root), new Date(now + 2 * YEAR)), chainError(/expired/));
-  assert.throws(
-    () => loadCaChain(signer, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'),
-    chainError(/could not be parsed/),
-  );
+  refusesChain(() => loadCaChain(signer, pem(good)), /not self-issued/);
+  refusesChain(() => loadCaChain(signer, ''), /empty/);
+  refusesChain(() => loadCaChain(signer, pem(good, root), new Date(now + 2 * YEAR)), /expired/);
+  refusesChain(() => loadCaChain(signer, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'), /could not be parsed/);
 });
 
 test('writeCsr: an external CA (openssl) can certify the intermediate, and the result loads', async () => {

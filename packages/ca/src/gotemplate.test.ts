@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compileTemplate, claimToString, formatFloatF, goFormatValue, TemplateExecError } from './gotemplate.ts';
-import { isWaxsealError } from '../../core/src/errors.ts';
+import { throwsWithCode } from '@waxseal/testkit';
 
 const run = (src: string, data: Record<string, string>) => compileTemplate(src).execute(data);
 
@@ -19,6 +19,7 @@ test('field access, text and index with keys holding / and .', () => {
 });
 
 test('missing key is an error for .field (missingkey=error) but index yields "" as in Go', () => {
+  // An internal error type: the issuer turns it into ERR_IDENTITY_CLAIMS (issuers.test.ts).
   assert.throws(
     () => run('{{ .nope }}', {}),
     (e) => e instanceof TemplateExecError && /nope/.test(e.message),
@@ -59,11 +60,7 @@ test('syntax errors are configuration errors at compile time', () => {
     '{{range .x}}{{end}}',
     '{{ eq (.x }}',
   ]) {
-    assert.throws(
-      () => compileTemplate(bad),
-      (e) => isWaxsealError(e, 'ERR_CONFIG'),
-      bad,
-    );
+    throwsWithCode(() => compileTemplate(bad), 'ERR_CONFIG', undefined, bad);
   }
 });
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isWaxsealError } from '../../core/src/errors.ts';
+import { throwsWithCode } from '@waxseal/testkit';
 import {
   parseIssuerConfig,
   lookupIssuer,
@@ -15,9 +15,6 @@ import {
   type IssuerConfig,
 } from './issuers.ts';
 import { GITHUB_TOKEN_CLAIMS, EXPECTED_GITHUB_EXTENSIONS } from '../test/fixtures.ts';
-
-const cfgError = (e: unknown) => isWaxsealError(e, 'ERR_CONFIG');
-const claimsError = (e: unknown) => isWaxsealError(e, 'ERR_IDENTITY_CLAIMS');
 
 test('JSON (PascalCase) and YAML (kebab-case) configurations load the same issuer', () => {
   const fromJson = parseIssuerConfig(
@@ -136,13 +133,9 @@ test('invalid configurations fail closed with a precise ERR_CONFIG', () => {
     ],
   ];
   for (const [name, doc, re] of cases) {
-    assert.throws(
-      () => parseIssuerConfig(JSON.stringify(doc)),
-      (e) => cfgError(e) && re.test((e as Error).message),
-      name,
-    );
+    throwsWithCode(() => parseIssuerConfig(JSON.stringify(doc)), 'ERR_CONFIG', re, name);
   }
-  assert.throws(() => parseIssuerConfig('oidc-issuers: [unclosed'), cfgError);
+  throwsWithCode(() => parseIssuerConfig('oidc-issuers: [unclosed'), 'ERR_CONFIG');
 });
 
 test('meta-issuer patterns: * matches one [-_a-zA-Z0-9]+ label, anchored, never . / ? or :', () => {
@@ -217,18 +210,12 @@ test('email principal: verified address, IssuerClaim mapping, skip flag, bad add
   assert.equal(p.issuer, 'https://github.com/login/oauth');
   assert.equal(p.subject, 'CgQ');
   assert.equal(buildPrincipal(c, dex, { ...claims, email_verified: 'true' }).challenge, 'dev@example.com');
-  assert.throws(
-    () => buildPrincipal(c, dex, { ...claims, email_verified: false }),
-    (e) => claimsError(e) && /email_verified/.test((e as Error).message),
-  );
-  assert.throws(() => buildPrincipal(c, dex, { ...claims, email_verified: undefined }), claimsError);
-  assert.throws(() => buildPrincipal(c, dex, { ...claims, federated_claims: {} }), claimsError);
-  assert.throws(
-    () => buildPrincipal(c, dex, { ...claims, email: undefined }),
-    (e) => claimsError(e) && /email claim/.test((e as Error).message),
-  );
+  throwsWithCode(() => buildPrincipal(c, dex, { ...claims, email_verified: false }), 'ERR_IDENTITY_CLAIMS', /email_verified/);
+  throwsWithCode(() => buildPrincipal(c, dex, { ...claims, email_verified: undefined }), 'ERR_IDENTITY_CLAIMS');
+  throwsWithCode(() => buildPrincipal(c, dex, { ...claims, federated_claims: {} }), 'ERR_IDENTITY_CLAIMS');
+  throwsWithCode(() => buildPrincipal(c, dex, { ...claims, email: undefined }), 'ERR_IDENTITY_CLAIMS', /email claim/);
   for (const bad of ['not-an-email', 'a@b', 'a b@example.com', 'ü@example.com', 'a@@example.com', '.a@example.com']) {
-    assert.throws(() => buildPrincipal(c, dex, { ...claims, email: bad }), claimsError, bad);
+    throwsWithCode(() => buildPrincipal(c, dex, { ...claims, email: bad }), 'ERR_IDENTITY_CLAIMS', undefined, bad);
   }
   const entra = lookupIssuer(c, 'https://entra.example.com')!;
   assert.equal(buildPrincipal(c, entra, { iss: 'https://entra.example.com', email: 'x@example.com' }).issuer, 'https://entra.example.com');
@@ -254,16 +241,16 @@ test('uri, username, spiffe and kubernetes principals enforce their rules', () =
     'https://users.example.com\\@evil.com',
     'https://users.example.com/a b',
   ]) {
-    assert.throws(() => buildPrincipal(c, uri, { iss: uri.issuerUrl, sub: bad }), claimsError, bad);
+    throwsWithCode(() => buildPrincipal(c, uri, { iss: uri.issuerUrl, sub: bad }), 'ERR_IDENTITY_CLAIMS', undefined, bad);
   }
 
   const un = lookupIssuer(c, 'https://login.example.com')!;
   const p = buildPrincipal(c, un, { iss: un.issuerUrl, sub: 'alice' });
   assert.deepEqual(p.san, { type: 'otherName', value: 'alice!example.com' });
   assert.equal(p.challenge, 'alice');
-  assert.throws(() => buildPrincipal(c, un, { iss: un.issuerUrl, sub: 'alice!evil.com' }), claimsError);
-  assert.throws(() => buildPrincipal(c, un, { iss: un.issuerUrl, sub: 'alice@example.com' }), claimsError);
-  assert.throws(() => buildPrincipal(c, un, { iss: un.issuerUrl }), claimsError);
+  throwsWithCode(() => buildPrincipal(c, un, { iss: un.issuerUrl, sub: 'alice!evil.com' }), 'ERR_IDENTITY_CLAIMS');
+  throwsWithCode(() => buildPrincipal(c, un, { iss: un.issuerUrl, sub: 'alice@example.com' }), 'ERR_IDENTITY_CLAIMS');
+  throwsWithCode(() => buildPrincipal(c, un, { iss: un.issuerUrl }), 'ERR_IDENTITY_CLAIMS');
 
   const sp = lookupIssuer(c, 'https://spire.example.org')!;
   assert.deepEqual(buildPrincipal(c, sp, { iss: sp.issuerUrl, sub: 'spiffe://example.org/ns/prod/sa/builder' }).san, {
@@ -277,7 +264,7 @@ test('uri, username, spiffe and kubernetes principals enforce their rules', () =
     'https://example.org/x',
     'spiffe://Example.org/x',
   ]) {
-    assert.throws(() => buildPrincipal(c, sp, { iss: sp.issuerUrl, sub: bad }), claimsError, bad);
+    throwsWithCode(() => buildPrincipal(c, sp, { iss: sp.issuerUrl, sub: bad }), 'ERR_IDENTITY_CLAIMS', undefined, bad);
   }
 
   const k8sIss = 'https://oidc.eks.eu-west-1.amazonaws.com/id/ABCDEF';
@@ -290,11 +277,11 @@ test('uri, username, spiffe and kubernetes principals enforce their rules', () =
   assert.deepEqual(k.san, { type: 'uri', value: 'https://kubernetes.io/namespaces/build/serviceaccounts/signer' });
   assert.equal(k.challenge, 'system:serviceaccount:build:signer');
   assert.equal(k.issuer, k8sIss);
-  assert.throws(
+  throwsWithCode(
     () => buildPrincipal(c, k8s, { iss: k8sIss, sub: 's', 'kubernetes.io': { namespace: '../x', serviceaccount: { name: 'a' } } }),
-    claimsError,
+    'ERR_IDENTITY_CLAIMS',
   );
-  assert.throws(() => buildPrincipal(c, k8s, { iss: k8sIss, sub: 's' }), claimsError);
+  throwsWithCode(() => buildPrincipal(c, k8s, { iss: k8sIss, sub: 's' }), 'ERR_IDENTITY_CLAIMS');
 });
 
 test('GitHub Actions through the built-in ci-provider templates gives public-good values', () => {
@@ -312,10 +299,7 @@ test('GitHub Actions through the built-in ci-provider templates gives public-goo
   assert.deepEqual(buildPrincipal(gh, issuer, noEnv).extensions, EXPECTED_GITHUB_EXTENSIONS);
   // A missing claim with no default is an error.
   const { job_workflow_ref: _j, ...noRef } = GITHUB_TOKEN_CLAIMS;
-  assert.throws(
-    () => buildPrincipal(gh, issuer, noRef),
-    (e) => claimsError(e) && /job_workflow_ref/.test((e as Error).message),
-  );
+  throwsWithCode(() => buildPrincipal(gh, issuer, noRef), 'ERR_IDENTITY_CLAIMS', /job_workflow_ref/);
   // Numbers print as integers (run_id as a JSON number).
   assert.equal(
     buildPrincipal(gh, issuer, { ...GITHUB_TOKEN_CLAIMS, run_id: 2002, run_attempt: 1 }).extensions.runInvocationURI,
@@ -338,9 +322,9 @@ test('legacy github-workflow, gitlab-pipeline and buildkite-job types', () => {
   const gh = buildPrincipal(c, lookupIssuer(c, GITHUB_ACTIONS_ISSUER_URL)!, GITHUB_TOKEN_CLAIMS);
   assert.deepEqual(gh.extensions, EXPECTED_GITHUB_EXTENSIONS);
   assert.equal(gh.san.value, EXPECTED_GITHUB_EXTENSIONS.buildSignerURI);
-  assert.throws(
+  throwsWithCode(
     () => buildPrincipal(c, lookupIssuer(c, GITHUB_ACTIONS_ISSUER_URL)!, { ...GITHUB_TOKEN_CLAIMS, run_attempt: undefined }),
-    claimsError,
+    'ERR_IDENTITY_CLAIMS',
   );
 
   const glClaims = {
@@ -366,7 +350,10 @@ test('legacy github-workflow, gitlab-pipeline and buildkite-job types', () => {
   assert.equal(gl.san.value, 'https://gitlab.com/g/p//.gitlab-ci.yml@refs/heads/main');
   assert.equal(gl.extensions.sourceRepositoryRef, 'refs/heads/main');
   assert.equal(gl.extensions.runInvocationURI, 'https://gitlab.com/g/p/-/jobs/4');
-  assert.throws(() => buildPrincipal(c, lookupIssuer(c, 'https://gitlab.com')!, { ...glClaims, ref_type: 'weird' }), claimsError);
+  throwsWithCode(
+    () => buildPrincipal(c, lookupIssuer(c, 'https://gitlab.com')!, { ...glClaims, ref_type: 'weird' }),
+    'ERR_IDENTITY_CLAIMS',
+  );
 
   const bk = buildPrincipal(c, lookupIssuer(c, 'https://agent.buildkite.com')!, {
     iss: 'https://agent.buildkite.com',

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPublicKey, generateKeyPairSync, sign as nodeSign } from 'node:crypto';
-import { isWaxsealError } from '../../core/src/errors.ts';
+import { rejectsWithCode, throwsWithCode } from '@waxseal/testkit';
 import { bitString, oid, seq } from '../../core/src/der.ts';
 import { encodePem } from '../../core/src/pem.ts';
 import { concat, fromBase64Url, toBase64 } from '../../core/src/bytes.ts';
@@ -20,8 +20,6 @@ import {
 } from './keycheck.ts';
 import { writeCsr } from './chain.ts';
 import { clientKey, opensslCsr } from '../test/helpers.ts';
-
-const code = (c: string) => (e: unknown) => isWaxsealError(e, c as never);
 
 test('public keys parse from PEM (PUBLIC KEY, RSA PUBLIC KEY) for every supported kind', () => {
   for (const [kind, expected] of [
@@ -42,57 +40,39 @@ test('public keys parse from PEM (PUBLIC KEY, RSA PUBLIC KEY) for every supporte
   const crlf76 = `-----BEGIN PUBLIC KEY-----\r\n${b64.match(/.{1,76}/g)!.join('\r\n')}\r\n-----END PUBLIC KEY-----\r\n`;
   const framed = `leading text\n${k.pem}trailing text`;
   for (const variant of [crlf76, framed]) assert.deepEqual(parsePublicKeyContent(variant).spki, parsePublicKeyContent(k.pem).spki);
-  assert.throws(
-    () => parsePublicKeyContent(k.pem.replace(/\n(.)/, '\n*$1')),
-    (e) => isWaxsealError(e),
-  );
+  throwsWithCode(() => parsePublicKeyContent(k.pem.replace(/\n(.)/, '\n*$1')), 'ERR_INVALID_INPUT', /not valid base64/);
   const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const pkcs1 = rsa.publicKey.export({ format: 'pem', type: 'pkcs1' }) as string;
   assert.equal(parsePublicKeyContent(pkcs1).kind, 'rsa');
 });
 
 test('unsupported and malformed keys are refused with ERR_KEY_UNSUPPORTED', () => {
-  assert.throws(
-    () => parsePublicKeyContent(clientKey('secp256k1').pem),
-    (e) => code('ERR_KEY_UNSUPPORTED')(e) && /secp256k1/.test((e as Error).message),
-  );
-  assert.throws(() => parsePublicKeyContent(''), code('ERR_KEY_UNSUPPORTED'));
-  assert.throws(() => parsePublicKeyContent('not a key'), code('ERR_KEY_UNSUPPORTED'));
-  assert.throws(() => parsePublicKeyContent(encodePem('CERTIFICATE', Uint8Array.of(1, 2, 3))), code('ERR_KEY_UNSUPPORTED'));
+  throwsWithCode(() => parsePublicKeyContent(clientKey('secp256k1').pem), 'ERR_KEY_UNSUPPORTED', /secp256k1/);
+  throwsWithCode(() => parsePublicKeyContent(''), 'ERR_KEY_UNSUPPORTED');
+  throwsWithCode(() => parsePublicKeyContent('not a key'), 'ERR_KEY_UNSUPPORTED');
+  throwsWithCode(() => parsePublicKeyContent(encodePem('CERTIFICATE', Uint8Array.of(1, 2, 3))), 'ERR_KEY_UNSUPPORTED');
   const x25519 = generateKeyPairSync('x25519').publicKey.export({ format: 'pem', type: 'spki' }) as string;
-  assert.throws(() => parsePublicKeyContent(x25519), code('ERR_KEY_UNSUPPORTED'));
+  throwsWithCode(() => parsePublicKeyContent(x25519), 'ERR_KEY_UNSUPPORTED');
   // A compressed P-256 point: valid for OpenSSL, refused by Fulcio (Go) and by us.
   const jwk = clientKey('p256').publicKey.export({ format: 'jwk' });
   const y = fromBase64Url(jwk.y!);
   const compressed = concat(Uint8Array.of(y[y.length - 1]! & 1 ? 3 : 2), fromBase64Url(jwk.x!));
   const spki = seq(seq(oid(OID.ecPublicKey), oid(OID.p256)), bitString(compressed));
-  assert.throws(
-    () => parsePublicKeyContent(encodePem('PUBLIC KEY', spki)),
-    (e) => code('ERR_KEY_UNSUPPORTED')(e) && /uncompressed/.test((e as Error).message),
-  );
+  throwsWithCode(() => parsePublicKeyContent(encodePem('PUBLIC KEY', spki)), 'ERR_KEY_UNSUPPORTED', /uncompressed/);
   // Trailing bytes after the SPKI.
   const good = clientKey('p256').publicKey.export({ format: 'der', type: 'spki' });
-  assert.throws(() => parsePublicKeyContent(encodePem('PUBLIC KEY', concat(good, Uint8Array.of(0)))), code('ERR_KEY_UNSUPPORTED'));
+  throwsWithCode(() => parsePublicKeyContent(encodePem('PUBLIC KEY', concat(good, Uint8Array.of(0)))), 'ERR_KEY_UNSUPPORTED');
 });
 
 test('goodkey: RSA size, modulus length, exponent and small factors are ERR_KEY_WEAK', () => {
-  assert.throws(
-    () => checkKeyStrength(parsePublicKeyContent(clientKey('rsa1024').pem)),
-    (e) => code('ERR_KEY_WEAK')(e) && /1024 bits/.test((e as Error).message),
-  );
+  throwsWithCode(() => checkKeyStrength(parsePublicKeyContent(clientKey('rsa1024').pem)), 'ERR_KEY_WEAK', /1024 bits/);
   const e3 = generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 3 }).publicKey.export({
     format: 'pem',
     type: 'spki',
   }) as string;
-  assert.throws(
-    () => checkKeyStrength(parsePublicKeyContent(e3)),
-    (e) => code('ERR_KEY_WEAK')(e) && /65537/.test((e as Error).message),
-  );
+  throwsWithCode(() => checkKeyStrength(parsePublicKeyContent(e3)), 'ERR_KEY_WEAK', /65537/);
   const odd = generateKeyPairSync('rsa', { modulusLength: 2052 }).publicKey.export({ format: 'pem', type: 'spki' }) as string;
-  assert.throws(
-    () => checkKeyStrength(parsePublicKeyContent(odd)),
-    (e) => code('ERR_KEY_WEAK')(e) && /multiple of 8/.test((e as Error).message),
-  );
+  throwsWithCode(() => checkKeyStrength(parsePublicKeyContent(odd)), 'ERR_KEY_WEAK', /multiple of 8/);
   // A 2048-bit modulus divisible by 3 (never a real RSA key, but parseable).
   let n = (1n << 2047n) + 1n;
   while (n % 3n !== 0n) n += 2n;
@@ -101,10 +81,7 @@ test('goodkey: RSA size, modulus length, exponent and small factors are ERR_KEY_
     format: 'pem',
     type: 'spki',
   }) as string;
-  assert.throws(
-    () => checkKeyStrength(parsePublicKeyContent(fake)),
-    (e) => code('ERR_KEY_WEAK')(e) && /small prime/.test((e as Error).message),
-  );
+  throwsWithCode(() => checkKeyStrength(parsePublicKeyContent(fake)), 'ERR_KEY_WEAK', /small prime/);
 });
 
 test('allowed client signing algorithms: Fulcio defaults, flag names, refusals', () => {
@@ -112,16 +89,13 @@ test('allowed client signing algorithms: Fulcio defaults, flag names, refusals',
   assert.deepEqual([...defaults].sort(), [...DEFAULT_CLIENT_SIGNING_ALGORITHMS].sort());
   const p256 = parsePublicKeyContent(clientKey('p256').pem);
   assert.equal(checkAlgorithmAllowed(defaults, p256, 'sha256'), 'PKIX_ECDSA_P256_SHA_256');
-  assert.throws(
-    () => checkAlgorithmAllowed(defaults, p256, 'sha384'),
-    (e) => code('ERR_KEY_UNSUPPORTED')(e) && /not permitted/.test((e as Error).message),
-  );
+  throwsWithCode(() => checkAlgorithmAllowed(defaults, p256, 'sha384'), 'ERR_KEY_UNSUPPORTED', /not permitted/);
   const onlyEd = allowedAlgorithmSet(['ed25519']);
-  assert.throws(() => checkAlgorithmAllowed(onlyEd, p256, 'sha256'), code('ERR_KEY_UNSUPPORTED'));
+  throwsWithCode(() => checkAlgorithmAllowed(onlyEd, p256, 'sha256'), 'ERR_KEY_UNSUPPORTED');
   assert.equal(checkAlgorithmAllowed(onlyEd, parsePublicKeyContent(clientKey('ed25519').pem), null), 'PKIX_ED25519');
   assert.equal(allowedAlgorithmSet(['ecdsa-sha2-256-nistp256']).has('PKIX_ECDSA_P256_SHA_256'), true);
-  assert.throws(() => allowedAlgorithmSet(['rsa-sign-pkcs1-1024-sha1']), code('ERR_CONFIG'));
-  assert.throws(() => allowedAlgorithmSet([]), code('ERR_CONFIG'));
+  throwsWithCode(() => allowedAlgorithmSet(['rsa-sign-pkcs1-1024-sha1']), 'ERR_CONFIG');
+  throwsWithCode(() => allowedAlgorithmSet([]), 'ERR_CONFIG');
   assert.equal(signingAlgorithmName(parsePublicKeyContent(clientKey('rsa2048').pem), 'sha256'), 'PKIX_RSA_PKCS1V15_2048_SHA256');
 });
 
@@ -130,21 +104,22 @@ test('proof of possession uses the key default algorithm over the UTF-8 challeng
     const k = clientKey(kind);
     const info = parsePublicKeyContent(k.pem);
     await verifyProofOfPossession(info, 'dev@example.com', decodeProtoBytes(k.prove('dev@example.com'), 'pop'));
-    await assert.rejects(
+    await rejectsWithCode(
       verifyProofOfPossession(info, 'other@example.com', decodeProtoBytes(k.prove('dev@example.com'), 'pop')),
-      code('ERR_PROOF_OF_POSSESSION'),
+      'ERR_PROOF_OF_POSSESSION',
+      undefined,
       kind,
     );
   }
   // P-384 with SHA-256 was Fulcio's behaviour before v1.7; now SHA-384 is required.
   const p384 = clientKey('p384');
   const sha256Sig = nodeSign('sha256', Buffer.from('sub'), p384.privateKey);
-  await assert.rejects(verifyProofOfPossession(parsePublicKeyContent(p384.pem), 'sub', sha256Sig), code('ERR_PROOF_OF_POSSESSION'));
-  await assert.rejects(verifyProofOfPossession(parsePublicKeyContent(p384.pem), 'sub', new Uint8Array()), code('ERR_PROOF_OF_POSSESSION'));
+  await rejectsWithCode(verifyProofOfPossession(parsePublicKeyContent(p384.pem), 'sub', sha256Sig), 'ERR_PROOF_OF_POSSESSION');
+  await rejectsWithCode(verifyProofOfPossession(parsePublicKeyContent(p384.pem), 'sub', new Uint8Array()), 'ERR_PROOF_OF_POSSESSION');
   // Garbage where a DER signature belongs is a failed proof, not a crash.
-  await assert.rejects(
+  await rejectsWithCode(
     verifyProofOfPossession(parsePublicKeyContent(p384.pem), 'sub', Uint8Array.of(0x30, 0xff, 1)),
-    code('ERR_PROOF_OF_POSSESSION'),
+    'ERR_PROOF_OF_POSSESSION',
   );
 });
 
@@ -153,7 +128,8 @@ test('protobuf bytes: standard and URL-safe base64, padded or not', () => {
   assert.deepEqual(decodeProtoBytes(toBase64(bytes), 'x'), bytes);
   assert.deepEqual(decodeProtoBytes(toBase64(bytes).replace(/=+$/, ''), 'x'), bytes);
   assert.deepEqual(decodeProtoBytes(Buffer.from(bytes).toString('base64url'), 'x'), bytes);
-  for (const bad of ['a', '!!!!', 'ab+_', 42]) assert.throws(() => decodeProtoBytes(bad, 'x'), code('ERR_INVALID_INPUT'), String(bad));
+  for (const bad of ['a', '!!!!', 'ab+_', 42])
+    throwsWithCode(() => decodeProtoBytes(bad, 'x'), 'ERR_INVALID_INPUT', undefined, String(bad));
 });
 
 test('CSR form: openssl and our own CSRs verify; tampering, wrong labels and weak keys are refused', async () => {
@@ -179,12 +155,13 @@ test('CSR form: openssl and our own CSRs verify; tampering, wrong labels and wea
   // Flip one byte of the signature.
   const der = Buffer.from(ours.replace(/-----[A-Z ]+-----|\s/g, ''), 'base64');
   der[der.length - 3] ^= 1;
-  assert.throws(
+  throwsWithCode(
     () => checkCsr(Buffer.from(encodePem('CERTIFICATE REQUEST', der)).toString('base64')),
-    (e) => code('ERR_CSR_INVALID')(e) && /does not verify/.test((e as Error).message),
+    'ERR_CSR_INVALID',
+    /does not verify/,
   );
-  assert.throws(() => checkCsr(Buffer.from(p256.pem).toString('base64')), code('ERR_CSR_INVALID'));
-  assert.throws(() => checkCsr(Buffer.from('garbage').toString('base64')), code('ERR_CSR_INVALID'));
-  assert.throws(() => checkCsr('%%%'), code('ERR_INVALID_INPUT'));
-  assert.throws(() => checkCsr(opensslCsr(clientKey('rsa1024'))), code('ERR_KEY_WEAK'));
+  throwsWithCode(() => checkCsr(Buffer.from(p256.pem).toString('base64')), 'ERR_CSR_INVALID');
+  throwsWithCode(() => checkCsr(Buffer.from('garbage').toString('base64')), 'ERR_CSR_INVALID');
+  throwsWithCode(() => checkCsr('%%%'), 'ERR_INVALID_INPUT');
+  throwsWithCode(() => checkCsr(opensslCsr(clientKey('rsa1024'))), 'ERR_KEY_WEAK');
 });

@@ -8,7 +8,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { createHash } from 'node:crypto';
 import { jwtVerify, createLocalJWKSet, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
-import { WaxsealError, fromBase64Url, fromUtf8 } from '@waxseal/core';
+import { WaxsealError, fromBase64Url, fromUtf8, parseJsonBounded } from '@waxseal/core';
 import { lookupIssuer, type IssuerConfig, type OidcIssuer } from './issuers.ts';
 
 /** Signature algorithms an identity token may use. Never `none`, never HMAC. */
@@ -89,7 +89,7 @@ export function decodeUnverified(token: string): { header: Record<string, unknow
   const decode = (part: string, what: string): Record<string, unknown> => {
     let value: unknown;
     try {
-      value = JSON.parse(fromUtf8(fromBase64Url(part, `JWT ${what}`), `JWT ${what}`));
+      value = parseJsonBounded(fromUtf8(fromBase64Url(part, `JWT ${what}`), `JWT ${what}`), { maxBytes: MAX_TOKEN_BYTES });
     } catch (e) {
       throw tokenError(`identity token ${what} is not base64url-encoded JSON`, e);
     }
@@ -407,7 +407,7 @@ export class OidcVerifier {
       if (status !== 200) throw discoveryError(issuer.issuerUrl, `${what} at ${current.href} answered HTTP ${status}`);
       if (body.length > MAX_DOCUMENT_BYTES) throw discoveryError(issuer.issuerUrl, `${what} is larger than ${MAX_DOCUMENT_BYTES} bytes`);
       try {
-        return JSON.parse(body);
+        return parseJsonBounded(body, { maxBytes: MAX_DOCUMENT_BYTES });
       } catch (e) {
         throw discoveryError(issuer.issuerUrl, `${what} is not JSON`, e);
       }

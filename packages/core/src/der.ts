@@ -2,7 +2,7 @@
 // lengths are bounded by the enclosing buffer, nesting depth is capped, indefinite lengths and
 // non-minimal length encodings are rejected (DER, not BER), and trailing bytes are an error.
 import { WaxsealError } from './errors.ts';
-import { fromUtf8, utf8, concat, toHex } from './bytes.ts';
+import { fromUtf8, utf8, toHex } from './bytes.ts';
 
 export const MAX_DER_DEPTH = 32;
 
@@ -177,23 +177,47 @@ export function readString(n: DerNode | undefined, what = 'string'): string {
 /** UTCTime / GeneralizedTime (DER forms with Z) to a Date. */
 export function readTime(n: DerNode | undefined, what = 'time'): Date {
   if (!n) fail(`missing ${what}`);
-  const s = fromUtf8(n.value, what);
+  // Times are short ASCII: anything else fails the patterns below (and is not a UTF-8 question).
+  if (n.value.length > 64) fail(`${what}: time value too long`);
+  const s = String.fromCharCode(...n.value);
   let m: RegExpExecArray | null;
   if (n.tag === TAG.UTC_TIME) {
     m = /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s);
     if (!m) fail(`${what}: invalid UTCTime`);
     const yy = Number(m[1]);
-    const year = yy >= 50 ? 1900 + yy : 2000 + yy;
-    return new Date(Date.UTC(year, Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])));
+    return utcDate(yy >= 50 ? 1900 + yy : 2000 + yy, m, 0, `${what}: invalid UTCTime`);
   }
   if (n.tag === TAG.GENERALIZED_TIME) {
     m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:\.(\d+))?Z$/.exec(s);
     if (!m) fail(`${what}: invalid GeneralizedTime`);
     if (m[7]?.endsWith('0')) fail(`${what}: GeneralizedTime fraction has trailing zeros`);
-    const ms = m[7] === undefined ? 0 : Math.floor(Number(`0.${m[7]}`) * 1000);
-    return new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]), ms));
+    // Milliseconds by digits (truncated), not through a float that can round up to 1000.
+    const ms = m[7] === undefined ? 0 : Number(m[7].slice(0, 3).padEnd(3, '0'));
+    return utcDate(Number(m[1]), m, ms, `${what}: invalid GeneralizedTime`);
   }
   fail(`${what}: expected UTCTime or GeneralizedTime`);
+}
+
+/**
+ * The instant of matched date-time fields m[2..6] in `year`. Out-of-range fields (month 13,
+ * 31 April, hour 24, second 60) are an error: Date.UTC would roll them over into another,
+ * validly encoded instant, and years 0-99 would turn into 1900-1999.
+ */
+function utcDate(year: number, m: RegExpExecArray, ms: number, message: string): Date {
+  const [mo, d, h, mi, s] = [m[2], m[3], m[4], m[5], m[6]].map(Number) as [number, number, number, number, number];
+  const t = new Date(0);
+  t.setUTCFullYear(year, mo - 1, d);
+  t.setUTCHours(h, mi, s, ms);
+  if (
+    t.getUTCFullYear() !== year ||
+    t.getUTCMonth() !== mo - 1 ||
+    t.getUTCDate() !== d ||
+    t.getUTCHours() !== h ||
+    t.getUTCMinutes() !== mi ||
+    t.getUTCSeconds() !== s
+  )
+    fail(message);
+  return t;
 }
 
 /** True when the node is a context-specific tag [n] (constructed or primitive). */
@@ -202,28 +226,106 @@ export function isContext(n: DerNode | undefined, num: number): boolean {
 }
 
 // ---------- writer ----------
+// One writer for every encoder. A structure is described as a tree: leaves are already-encoded
+// bytes, inner nodes a tag and children. It is sized bottom-up, then written front to back into
+// one buffer, so nesting costs no copies (a TimeStampResp nests ~8 levels on the TSA hot path).
+// The convenience encoders (tlv, seq, setOf, integer...) sit on the same sizing and header code.
 
-function encodeLength(len: number): Uint8Array {
-  if (len < 0x80) return Uint8Array.of(len);
-  const bytes: number[] = [];
-  for (let l = len; l > 0; l = Math.floor(l / 256)) bytes.unshift(l & 0xff);
-  return Uint8Array.of(0x80 | bytes.length, ...bytes);
+/** A constructed node: identifier octet plus children (encoded bytes or further nodes). */
+export interface DerTree {
+  readonly tag: number;
+  readonly children: readonly DerPart[];
+  /** Content length, filled in while sizing. */
+  contentLength?: number;
 }
 
-/** Encodes one TLV with the given identifier octet. */
-export function tlv(tag: number, value: Uint8Array): Uint8Array {
-  const len = encodeLength(value.length);
-  const out = new Uint8Array(1 + len.length + value.length);
-  out[0] = tag;
-  out.set(len, 1);
-  out.set(value, 1 + len.length);
+export type DerPart = Uint8Array | DerTree;
+
+export function derTree(tag: number, ...children: DerPart[]): DerTree {
+  return { tag, children };
+}
+
+function headerLength(contentLength: number): number {
+  if (contentLength < 0x80) return 2;
+  if (contentLength < 0x100) return 3;
+  if (contentLength < 0x10000) return 4;
+  if (contentLength < 0x1000000) return 5;
+  if (contentLength <= 0xffffffff) return 6;
+  throw new RangeError('DER value longer than 4 GiB');
+}
+
+function measure(p: DerPart): number {
+  if (p instanceof Uint8Array) return p.length;
+  let n = 0;
+  for (const c of p.children) n += measure(c);
+  p.contentLength = n;
+  return headerLength(n) + n;
+}
+
+function writeHeader(out: Uint8Array, pos: number, tag: number, len: number): number {
+  out[pos++] = tag;
+  if (len < 0x80) {
+    out[pos++] = len;
+    return pos;
+  }
+  const bytes = len < 0x100 ? 1 : len < 0x10000 ? 2 : len < 0x1000000 ? 3 : 4;
+  out[pos++] = 0x80 | bytes;
+  for (let i = bytes - 1; i >= 0; i--) out[pos++] = (len >>> (8 * i)) & 0xff;
+  return pos;
+}
+
+function write(p: DerPart, out: Uint8Array, pos: number): number {
+  if (p instanceof Uint8Array) {
+    out.set(p, pos);
+    return pos + p.length;
+  }
+  pos = writeHeader(out, pos, p.tag, p.contentLength!);
+  for (const c of p.children) pos = write(c, out, pos);
+  return pos;
+}
+
+function encodeInto(p: DerPart, alloc: (n: number) => Uint8Array): Uint8Array {
+  const total = measure(p);
+  const out = alloc(total);
+  if (write(p, out, 0) !== total) throw new Error('DER writer: encoded length mismatch');
   return out;
 }
 
-export const seq = (...items: Uint8Array[]): Uint8Array => tlv(TAG.SEQUENCE, concat(...items));
+// Every byte of the output is written (encodeInto checks the length), so no zero-filling needed.
+function pooled(n: number): Uint8Array {
+  const b = Buffer.allocUnsafe(n);
+  return new Uint8Array(b.buffer, b.byteOffset, n);
+}
+
+/**
+ * Encodes a tree into one new buffer, for hot paths. The buffer is a view into Node's shared
+ * small-buffer pool (no zero-filling): use its byteOffset/byteLength, never its whole
+ * `.buffer`. The helpers below return buffers of their own.
+ */
+export function encodeTree(p: DerPart): Uint8Array {
+  return encodeInto(p, pooled);
+}
+
+const fresh = (n: number): Uint8Array => new Uint8Array(n);
+
+/** Encodes one TLV with the given identifier octet. */
+export function tlv(tag: number, value: Uint8Array): Uint8Array {
+  const out = new Uint8Array(headerLength(value.length) + value.length);
+  out.set(value, writeHeader(out, 0, tag, value.length));
+  return out;
+}
+
+/** One TLV whose value is `parts` back to back (e.g. a SEQUENCE of encoded elements), written once. */
+export const tlvOf = (tag: number, parts: readonly Uint8Array[]): Uint8Array => encodeInto({ tag, children: parts }, fresh);
+
+export const seq = (...items: Uint8Array[]): Uint8Array => tlvOf(TAG.SEQUENCE, items);
 
 /** SET OF, with DER ordering of the encoded elements. */
-export const setOf = (...items: Uint8Array[]): Uint8Array => tlv(TAG.SET, concat(...[...items].sort((a, b) => Buffer.compare(a, b))));
+export const setOf = (...items: Uint8Array[]): Uint8Array =>
+  tlvOf(
+    TAG.SET,
+    [...items].sort((a, b) => Buffer.compare(a, b)),
+  );
 
 /** Context-specific tag [n]; constructed (explicit, or implicit over a constructed type) by default. */
 export function ctx(num: number, value: Uint8Array, constructed = true): Uint8Array {
@@ -257,6 +359,8 @@ export function oid(dotted: string): Uint8Array {
   return tlv(TAG.OID, Uint8Array.from(out));
 }
 
+const ZERO = Uint8Array.of(0);
+
 /** INTEGER from an unsigned big-endian magnitude or a (non-negative) number/bigint. */
 export function integer(v: Uint8Array | number | bigint): Uint8Array {
   let bytes: Uint8Array;
@@ -275,14 +379,13 @@ export function integer(v: Uint8Array | number | bigint): Uint8Array {
     } while (x > 0n);
     bytes = Uint8Array.from(arr);
   }
-  if (bytes[0]! & 0x80) bytes = concat(Uint8Array.of(0), bytes);
-  return tlv(TAG.INTEGER, bytes);
+  return bytes[0]! & 0x80 ? tlvOf(TAG.INTEGER, [ZERO, bytes]) : tlv(TAG.INTEGER, bytes);
 }
 
 export const bool = (v: boolean): Uint8Array => tlv(TAG.BOOLEAN, Uint8Array.of(v ? 0xff : 0));
 export const nullValue = (): Uint8Array => Uint8Array.of(TAG.NULL, 0);
 export const octetString = (v: Uint8Array): Uint8Array => tlv(TAG.OCTET_STRING, v);
-export const bitString = (v: Uint8Array, unusedBits = 0): Uint8Array => tlv(TAG.BIT_STRING, concat(Uint8Array.of(unusedBits), v));
+export const bitString = (v: Uint8Array, unusedBits = 0): Uint8Array => tlvOf(TAG.BIT_STRING, [Uint8Array.of(unusedBits), v]);
 export const utf8String = (s: string): Uint8Array => tlv(TAG.UTF8_STRING, utf8(s));
 export const printableString = (s: string): Uint8Array => tlv(TAG.PRINTABLE_STRING, utf8(s));
 export const ia5String = (s: string): Uint8Array => tlv(TAG.IA5_STRING, utf8(s));

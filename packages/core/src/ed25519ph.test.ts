@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { ed25519, ed25519ph } from '@noble/curves/ed25519.js';
-import { decodeEd25519Point, verifyEd25519ph } from './ed25519ph.ts';
+import { D, SQRT_M1, decodeEd25519Point, verifyEd25519ph } from './ed25519ph.ts';
 import { publicKeyFromSpki, verifySignature } from './crypto.ts';
 
 const Point = ed25519.Point;
@@ -182,4 +182,16 @@ test('verifySignature uses Ed25519ph for prehashed Ed25519 and pure Ed25519 othe
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   const pure = publicKeyFromSpki(new Uint8Array(publicKey.export({ format: 'der', type: 'spki' })));
   assert.equal(verifySignature(pure, message, sign(null, message, privateKey)), true);
+});
+
+test('the curve constants written as literals are d = -121665/121666 and a square root of -1', () => {
+  const p = (1n << 255n) - 19n;
+  const pow = (b: bigint, e: bigint): bigint => {
+    let r = 1n;
+    for (b %= p; e > 0n; e >>= 1n, b = (b * b) % p) if (e & 1n) r = (r * b) % p;
+    return r;
+  };
+  assert.equal((((D * 121666n) % p) + p) % p, p - 121665n);
+  assert.equal((SQRT_M1 * SQRT_M1) % p, p - 1n);
+  assert.equal(SQRT_M1, pow(2n, (p - 1n) / 4n));
 });

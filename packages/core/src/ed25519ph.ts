@@ -34,9 +34,9 @@ function pow(base: bigint, exp: bigint): bigint {
 
 const inv = (a: bigint): bigint => pow(a, P - 2n);
 
-/** d = -121665/121666, and a square root of -1. */
-const D = mod(-121665n * inv(121666n));
-const SQRT_M1 = pow(2n, (P - 1n) / 4n);
+/** d = -121665/121666, and a square root of -1 (2^((p-1)/4)): literals, so that loading the module costs nothing (the tests recompute both). */
+export const D = 37095705934669439343138083508754565189542113879843219016388785533085940283555n;
+export const SQRT_M1 = 19681161376707505956807079304988542015446066515923890162744021073123829784752n;
 
 /** Extended coordinates: x = X/Z, y = Y/Z, x*y = T/Z (curve -x^2 + y^2 = 1 + d x^2 y^2). */
 interface Point {
@@ -118,7 +118,8 @@ export function decodeEd25519Point(bytes: Uint8Array): { x: bigint; y: bigint } 
 }
 
 /** The base point B: y = 4/5, x even (encoded 0x58 0x66 ... 0x66). */
-const B = decode(Uint8Array.from({ length: 32 }, (_, i) => (i === 0 ? 0x58 : 0x66)))!;
+let base: Point | undefined;
+const basePoint = (): Point => (base ??= decode(Uint8Array.from({ length: 32 }, (_, i) => (i === 0 ? 0x58 : 0x66)))!);
 
 /** [s]P + [k]Q by joint double-and-add (Straus/Shamir); s, k < L < 2^253. */
 function doubleScalarMul(s: bigint, p: Point, k: bigint, q: Point): Point {
@@ -171,5 +172,5 @@ export function verifyEd25519ph(
         .update(digest)
         .digest(),
     ) % L;
-  return bytesEqual(encode(doubleScalarMul(s, B, k, negate(a))), rBytes);
+  return bytesEqual(encode(doubleScalarMul(s, basePoint(), k, negate(a))), rBytes);
 }

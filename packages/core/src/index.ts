@@ -1,9 +1,11 @@
 // The pure core: synchronous functions over bytes, no I/O. Everything else builds on this.
 export * from './errors.ts';
 export * from './bytes.ts';
+export { ByteReader } from './byte-reader.ts';
 export * from './der.ts';
 export * from './pem.ts';
 export * from './jcs.ts';
+export { DEFAULT_JSON_MAX_DEPTH, JsonScanner, parseJsonBounded, type JsonLimits, type JsonReviver } from './json.ts';
 export * from './oids.ts';
 export * from './crypto.ts';
 export * from './x509.ts';

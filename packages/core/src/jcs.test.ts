@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { throwsWithCode } from '@waxseal/testkit';
 import { canonicalize } from './jcs.ts';
 
 test('JCS sorts keys by UTF-16 code units and formats numbers as ES6', () => {
@@ -10,5 +11,8 @@ test('JCS sorts keys by UTF-16 code units and formats numbers as ES6', () => {
   );
   assert.equal(canonicalize({ b: [1e21, 0.000001, -0, 1.5], a: null }), '{"a":null,"b":[1e+21,0.000001,0,1.5]}');
   assert.equal(canonicalize({ z: { y: 'x', a: true } }), '{"z":{"a":true,"y":"x"}}');
-  assert.throws(() => canonicalize({ n: NaN }), /non-finite/);
+  throwsWithCode(() => canonicalize({ n: NaN }), 'ERR_INVALID_INPUT', /non-finite/);
+  throwsWithCode(() => canonicalize({ n: Infinity }), 'ERR_INVALID_INPUT', /non-finite/);
+  throwsWithCode(() => canonicalize({ f: () => 1 }), 'ERR_INVALID_INPUT', /function/);
+  throwsWithCode(() => canonicalize([1n]), 'ERR_INVALID_INPUT', /bigint/);
 });

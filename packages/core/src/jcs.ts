@@ -9,7 +9,8 @@ export function canonicalize(value: unknown): string {
     if (!Number.isFinite(value)) throw new WaxsealError('ERR_INVALID_INPUT', 'JCS cannot encode a non-finite number');
     return JSON.stringify(value);
   }
-  if (Array.isArray(value)) return `[${value.map((v) => canonicalize(v === undefined ? null : v)).join(',')}]`;
+  // Array.from visits holes too (as undefined, written null like JSON.stringify); map would skip them.
+  if (Array.isArray(value)) return `[${Array.from(value, (v) => canonicalize(v === undefined ? null : v)).join(',')}]`;
   if (typeof value === 'object') {
     const obj = value as Record<string, unknown>;
     const keys = Object.keys(obj)

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { parseSignedNote, formatSignedNote, parseCheckpoint, formatCheckpoint, noteVerifier, noteSignedBy, noteKeyId } from './note.ts';
+import { throwsWithCode } from '@waxseal/testkit';
 import { publicKeyFromSpki } from './crypto.ts';
 import { fromBase64, toBase64 } from './bytes.ts';
 
@@ -29,6 +30,6 @@ test('checkpoint notes round-trip and verify; tampering and unknown signers are 
   assert.equal(formatSignedNote(parsed.text, parsed.signatures), note);
   const tampered = parseSignedNote(note.replace('\n5\n', '\n6\n'));
   assert.ok(!noteSignedBy(tampered, v));
-  assert.throws(() => parseSignedNote('no signatures\n'), /blank line/);
-  assert.throws(() => parseCheckpoint('origin\n01\nAAAA\n'), /decimal/);
+  throwsWithCode(() => parseSignedNote('no signatures\n'), 'ERR_INVALID_INPUT', /blank line/);
+  throwsWithCode(() => parseCheckpoint('origin\n01\nAAAA\n'), 'ERR_INVALID_INPUT', /decimal/);
 });

@@ -31,6 +31,9 @@ const NAME_RE = /^[^\s+]+$/;
 export function parseSignedNote(note: string): SignedNote {
   if (typeof note !== 'string') bad('not text');
   if (note.length > MAX_NOTE_BYTES) bad('too large');
+  // C2SP: valid UTF-8 (no lone surrogates here) and no ASCII control characters but newline.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+  if (/[\x00-\x09\x0b-\x1f]|[\ud800-\udfff]/u.test(note)) bad('control characters or invalid UTF-16 are not allowed');
   const split = note.lastIndexOf('\n\n');
   if (split < 0) bad('missing blank line before signatures');
   const text = note.slice(0, split + 1);
@@ -39,14 +42,16 @@ export function parseSignedNote(note: string): SignedNote {
   const lines = sigBlock.slice(0, -1).split('\n');
   if (lines.length > MAX_NOTE_SIGNATURES) bad('too many signatures');
   const signatures = lines.map((line) => {
-    const m = /^\u2014 (\S+) ([A-Za-z0-9+/]+=*)$/.exec(line);
+    // Key names hold no whitespace and no "+"; the signature is canonical padded base64, so a
+    // note has one spelling (formatSignedNote gives it back byte for byte).
+    const m = /^\u2014 ([^\s+]+) ([A-Za-z0-9+/]+=*)$/.exec(line);
     if (!m) bad(`malformed signature line ${JSON.stringify(line.slice(0, 80))}`);
     const blob = fromBase64(m[2]!, 'note signature');
+    if (toBase64(blob) !== m[2]) bad('signature is not canonical base64');
     if (blob.length < 5) bad('signature too short');
     return { name: m[1]!, keyHint: blob.subarray(0, 4), signature: blob.subarray(4) };
   });
   if (signatures.length === 0) bad('no signatures');
-  if (text.includes('\r')) bad('carriage returns are not allowed');
   return { text, signatures };
 }
 
@@ -74,6 +79,7 @@ export function parseCheckpoint(text: string): Checkpoint {
   if (!Number.isSafeInteger(size)) bad('tree size too large');
   const rootHash = fromBase64(rootLine, 'checkpoint root hash');
   if (rootHash.length !== 32) bad('root hash is not 32 bytes');
+  if (toBase64(rootHash) !== rootLine) bad('root hash is not canonical base64');
   const extensions = lines.slice(3);
   if (extensions.some((l) => l === '')) bad('empty extension line');
   return { origin, size, rootHash, extensions };

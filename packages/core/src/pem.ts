@@ -15,7 +15,10 @@ export function decodePemAll(text: string): PemBlock[] {
   const out: PemBlock[] = [];
   for (const m of text.matchAll(BLOCK_RE)) {
     const body = m[2]!.replace(/\s+/g, '');
-    out.push({ label: m[1]!, der: fromBase64(body, `PEM ${m[1]} body`) });
+    const der = fromBase64(body, `PEM ${m[1]} body`);
+    // Padded base64 with zero spare bits (RFC 7468 strict): one body per DER value, not four.
+    if (toBase64(der) !== body) throw new WaxsealError('ERR_PEM_PARSE', `PEM ${m[1]} body is not canonical base64`);
+    out.push({ label: m[1]!, der });
   }
   return out;
 }

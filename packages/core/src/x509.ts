@@ -8,6 +8,7 @@ import {
   child,
   readOid,
   readIntegerBytes,
+  readSmallInt,
   readTime,
   readBitStringBytes,
   readBoolean,
@@ -88,7 +89,11 @@ export function parseCertificate(der: Uint8Array): Certificate {
   let i = 0;
   let version = 1;
   if (isContext(tbs.children[0], 0)) {
-    version = Number(readIntegerBytes(child(tbs.children[0]!, 0, 'version'))[0]) + 1;
+    // [0] EXPLICIT Version: exactly one INTEGER, v1-v3 (a longer INTEGER is not read as its first byte).
+    if (tbs.children[0]!.children.length !== 1) fail('version must be one INTEGER');
+    const v = readSmallInt(child(tbs.children[0]!, 0, 'version'), 'version');
+    if (v < 0 || v > 2) fail(`unsupported version ${v + 1}`);
+    version = v + 1;
     i++;
   }
   const serial = readIntegerBytes(tbs.children[i++], 'serialNumber');
@@ -98,11 +103,12 @@ export function parseCertificate(der: Uint8Array): Certificate {
   const subjectNode = expectTag(tbs.children[i++], TAG.SEQUENCE, 'subject');
   const spkiNode = expectTag(tbs.children[i++], TAG.SEQUENCE, 'subjectPublicKeyInfo');
   const extensions: Extension[] = [];
+  // Across every [3] field: a second Extensions list must not repeat (or hide) an extension.
+  const seen = new Set<string>();
   for (; i < tbs.children.length; i++) {
     const c = tbs.children[i]!;
     if (isContext(c, 3)) {
       const list = expectTag(child(c, 0, 'extensions'), TAG.SEQUENCE, 'Extensions');
-      const seen = new Set<string>();
       for (const ext of list.children) {
         expectTag(ext, TAG.SEQUENCE, 'Extension');
         const oid = readOid(child(ext, 0, 'extnID'));

@@ -6,7 +6,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { CreateKeyCommand, KMSClient, type KeySpec, type KeyUsageType } from '@aws-sdk/client-kms';
 import { publicKeyFromSpki, verifySignature } from '../../core/src/crypto.ts';
-import { isWaxsealError } from '../../core/src/errors.ts';
+import { rejectsWithCode } from '@waxseal/testkit';
 import { utf8 } from '../../core/src/bytes.ts';
 import { OID } from '../../core/src/oids.ts';
 import { createAwsKmsKey } from '../src/awskms.ts';
@@ -19,15 +19,6 @@ import { fileRoot, freePort, hasCommand, inOneYear, opensslVerify, startMoto, te
 const skip = hasCommand('moto_server') ? false : 'moto_server is not installed (pip install "moto[server]")';
 
 const ENV = { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true' };
-
-async function rejectsWith(p: Promise<unknown>, code: string, re: RegExp): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(isWaxsealError(e), `expected a WaxsealError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    assert.match(e.message, re);
-    return true;
-  });
-}
 
 function assertSigns(signer: Signer, data: Uint8Array, sig: Uint8Array): void {
   const pub = publicKeyFromSpki(signer.publicKeySpki);
@@ -120,32 +111,32 @@ describe('AWS KMS signer on moto', { skip }, () => {
 
   test('raw mode refuses messages over 4096 bytes; a backend returning bad signatures is caught', async () => {
     const raw = track(await openSigner(uri('alias/fulcio-ca')));
-    await rejectsWith(raw.sign(new Uint8Array(4097)), 'ERR_SIGNER', /at most 4096 bytes and this message has 4097/);
+    await rejectsWithCode(raw.sign(new Uint8Array(4097)), 'ERR_SIGNER', /at most 4096 bytes and this message has 4097/);
     assertSigns(raw, new Uint8Array(4096).fill(1), await raw.sign(new Uint8Array(4096).fill(1)));
     // moto 5.2.1 hashes a DIGEST message again, so its signature is over the wrong value: the
     // self-check after every remote signature turns that into ERR_SIGNER, not a broken certificate.
     const digestMode = track(await openSigner(uri('alias/fulcio-ca', '')));
-    await rejectsWith(digestMode.sign(utf8('x')), 'ERR_SIGNER', /does not verify against its public key/);
+    await rejectsWithCode(digestMode.sign(utf8('x')), 'ERR_SIGNER', /does not verify against its public key/);
   });
 
   test('unknown keys, non-signing keys and unsupported specs give ERR_CONFIG', async () => {
-    await rejectsWith(
+    await rejectsWithCode(
       openSigner(uri('alias/no-such-alias')),
       'ERR_CONFIG',
       /AWS KMS key alias\/no-such-alias at http:\/\/127\.0\.0\.1:\d+ \(region us-east-1\) not found/,
     );
-    await rejectsWith(openSigner(uri('11111111-2222-3333-4444-555555555555')), 'ERR_CONFIG', /not found/);
+    await rejectsWithCode(openSigner(uri('11111111-2222-3333-4444-555555555555')), 'ERR_CONFIG', /not found/);
     const sdk = new KMSClient({ endpoint: moto!.endpoint, region: 'us-east-1' });
     try {
       const make = async (KeySpec: KeySpec, KeyUsage: KeyUsageType) =>
         (await sdk.send(new CreateKeyCommand({ KeySpec, KeyUsage }))).KeyMetadata!.KeyId!;
-      await rejectsWith(
+      await rejectsWithCode(
         openSigner(uri(await make('SYMMETRIC_DEFAULT', 'ENCRYPT_DECRYPT'))),
         'ERR_CONFIG',
         /key usage ENCRYPT_DECRYPT; a signing key needs KeyUsage SIGN_VERIFY/,
       );
-      await rejectsWith(openSigner(uri(await make('HMAC_256', 'GENERATE_VERIFY_MAC'))), 'ERR_CONFIG', /key usage GENERATE_VERIFY_MAC/);
-      await rejectsWith(
+      await rejectsWithCode(openSigner(uri(await make('HMAC_256', 'GENERATE_VERIFY_MAC'))), 'ERR_CONFIG', /key usage GENERATE_VERIFY_MAC/);
+      await rejectsWithCode(
         openSigner(uri(await make('ECC_SECG_P256K1', 'SIGN_VERIFY'))),
         'ERR_CONFIG',
         /key spec ECC_SECG_P256K1; Waxseal signs with ECC_NIST_P256/,
@@ -153,13 +144,13 @@ describe('AWS KMS signer on moto', { skip }, () => {
     } finally {
       sdk.destroy();
     }
-    await rejectsWith(createAwsKmsKey(uri('alias/fulcio-ca'), 'ECC_NIST_P256'), 'ERR_CONFLICT', /alias\/fulcio-ca exists already/);
-    await rejectsWith(createAwsKmsKey(uri('11111111-2222-3333-4444-555555555555'), 'ECC_NIST_P256'), 'ERR_CONFIG', /name an alias/);
-    await rejectsWith(openSigner(uri('not a key id')), 'ERR_CONFIG', /not a key id, alias\/<name> or KMS ARN/);
+    await rejectsWithCode(createAwsKmsKey(uri('alias/fulcio-ca'), 'ECC_NIST_P256'), 'ERR_CONFLICT', /alias\/fulcio-ca exists already/);
+    await rejectsWithCode(createAwsKmsKey(uri('11111111-2222-3333-4444-555555555555'), 'ECC_NIST_P256'), 'ERR_CONFIG', /name an alias/);
+    await rejectsWithCode(openSigner(uri('not a key id')), 'ERR_CONFIG', /not a key id, alias\/<name> or KMS ARN/);
   });
 
   test('an unreachable endpoint fails with ERR_SIGNER instead of hanging', async () => {
     const port = await freePort();
-    await rejectsWith(openSigner(`awskms://127.0.0.1:${port}/alias/x`), 'ERR_SIGNER', /failed/);
+    await rejectsWithCode(openSigner(`awskms://127.0.0.1:${port}/alias/x`), 'ERR_SIGNER', /failed/);
   });
 });

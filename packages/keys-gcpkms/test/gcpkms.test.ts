@@ -24,7 +24,7 @@ import { p256, p384 } from '@noble/curves/nist.js';
 import { fromBase64, fromBase64Url, toBase64, utf8 } from '../../core/src/bytes.ts';
 import { publicKeyFromSpki, verifySignature, HASH_OID, type HashName } from '../../core/src/crypto.ts';
 import { nullValue, octetString, oid as derOid, seq } from '../../core/src/der.ts';
-import { isWaxsealError } from '../../core/src/errors.ts';
+import { rejectsWithCode } from '@waxseal/testkit';
 import { OID } from '../../core/src/oids.ts';
 import { intermediateCa, tsaLeaf } from '../../keys/src/certify.ts';
 import { crc32c } from '../src/gcpkms.ts';
@@ -147,15 +147,6 @@ function fakeKms(): (method: string, path: string, query: string, body: unknown)
       },
     };
   };
-}
-
-async function rejectsWith(p: Promise<unknown>, code: string, re: RegExp): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(isWaxsealError(e), `expected a WaxsealError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    assert.match(e.message, re);
-    return true;
-  });
 }
 
 function assertSigns(signer: Signer, data: Uint8Array, sig: Uint8Array): void {
@@ -299,28 +290,32 @@ describe('GCP KMS signer against recorded REST exchanges', () => {
   });
 
   test('unknown, forbidden and unsupported keys give ERR_CONFIG', async () => {
-    await rejectsWith(
+    await rejectsWithCode(
       openSigner(uri('missing')),
       'ERR_CONFIG',
       /cryptoKeys\/missing\/cryptoKeyVersions\/1 at http:\/\/127\.0\.0\.1:\d+ not found/,
     );
-    await rejectsWith(openSigner(uri('denied')), 'ERR_CONFIG', /permission denied/);
-    await rejectsWith(openSigner(uri('pss')), 'ERR_CONFIG', /uses RSA_SIGN_PSS_2048_SHA256; Waxseal signs with EC_SIGN_P256_SHA256/);
-    await rejectsWith(openSigner(`gcpkms://${PREFIX}/cryptoKeys/p256`), 'ERR_CONFIG', /name the key version/);
+    await rejectsWithCode(openSigner(uri('denied')), 'ERR_CONFIG', /permission denied/);
+    await rejectsWithCode(openSigner(uri('pss')), 'ERR_CONFIG', /uses RSA_SIGN_PSS_2048_SHA256; Waxseal signs with EC_SIGN_P256_SHA256/);
+    await rejectsWithCode(openSigner(`gcpkms://${PREFIX}/cryptoKeys/p256`), 'ERR_CONFIG', /name the key version/);
   });
 
   test('integrity checks: corrupted PEM, signature, unconfirmed digest, wrong version, wrong key -> ERR_SIGNER', async () => {
-    await rejectsWith(openSigner(uri('bad-pem-crc')), 'ERR_SIGNER', /public key .* fails its CRC32C check/);
+    await rejectsWithCode(openSigner(uri('bad-pem-crc')), 'ERR_SIGNER', /public key .* fails its CRC32C check/);
     const data = utf8('x');
-    await rejectsWith(track(await openSigner(uri('bad-sig-crc'))).sign(data), 'ERR_SIGNER', /signature .* fails its CRC32C check/);
-    await rejectsWith(track(await openSigner(uri('unverified'))).sign(data), 'ERR_SIGNER', /verifiedDigestCrc32c is not true/);
-    await rejectsWith(track(await openSigner(uri('wrong-name'))).sign(data), 'ERR_SIGNER', /answered for key version .*cryptoKeys\/p256\//);
-    await rejectsWith(track(await openSigner(uri('wrong-key'))).sign(data), 'ERR_SIGNER', /does not verify against its public key/);
+    await rejectsWithCode(track(await openSigner(uri('bad-sig-crc'))).sign(data), 'ERR_SIGNER', /signature .* fails its CRC32C check/);
+    await rejectsWithCode(track(await openSigner(uri('unverified'))).sign(data), 'ERR_SIGNER', /verifiedDigestCrc32c is not true/);
+    await rejectsWithCode(
+      track(await openSigner(uri('wrong-name'))).sign(data),
+      'ERR_SIGNER',
+      /answered for key version .*cryptoKeys\/p256\//,
+    );
+    await rejectsWithCode(track(await openSigner(uri('wrong-key'))).sign(data), 'ERR_SIGNER', /does not verify against its public key/);
   });
 
   test('an unreachable endpoint fails with ERR_SIGNER instead of hanging', async () => {
     const closed = await freePort();
-    await rejectsWith(
+    await rejectsWithCode(
       openSigner(`gcpkms://${versionName('p256')}?endpoint=127.0.0.1:${closed}`),
       'ERR_SIGNER',
       /reading the public key of .* failed/,

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { publicKeyFromSpki, verifySignature } from '../../core/src/crypto.ts';
-import { isWaxsealError } from '../../core/src/errors.ts';
+import { rejectsWithCode } from '@waxseal/testkit';
 import { utf8 } from '../../core/src/bytes.ts';
 import { OID } from '../../core/src/oids.ts';
 import { intermediateCa, selfSignedRoot, tsaLeaf } from '../../keys/src/certify.ts';
@@ -22,15 +22,6 @@ const skip = !MODULE || !hasCommand('softhsm2-util') ? 'SoftHSM 2 is not install
 
 const PIN_ENV = 'WAXSEAL_TEST_HSM_PIN';
 const uri = (path: string, query = `pin-source=env:${PIN_ENV}`) => `pkcs11:${path}?module-path=${MODULE}&${query}`;
-
-async function rejectsWith(p: Promise<unknown>, code: string, re: RegExp): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(isWaxsealError(e), `expected a WaxsealError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    assert.match(e.message, re);
-    return true;
-  });
-}
 
 function assertSigns(signer: Signer, data: Uint8Array, sig: Uint8Array): void {
   const pub = publicKeyFromSpki(signer.publicKeySpki);
@@ -173,39 +164,39 @@ describe('PKCS#11 signer on SoftHSM', { skip }, () => {
   });
 
   test('bad configuration gives clear WaxsealErrors', async () => {
-    await rejectsWith(
+    await rejectsWithCode(
       openSigner(uri('token=waxseal;object=ca-p256', 'pin-value=0000')),
       'ERR_CONFIG',
       /wrong PIN for PKCS#11 token waxseal/,
     );
-    await rejectsWith(
+    await rejectsWithCode(
       openSigner(uri('token=nope;object=ca-p256')),
       'ERR_CONFIG',
       /no initialised PKCS#11 token matches token=nope.*tokens present: waxseal/,
     );
-    await rejectsWith(
+    await rejectsWithCode(
       openSigner(uri('token=waxseal;object=no-such-key')),
       'ERR_CONFIG',
       /no private key with label "no-such-key" on PKCS#11 token waxseal/,
     );
-    await rejectsWith(
+    await rejectsWithCode(
       openSigner(uri('token=waxseal;object=ca-p256', 'pin-source=env:WAXSEAL_TEST_UNSET_PIN')),
       'ERR_CONFIG',
       /WAXSEAL_TEST_UNSET_PIN is not set/,
     );
-    await rejectsWith(
+    await rejectsWithCode(
       openSigner(uri('token=waxseal;object=ca-p256', `pin-source=file:${join(dir, 'missing-pin')}`)),
       'ERR_CONFIG',
       /cannot read PIN file/,
     );
-    await rejectsWith(
+    await rejectsWithCode(
       openSigner('pkcs11:token=waxseal;object=ca-p256?module-path=/nonexistent/libp11.so&pin-value=1234'),
       'ERR_CONFIG',
       /does not exist/,
     );
-    await rejectsWith(openSigner(uri('token=waxseal;object=ca-p256', '')), 'ERR_CONFIG', /no PIN/);
-    await rejectsWith(openSigner(uri('token=waxseal;object=ca-p256;type=cert')), 'ERR_CONFIG', /type=cert cannot sign/);
-    await rejectsWith(
+    await rejectsWithCode(openSigner(uri('token=waxseal;object=ca-p256', '')), 'ERR_CONFIG', /no PIN/);
+    await rejectsWithCode(openSigner(uri('token=waxseal;object=ca-p256;type=cert')), 'ERR_CONFIG', /type=cert cannot sign/);
+    await rejectsWithCode(
       generatePkcs11Key(uri('token=waxseal;object=ca-p256'), 'ecdsa-p256'),
       'ERR_CONFLICT',
       /already holds a private key with label "ca-p256"/,
@@ -219,10 +210,10 @@ describe('PKCS#11 signer on SoftHSM', { skip }, () => {
     for (const s of opened.splice(0)) await s.close?.();
     const s = await openSigner(uri('token=waxseal;object=ca-p256'));
     await s.close?.();
-    await rejectsWith(s.sign(utf8('x')), 'ERR_SIGNER', /closed/);
+    await rejectsWithCode(s.sign(utf8('x')), 'ERR_SIGNER', /closed/);
     await s.close?.(); // idempotent
     // With no signer logged in, a wrong PIN is refused by the token itself.
-    await rejectsWith(openSigner(uri('token=waxseal;object=ca-p256', 'pin-value=9999')), 'ERR_CONFIG', /wrong PIN/);
+    await rejectsWithCode(openSigner(uri('token=waxseal;object=ca-p256', 'pin-value=9999')), 'ERR_CONFIG', /wrong PIN/);
     const again = track(await openSigner(uri('token=waxseal;object=ca-p256')));
     assertSigns(again, utf8('reopened'), await again.sign(utf8('reopened')));
   });

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
 import fc from 'fast-check';
-import { isWaxsealError } from '../../core/src/errors.ts';
+import { WaxsealError } from '../../core/src/errors.ts';
+import { rejectsWithCode, throwsWithCode } from '@waxseal/testkit';
 import { publicKeyFromSpki } from '../../core/src/crypto.ts';
 import { assertSignatureMatches, rawEcdsaToDer, ResourcePool } from './backend-util.ts';
 
@@ -25,10 +26,7 @@ test('rawEcdsaToDer turns r||s into a DER signature node:crypto accepts', () => 
   raw[31] = 1;
   raw[32] = 0x80;
   assert.deepEqual(Buffer.from(rawEcdsaToDer(raw)).toString('hex'), `302602010102210080${'00'.repeat(31)}`);
-  assert.throws(
-    () => rawEcdsaToDer(new Uint8Array(63)),
-    (e: unknown) => isWaxsealError(e, 'ERR_SIGNER'),
-  );
+  throwsWithCode(() => rawEcdsaToDer(new Uint8Array(63)), 'ERR_SIGNER');
 });
 
 test('assertSignatureMatches rejects a signature by another key', () => {
@@ -37,14 +35,12 @@ test('assertSignatureMatches rejects a signature by another key', () => {
   const pub = publicKeyFromSpki(new Uint8Array(a.publicKey.export({ format: 'der', type: 'spki' })));
   const msg = Buffer.from('m');
   assertSignatureMatches(pub, 'sha256', msg, nodeSign('sha256', msg, a.privateKey), 'k');
-  assert.throws(
+  throwsWithCode(
     () => assertSignatureMatches(pub, 'sha256', msg, nodeSign('sha256', msg, b.privateKey), 'kms://x'),
-    (e: unknown) => isWaxsealError(e, 'ERR_SIGNER') && /kms:\/\/x/.test(e.message),
+    'ERR_SIGNER',
+    /kms:\/\/x/,
   );
-  assert.throws(
-    () => assertSignatureMatches(pub, 'sha256', msg, Uint8Array.of(1, 2, 3), 'k'),
-    (e: unknown) => isWaxsealError(e, 'ERR_SIGNER'),
-  );
+  throwsWithCode(() => assertSignatureMatches(pub, 'sha256', msg, Uint8Array.of(1, 2, 3), 'k'), 'ERR_SIGNER');
 });
 
 test('ResourcePool: bounded, FIFO waiters, discard replaces, close fails waiters', async () => {
@@ -64,10 +60,11 @@ test('ResourcePool: bounded, FIFO waiters, discard replaces, close fails waiters
   const w3 = pool.acquire();
   const idle = pool.close();
   assert.deepEqual(idle, []);
-  await assert.rejects(w3, (e: unknown) => isWaxsealError(e, 'ERR_SIGNER'));
-  await assert.rejects(pool.acquire(), (e: unknown) => isWaxsealError(e, 'ERR_SIGNER'));
+  await rejectsWithCode(w3, 'ERR_SIGNER');
+  await rejectsWithCode(pool.acquire(), 'ERR_SIGNER');
+  // The factory's own error reaches the caller unchanged.
   const failing = new ResourcePool(1, () => {
-    throw new Error('no sessions');
+    throw new WaxsealError('ERR_SIGNER', 'no sessions');
   });
-  await assert.rejects(failing.acquire(), /no sessions/);
+  await rejectsWithCode(failing.acquire(), 'ERR_SIGNER', /no sessions/);
 });

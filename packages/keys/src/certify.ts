@@ -41,78 +41,60 @@ export async function signCertificate(req: CertificateRequest, issuerSigner: Sig
   return parseCertificate(assembleCertificate(tbs, sigAlg, signature));
 }
 
-export interface CaCertOptions {
+/** Subject and validity, as every profile below takes them. */
+export interface NameAndValidity {
   organization?: string;
   commonName: string;
+  /** Default: a minute ago (clock skew). */
   notBefore?: Date;
   notAfter: Date;
+}
+
+export interface CaCertOptions extends NameAndValidity {
   /** Path length constraint; undefined means unconstrained. */
   pathLen?: number;
   /** EKUs to put on the CA certificate (Fulcio intermediates carry codeSigning). */
   extKeyUsage?: string[];
 }
 
+function request(spki: Uint8Array, o: NameAndValidity, extensions: ExtensionSpec[]): CertificateRequest {
+  return {
+    subject: simpleName(o.organization, o.commonName),
+    spki,
+    notBefore: o.notBefore ?? new Date(Date.now() - 60_000),
+    notAfter: o.notAfter,
+    extensions,
+  };
+}
+
+/** CA profile: basicConstraints, keyUsage keyCertSign + cRLSign, SKID, AKID (unless self-signed), EKUs if any. */
+function caExtensions(spki: Uint8Array, o: CaCertOptions, issuer?: Certificate): ExtensionSpec[] {
+  return [
+    ext.basicConstraints(true, o.pathLen),
+    ext.keyUsage(['keyCertSign', 'cRLSign']),
+    ext.subjectKeyId(spki),
+    ...(issuer ? [ext.authorityKeyId(keyIdentifier(issuer.spki))] : []),
+    ...(o.extKeyUsage ? [ext.extKeyUsage(o.extKeyUsage)] : []),
+  ];
+}
+
 /** A self-signed root CA certificate for `signer`'s key. */
 export function selfSignedRoot(signer: Signer, o: CaCertOptions): Promise<Certificate> {
-  return signCertificate(
-    {
-      subject: simpleName(o.organization, o.commonName),
-      spki: signer.publicKeySpki,
-      notBefore: o.notBefore ?? new Date(Date.now() - 60_000),
-      notAfter: o.notAfter,
-      extensions: [
-        ext.basicConstraints(true, o.pathLen),
-        ext.keyUsage(['keyCertSign', 'cRLSign']),
-        ext.subjectKeyId(signer.publicKeySpki),
-        ...(o.extKeyUsage ? [ext.extKeyUsage(o.extKeyUsage)] : []),
-      ],
-    },
-    signer,
-  );
+  return signCertificate(request(signer.publicKeySpki, o, caExtensions(signer.publicKeySpki, o)), signer);
 }
 
 /** An intermediate CA certificate for `subjectSpki`, issued by `issuer` / `issuerSigner`. */
 export function intermediateCa(subjectSpki: Uint8Array, issuerSigner: Signer, issuer: Certificate, o: CaCertOptions): Promise<Certificate> {
-  return signCertificate(
-    {
-      subject: simpleName(o.organization, o.commonName),
-      spki: subjectSpki,
-      notBefore: o.notBefore ?? new Date(Date.now() - 60_000),
-      notAfter: o.notAfter,
-      extensions: [
-        ext.basicConstraints(true, o.pathLen),
-        ext.keyUsage(['keyCertSign', 'cRLSign']),
-        ext.subjectKeyId(subjectSpki),
-        ext.authorityKeyId(keyIdentifier(issuer.spki)),
-        ...(o.extKeyUsage ? [ext.extKeyUsage(o.extKeyUsage)] : []),
-      ],
-    },
-    issuerSigner,
-    issuer,
-  );
+  return signCertificate(request(subjectSpki, o, caExtensions(subjectSpki, o, issuer)), issuerSigner, issuer);
 }
 
 /** A TSA leaf: not a CA, exactly one EKU (timeStamping), critical. */
-export function tsaLeaf(
-  subjectSpki: Uint8Array,
-  issuerSigner: Signer,
-  issuer: Certificate,
-  o: { organization?: string; commonName: string; notBefore?: Date; notAfter: Date },
-): Promise<Certificate> {
-  return signCertificate(
-    {
-      subject: simpleName(o.organization, o.commonName),
-      spki: subjectSpki,
-      notBefore: o.notBefore ?? new Date(Date.now() - 60_000),
-      notAfter: o.notAfter,
-      extensions: [
-        ext.keyUsage(['digitalSignature']),
-        ext.extKeyUsage([OID.kpTimeStamping], true),
-        ext.subjectKeyId(subjectSpki),
-        ext.authorityKeyId(keyIdentifier(issuer.spki)),
-      ],
-    },
-    issuerSigner,
-    issuer,
-  );
+export function tsaLeaf(subjectSpki: Uint8Array, issuerSigner: Signer, issuer: Certificate, o: NameAndValidity): Promise<Certificate> {
+  const extensions = [
+    ext.keyUsage(['digitalSignature']),
+    ext.extKeyUsage([OID.kpTimeStamping], true),
+    ext.subjectKeyId(subjectSpki),
+    ext.authorityKeyId(keyIdentifier(issuer.spki)),
+  ];
+  return signCertificate(request(subjectSpki, o, extensions), issuerSigner, issuer);
 }

@@ -3,5 +3,6 @@ export { ResourcePool, assertSignatureMatches, canonicalPublicKey, errorText, ra
 export { intermediateCa, selfSignedRoot, tsaLeaf } from './certify.ts';
 export { KeyObjectSigner, generateSigner, signerFromPem, type GeneratedKeyKind } from './memory.ts';
 export { openSigner } from './open.ts';
+export { checkSecretFileTarget, writeSecretFile, type SecretFileOptions } from './secret-file.ts';
 export { signatureAlgorithmIdentifier, type Signer } from './signer.ts';
 export type { SigningThread } from './signing-thread.ts';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { verify } from 'node:crypto';
 import { generateSigner } from './memory.ts';
 import { packMessages, unpackMessages } from './signing-thread.ts';
-import { isWaxsealError } from '../../core/src/errors.ts';
+import { rejectsWithCode } from '@waxseal/testkit';
 import { publicKeyFromSpki } from '../../core/src/crypto.ts';
 
 const signMany = (t: ReturnType<ReturnType<typeof generateSigner>['startSigningThread']>, msgs: Uint8Array[]) =>
@@ -36,9 +36,9 @@ for (const kind of ['ecdsa-p256', 'ecdsa-p384', 'ed25519'] as const) {
 
 test('after close, and for batches in flight at close, callers get ERR_SIGNER (never a hang)', async () => {
   const thread = generateSigner().startSigningThread();
-  const inFlight = assert.rejects(signMany(thread, [Uint8Array.of(1)]), (e: unknown) => isWaxsealError(e, 'ERR_SIGNER'));
+  const inFlight = rejectsWithCode(signMany(thread, [Uint8Array.of(1)]), 'ERR_SIGNER');
   await thread.close();
   assert.equal(thread.healthy, false);
   await inFlight;
-  await assert.rejects(signMany(thread, [Uint8Array.of(2)]), (e: unknown) => isWaxsealError(e, 'ERR_SIGNER'));
+  await rejectsWithCode(signMany(thread, [Uint8Array.of(2)]), 'ERR_SIGNER');
 });

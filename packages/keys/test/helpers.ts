@@ -67,14 +67,28 @@ export interface Moto {
   stop(): Promise<void>;
 }
 
-/** Starts `moto_server` on a free port and waits until it answers; stop() kills it. */
+/** Starts `moto_server` on a free port and waits until it is listening; stop() kills it. */
 export async function startMoto(): Promise<Moto> {
   const { spawn } = await import('node:child_process');
   const port = await freePort();
   const child = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const endpoint = `http://127.0.0.1:${port}`;
   let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => {
-    if (stderr.length < 4000) stderr += d.toString();
+  // Werkzeug prints " * Running on <endpoint>" once its socket listens: wait for that line
+  // (or the exit, or 20 s), not for a polling loop to get lucky.
+  const ready = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`moto_server did not start listening on ${endpoint} within 20 s: ${stderr}`)), 20_000);
+    child.stderr!.on('data', (d: Buffer) => {
+      if (stderr.length < 4000) stderr += d.toString();
+      if (stderr.includes(`Running on ${endpoint}`)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', () => {
+      clearTimeout(timer);
+      reject(new Error(`moto_server exited early: ${stderr}`));
+    });
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const stop = async () => {
@@ -85,21 +99,11 @@ export async function startMoto(): Promise<Moto> {
       clearTimeout(timer);
     }
   };
-  const endpoint = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`moto_server exited early: ${stderr}`);
-    try {
-      const r = await fetch(`${endpoint}/moto-api/`, { signal: AbortSignal.timeout(1000) });
-      await r.arrayBuffer();
-      break;
-    } catch {
-      if (Date.now() > deadline) {
-        await stop();
-        throw new Error(`moto_server did not become ready on ${endpoint}: ${stderr}`);
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
+  try {
+    await ready;
+  } catch (e) {
+    await stop();
+    throw e;
   }
   return { endpoint, hostPort: `127.0.0.1:${port}`, stop };
 }

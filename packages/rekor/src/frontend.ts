@@ -7,8 +7,8 @@
 // forwarded to the main thread's router unchanged.
 import { Worker } from 'node:worker_threads';
 import { createServer, type Server } from 'node:http';
-import { WaxsealError, encodePem, concat, siblingModuleUrl } from '@waxseal/core';
-import { defaultErrorFormatter, type ErrorFormatter, type Request, type Response, type Router } from '@waxseal/server';
+import { WaxsealError, encodePem, concat, siblingModuleUrl, utf8 } from '@waxseal/core';
+import { defaultErrorFormatter, parseRequestJson, type ErrorFormatter, type Request, type Response, type Router } from '@waxseal/server';
 import type { LogService, LogServiceOptions } from './service.ts';
 
 /** What a worker needs to validate entries exactly as the service does. */
@@ -73,7 +73,7 @@ async function dispatch(router: Router, m: HttpForward): Promise<Response> {
       json: async <T>(max?: number): Promise<T> => {
         if (max !== undefined && body.length > max) throw new WaxsealError('ERR_BODY_TOO_LARGE', `request body exceeds ${max} bytes`);
         try {
-          return JSON.parse(body.toString('utf8')) as T;
+          return parseRequestJson<T>(body, max);
         } catch {
           throw new WaxsealError('ERR_JSON_PARSE', 'request body is not valid JSON');
         }
@@ -122,7 +122,7 @@ export async function startFrontends(
     maxRequestBytes,
     maxV2RequestBytes: opts.maxV2RequestBytes ?? 256 * 1024,
     frozen: opts.frozen ?? false,
-    v2LogId: service.log.ids.v2LogId,
+    v2LogId: service.v2LogId,
     trustedCas: policy.trustedCas.map((c) => encodePem('CERTIFICATE', c.der)),
     allowPublicKeys: policy.allowPublicKeys,
     policy: {
@@ -157,7 +157,7 @@ export async function startFrontends(
         if (m.type === 'add') {
           for (const item of m.items) {
             service.log
-              .add({ body: item.body, indexKeys: item.indexKeys })
+              .add({ body: item.body, indexKeys: item.indexKeys.map(utf8) })
               .then(async (r) => {
                 // Copy into one compact buffer: views into tile memory would clone whole tiles.
                 const proof = r.duplicate ? new Uint8Array(0) : concat(...(await service.log.inclusionProof(r.index, r.checkpoint.size)));

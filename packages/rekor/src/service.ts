@@ -7,6 +7,8 @@
 // Every entry, whichever API wrote it, is a leaf of the same tree. Each published size has two
 // checkpoints signed by the log key: the C2SP one (origin "<host>") served by the tiles API and
 // embedded in v2 responses, and the Rekor v1 one (origin "<host> - <treeID>") used by the v1 API.
+// The engine (@waxseal/tlog) knows none of Rekor: the tree ID, integratedTime, the v1 note and
+// the search keys live in its opaque slots (personality.ts).
 import {
   WaxsealError,
   canonicalBytes,
@@ -32,6 +34,7 @@ import {
 } from '@waxseal/server';
 import type { Signer } from '@waxseal/keys';
 import { TransparencyLog, SqliteFileStorage, mountTileReadApi, type PublishedCheckpoint, type LogStorage } from '@waxseal/tlog';
+import { integratedTimeOf, rekorLogOptions, treeIdOf, v1LogId, v1NoteOf } from './personality.ts';
 import { SignatureVerifier } from './verifier.ts';
 import { DEFAULT_POLICY, type CanonicalEntry, type EntryContext, type EntryPolicy } from './entries/common.ts';
 import { canonicalizeProposedEntry } from './entries/v1.ts';
@@ -113,8 +116,15 @@ export class LogService implements Service {
   readonly log: TransparencyLog;
   readonly verifier: SignatureVerifier;
   readonly ctx: EntryContext;
+  /** Rekor v1 tree ID (decimal int64), recorded with the log. */
+  readonly treeId: string;
+  /** Rekor v1 log ID: SHA-256 of the log key's SPKI. */
+  readonly v1LogId: Uint8Array;
+  /** Rekor v2 log ID: the C2SP key ID of the checkpoint signer. */
+  readonly v2LogId: Uint8Array;
   readonly #opts: LogServiceOptions;
   readonly #createdAt: string;
+  readonly #logIdHex: string;
 
   private constructor(log: TransparencyLog, verifier: SignatureVerifier, ctx: EntryContext, opts: LogServiceOptions, createdAt: string) {
     this.log = log;
@@ -122,6 +132,10 @@ export class LogService implements Service {
     this.ctx = ctx;
     this.#opts = opts;
     this.#createdAt = createdAt;
+    this.treeId = treeIdOf(log.identity);
+    this.v1LogId = v1LogId(log.signer.publicKeySpki);
+    this.v2LogId = log.ids.keyId;
+    this.#logIdHex = toHex(this.v1LogId);
   }
 
   static async create(opts: LogServiceOptions): Promise<LogService> {
@@ -134,18 +148,20 @@ export class LogService implements Service {
       storage,
       signer: opts.signer,
       origin,
-      ...(opts.treeId === undefined ? {} : { treeId: opts.treeId }),
+      ...rekorLogOptions(opts.signer, opts.treeId),
       ...(opts.batchSize === undefined ? {} : { batchSize: opts.batchSize }),
       ...(opts.batchMaxDelayMs === undefined ? {} : { batchMaxDelayMs: opts.batchMaxDelayMs }),
       ...(opts.checkpointIntervalMs === undefined ? {} : { checkpointIntervalMs: opts.checkpointIntervalMs }),
       ...(opts.maxPending === undefined ? {} : { maxPending: opts.maxPending }),
     });
+    try {
+      treeIdOf(log.identity);
+    } catch (e) {
+      await log.close();
+      throw e;
+    }
     const verifier = new SignatureVerifier({ workers: opts.verifyWorkers ?? 0 });
     return new LogService(log, verifier, { verifier, policy }, opts, log.identity.createdAt || new Date().toISOString());
-  }
-
-  get treeId(): string {
-    return this.log.treeId;
   }
 
   get hostname(): string {
@@ -154,12 +170,12 @@ export class LogService implements Service {
 
   /** 16 hex digits of the tree ID: the entry-ID prefix. */
   get treeIdHex(): string {
-    return BigInt(this.log.treeId).toString(16).padStart(16, '0');
+    return BigInt(this.treeId).toString(16).padStart(16, '0');
   }
 
   /** Rekor v1 log ID: hex SHA-256 of the log key's SPKI. */
   get logIdHex(): string {
-    return toHex(this.log.ids.v1LogId);
+    return this.#logIdHex;
   }
 
   /** The log's public key as PEM. */
@@ -184,13 +200,13 @@ export class LogService implements Service {
     if (host !== this.log.origin)
       throw new WaxsealError('ERR_CONFIG', `the v2 base URL host ${host} must equal the log hostname ${this.log.origin}`);
     return {
-      v1: { baseUrl: urls.v1BaseUrl, hashAlgorithm: 'SHA2_256', publicKey, logId: { keyId: toBase64(this.log.ids.v1LogId) } },
+      v1: { baseUrl: urls.v1BaseUrl, hashAlgorithm: 'SHA2_256', publicKey, logId: { keyId: toBase64(this.v1LogId) } },
       v2: {
         baseUrl: v2BaseUrl,
         hashAlgorithm: 'SHA2_256',
         publicKey,
-        logId: { keyId: toBase64(this.log.ids.v2LogId) },
-        checkpointKeyId: { keyId: toBase64(this.log.ids.v2LogId) },
+        logId: { keyId: toBase64(this.v2LogId) },
+        checkpointKeyId: { keyId: toBase64(this.v2LogId) },
       },
     };
   }
@@ -221,9 +237,9 @@ export class LogService implements Service {
     return handleCreateV2(req, {
       ctx: this.ctx,
       maxBytes: this.#opts.maxV2RequestBytes ?? 256 * 1024,
-      v2LogId: this.log.ids.v2LogId,
+      v2LogId: this.v2LogId,
       add: async (entry) => {
-        const r = await this.log.add({ body: entry.body, indexKeys: entry.indexKeys });
+        const r = await this.log.add({ body: entry.body, indexKeys: entry.indexKeys.map(utf8) });
         return { ...r, proof: r.duplicate ? [] : await this.log.inclusionProof(r.index, r.checkpoint.size) };
       },
     });
@@ -235,7 +251,7 @@ export class LogService implements Service {
     entry: Pick<CanonicalEntry, 'kind' | 'apiVersion' | 'body'>,
     cp: PublishedCheckpoint,
   ): Promise<Record<string, unknown>> {
-    return transparencyLogEntryJson(this.log.ids.v2LogId, index, entry, cp, await this.log.inclusionProof(index, cp.size));
+    return transparencyLogEntryJson(this.v2LogId, index, entry, cp, await this.log.inclusionProof(index, cp.size));
   }
 
   // ------------------------------------------------------------------ v1
@@ -245,7 +261,7 @@ export class LogService implements Service {
     requireJson(req);
     const body = await req.json(this.#opts.maxRequestBytes ?? 10 << 20);
     const entry = await canonicalizeProposedEntry(body, this.ctx);
-    const r = await this.log.add({ body: entry.body, indexKeys: entry.indexKeys });
+    const r = await this.log.add({ body: entry.body, indexKeys: entry.indexKeys.map(utf8) });
     const entryId = this.treeIdHex + toHex(r.leafHash);
     const location = `${prefix}/api/v1/log/entries/${entryId}`;
     if (r.duplicate) {
@@ -255,7 +271,7 @@ export class LogService implements Service {
         body: JSON.stringify({ code: 409, message: `An equivalent entry already exists in the transparency log with UUID ${entryId}` }),
       };
     }
-    const logEntry = await this.v1LogEntry(r.index, entry.body, r.integratedTime, r.checkpoint);
+    const logEntry = await this.v1LogEntry(r.index, entry.body, integratedTimeOf(r.metadata), r.checkpoint);
     return { status: 201, headers: { 'content-type': 'application/json', etag: entryId, location }, body: JSON.stringify(logEntry) };
   }
 
@@ -284,7 +300,7 @@ export class LogService implements Service {
             treeSize: cp.size,
             rootHash: toHex(cp.rootHash),
             hashes: proof.map(toHex),
-            checkpoint: cp.noteV1,
+            checkpoint: v1NoteOf(cp),
           },
         },
       },
@@ -293,7 +309,7 @@ export class LogService implements Service {
 
   async #entryAt(index: number): Promise<Record<string, unknown> | undefined> {
     const e = await this.log.entry(index);
-    return e ? this.v1LogEntry(e.index, e.body, e.integratedTime) : undefined;
+    return e ? this.v1LogEntry(e.index, e.body, integratedTimeOf(e.metadata)) : undefined;
   }
 
   /** Index of a published entry named by a 64-hex UUID or 80-hex entry ID. */
@@ -357,13 +373,13 @@ export class LogService implements Service {
 
   #checkTreeId(req: Request): void {
     const t = req.query.get('treeID');
-    if (t !== null && t !== this.log.treeId) throw new WaxsealError('ERR_NOT_FOUND', `unknown tree ID ${t.slice(0, 24)}`);
+    if (t !== null && t !== this.treeId) throw new WaxsealError('ERR_NOT_FOUND', `unknown tree ID ${t.slice(0, 24)}`);
   }
 
   #logInfo(req: Request): Response {
     this.#checkTreeId(req);
     const cp = this.log.checkpoint;
-    return json(200, { rootHash: toHex(cp.rootHash), treeSize: cp.size, signedTreeHead: cp.noteV1, treeID: this.log.treeId });
+    return json(200, { rootHash: toHex(cp.rootHash), treeSize: cp.size, signedTreeHead: v1NoteOf(cp), treeID: this.treeId });
   }
 
   #publicKey(req: Request): Response {
@@ -413,7 +429,7 @@ export class LogService implements Service {
     if (keys.length === 0) throw new WaxsealError('ERR_INVALID_INPUT', 'give at least one of hash, email, subject or publicKey');
     const published = this.log.checkpoint.size;
     const sets = await Promise.all(
-      keys.map(async (k) => new Set((await this.log.storage.searchIndex(k, 10000)).filter((i) => i < published))),
+      keys.map(async (k) => new Set((await this.log.storage.searchIndex(utf8(k), 10000)).filter((i) => i < published))),
     );
     let result = sets[0]!;
     for (const s of sets.slice(1)) result = operator === 'and' ? new Set([...result].filter((i) => s.has(i))) : new Set([...result, ...s]);

@@ -3,7 +3,7 @@
 // 500 with no detail leaked. Servers never crash on a request.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { WaxsealError, ERROR_CODES } from '@waxseal/core';
+import { WaxsealError, ERROR_CODES, DEFAULT_JSON_MAX_DEPTH, JsonScanner, parseJsonBounded, type JsonLimits } from '@waxseal/core';
 
 export interface Request {
   method: string;
@@ -16,7 +16,11 @@ export interface Request {
   raw: IncomingMessage;
   /** The request body, read lazily and bounded by `maxBytes`. */
   body(maxBytes?: number): Promise<Buffer>;
-  /** Parses the body as JSON (bounded); ERR_JSON_PARSE on bad JSON. */
+  /**
+   * Parses the body as JSON within REQUEST_JSON_LIMITS and `maxBytes` (the route's body limit by
+   * default). The nesting is scanned as the body arrives, so an over-deep body is refused
+   * (ERR_INVALID_INPUT) before it is buffered; ERR_JSON_PARSE on bad JSON.
+   */
   json<T = unknown>(maxBytes?: number): Promise<T>;
   /** Media type of the request without parameters, lower-cased ('' when absent). */
   mediaType: string;
@@ -34,6 +38,43 @@ export type Handler = (req: Request) => Promise<Response> | Response;
 export type ErrorFormatter = (err: WaxsealError) => Response;
 
 export const DEFAULT_MAX_BODY = 1 << 20;
+
+/**
+ * Nesting and value limits for every JSON request body. No request we serve nests deeper than a
+ * few levels or holds more than a few dozen values; the value cap bounds the heap one body can
+ * cost (JSON.parse allocates ~8-56 bytes per value) whatever its size.
+ */
+export const REQUEST_JSON_LIMITS = { maxDepth: DEFAULT_JSON_MAX_DEPTH, maxValues: 16_384 } as const;
+
+/** A request body (already read) parsed as JSON within REQUEST_JSON_LIMITS and `maxBytes`. */
+export function parseRequestJson<T = unknown>(body: Uint8Array, maxBytes: number = body.length): T {
+  return parseJsonBounded(body, requestJsonLimits(maxBytes)) as T;
+}
+
+function requestJsonLimits(maxBytes: number): JsonLimits {
+  return { maxBytes, ...REQUEST_JSON_LIMITS, what: 'request body' };
+}
+
+/**
+ * decodeURIComponent for request input: a malformed escape (`%ZZ`, a truncated UTF-8 sequence) is
+ * the client's mistake, a 400 ERR_INVALID_INPUT, never a URIError (which would be a 500).
+ */
+export function decodeUriComponentSafe(s: string, what = 'the request path'): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw new WaxsealError('ERR_INVALID_INPUT', `${what} has a malformed percent-escape`);
+  }
+}
+
+/** The request target as a URL; a target no URL parser accepts (e.g. `http://[/`) is ERR_INVALID_INPUT. */
+export function requestUrl(rawUrl: string | undefined): URL {
+  try {
+    return new URL(rawUrl ?? '/', 'http://localhost');
+  } catch {
+    throw new WaxsealError('ERR_INVALID_INPUT', 'the request target is not a valid URL');
+  }
+}
 
 export function json(status: number, value: unknown, headers: Record<string, string> = {}): Response {
   return { status, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(value) };
@@ -118,7 +159,7 @@ export class Router {
           ok = false;
           break;
         }
-        if (p.startsWith(':')) params[p.slice(1)] = decodeURIComponent(s);
+        if (p.startsWith(':')) params[p.slice(1)] = decodeUriComponentSafe(s);
         else if (p !== s) {
           ok = false;
           break;
@@ -136,7 +177,13 @@ export class Router {
   }
 }
 
-function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+/**
+ * Reads the body up to `maxBytes`. `onChunk` sees each chunk as it arrives and may refuse the body
+ * by throwing: from then on nothing is kept, but the rest (at most `maxBytes`) is still read and
+ * dropped before the refusal is answered, because node:http closes a connection answered early
+ * and most clients then report the broken pipe instead of the answer.
+ */
+function readBody(req: IncomingMessage, maxBytes: number, onChunk?: (c: Buffer) => void): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > maxBytes) {
@@ -147,28 +194,51 @@ function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
+    let refused: unknown;
+    const finish = (e: unknown) => {
+      done = true;
+      chunks.length = 0;
+      reject(e);
+    };
     req.on('data', (c: Buffer) => {
       if (done) return;
       size += c.length;
       if (size > maxBytes) {
-        done = true;
-        reject(new WaxsealError('ERR_BODY_TOO_LARGE', `request body exceeds ${maxBytes} bytes`));
+        finish(refused ?? new WaxsealError('ERR_BODY_TOO_LARGE', `request body exceeds ${maxBytes} bytes`));
         req.resume();
         return;
+      }
+      if (refused !== undefined) return;
+      if (onChunk) {
+        try {
+          onChunk(c);
+        } catch (e) {
+          refused = e;
+          chunks.length = 0;
+          return;
+        }
       }
       chunks.push(c);
     });
     req.on('end', () => {
-      if (!done) resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+      if (done) return;
+      if (refused !== undefined) finish(refused);
+      else {
+        done = true;
+        resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+      }
     });
     req.on('error', (e) => {
-      if (!done) reject(new WaxsealError('ERR_INVALID_INPUT', 'request body could not be read', { cause: e }));
+      if (!done) finish(refused ?? new WaxsealError('ERR_INVALID_INPUT', 'request body could not be read', { cause: e }));
+    });
+    // A client that goes away mid-body: settle rather than hold the handler forever.
+    req.on('close', () => {
+      if (!done) finish(refused ?? new WaxsealError('ERR_INVALID_INPUT', 'request body was cut short'));
     });
   });
 }
 
-function makeRequest(raw: IncomingMessage, params: Record<string, string>, defaultMax: number): Request {
-  const url = new URL(raw.url ?? '/', 'http://localhost');
+function makeRequest(raw: IncomingMessage, url: URL, params: Record<string, string>, defaultMax: number): Request {
   let cached: Promise<Buffer> | undefined;
   const body = (maxBytes = defaultMax) => (cached ??= readBody(raw, maxBytes));
   const ct = String(raw.headers['content-type'] ?? '');
@@ -180,13 +250,14 @@ function makeRequest(raw: IncomingMessage, params: Record<string, string>, defau
     params,
     raw,
     body,
-    async json<T>(maxBytes?: number): Promise<T> {
-      const b = await body(maxBytes);
-      try {
-        return JSON.parse(b.toString('utf8')) as T;
-      } catch {
-        throw new WaxsealError('ERR_JSON_PARSE', 'request body is not valid JSON');
+    async json<T>(maxBytes = defaultMax): Promise<T> {
+      const limits = requestJsonLimits(maxBytes);
+      if (!cached) {
+        // Scan while reading: an over-deep body is refused at the first chunk that passes the limit.
+        const scanner = new JsonScanner(limits);
+        cached = readBody(raw, maxBytes, (c) => scanner.push(c));
       }
+      return parseJsonBounded(await cached, limits) as T;
     },
     mediaType: ct.split(';')[0]!.trim().toLowerCase(),
   };
@@ -218,7 +289,15 @@ export interface ServeOptions {
 export function requestListener(opts: ServeOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const max = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
   return (raw, res) => {
-    const rawRoute = opts.router.matchRaw(new URL(raw.url ?? '/', 'http://localhost').pathname);
+    let target: URL;
+    try {
+      target = requestUrl(raw.url);
+    } catch (e) {
+      // Listeners must never throw: node:http would take the whole process down.
+      send(res, (opts.errorFormatter ?? defaultErrorFormatter)(e as WaxsealError), false);
+      return;
+    }
+    const rawRoute = opts.router.matchRaw(target.pathname);
     if (rawRoute) {
       (raw as IncomingMessage & { originalUrl?: string }).originalUrl = raw.url;
       raw.url = raw.url!.slice(rawRoute.prefix.length) || '/';
@@ -228,12 +307,12 @@ export function requestListener(opts: ServeOptions): (req: IncomingMessage, res:
     let request: Request | undefined;
     let format = opts.errorFormatter ?? defaultErrorFormatter;
     const run = async (): Promise<Response> => {
-      const url = new URL(raw.url ?? '/', 'http://localhost');
+      const url = target;
       const m = opts.router.match(raw.method ?? 'GET', url.pathname);
       if (m === undefined) throw new WaxsealError('ERR_NOT_FOUND', `no route for ${url.pathname}`);
       if (m === 'method') throw new WaxsealError('ERR_METHOD_NOT_ALLOWED', `${raw.method} is not allowed on ${url.pathname}`);
       if (m.errorFormatter) format = m.errorFormatter;
-      request = makeRequest(raw, m.params, max);
+      request = makeRequest(raw, url, m.params, max);
       return m.handler(request);
     };
     run()

@@ -1,11 +1,15 @@
 // Public surface of server.
 export {
   DEFAULT_MAX_BODY,
+  REQUEST_JSON_LIMITS,
   Router,
+  decodeUriComponentSafe,
   defaultErrorFormatter,
   json,
   listen,
+  parseRequestJson,
   requestListener,
+  requestUrl,
   text,
   type ErrorFormatter,
   type Request,

@@ -1,5 +1,5 @@
 // Hashing a file at disk speed: readSync into one reused buffer (no stream, no per-chunk
-// allocation), which measured ~2x faster than a read stream on these machines (perf.md 4.2).
+// allocation), which measured ~2x faster than a read stream on our 2-core benchmark machines (docs/performance.md).
 import { openSync, readSync, closeSync, fstatSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { WaxsealError, type HashName } from '@waxseal/core';

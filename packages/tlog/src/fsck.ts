@@ -3,17 +3,27 @@
 // live log (it reads one database snapshot and only the tiles the published tree covers).
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { leafHash, bytesEqual, fromBase64, toHex, publicKeyFromSpki, WaxsealError } from '@waxseal/core';
+import { leafHash, bytesEqual, fromBase64, toHex, publicKeyFromSpki, WaxsealError, type PublicKeyInfo } from '@waxseal/core';
 import { SqliteFileStorage } from './sqlite.ts';
 import { TileHashTree, type TileWrite } from './tree.ts';
 import { HASH_SIZE, TILE_WIDTH, decodeEntryBundle, tileWidthAt } from './tiles.ts';
-import { verifyCheckpointNote, verifyCheckpointNoteV1 } from './checkpoint.ts';
+import { verifyCheckpointNote } from './checkpoint.ts';
+import type { LogIdentity, StoredCheckpoint } from './storage.ts';
+
+export interface FsckOptions {
+  /**
+   * Verifies a checkpoint's extra bytes (the personality's, e.g. Rekor's v1 note) and returns
+   * the tree they sign; throwing reports an error. Without it the extra bytes are not checked.
+   */
+  verifyExtra?: (cp: StoredCheckpoint, identity: LogIdentity, key: PublicKeyInfo) => { size: number; rootHash: Uint8Array };
+}
 
 export interface FsckReport {
   ok: boolean;
   dataDir: string;
   origin: string;
-  treeId: string;
+  /** The personality's parameters recorded with the log. */
+  params: Record<string, string>;
   /** Committed entries. */
   entries: number;
   /** Size of the newest stored checkpoint. */
@@ -29,14 +39,14 @@ export interface FsckReport {
 const CHUNK = 4096;
 const MAX_ERRORS = 100;
 
-export async function fsckLog(dataDir: string): Promise<FsckReport> {
+export async function fsckLog(dataDir: string, opts: FsckOptions = {}): Promise<FsckReport> {
   const storage = new SqliteFileStorage(dataDir, { readOnly: true });
-  const identity = await storage.open({ origin: '', treeId: '', publicKey: '', createdAt: '' });
+  const identity = await storage.open({ origin: '', publicKey: '', createdAt: '', params: {} });
   const report: FsckReport = {
     ok: false,
     dataDir,
     origin: identity.origin,
-    treeId: identity.treeId,
+    params: { ...identity.params },
     entries: 0,
     publishedSize: 0,
     checkpointsChecked: 0,
@@ -100,9 +110,9 @@ export async function fsckLog(dataDir: string): Promise<FsckReport> {
             `checkpoint ${size}: stored root ${toHex(cp.rootHash).slice(0, 16)}… differs from the recomputed ${toHex(root).slice(0, 16)}…`,
           );
         try {
-          const c2 = verifyCheckpointNote(cp.note, identity.origin, key);
-          const c1 = verifyCheckpointNoteV1(cp.noteV1, identity.origin, identity.treeId, key);
-          for (const c of [c2, c1])
+          const signed: { size: number; rootHash: Uint8Array }[] = [verifyCheckpointNote(cp.note, identity.origin, key)];
+          if (opts.verifyExtra) signed.push(opts.verifyExtra(cp, identity, key));
+          for (const c of signed)
             if (c.size !== size || !bytesEqual(c.rootHash, root)) error(`checkpoint ${size}: signed note does not match the tree`);
         } catch (e) {
           error(`checkpoint ${size}: ${e instanceof Error ? e.message : String(e)}`);

@@ -1,7 +1,15 @@
 // Public surface of tlog.
-export { fsckLog, type FsckReport } from './fsck.ts';
-export { TransparencyLog, type PublishedCheckpoint } from './log.ts';
+export { fsckLog, type FsckOptions, type FsckReport } from './fsck.ts';
+export {
+  TransparencyLog,
+  type AppendRequest,
+  type AppendResult,
+  type PublishedCheckpoint,
+  type TransparencyLogOptions,
+} from './log.ts';
+export { verifyCheckpointNote } from './checkpoint.ts';
 export { runMonitor, type MonitorMatch, type MonitorOptions, type MonitorPass, type MonitorResult, type MonitorState } from './monitor.ts';
 export { mountTileReadApi } from './read-api.ts';
 export { SqliteFileStorage } from './sqlite.ts';
-export type { LogStorage } from './storage.ts';
+export { MemoryStorage, type Fault, type FaultPlan, type StorageMethod } from './memory-storage.ts';
+export type { LogIdentity, LogStorage, NewEntry, StoredCheckpoint, StoredEntry } from './storage.ts';

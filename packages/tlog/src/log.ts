@@ -14,29 +14,49 @@
 //   3. integrate  The leaf hashes are added to the tile tree; the changed hash tiles and entry
 //                 bundles are written and fdatasync'd. Tiles are derived data: if a crash lands
 //                 between 2 and 3, recovery recomputes them from the committed entries.
-//   4. publish    A checkpoint for the new size is signed (C2SP note + Rekor v1 note), stored
-//                 and served. Only now are the submitters answered, each with an inclusion
-//                 proof against this checkpoint.
+//   4. publish    A checkpoint for the new size is signed (the C2SP note, plus whatever the
+//                 personality signs beside it), stored and served. Only now are the submitters
+//                 answered, each with an inclusion proof against this checkpoint.
 //
 // Recovery (TransparencyLog.open): position the tree at the last stored checkpoint, check its
 // root, then integrate and publish every committed entry beyond it, through the same code as
 // steps 3-4. An acknowledged entry is always committed, so it is never lost; a published
-// checkpoint always describes committed entries, so every later checkpoint is consistent.
-import { randomBytes } from 'node:crypto';
+// checkpoint always describes durable entries and tiles, so it can always be re-derived and
+// every later checkpoint is consistent with it.
+//
+// Failures: a failed commit that did not persist (the storage's committed size says so) fails
+// its batch only; anything else (a commit that persisted anyway, a tile or checkpoint write)
+// stops the log, and the next start recovers through the path above.
+//
+// The engine knows entries as bytes with an index and a leaf hash. What a personality (Rekor)
+// needs beside them is opaque here: parameters recorded with the log's identity, per-entry
+// metadata made at commit time, search keys, and extra bytes signed with each checkpoint.
 import { WaxsealError, leafHash, bytesEqual, toHex, toBase64 } from '@waxseal/core';
 import type { Signer } from '@waxseal/keys';
 import { TileHashTree } from './tree.ts';
 import { encodeEntryBundle, MAX_ENTRY_SIZE, TILE_WIDTH } from './tiles.ts';
-import { checkOrigin, checkTreeId, logKeyIds, signCheckpoints, type LogKeyIds, type SignedCheckpoints } from './checkpoint.ts';
-import type { BundleWrite, LogIdentity, LogStorage, NewEntry, StoredEntry } from './storage.ts';
+import { checkOrigin, logKeyIds, signCheckpoint, type LogKeyIds } from './checkpoint.ts';
+import type { BundleWrite, LogIdentity, LogStorage, NewEntry, StoredCheckpoint, StoredEntry } from './storage.ts';
 
 export interface TransparencyLogOptions {
   storage: LogStorage;
   signer: Signer;
   /** Checkpoint origin: a bare host name (Rekor v2 clients compare it with the base URL's host). */
   origin: string;
-  /** Rekor v1 tree ID (decimal int64). Chosen at random for a new log when absent. */
-  treeId?: string;
+  /** Personality parameters the recorded ones must equal (a mismatch refuses to open). */
+  params?: Readonly<Record<string, string>>;
+  /** Parameters recorded for a new log only, under `params` (e.g. a random ID). */
+  newLogParams?: () => Record<string, string>;
+  /**
+   * The personality's per-entry metadata, made once per commit from the commit's clock (Unix
+   * ms); every entry of the batch stores the returned bytes. Default: empty.
+   */
+  entryMetadata?: (commitTimeMs: number) => Uint8Array;
+  /**
+   * Extra bytes signed for each published size beside the C2SP note (Rekor: its v1 note),
+   * stored and returned with the checkpoint. Runs concurrently with the C2SP signature.
+   */
+  checkpointExtra?: (tree: { size: number; rootHash: Uint8Array }, identity: LogIdentity) => Promise<Uint8Array>;
   /** Most entries committed per batch. Default 256. */
   batchSize?: number;
   /** Longest time the first staged entry waits for its batch to fill. Default 50 ms. */
@@ -51,15 +71,14 @@ export interface TransparencyLogOptions {
   onFatal?: (e: unknown) => void;
 }
 
-export interface PublishedCheckpoint extends SignedCheckpoints {
-  publishedAt: number;
-}
+/** A checkpoint the log has published (and stored, or is storing). */
+export type PublishedCheckpoint = StoredCheckpoint;
 
 export interface AppendResult {
   index: number;
   leafHash: Uint8Array;
-  /** Unix seconds when the entry was committed. */
-  integratedTime: number;
+  /** The entry's metadata, made when it was committed (see TransparencyLogOptions.entryMetadata). */
+  metadata: Uint8Array;
   /** True when an identical entry was already in the log; index is the existing one. */
   duplicate: boolean;
   /** A published checkpoint whose tree contains the entry. */
@@ -68,33 +87,46 @@ export interface AppendResult {
 
 export interface AppendRequest {
   body: Uint8Array;
-  indexKeys?: readonly string[];
+  /** Opaque search keys (at most 65535 bytes each): storage.searchIndex(key) finds the entry. */
+  indexKeys?: readonly Uint8Array[];
 }
 
 interface Staged {
   leafHash: Uint8Array;
   key: string;
   body: Uint8Array;
-  indexKeys: readonly string[] | undefined;
+  indexKeys: readonly Uint8Array[] | undefined;
   index?: number;
-  integratedTime?: number;
+  metadata?: Uint8Array;
   waiters: { resolve: (r: AppendResult) => void; reject: (e: unknown) => void; duplicate: boolean }[];
 }
 
 /** Committed batches allowed to wait for integration before commits pause. */
 const MAX_INTEGRATING = 4;
 
-function randomTreeId(): string {
-  const n = randomBytes(8).readBigUInt64BE() & 0x7fffffffffffffffn;
-  return String(n === 0n ? 1n : n);
+const EMPTY = new Uint8Array(0);
+const PARAM_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
+
+function checkParams(params: Readonly<Record<string, string>>): void {
+  for (const [k, v] of Object.entries(params))
+    if (!PARAM_NAME.test(k) || typeof v !== 'string')
+      throw new WaxsealError('ERR_CONFIG', `log parameter ${JSON.stringify(k)} must be a short name with a string value`);
+}
+
+/** Refuses a storage that holds another log: a data directory never silently changes keys. */
+function checkIdentity(recorded: LogIdentity, given: LogIdentity, required: Readonly<Record<string, string>>): void {
+  const differs = (what: string, value: string | undefined) =>
+    new WaxsealError('ERR_CONFIG', `the log storage holds a log with a different ${what} (${JSON.stringify(value).slice(0, 80)})`);
+  if (recorded.origin !== given.origin) throw differs('origin', recorded.origin);
+  if (recorded.publicKey !== given.publicKey) throw differs('publicKey', recorded.publicKey);
+  for (const [k, v] of Object.entries(required)) if (recorded.params[k] !== v) throw differs(k, recorded.params[k]);
 }
 
 export class TransparencyLog {
   readonly storage: LogStorage;
   readonly signer: Signer;
   readonly origin: string;
-  readonly treeId: string;
-  /** The identity recorded when the log was created (origin, tree ID, key, creation time). */
+  /** The identity recorded when the log was created (origin, key, creation time, parameters). */
   readonly identity: LogIdentity;
   readonly ids: LogKeyIds;
   readonly tree: TileHashTree;
@@ -104,6 +136,8 @@ export class TransparencyLog {
   readonly maxPending: number;
   readonly #now: () => number;
   readonly #onFatal: (e: unknown) => void;
+  readonly #entryMetadata: ((commitTimeMs: number) => Uint8Array) | undefined;
+  readonly #checkpointExtra: TransparencyLogOptions['checkpointExtra'];
 
   #committed = 0;
   #published: PublishedCheckpoint | undefined;
@@ -134,7 +168,6 @@ export class TransparencyLog {
     this.storage = opts.storage;
     this.signer = opts.signer;
     this.origin = opts.origin;
-    this.treeId = identity.treeId;
     this.identity = identity;
     this.ids = logKeyIds(opts.origin, opts.signer.publicKeySpki);
     this.tree = new TileHashTree((l, i) => this.storage.readTile(l, i));
@@ -144,27 +177,29 @@ export class TransparencyLog {
     this.maxPending = Math.max(1, opts.maxPending ?? 16384);
     this.#now = opts.now ?? Date.now;
     this.#onFatal = opts.onFatal ?? ((e) => console.error('transparency log stopped:', e));
+    this.#entryMetadata = opts.entryMetadata;
+    this.#checkpointExtra = opts.checkpointExtra;
   }
 
   /** Opens (or creates) a log, recovering any batch a crash interrupted. */
   static async open(opts: TransparencyLogOptions): Promise<TransparencyLog> {
     checkOrigin(opts.origin);
-    if (opts.treeId !== undefined) checkTreeId(opts.treeId);
+    const required = opts.params ?? {};
+    const given: LogIdentity = {
+      origin: opts.origin,
+      publicKey: toBase64(opts.signer.publicKeySpki),
+      createdAt: new Date((opts.now ?? Date.now)()).toISOString(),
+      params: { ...opts.newLogParams?.(), ...required },
+    };
+    checkParams(given.params);
     let log: TransparencyLog;
     try {
-      const identity = await opts.storage.open({
-        origin: opts.origin,
-        treeId: opts.treeId ?? randomTreeId(),
-        publicKey: toBase64(opts.signer.publicKeySpki),
-        createdAt: new Date((opts.now ?? Date.now)()).toISOString(),
-      });
-      if (opts.treeId !== undefined && identity.treeId !== opts.treeId) {
-        throw new WaxsealError('ERR_CONFIG', `log data directory has tree ID ${identity.treeId}, not ${opts.treeId}`);
-      }
+      const identity = await opts.storage.open(given);
+      checkIdentity(identity, given, required);
       log = new TransparencyLog(opts, identity);
       await log.#recover();
     } catch (e) {
-      await opts.storage.close();
+      await opts.storage.close().catch(() => undefined);
       throw e;
     }
     return log;
@@ -195,7 +230,9 @@ export class TransparencyLog {
       );
     // Finish interrupted batches through the normal integrate path.
     for (let start = base; start < this.#committed; start += 4096) {
-      const rows = await this.storage.readEntries(start, Math.min(start + 4096, this.#committed));
+      const end = Math.min(start + 4096, this.#committed);
+      const rows = await this.storage.readEntries(start, end);
+      if (rows.length !== end - start) throw new WaxsealError('ERR_LOG_INCONSISTENT', `committed entries ${start}..${end - 1} are missing`);
       for (const r of rows)
         if (!bytesEqual(leafHash(r.body), r.leafHash))
           throw new WaxsealError('ERR_LOG_INCONSISTENT', `entry ${r.index} does not match its leaf hash`);
@@ -232,6 +269,10 @@ export class TransparencyLog {
     if (this.#closed) throw new WaxsealError('ERR_UNAVAILABLE', 'the log is shutting down');
     if (req.body.length > MAX_ENTRY_SIZE)
       throw new WaxsealError('ERR_LOG_ENTRY_INVALID', `canonical entry is ${req.body.length} bytes; the limit is ${MAX_ENTRY_SIZE}`);
+    if (req.indexKeys)
+      for (const k of req.indexKeys)
+        if (k.length > MAX_ENTRY_SIZE)
+          throw new WaxsealError('ERR_LOG_ENTRY_INVALID', `a search key is longer than ${MAX_ENTRY_SIZE} bytes`);
     const lh = leafHash(req.body);
     const key = toHex(lh);
     const inFlight = this.#byLeaf.get(key);
@@ -254,7 +295,7 @@ export class TransparencyLog {
       const cp = await this.#waitPublished(index + 1);
       const [row] = await this.storage.readEntries(index, index + 1);
       for (const w of s.waiters)
-        w.resolve({ index, leafHash: s.leafHash, integratedTime: row?.integratedTime ?? 0, duplicate: true, checkpoint: cp });
+        w.resolve({ index, leafHash: s.leafHash, metadata: row?.metadata ?? EMPTY, duplicate: true, checkpoint: cp });
     } catch (e) {
       for (const w of s.waiters) w.reject(e);
     }
@@ -305,18 +346,27 @@ export class TransparencyLog {
     while (this.#integrating >= MAX_INTEGRATING) await this.#integrateChain;
     // 2. commit
     const first = this.#committed;
-    const integratedTime = Math.floor(this.#now() / 1000);
-    const rows: NewEntry[] = batch.map((s) => ({ leafHash: s.leafHash, body: s.body, integratedTime, indexKeys: s.indexKeys }));
+    const metadata = this.#entryMetadata?.(this.#now()) ?? EMPTY;
+    const rows: NewEntry[] = batch.map((s) => ({ leafHash: s.leafHash, body: s.body, metadata, indexKeys: s.indexKeys }));
     let result;
     try {
       result = await this.storage.commit(first, rows);
     } catch (e) {
-      // Nothing was written: fail this batch only.
+      const err = e instanceof WaxsealError ? e : new WaxsealError('ERR_IO', 'log commit failed', { cause: e });
       for (const s of batch) {
         this.#byLeaf.delete(s.key);
         this.#pendingCount--;
-        for (const w of s.waiters) w.reject(e instanceof WaxsealError ? e : new WaxsealError('ERR_IO', 'log commit failed', { cause: e }));
+        for (const w of s.waiters) w.reject(err);
       }
+      // A failed commit may have persisted all the same (a lost reply); only the durable size
+      // tells. If it did not, this batch alone failed. If it did, or the size is unknown, stop:
+      // the next start integrates the batch, and its submitters (answered with an error) find
+      // their entries there as duplicates.
+      const size = await this.storage.committedSize().catch(() => undefined);
+      if (size !== first)
+        throw new WaxsealError('ERR_LOG_INCONSISTENT', `a failed commit at ${first} left the log at size ${size ?? 'unknown'}`, {
+          cause: e,
+        });
       return;
     }
     const appended: Staged[] = [];
@@ -329,7 +379,7 @@ export class TransparencyLog {
         return;
       }
       s.index = first + appended.length;
-      s.integratedTime = integratedTime;
+      s.metadata = metadata;
       appended.push(s);
     });
     this.#committed += appended.length;
@@ -384,8 +434,11 @@ export class TransparencyLog {
     const size = this.tree.size;
     if (this.#published && this.#published.size === size) return;
     const root = await this.tree.root(size);
-    const signed = await signCheckpoints(this.signer, this.origin, this.treeId, size, root);
-    const cp: PublishedCheckpoint = { ...signed, publishedAt: this.#now() };
+    const [note, extra] = await Promise.all([
+      signCheckpoint(this.signer, this.ids, this.origin, size, root),
+      this.#checkpointExtra ? this.#checkpointExtra({ size, rootHash: root }, this.identity) : EMPTY,
+    ]);
+    const cp: PublishedCheckpoint = { size, rootHash: root, note, extra, publishedAt: this.#now() };
     // Storing the checkpoint is not awaited: its row is not fsync'd by itself anyway (it rides on
     // the next commit), and a storage thread busy with the index follower must not hold back
     // the answers. Writes stay in order; a failure stops the log like any storage failure.
@@ -399,7 +452,7 @@ export class TransparencyLog {
       this.#byLeaf.delete(s.key);
       this.#pendingCount--;
       for (const w of s.waiters)
-        w.resolve({ index: s.index!, leafHash: s.leafHash, integratedTime: s.integratedTime!, duplicate: w.duplicate, checkpoint: cp });
+        w.resolve({ index: s.index!, leafHash: s.leafHash, metadata: s.metadata!, duplicate: w.duplicate, checkpoint: cp });
     }
     const ready = this.#sizeWaiters.filter((w) => w.size <= size);
     this.#sizeWaiters = this.#sizeWaiters.filter((w) => w.size > size);

@@ -33,7 +33,7 @@ export interface MonitorOptions {
   url: string;
   /** The log key: PEM text or DER SPKI. Falls back to the state file, then to `keyUrl` (trust on first use). */
   publicKey?: string | Uint8Array;
-  /** Where to fetch the key on first use. Default `<url>/api/v1/log/publicKey`. */
+  /** Where to fetch the key (PEM) on first use (the Rekor personality: `<url>/api/v1/log/publicKey`). */
   keyUrl?: string;
   /** Expected checkpoint origin. Falls back to the state file, then to the first checkpoint seen. */
   origin?: string;
@@ -48,7 +48,7 @@ export interface MonitorOptions {
   intervalMs?: number;
   signal?: AbortSignal;
   fetcher?: Fetcher;
-  /** Turns an entry body into digests and identities (the Rekor describer by default in src/log). */
+  /** Turns an entry body into digests and identities (the personality's describer; none: no matching). */
   describe?: (body: Uint8Array) => DescribedEntry;
   /** Called after every pass. */
   onPass?: (pass: MonitorPass) => void;
@@ -142,7 +142,8 @@ async function onePass(opts: MonitorOptions, client: TileClient, fetcher: Fetche
   if (opts.publicKey !== undefined) key = keyFrom(opts.publicKey);
   else if (state) key = publicKeyFromSpki(fromBase64(state.publicKey));
   else {
-    const keyUrl = opts.keyUrl ?? `${client.baseUrl}/api/v1/log/publicKey`;
+    const keyUrl = opts.keyUrl;
+    if (!keyUrl) throw new WaxsealError('ERR_CONFIG', 'the monitor needs the log key (publicKey), a state file or a keyUrl');
     const r = await fetcher(keyUrl);
     if (r.status !== 200) throw new WaxsealError('ERR_UNAVAILABLE', `cannot fetch the log key from ${keyUrl}: HTTP ${r.status}`);
     key = keyFrom(Buffer.from(r.body).toString('utf8'));

@@ -1,19 +1,21 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { throwsWithCode } from '@waxseal/testkit';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { leafHash } from '../../core/src/merkle.ts';
 import { utf8 } from '../../core/src/bytes.ts';
-import { LogDb, IndexFollower, packEntries, unpackEntries } from './sqlite-db.ts';
+import { LogDb, IndexFollower, packEntries, unpackEntries, unpackKeys } from './sqlite-db.ts';
 
-const identity = { origin: 'o', treeId: '1', publicKey: 'k', createdAt: 't' };
+const u = utf8;
+const identity = { origin: 'o', publicKey: 'k', createdAt: 't', params: { treeId: '1' } };
 const entry = (s: string, keys: string[] = []) => ({
   leafHash: leafHash(utf8(s)),
   body: utf8(s),
-  integratedTime: 1700000000,
-  indexKeys: keys,
+  metadata: utf8('meta'),
+  indexKeys: keys.map(utf8),
 });
 
 test('deduplication is exact before, during and after the index follower, across reopen', () => {
@@ -25,12 +27,12 @@ test('deduplication is exact before, during and after the index follower, across
     assert.equal(db.committedSize(), 2);
     // Not yet indexed: found through the in-memory map.
     assert.deepEqual(db.commit(2, [entry('b'), entry('c')]).duplicates, [1, undefined]);
-    assert.deepEqual(db.searchIndex('sha256:aa', 10), [0]);
+    assert.deepEqual(db.searchIndex(u('sha256:aa'), 10), [0]);
     assert.equal(db.indexBacklog, 3);
     assert.equal(db.indexStep(2), 2);
     assert.equal(db.indexBacklog, 1);
     assert.deepEqual(db.findByLeafHash([leafHash(utf8('a')), leafHash(utf8('c')), leafHash(utf8('zz'))]), [0, 2, undefined]);
-    assert.throws(() => db.commit(1, [entry('d')]), /commit at 1/);
+    throwsWithCode(() => db.commit(1, [entry('d')]), 'ERR_LOG_INCONSISTENT', /commit at 1/);
     db.close();
     // Reopen with an unindexed tail: still exact.
     db = new LogDb(dir);
@@ -39,7 +41,7 @@ test('deduplication is exact before, during and after the index follower, across
     while (db.indexStep() > 0);
     assert.equal(db.indexBacklog, 0);
     assert.deepEqual(db.commit(4, [entry('d')]).duplicates, [3]);
-    assert.deepEqual(db.searchIndex('sha256:aa', 10), [0]);
+    assert.deepEqual(db.searchIndex(u('sha256:aa'), 10), [0]);
     db.close();
     const ro = new LogDb(dir, true);
     assert.equal(ro.open(identity).origin, 'o');
@@ -64,12 +66,12 @@ test('the follower on its own connection: commits stay exact while it runs, and 
     assert.equal(db.indexBacklog, 30);
     // Lookups below the cursor come from index.db, above it from memory; both exact.
     assert.deepEqual(db.commit(50, [entry('e3'), entry('e40'), entry('new')]).duplicates, [3, 40, undefined]);
-    assert.deepEqual(db.searchIndex('k2', 100), [2, 7, 12, 17, 22, 27, 32, 37, 42, 47]);
+    assert.deepEqual(db.searchIndex(u('k2'), 100), [2, 7, 12, 17, 22, 27, 32, 37, 42, 47]);
     assert.equal(follower.step(), 31);
     assert.equal(follower.step(), 0);
     assert.equal(db.indexBacklog, 0);
     assert.deepEqual(db.findByLeafHash([leafHash(utf8('e49')), leafHash(utf8('new')), leafHash(utf8('nope'))]), [49, 50, undefined]);
-    assert.deepEqual(db.searchIndex('k2', 3), [2, 7, 12]);
+    assert.deepEqual(db.searchIndex(u('k2'), 3), [2, 7, 12]);
     follower.close();
     db.close();
     // An index.db that belongs to another log is emptied and rebuilt from the entries.
@@ -80,7 +82,7 @@ test('the follower on its own connection: commits stay exact while it runs, and 
     db.open(identity);
     assert.equal(db.indexBacklog, 51);
     assert.deepEqual(db.commit(51, [entry('e0'), entry('e50')]).duplicates, [0, undefined]);
-    assert.deepEqual(db.searchIndex('k4', 2), [4, 9]);
+    assert.deepEqual(db.searchIndex(u('k4'), 2), [4, 9]);
     while (db.indexStep() > 0);
     assert.equal(db.indexBacklog, 0);
     db.close();
@@ -104,7 +106,10 @@ test('packed commit messages round-trip', () => {
   back.forEach((b, i) => {
     assert.deepEqual([...b.leafHash], [...es[i]!.leafHash]);
     assert.deepEqual([...b.body], [...es[i]!.body]);
-    assert.deepEqual(b.indexKeys, es[i]!.indexKeys);
-    assert.equal(b.integratedTime, 1700000000);
+    assert.deepEqual(
+      unpackKeys(b.keys).map((k) => [...k]),
+      es[i]!.indexKeys.map((k) => [...k]),
+    );
+    assert.deepEqual([...b.metadata], [...utf8('meta')]);
   });
 });

@@ -3,13 +3,24 @@
 // inline for tools (fsck) and tests.
 //
 // log.db (the record; every commit fsync'd):
-//   entries(idx PK, leaf_hash, body, integrated_time, index_keys)   appended in index order
-//   checkpoints(size PK, root_hash, note, note_v1, published_at)
-//   meta(key PK, value)                                               log identity
+//   entries(idx PK, leaf_hash, body, metadata, index_keys)   appended in index order
+//   checkpoints(size PK, root_hash, note, extra, published_at)
+//   meta(key PK, value)                                       identity + personality params, `schema`
 // index.db (derived from entries; rebuilt from them when missing or stale):
-//   dedup(leaf_hash PK, idx)                                          leaf hash -> index
-//   search_index(key, idx)                                            Rekor v1 search keys
-//   meta(key PK, value)                                               identity, `indexed` cursor
+//   dedup(leaf_hash PK, idx)                                  leaf hash -> index
+//   search_index(key, idx)                                    the personality's search keys
+//   meta(key PK, value)                                       owner, `indexed` cursor, `schema`
+//
+// metadata, index_keys (a list in entry-bundle form: uint16 length + bytes) and extra are the
+// personality's bytes, stored as BLOBs and never interpreted here.
+//
+// Schema 1 (before the engine lost its Rekor fields) named metadata `integrated_time` and held
+// an INTEGER there, kept index keys as '\n'-joined TEXT, named extra `note_v1` (TEXT) and keyed
+// search_index by TEXT. Opening such a log.db for writing renames the two columns (an O(1)
+// schema change, no row is rewritten) and index.db's TEXT keys become BLOBs; the old values are
+// read through the same byte view: an INTEGER as its 8-byte big-endian form (which is how the
+// Rekor personality encodes its integratedTime), TEXT as its UTF-8 bytes. Read-only opens (fsck)
+// read an unconverted file through the same view.
 //
 // Only `entries` is written by the fsync'd commit: its rows append at the end of the rowid
 // B-tree, so a batch dirties a handful of pages. The two hash-keyed indexes (random B-tree
@@ -25,17 +36,100 @@ import { join } from 'node:path';
 import { WaxsealError } from '@waxseal/core';
 import type { CommitResult, LogIdentity, NewEntry, StoredCheckpoint, StoredEntry } from './storage.ts';
 
+/** The schema this code writes (see the header for schema 1). */
+const SCHEMA = '2';
+/** meta keys of log.db that are not personality parameters. */
+const RESERVED_META = new Set(['origin', 'publicKey', 'createdAt', 'schema']);
+
 interface CheckpointRow {
   size: number;
   root_hash: unknown;
   note: string;
-  note_v1: string;
+  extra: unknown;
   published_at: number;
 }
 
 function bytes(v: unknown): Uint8Array {
   if (v instanceof Uint8Array) return v;
   throw new WaxsealError('ERR_LOG_INCONSISTENT', 'database returned a non-blob value');
+}
+
+const enc = new TextEncoder();
+
+/** A personality column as bytes: BLOB as is; schema-1 INTEGER as 8 bytes big-endian, TEXT as UTF-8. */
+function opaque(v: unknown): Uint8Array {
+  if (v instanceof Uint8Array) return v;
+  if (typeof v === 'string') return enc.encode(v);
+  if (typeof v === 'number' || typeof v === 'bigint') {
+    const out = new Uint8Array(8);
+    new DataView(out.buffer).setBigUint64(0, BigInt(v));
+    return out;
+  }
+  throw new WaxsealError('ERR_LOG_INCONSISTENT', 'database returned an unexpected value');
+}
+
+/** Search keys as stored: a packed list (BLOB), or schema 1's '\n'-joined TEXT. */
+function storedKeys(v: unknown): Uint8Array[] {
+  if (typeof v === 'string') return v === '' ? [] : v.split('\n').map((k) => enc.encode(k));
+  return unpackList(bytes(v));
+}
+
+/** uint16 big-endian length + bytes, repeated (the entry-bundle form). */
+function packList(items: readonly Uint8Array[] | undefined): Uint8Array {
+  if (!items || items.length === 0) return EMPTY;
+  let n = 0;
+  for (const k of items) n += 2 + k.length;
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const k of items) {
+    if (k.length > 0xffff) throw new WaxsealError('ERR_LOG_ENTRY_INVALID', 'a search key is longer than 65535 bytes');
+    out[o] = k.length >> 8;
+    out[o + 1] = k.length & 0xff;
+    out.set(k, o + 2);
+    o += 2 + k.length;
+  }
+  return out;
+}
+
+function unpackList(b: Uint8Array): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let o = 0;
+  while (o < b.length) {
+    if (o + 2 > b.length) throw new WaxsealError('ERR_LOG_INCONSISTENT', 'malformed stored search keys');
+    const n = (b[o]! << 8) | b[o + 1]!;
+    if (o + 2 + n > b.length) throw new WaxsealError('ERR_LOG_INCONSISTENT', 'malformed stored search keys');
+    out.push(b.subarray(o + 2, o + 2 + n));
+    o += 2 + n;
+  }
+  return out;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** An entry as a commit writes it: search keys already packed. */
+interface PackedEntry {
+  leafHash: Uint8Array;
+  body: Uint8Array;
+  metadata: Uint8Array;
+  keys: Uint8Array;
+}
+
+/**
+ * Names index.db after its log: origin, the parameter values in key order, the public key. For
+ * the Rekor personality (one parameter, treeId) this is the string schema 1 wrote, so an
+ * upgraded index.db stays valid.
+ */
+function ownerOf(identity: LogIdentity): string {
+  const params = Object.keys(identity.params)
+    .sort()
+    .map((k) => identity.params[k]!);
+  return [identity.origin, ...params, identity.publicKey].join('\n');
+}
+
+/** Whether log.db still has schema 1's column names. */
+function isSchema1(db: DatabaseSync): boolean {
+  const cols = (db.prepare('PRAGMA table_info(entries)').all() as { name: string }[]).map((c) => c.name);
+  return cols.includes('integrated_time');
 }
 
 const key = (h: Uint8Array) => Buffer.from(h.buffer, h.byteOffset, h.byteLength).toString('latin1');
@@ -57,6 +151,8 @@ export class LogDb {
   readonly #recent = new Map<string, number>();
   #recentOrder: string[] = [];
   #recentHead = 0;
+  /** Set when a failed commit left the database at an unexpected size: reopen to go on. */
+  #broken: WaxsealError | undefined;
 
   constructor(dataDir: string, readOnly = false) {
     this.#dir = dataDir;
@@ -73,7 +169,7 @@ export class LogDb {
     if (this.#readOnly) {
       if (!existsSync(path)) throw new WaxsealError('ERR_NOT_FOUND', `no log database in ${this.#dir}`);
       this.#db = new DatabaseSync(path, { readOnly: true });
-      this.#prepare();
+      this.#prepare(isSchema1(this.#db));
       this.#loadCursors();
       return this.#identity() ?? identity;
     }
@@ -95,26 +191,32 @@ export class LogDb {
       PRAGMA cache_size=-65536;
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS entries (
-        idx INTEGER PRIMARY KEY, leaf_hash BLOB NOT NULL, body BLOB NOT NULL, integrated_time INTEGER NOT NULL, index_keys TEXT NOT NULL DEFAULT '');
+        idx INTEGER PRIMARY KEY, leaf_hash BLOB NOT NULL, body BLOB NOT NULL, metadata BLOB NOT NULL, index_keys BLOB NOT NULL);
       CREATE TABLE IF NOT EXISTS checkpoints (
-        size INTEGER PRIMARY KEY, root_hash BLOB NOT NULL, note TEXT NOT NULL, note_v1 TEXT NOT NULL, published_at INTEGER NOT NULL);
+        size INTEGER PRIMARY KEY, root_hash BLOB NOT NULL, note TEXT NOT NULL, extra BLOB NOT NULL, published_at INTEGER NOT NULL);
     `);
-    this.#prepare();
+    if (isSchema1(db)) {
+      // Upgrade in place: rename only (old values are read through opaque()/storedKeys()).
+      db.exec(`BEGIN IMMEDIATE;
+        ALTER TABLE entries RENAME COLUMN integrated_time TO metadata;
+        ALTER TABLE checkpoints RENAME COLUMN note_v1 TO extra;
+        INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', '${SCHEMA}');
+        COMMIT`);
+    }
+    this.#prepare(false);
     const existing = this.#identity();
     let result = identity;
     if (existing) {
-      for (const k of ['origin', 'treeId', 'publicKey'] as const) {
-        if (existing[k] !== identity[k]) {
-          throw new WaxsealError(
-            'ERR_CONFIG',
-            `log data directory ${this.#dir} holds a log with a different ${k} (${JSON.stringify(existing[k]).slice(0, 80)})`,
-          );
-        }
-      }
       result = existing;
     } else {
+      for (const k of Object.keys(identity.params))
+        if (RESERVED_META.has(k)) throw new WaxsealError('ERR_CONFIG', `log parameter name ${k} is reserved by the storage`);
       db.exec('BEGIN IMMEDIATE');
-      for (const [k, v] of Object.entries(identity)) this.#st.putMeta!.run(k, v);
+      this.#st.putMeta!.run('origin', identity.origin);
+      this.#st.putMeta!.run('publicKey', identity.publicKey);
+      this.#st.putMeta!.run('createdAt', identity.createdAt);
+      this.#st.putMeta!.run('schema', SCHEMA);
+      for (const [k, v] of Object.entries(identity.params)) this.#st.putMeta!.run(k, v);
       db.exec('COMMIT');
     }
     this.#committed = this.#size();
@@ -129,13 +231,20 @@ export class LogDb {
     this.#idx = idx;
     idx.exec(INDEX_SCHEMA);
     const get = idx.prepare('SELECT value FROM meta WHERE key = ?');
-    const owner = `${identity.origin}\n${identity.treeId}\n${identity.publicKey}`;
+    const owner = ownerOf(identity);
     const stored = (get.get('owner') as { value: string } | undefined)?.value;
     const cursor = Number((get.get('indexed') as { value: string } | undefined)?.value ?? 0);
+    const put = idx.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)');
     if (stored !== owner || !(cursor <= this.#committed)) {
       idx.exec('BEGIN IMMEDIATE; DELETE FROM dedup; DELETE FROM search_index; DELETE FROM meta');
-      idx.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('owner', owner);
-      idx.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('indexed', '0');
+      put.run('owner', owner);
+      put.run('indexed', '0');
+      put.run('schema', SCHEMA);
+      idx.exec('COMMIT');
+    } else if ((get.get('schema') as { value: string } | undefined)?.value !== SCHEMA) {
+      // Schema 1 keyed search_index by TEXT; the keys are bytes now (TEXT and BLOB never compare equal).
+      idx.exec("BEGIN IMMEDIATE; UPDATE search_index SET key = CAST(key AS BLOB) WHERE typeof(key) = 'text'");
+      put.run('schema', SCHEMA);
       idx.exec('COMMIT');
     }
     this.#ist = {
@@ -183,25 +292,29 @@ export class LogDb {
     const rows = this.#d.prepare('SELECT key, value FROM meta').all() as { key: string; value: string }[];
     if (rows.length === 0) return undefined;
     const m = Object.fromEntries(rows.map((r) => [r.key, r.value]));
-    return { origin: m.origin ?? '', treeId: m.treeId ?? '', publicKey: m.publicKey ?? '', createdAt: m.createdAt ?? '' };
+    const params = Object.fromEntries(rows.filter((r) => !RESERVED_META.has(r.key)).map((r) => [r.key, r.value]));
+    return { origin: m.origin ?? '', publicKey: m.publicKey ?? '', createdAt: m.createdAt ?? '', params };
   }
 
-  #prepare(): void {
+  /** `schema1`: a read-only open of a log.db whose columns still have their schema-1 names. */
+  #prepare(schema1: boolean): void {
     const db = this.#d;
+    const metadata = schema1 ? 'integrated_time AS metadata' : 'metadata';
+    const extra = schema1 ? 'note_v1 AS extra' : 'extra';
     this.#st = {
       size: db.prepare('SELECT COALESCE(MAX(idx) + 1, 0) AS n FROM entries'),
       getMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
-      range: db.prepare('SELECT idx, leaf_hash, body, integrated_time FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx'),
+      range: db.prepare(`SELECT idx, leaf_hash, body, ${metadata} FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx`),
       leafRange: db.prepare('SELECT idx, leaf_hash FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx'),
-      latest: db.prepare('SELECT size, root_hash, note, note_v1, published_at FROM checkpoints ORDER BY size DESC LIMIT 1'),
-      allCps: db.prepare('SELECT size, root_hash, note, note_v1, published_at FROM checkpoints ORDER BY size'),
+      latest: db.prepare(`SELECT size, root_hash, note, ${extra}, published_at FROM checkpoints ORDER BY size DESC LIMIT 1`),
+      allCps: db.prepare(`SELECT size, root_hash, note, ${extra}, published_at FROM checkpoints ORDER BY size`),
       keysRange: db.prepare('SELECT idx, index_keys FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx'),
       ...(this.#readOnly
         ? {}
         : {
             putMeta: db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)'),
-            insert: db.prepare('INSERT INTO entries (idx, leaf_hash, body, integrated_time, index_keys) VALUES (?, ?, ?, ?, ?)'),
-            putCp: db.prepare('INSERT OR REPLACE INTO checkpoints (size, root_hash, note, note_v1, published_at) VALUES (?, ?, ?, ?, ?)'),
+            insert: db.prepare('INSERT INTO entries (idx, leaf_hash, body, metadata, index_keys) VALUES (?, ?, ?, ?, ?)'),
+            putCp: db.prepare('INSERT OR REPLACE INTO checkpoints (size, root_hash, note, extra, published_at) VALUES (?, ?, ?, ?, ?)'),
           }),
     };
   }
@@ -211,6 +324,7 @@ export class LogDb {
   }
 
   committedSize(): number {
+    if (this.#broken) throw this.#broken;
     return this.#committed;
   }
 
@@ -223,7 +337,15 @@ export class LogDb {
 
   /** Appends the entries not already in the log, in one fsync'd transaction (the "commit"). */
   commit(first: number, entries: readonly NewEntry[]): CommitResult {
+    return this.commitPacked(
+      first,
+      entries.map((e) => ({ leafHash: e.leafHash, body: e.body, metadata: e.metadata, keys: packList(e.indexKeys) })),
+    );
+  }
+
+  commitPacked(first: number, entries: readonly PackedEntry[]): CommitResult {
     const db = this.#d;
+    if (this.#broken) throw this.#broken;
     if (first !== this.#committed)
       throw new WaxsealError('ERR_LOG_INCONSISTENT', `commit at ${first} but the log holds ${this.#committed} entries`);
     const duplicates: (number | undefined)[] = [];
@@ -240,16 +362,32 @@ export class LogDb {
         const existing = added.get(k) ?? this.#lookup(e.leafHash);
         duplicates.push(existing);
         if (existing !== undefined) continue;
-        this.#st.insert!.run(i, e.leafHash, e.body, e.integratedTime, (e.indexKeys ?? []).join('\n'));
+        this.#st.insert!.run(i, e.leafHash, e.body, e.metadata, e.keys);
         added.set(k, i);
         i++;
       }
       // synchronous=FULL: COMMIT returns after the WAL is fsync'd.
       db.exec('COMMIT');
     } catch (e) {
-      db.exec('ROLLBACK');
-      if (e instanceof WaxsealError) throw e;
-      throw new WaxsealError('ERR_IO', `log commit failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      try {
+        if (db.isTransaction) db.exec('ROLLBACK');
+      } catch {
+        // the outcome is checked below
+      }
+      const err =
+        e instanceof WaxsealError
+          ? e
+          : new WaxsealError('ERR_IO', `log commit failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      // A failed COMMIT can still have reached the disk: refuse to go on from a guess.
+      let size: number | undefined;
+      try {
+        size = this.#size();
+      } catch {
+        size = undefined;
+      }
+      if (size !== first)
+        this.#broken = new WaxsealError('ERR_LOG_INCONSISTENT', `a failed commit left log.db at size ${size ?? 'unknown'}; reopen the log`);
+      throw err;
     }
     for (const [k, idx] of added) this.#remember(k, idx);
     this.#committed += added.size;
@@ -279,21 +417,22 @@ export class LogDb {
   }
 
   readEntries(start: number, end: number): StoredEntry[] {
-    return (this.#st.range!.all(start, end) as { idx: number; leaf_hash: unknown; body: unknown; integrated_time: number }[]).map((r) => ({
+    return (this.#st.range!.all(start, end) as { idx: number; leaf_hash: unknown; body: unknown; metadata: unknown }[]).map((r) => ({
       index: Number(r.idx),
       leafHash: bytes(r.leaf_hash),
       body: bytes(r.body),
-      integratedTime: Number(r.integrated_time),
+      metadata: opaque(r.metadata),
     }));
   }
 
   /** Search keys of entries not yet indexed are found too (they are few: the follower's lag). */
-  searchIndex(k: string, limit: number): number[] {
+  searchIndex(k: Uint8Array, limit: number): number[] {
     const cursor = this.#readCursor();
     const out = ((this.#ist.search?.all(k, limit) ?? []) as { idx: number }[]).map((r) => Number(r.idx)).filter((i) => i < cursor);
-    for (const r of this.#st.keysRange!.all(cursor, this.#committed) as { idx: number; index_keys: string }[]) {
+    const want = key(k);
+    for (const r of this.#st.keysRange!.all(cursor, this.#committed) as { idx: number; index_keys: unknown }[]) {
       if (out.length >= limit) break;
-      if (r.index_keys.split('\n').includes(k)) out.push(Number(r.idx));
+      if (storedKeys(r.index_keys).some((x) => key(x) === want)) out.push(Number(r.idx));
     }
     return out.slice(0, limit);
   }
@@ -303,14 +442,20 @@ export class LogDb {
     // The row rides on the next FULL commit (WAL order); it needs no fsync of its own.
     db.exec('PRAGMA synchronous=NORMAL');
     try {
-      this.#st.putCp!.run(cp.size, cp.rootHash, cp.note, cp.noteV1, cp.publishedAt);
+      this.#st.putCp!.run(cp.size, cp.rootHash, cp.note, cp.extra, cp.publishedAt);
     } finally {
       db.exec('PRAGMA synchronous=FULL');
     }
   }
 
   #toCheckpoint(r: CheckpointRow): StoredCheckpoint {
-    return { size: Number(r.size), rootHash: bytes(r.root_hash), note: r.note, noteV1: r.note_v1, publishedAt: Number(r.published_at) };
+    return {
+      size: Number(r.size),
+      rootHash: bytes(r.root_hash),
+      note: r.note,
+      extra: opaque(r.extra),
+      publishedAt: Number(r.published_at),
+    };
   }
 
   latestCheckpoint(): StoredCheckpoint | undefined {
@@ -349,7 +494,7 @@ const INDEX_SCHEMA = `
   PRAGMA busy_timeout=5000;
   CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
   CREATE TABLE IF NOT EXISTS dedup (leaf_hash BLOB PRIMARY KEY, idx INTEGER NOT NULL) WITHOUT ROWID;
-  CREATE TABLE IF NOT EXISTS search_index (key TEXT NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (key, idx)) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS search_index (key BLOB NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (key, idx)) WITHOUT ROWID;
 `;
 
 /** Rows per follower transaction: random inserts cost ~60 us/row in steps of ~130, ~19 us in 2-4k. */
@@ -390,7 +535,7 @@ export class IndexFollower {
   /** Indexes up to `max` entries past the cursor; returns how many. */
   step(max = INDEX_STEP_MAX): number {
     const cursor = this.cursor();
-    const rows = this.#read.all(cursor, max) as { idx: number | bigint; leaf_hash: unknown; index_keys: string }[];
+    const rows = this.#read.all(cursor, max) as { idx: number | bigint; leaf_hash: unknown; index_keys: unknown }[];
     if (rows.length === 0) return 0;
     const db = this.#idx;
     db.exec('BEGIN IMMEDIATE');
@@ -400,7 +545,7 @@ export class IndexFollower {
         const idx = Number(r.idx);
         if (idx !== next) throw new WaxsealError('ERR_LOG_INCONSISTENT', `entry ${next} is missing from the log database`);
         this.#dedup.run(bytes(r.leaf_hash), idx);
-        if (r.index_keys) for (const k of r.index_keys.split('\n')) this.#index.run(k, idx);
+        for (const k of storedKeys(r.index_keys)) this.#index.run(k, idx);
         next++;
       }
       this.#putCursor.run(String(next));
@@ -419,43 +564,60 @@ export class IndexFollower {
   }
 }
 
-/** leafHash(32) | integratedTime f64 | body length u32 | body | keys length u32 | keys (UTF-8, \n-joined). */
+/** Per entry: leafHash(32) | u32 metadata length | metadata | u32 body length | body | u32 keys length | packed keys. */
 export function packEntries(entries: readonly NewEntry[]): Uint8Array {
-  const enc = new TextEncoder();
-  const keys = entries.map((e) => enc.encode((e.indexKeys ?? []).join('\n')));
   let n = 0;
-  entries.forEach((e, i) => (n += 32 + 8 + 4 + e.body.length + 4 + keys[i]!.length));
+  for (const e of entries) {
+    n += 32 + 4 + e.metadata.length + 4 + e.body.length + 4;
+    if (e.indexKeys) for (const k of e.indexKeys) n += 2 + k.length;
+  }
   const out = new Uint8Array(n);
   const dv = new DataView(out.buffer);
   let o = 0;
-  entries.forEach((e, i) => {
+  const put = (b: Uint8Array) => {
+    dv.setUint32(o, b.length);
+    out.set(b, o + 4);
+    o += 4 + b.length;
+  };
+  for (const e of entries) {
     out.set(e.leafHash, o);
-    dv.setFloat64(o + 32, e.integratedTime);
-    dv.setUint32(o + 40, e.body.length);
-    out.set(e.body, o + 44);
-    o += 44 + e.body.length;
-    dv.setUint32(o, keys[i]!.length);
-    out.set(keys[i]!, o + 4);
-    o += 4 + keys[i]!.length;
-  });
-  return out;
-}
-
-export function unpackEntries(buf: Uint8Array): NewEntry[] {
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const dec = new TextDecoder();
-  const out: NewEntry[] = [];
-  let o = 0;
-  while (o < buf.length) {
-    const leafHash = buf.subarray(o, o + 32);
-    const integratedTime = dv.getFloat64(o + 32);
-    const bodyLen = dv.getUint32(o + 40);
-    const body = buf.subarray(o + 44, o + 44 + bodyLen);
-    o += 44 + bodyLen;
-    const keysLen = dv.getUint32(o);
-    const keys = dec.decode(buf.subarray(o + 4, o + 4 + keysLen));
-    o += 4 + keysLen;
-    out.push({ leafHash, body, integratedTime, indexKeys: keys === '' ? [] : keys.split('\n') });
+    o += 32;
+    put(e.metadata);
+    put(e.body);
+    // The keys straight in their stored form (packList's), without a buffer of their own.
+    const at = o;
+    o += 4;
+    if (e.indexKeys)
+      for (const k of e.indexKeys) {
+        if (k.length > 0xffff) throw new WaxsealError('ERR_LOG_ENTRY_INVALID', 'a search key is longer than 65535 bytes');
+        dv.setUint16(o, k.length);
+        out.set(k, o + 2);
+        o += 2 + k.length;
+      }
+    dv.setUint32(at, o - at - 4);
   }
   return out;
 }
+
+export function unpackEntries(buf: Uint8Array): PackedEntry[] {
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const out: PackedEntry[] = [];
+  let o = 0;
+  const take = () => {
+    const len = dv.getUint32(o);
+    const b = buf.subarray(o + 4, o + 4 + len);
+    o += 4 + len;
+    return b;
+  };
+  while (o < buf.length) {
+    const leafHash = buf.subarray(o, o + 32);
+    o += 32;
+    const metadata = take();
+    const body = take();
+    out.push({ leafHash, body, metadata, keys: take() });
+  }
+  return out;
+}
+
+/** The stored (packed) search keys back as a list (tests, tools). */
+export const unpackKeys = unpackList;

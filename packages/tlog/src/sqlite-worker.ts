@@ -24,7 +24,7 @@ parentPort!.on('message', (m: { id: number; method: Method; args: unknown[] }) =
   try {
     const result =
       m.method === 'commitPacked'
-        ? db.commit(m.args[0] as number, unpackEntries(m.args[1] as Uint8Array))
+        ? db.commitPacked(m.args[0] as number, unpackEntries(m.args[1] as Uint8Array))
         : (db[m.method] as (...a: unknown[]) => unknown).apply(db, m.args);
     parentPort!.postMessage({ id: m.id, result });
   } catch (e) {

@@ -2,7 +2,7 @@
 // entries, the search index and checkpoints; plain files for tiles and entry bundles, laid out
 // exactly as the tlog-tiles URL space so a static web server or CDN can serve the directory.
 //
-//   <dataDir>/log.db                 entries, checkpoints, log identity (the record)
+//   <dataDir>/log.db                 entries, checkpoints, log identity (the record; sqlite-db.ts)
 //   <dataDir>/index.db               dedup and search indexes (derived; rebuilt when stale)
 //   <dataDir>/lock.db                held in an exclusive transaction while the log is open
 //   <dataDir>/tile/<L>/<N>           hash tiles (newest version; partial tiles grow in place)
@@ -85,7 +85,8 @@ function workerDb(dataDir: string): DbHandle {
       return new Promise<T>((resolve, reject) => {
         const id = ++seq;
         pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-        const transfer = args.filter((a): a is Uint8Array => a instanceof Uint8Array).map((a) => a.buffer as ArrayBuffer);
+        // Only the packed commit (a fresh buffer) is moved; other byte arguments belong to the caller.
+        const transfer = method === 'commitPacked' ? [(args[1] as Uint8Array).buffer as ArrayBuffer] : [];
         worker.postMessage({ id, method, args }, transfer);
       });
     },
@@ -191,7 +192,7 @@ export class SqliteFileStorage implements LogStorage {
     return this.#call('readEntries', start, end);
   }
 
-  searchIndex(key: string, limit: number): Promise<number[]> {
+  searchIndex(key: Uint8Array, limit: number): Promise<number[]> {
     return this.#call('searchIndex', key, limit);
   }
 
@@ -302,6 +303,7 @@ export class SqliteFileStorage implements LogStorage {
     return this.#call('latestCheckpoint');
   }
 
+  /** Every stored checkpoint, ascending by size (fsck; not part of LogStorage). */
   listCheckpoints(): Promise<StoredCheckpoint[]> {
     return this.#call('listCheckpoints');
   }

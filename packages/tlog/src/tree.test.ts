@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { rejectsWithCode, throwsWithCode } from '@waxseal/testkit';
 import fc from 'fast-check';
 import {
   leafHash,
@@ -57,7 +58,7 @@ test('tile index encoding matches C2SP examples', () => {
     '0/001.p',
     '0/x1000/000',
   ]) {
-    assert.throws(() => parseTilePath(bad), /tile path/, bad);
+    throwsWithCode(() => parseTilePath(bad), 'ERR_NOT_FOUND', /tile path/, bad);
   }
   fc.assert(
     fc.property(
@@ -79,8 +80,8 @@ test('entry bundles round-trip and reject truncation', () => {
     decodeEntryBundle(b).map((e) => [...e]),
     entries.map((e) => [...e]),
   );
-  assert.throws(() => decodeEntryBundle(b.subarray(0, b.length - 1)), /truncated/);
-  assert.throws(() => encodeEntryBundle([new Uint8Array(70000)]), /too large/);
+  throwsWithCode(() => decodeEntryBundle(b.subarray(0, b.length - 1)), 'ERR_INVALID_INPUT', /truncated/);
+  throwsWithCode(() => encodeEntryBundle([new Uint8Array(70000)]), 'ERR_INVALID_INPUT', /too large/);
 });
 
 test('tile tree roots and proofs equal the reference RFC 6962 computation', async () => {
@@ -137,5 +138,5 @@ test('proofs for a large tree verify with the core verifier (multi-level tiles)'
     const oldRoot = await tree.root(m);
     assert.ok(verifyConsistency(m, n, oldRoot, root, await tree.consistencyProof(m)));
   }
-  await assert.rejects(tree.root(n + 1), /beyond/);
+  await rejectsWithCode(tree.root(n + 1), 'ERR_INVALID_INPUT', /beyond/);
 });

@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { generateSigner, signerFromPem, type KeyObjectSigner } from '@waxseal/keys';
+import { generateSigner, signerFromPem, writeSecretFile, type KeyObjectSigner } from '@waxseal/keys';
 import {
   parseSigningConfig,
   parseTrustedRoot,
@@ -21,7 +21,8 @@ function fileKey(dir: string, role: string): KeyObjectSigner {
   const path = join(dir, `${role}.key`);
   if (existsSync(path)) return signerFromPem(readFileSync(path, 'utf8'), `file://${path}`);
   const s = generateSigner('ed25519', `file://${path}`);
-  writeFileSync(path, s.exportPkcs8Pem(), { mode: 0o600 });
+  // A new 0600 file whatever the umask; a symlink left at the path is refused, not followed.
+  writeSecretFile(path, s.exportPkcs8Pem());
   return s;
 }
 

@@ -1,6 +1,6 @@
 import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { isWaxsealError } from '../../core/src/errors.ts';
+import { throwsWithCode } from '@waxseal/testkit';
 import { OID } from '../../core/src/oids.ts';
 import { ext, keyIdentifier, simpleName, type ExtensionSpec } from '../../core/src/x509-build.ts';
 import { parseCertificate, type Certificate } from '../../core/src/x509.ts';
@@ -11,13 +11,7 @@ import { checkTsaChain, chainToPem, generateDevTsaChain } from './chain.ts';
 const notBefore = new Date(Math.floor(Date.now() / 1000) * 1000 - 3_600_000);
 const notAfter = new Date(notBefore.getTime() + 86_400_000);
 
-function refuses(fn: () => unknown, pattern: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(isWaxsealError(e, 'ERR_CHAIN_INVALID'), `expected ERR_CHAIN_INVALID, got ${String(e)}`);
-    assert.match(e.message, pattern);
-    return true;
-  });
-}
+const refuses = (fn: () => unknown, pattern: RegExp) => throwsWithCode(fn, 'ERR_CHAIN_INVALID', pattern);
 
 describe('checkTsaChain', () => {
   let rootSigner: KeyObjectSigner;

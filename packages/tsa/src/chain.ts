@@ -1,5 +1,5 @@
 // The TSA certificate chain: the startup checks timestamp-authority makes before it will sign
-// anything (protocols.md 2.2, pkg/x509/x509.go), and an ephemeral chain for dev mode and tests.
+// anything (sigstore/timestamp-authority pkg/x509/x509.go), and an ephemeral chain for dev mode and tests.
 import {
   WaxsealError,
   isWaxsealError,

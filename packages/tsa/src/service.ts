@@ -21,13 +21,12 @@ import {
 import { checkTsaChain, chainToPem, type TsaChainCheckOptions } from './chain.ts';
 import {
   MAX_JSON_REQUEST_BYTES,
-  TimestampIssuer,
   encodeTimeStampReq,
   parseJsonTimestampBody,
   parseTimeStampReq,
-  type TimestampIssuerOptions,
   type TimestampRequest,
 } from './timestamp.ts';
+import { TimestampIssuer, type TimestampIssuerOptions } from './issuer.ts';
 
 /** One timestamp issued: what the audit log records for a use of the TSA key. */
 export interface TsaAuditEvent {
@@ -323,7 +322,7 @@ async function selfTest(issuer: TimestampIssuer): Promise<void> {
   const attrs = new Uint8Array(signerInfo.children[3]!.raw);
   attrs[0] = 0x31;
   const signature = signerInfo.children[5]!.value;
-  const leafKey = certPublicKey(issuer.chain[0]!);
+  const leafKey = certPublicKey(issuer.tokens.chain[0]!);
   if (!verifySignature(leafKey, attrs, signature, { hash: issuer.signer.hash })) {
     throw new WaxsealError(
       'ERR_CHAIN_INVALID',

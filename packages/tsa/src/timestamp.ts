@@ -1,10 +1,10 @@
-// RFC 3161 timestamping: parse a TimeStampReq (DER, or the JSON form sigstore-js sends), and
-// issue a TimeStampResp whose token is the CMS SignedData timestamp-authority produces
-// (protocols.md section 2.2). Everything is synchronous over bytes except the signer call; all
-// the constant parts of a response are encoded once, when the issuer is built.
+// The RFC 3161 codec: parse a TimeStampReq (DER, or the JSON form sigstore-js sends), and build
+// the TimeStampResp whose token is the CMS SignedData sigstore/timestamp-authority produces (RFC
+// 3161, RFC 5652, RFC 5816 ESSCertIDv2). Pure and synchronous: signing, batching and threads are issuer.ts's business.
 import {
   WaxsealError,
   isWaxsealError,
+  parseJsonBounded,
   parseDer,
   expectTag,
   readOid,
@@ -19,6 +19,9 @@ import {
   octetString,
   nullValue,
   tlv,
+  tlvOf,
+  derTree,
+  encodeTree,
   explicit,
   bool,
   generalizedTime,
@@ -32,12 +35,12 @@ import {
   HASH_OID,
   HASH_SIZE,
   type DerNode,
+  type DerPart,
   type HashName,
   type Certificate,
 } from '@waxseal/core';
 import { hash as nodeHash } from 'node:crypto';
-import { signatureAlgorithmIdentifier, KeyObjectSigner, type Signer, type SigningThread } from '@waxseal/keys';
-import { encodeTree, node, primitive, type DerPart } from './der-writer.ts';
+import { signatureAlgorithmIdentifier, type Signer } from '@waxseal/keys';
 
 /** Sigstore's TSA policy, the default policy of timestamp-authority. */
 export const SIGSTORE_TSA_POLICY = OID.sigstoreTsaPolicy;
@@ -332,9 +335,12 @@ export function parseJsonWithBigNonce(raw: string): unknown {
   const sources = new Map<object, string>();
   let parsed: unknown;
   try {
-    parsed = JSON.parse(raw, function (this: object, key: string, value: unknown, context?: { source?: string }) {
-      if (key === 'nonce' && typeof value === 'number' && context?.source !== undefined) sources.set(this, context.source);
-      return value;
+    parsed = parseJsonBounded(raw, {
+      maxBytes: MAX_JSON_REQUEST_BYTES,
+      reviver(this: object, key: string, value: unknown, context?: { source?: string }) {
+        if (key === 'nonce' && typeof value === 'number' && context?.source !== undefined) sources.set(this, context.source);
+        return value;
+      },
     });
   } catch {
     throw new WaxsealError('ERR_JSON_PARSE', 'timestamp request body is not valid JSON');
@@ -381,10 +387,11 @@ export function parseJsonTimestampBody(raw: string | Uint8Array): TimestampReque
 }
 
 // ---------------------------------------------------------------------------------------------
-// Issuing
+// Tokens: TimeStampResp = { status granted, ContentInfo { SignedData { TSTInfo, SignerInfo } } }
 
-export interface TimestampIssuerOptions {
-  signer: Signer;
+export interface TimestampTokenOptions {
+  /** The hash and signature algorithm the tokens are signed with (the key itself is not used). */
+  signer: Pick<Signer, 'hash' | 'kind'>;
   /** TSA leaf first, then intermediates, root last. */
   chain: Certificate[];
   /** Policy put in TSTInfo when the request names none (default 1.3.6.1.4.1.57264.2). */
@@ -397,25 +404,12 @@ export interface TimestampIssuerOptions {
   includeChainInResponse?: boolean;
   /** TSTInfo accuracy in seconds (default 1; 0 omits it; fractions become millis). */
   accuracySeconds?: number;
-  /**
-   * Sign on the calling thread with signSync when the signer is a KeyObjectSigner (default
-   * true: no promise hop). Set false when the signer's async sign() runs off the event loop
-   * (e.g. on the libuv threadpool), which lets signing use the other cores.
-   */
-  syncSigning?: boolean;
-  /**
-   * With an in-memory key, sign on a thread of its own (default false here; the TSA servers turn
-   * it on): HTTP and signing then overlap on two cores. Falls back to the calling thread if the
-   * signing thread fails. `true` starts a thread for the signer's key; a SigningThread given here
-   * is used as is (it must hold the same key) and closed with the issuer.
-   */
-  signingThread?: boolean | SigningThread;
-  /**
-   * Most requests signed back to back before the event loop gets a turn again (default 16):
-   * larger batches keep the signing code hotter in the caches, smaller ones send the first
-   * answers sooner.
-   */
-  maxBatch?: number;
+}
+
+/** A token ready to sign: the TSTInfo and the DER SET OF signed attributes the signature covers. */
+export interface PreparedToken {
+  tstInfo: Uint8Array;
+  signedAttrs: Uint8Array;
 }
 
 const SIGNED_DATA_OID = derOid(OID.cmsSignedData);
@@ -488,41 +482,20 @@ function checkPolicyOid(o: string, what: string): void {
   if (!OID_RE.test(o)) throw new WaxsealError('ERR_CONFIG', `${what} ${JSON.stringify(o)} is not a dotted OID`);
 }
 
-/** Called with (undefined, DER TimeStampResp) or with the error (a WaxsealError for bad requests). */
-export type IssueCallback = (err: unknown, der?: Uint8Array) => void;
-
 /**
- * Most requests out on the signing thread at once (see #drain). Beyond this the event loop signs
- * the rest itself: measured on 2 cores at 64 connections, 32 kept both threads busy (16 and 64
- * left one of them waiting on the other).
+ * Builds the RFC 3161 responses of one TSA key and chain, in two steps around the signature:
+ * prepare() encodes TSTInfo and the signed attributes, finish() assembles the response around the
+ * signature. Everything constant is encoded once, here; per token only the serial, the times,
+ * the imprint, the nonce and the digest are new.
  */
-const THREAD_IN_FLIGHT = 32;
-
-interface QueuedRequest {
-  req: TimestampRequest;
-  now: Date;
-  done: IssueCallback;
-}
-
-/** A token ready to sign (TSTInfo and the signed attributes), or why the request was refused. */
-type Prepared = { tstInfo: Uint8Array; signedAttrs: Uint8Array } | { error: unknown };
-
-function deliver(q: QueuedRequest, r: Uint8Array | { error: unknown }): void {
-  if (r instanceof Uint8Array) q.done(undefined, r);
-  else q.done(r.error);
-}
-
-/** Builds RFC 3161 responses for one TSA key and chain. */
-export class TimestampIssuer {
-  readonly signer: Signer;
+export class TimestampTokenBuilder {
   readonly chain: readonly Certificate[];
   readonly defaultPolicyOid: string;
   readonly acceptedPolicyOids: readonly string[];
   readonly allowCustomExtensions: boolean;
   readonly includeChainInResponse: boolean;
+  readonly hash: HashName;
 
-  readonly #signSync: ((m: Uint8Array) => Uint8Array) | undefined;
-  #thread: SigningThread | undefined;
   readonly #policies = new Map<string, Uint8Array>();
   readonly #defaultPolicy: Uint8Array;
   readonly #accuracy: Uint8Array | undefined;
@@ -537,11 +510,11 @@ export class TimestampIssuer {
   readonly #signingCertAttr: Record<HashName, Uint8Array>;
   readonly #certificates: Uint8Array;
 
-  constructor(o: TimestampIssuerOptions) {
+  constructor(o: TimestampTokenOptions) {
     if (!o.chain || o.chain.length === 0) throw new WaxsealError('ERR_CONFIG', 'the TSA needs a certificate chain (leaf first)');
     const leaf = o.chain[0]!;
-    this.signer = o.signer;
     this.chain = [...o.chain];
+    this.hash = o.signer.hash;
     this.defaultPolicyOid = o.defaultPolicyOid ?? SIGSTORE_TSA_POLICY;
     checkPolicyOid(this.defaultPolicyOid, 'defaultPolicyOid');
     this.acceptedPolicyOids = [...(o.acceptedPolicyOids ?? [this.defaultPolicyOid])];
@@ -554,24 +527,16 @@ export class TimestampIssuer {
     this.includeChainInResponse = o.includeChainInResponse ?? false;
     this.#accuracy = accuracyEncoding(o.accuracySeconds ?? 1);
 
-    this.#maxBatch = o.maxBatch ?? 16;
-    if (!Number.isInteger(this.#maxBatch) || this.#maxBatch < 1)
-      throw new WaxsealError('ERR_CONFIG', `maxBatch must be a positive integer, got ${o.maxBatch}`);
-    this.#signSync = o.signer instanceof KeyObjectSigner && (o.syncSigning ?? true) ? o.signer.signSync.bind(o.signer) : undefined;
-    if (this.#signSync && o.signingThread && o.signer instanceof KeyObjectSigner) {
-      this.#thread = o.signingThread === true ? o.signer.startSigningThread() : o.signingThread;
-    }
-
     // tsa [0] GeneralName: directoryName [4] (a CHOICE, hence explicit tagging) = leaf subject.
     this.#tsaName = explicit(0, explicit(4, leaf.subjectRaw));
     const leafSerial = serialTlv(leaf);
     this.#sid = seq(leaf.issuerRaw, leafSerial);
     // SHA-2 AlgorithmIdentifiers without parameters (RFC 5754), as digitorus/pkcs7 writes them.
-    this.#digestAlgorithm = seq(derOid(HASH_OID[o.signer.hash]));
+    this.#digestAlgorithm = seq(derOid(HASH_OID[this.hash]));
     this.#digestAlgorithms = setOf(this.#digestAlgorithm);
     this.#signatureAlgorithm = signatureAlgorithmIdentifier(o.signer);
     this.#contentTypeAttr = seq(derOid(OID.attrContentType), setOf(TST_INFO_OID));
-    const size = HASH_SIZE[o.signer.hash];
+    const size = HASH_SIZE[this.hash];
     const attr = seq(MESSAGE_DIGEST_OID, setOf(octetString(new Uint8Array(size))));
     this.#messageDigestPrefix = attr.subarray(0, attr.length - size);
 
@@ -587,7 +552,10 @@ export class TimestampIssuer {
 
     // certificates [0] IMPLICIT: the leaf first (upstream order), then the rest when configured.
     const certs = this.includeChainInResponse ? this.chain : [leaf];
-    this.#certificates = tlv(0xa0, Buffer.concat(certs.map((c) => c.der)));
+    this.#certificates = tlvOf(
+      0xa0,
+      certs.map((c) => c.der),
+    );
   }
 
   /** Throws when the request asks for a policy or extensions this TSA does not accept. */
@@ -606,161 +574,8 @@ export class TimestampIssuer {
     }
   }
 
-  /** True when the signer signs synchronously (an in-memory key), so issueSync() works. */
-  get canIssueSync(): boolean {
-    return this.#signSync !== undefined;
-  }
-
-  /**
-   * Issues a granted TimeStampResp (DER) for `req` at time `now`. With an in-memory key the
-   * request joins the batch of the current event-loop turn (see enqueue).
-   */
-  issue(req: TimestampRequest, now: Date = new Date()): Promise<Uint8Array> {
-    return new Promise((resolve, reject) => this.enqueue(req, now, (err, der) => (err === undefined ? resolve(der!) : reject(err))));
-  }
-
-  /**
-   * Issues a token and calls `done` with it or with the error. With an in-memory key, every
-   * request enqueued during one event-loop turn is signed back to back in a setImmediate
-   * callback: the ECDSA code and its precomputed tables then stay in the CPU caches from one
-   * signature to the next, which halves the cost per token under load compared with signing
-   * each request between HTTP parsing and writing. Other signers (HSM, KMS) sign one by one.
-   */
-  enqueue(req: TimestampRequest, now: Date, done: IssueCallback): void {
-    if (!this.#signSync) {
-      this.#issueAsync(req, now).then(
-        (der) => done(undefined, der),
-        (e: unknown) => done(e),
-      );
-      return;
-    }
-    this.#queue.push({ req, now, done });
-    if (this.#queue.length === 1) setImmediate(this.#drain);
-  }
-
-  readonly #queue: QueuedRequest[] = [];
-  readonly #maxBatch: number;
-
-  // Bounded batches, so a burst cannot hold the event loop for long.
-  readonly #drain = (): void => {
-    const batch = this.#queue.splice(0, this.#maxBatch);
-    if (this.#queue.length > 0) setImmediate(this.#drain);
-    // Work sharing: the signing thread takes what it can keep busy with; the rest is signed here,
-    // so neither thread waits on the other while requests are queued.
-    let local = batch;
-    if (this.#thread?.healthy) {
-      const room = Math.max(0, THREAD_IN_FLIGHT - this.#threadInFlight);
-      if (room > 0) {
-        this.#issueOnThread(this.#thread, batch.slice(0, room));
-        local = batch.slice(room);
-        if (local.length === 0) return;
-      }
-    }
-    const results = this.issueMany(local);
-    for (let i = 0; i < local.length; i++) deliver(local[i]!, results[i]!);
-  };
-  #threadInFlight = 0;
-
-  // Prepared here, signed on the signing thread, finished here when the signatures come back.
-  #issueOnThread(thread: SigningThread, batch: QueuedRequest[]): void {
-    const prepared = batch.map(({ req, now }) => this.#prepareChecked(req, now));
-    const toSign: Uint8Array[] = [];
-    for (const p of prepared) if (!('error' in p)) toSign.push(p.signedAttrs);
-    if (toSign.length === 0) {
-      batch.forEach((q, i) => deliver(q, prepared[i] as { error: unknown }));
-      return;
-    }
-    this.#threadInFlight += batch.length;
-    thread.signMany(toSign, (err, signatures) => {
-      this.#threadInFlight -= batch.length;
-      if (err !== undefined) {
-        // The thread failed: sign the prepared tokens on this thread rather than lose them.
-        const results = this.#signAndFinish(batch, prepared);
-        for (let i = 0; i < batch.length; i++) deliver(batch[i]!, results[i]!);
-        return;
-      }
-      let k = 0;
-      batch.forEach((q, i) => {
-        const p = prepared[i]!;
-        deliver(q, 'error' in p ? p : this.#finish(p.tstInfo, p.signedAttrs, signatures![k++]!, q.req.certReq));
-      });
-    });
-  }
-
-  #prepareChecked(req: TimestampRequest, now: Date): Prepared {
-    try {
-      this.check(req);
-      return this.#prepare(req, now);
-    } catch (error) {
-      return { error };
-    }
-  }
-
-  /** Stops the signing thread, if any. */
-  async close(): Promise<void> {
-    const t = this.#thread;
-    this.#thread = undefined;
-    await t?.close();
-  }
-
-  /**
-   * Issues tokens for several requests at once (in-memory keys): all are prepared, then all are
-   * signed back to back, then all are assembled. Each result is the DER response or the error
-   * for that request.
-   */
-  issueMany(items: readonly { req: TimestampRequest; now: Date }[]): (Uint8Array | { error: unknown })[] {
-    return this.#signAndFinish(
-      items,
-      items.map(({ req, now }) => this.#prepareChecked(req, now)),
-    );
-  }
-
-  // Signs prepared tokens back to back on this thread, then assembles them (one result per item).
-  #signAndFinish(items: readonly { req: TimestampRequest }[], prepared: readonly Prepared[]): (Uint8Array | { error: unknown })[] {
-    const signSync = this.#signSync;
-    if (!signSync) throw new TypeError('issueMany needs a signer that signs synchronously (KeyObjectSigner)');
-    const signatures: (Uint8Array | { error: unknown })[] = prepared.map((p) => {
-      if ('error' in p) return p;
-      try {
-        return signSync(p.signedAttrs);
-      } catch (e) {
-        return { error: signerFailure(e) };
-      }
-    });
-    return items.map(({ req }, i) => {
-      const p = prepared[i]!;
-      const sig = signatures[i]!;
-      if ('error' in p) return p;
-      if (!(sig instanceof Uint8Array)) return sig;
-      return this.#finish(p.tstInfo, p.signedAttrs, sig, req.certReq);
-    });
-  }
-
-  /** issue() without the promise or the batching, for in-memory keys (see canIssueSync). */
-  issueSync(req: TimestampRequest, now: Date = new Date()): Uint8Array {
-    const [r] = this.issueMany([{ req, now }]);
-    if (r instanceof Uint8Array) return r;
-    throw r!.error;
-  }
-
-  #issueAsync(req: TimestampRequest, now: Date): Promise<Uint8Array> {
-    let prepared: { tstInfo: Uint8Array; signedAttrs: Uint8Array };
-    try {
-      this.check(req);
-      prepared = this.#prepare(req, now);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    const { tstInfo, signedAttrs } = prepared;
-    return this.signer.sign(signedAttrs).then(
-      (sig) => this.#finish(tstInfo, signedAttrs, sig, req.certReq),
-      (e: unknown) => {
-        throw signerFailure(e);
-      },
-    );
-  }
-
-  #prepare(req: TimestampRequest, now: Date): { tstInfo: Uint8Array; signedAttrs: Uint8Array } {
+  /** TSTInfo and the signed attributes for `req` at `now` (call check() first). */
+  prepare(req: TimestampRequest, now: Date): PreparedToken {
     const { genTime, signingTime } = timeEncodings(now);
     const parts: DerPart[] = [
       INT_1,
@@ -771,43 +586,39 @@ export class TimestampIssuer {
     ];
     if (this.#accuracy) parts.push(this.#accuracy);
     // ordering is FALSE, its DEFAULT, so DER leaves it out.
-    if (req.nonce !== undefined) parts.push(primitive(TAG.INTEGER, req.nonce));
+    if (req.nonce !== undefined) parts.push(tlv(TAG.INTEGER, req.nonce));
     parts.push(this.#tsaName);
-    if (req.extensions !== undefined) parts.push(primitive(0xa1, req.extensions)); // extensions [1] IMPLICIT
-    const tstInfo = encodeTree(node(TAG.SEQUENCE, ...parts));
+    if (req.extensions !== undefined) parts.push(tlv(0xa1, req.extensions)); // extensions [1] IMPLICIT
+    const tstInfo = encodeTree(derTree(TAG.SEQUENCE, ...parts));
 
-    const messageDigestAttr = concat(this.#messageDigestPrefix, nodeHash(this.signer.hash, tstInfo, 'buffer'));
+    const messageDigestAttr = concat(this.#messageDigestPrefix, nodeHash(this.hash, tstInfo, 'buffer'));
     const attrs = [this.#contentTypeAttr, messageDigestAttr, signingTime, this.#signingCertAttr[req.hash]];
     attrs.sort(Buffer.compare); // DER SET OF order
     // Signed over with the SET OF tag; stored in SignerInfo as [0] IMPLICIT (same content).
-    return { tstInfo, signedAttrs: encodeTree(node(TAG.SET, ...attrs)) };
+    return { tstInfo, signedAttrs: encodeTree(derTree(TAG.SET, ...attrs)) };
   }
 
-  #finish(tstInfo: Uint8Array, signedAttrs: Uint8Array, signature: Uint8Array, certReq: boolean): Uint8Array {
-    const attrsField = new Uint8Array(signedAttrs);
+  /** The DER TimeStampResp around a prepared token and its signature. */
+  finish(p: PreparedToken, signature: Uint8Array, certReq: boolean): Uint8Array {
+    const attrsField = new Uint8Array(p.signedAttrs);
     attrsField[0] = 0xa0;
-    const signerInfo = node(
+    const signerInfo = derTree(
       TAG.SEQUENCE,
       INT_1,
       this.#sid,
       this.#digestAlgorithm,
       attrsField,
       this.#signatureAlgorithm,
-      primitive(TAG.OCTET_STRING, signature),
+      tlv(TAG.OCTET_STRING, signature),
     );
-    const signedData = node(
+    const signedData = derTree(
       TAG.SEQUENCE,
       INT_3,
       this.#digestAlgorithms,
-      node(TAG.SEQUENCE, TST_INFO_OID, node(0xa0, primitive(TAG.OCTET_STRING, tstInfo))),
+      derTree(TAG.SEQUENCE, TST_INFO_OID, derTree(0xa0, tlv(TAG.OCTET_STRING, p.tstInfo))),
       ...(certReq ? [this.#certificates] : []),
-      node(TAG.SET, signerInfo),
+      derTree(TAG.SET, signerInfo),
     );
-    return encodeTree(node(TAG.SEQUENCE, STATUS_GRANTED, node(TAG.SEQUENCE, SIGNED_DATA_OID, node(0xa0, signedData))));
+    return encodeTree(derTree(TAG.SEQUENCE, STATUS_GRANTED, derTree(TAG.SEQUENCE, SIGNED_DATA_OID, derTree(0xa0, signedData))));
   }
-}
-
-function signerFailure(e: unknown): WaxsealError {
-  if (e instanceof WaxsealError) return e;
-  return new WaxsealError('ERR_SIGNER', `the TSA signer failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
 }

@@ -29,6 +29,11 @@ const HANDLED_EXTENSIONS: ReadonlySet<string> = new Set([
   OID.authorityKeyIdentifier,
 ]);
 
+/** A validity window as failures name it: `<start>..<end>` in ISO 8601, an open side shown as such. */
+export function formatWindow(r: TimeRange): string {
+  return `${r.start?.toISOString() ?? '(no start)'}..${r.end?.toISOString() ?? '(no end)'}`;
+}
+
 export function inRange(r: TimeRange, t: Date): boolean {
   const ms = t.getTime();
   return (r.start === undefined || r.start.getTime() <= ms) && (r.end === undefined || ms <= r.end.getTime());
@@ -51,6 +56,8 @@ export function isCa(c: Certificate): boolean {
 export class Authority {
   readonly index: number;
   readonly source: CertificateAuthority;
+  /** What the authority is, for messages: a code-signing CA or a timestamp authority. */
+  readonly kind: 'CA' | 'TSA';
   /** Leaf-most first, trust anchor last. */
   readonly chain: Certificate[];
   /** Whether chain[i] is correctly issued by chain[i + 1]; undefined until first checked. */
@@ -60,9 +67,11 @@ export class Authority {
     index: number,
     source: CertificateAuthority,
     parse: (der: Uint8Array, i: number) => Certificate = (d) => parseCertificate(d),
+    kind: 'CA' | 'TSA' = 'CA',
   ) {
     this.index = index;
     this.source = source;
+    this.kind = kind;
     this.chain = source.certChain.map(parse);
     this.#links = new Array(Math.max(0, this.chain.length - 1)).fill(undefined);
   }
@@ -147,13 +156,15 @@ export interface PathCheck {
  * failure or null.
  */
 export function checkPathAt(auth: Authority, leaf: Certificate, issuer: number, t: Date): string | null {
-  if (!inRange(auth.source.validFor, t)) return `authority ${auth.name} is not valid at ${t.toISOString()}`;
+  if (!inRange(auth.source.validFor, t))
+    return `${authorityWindow(auth)}, ${auth.kind === 'TSA' ? 'genTime' : 'signing time'} ${t.toISOString()}`;
   if (!certValidAt(leaf, t)) {
     return `certificate is not valid at ${t.toISOString()} (valid ${leaf.notBefore.toISOString()} to ${leaf.notAfter.toISOString()})`;
   }
   for (let i = issuer; i < auth.chain.length; i++) {
     const c = auth.chain[i]!;
-    if (!certValidAt(c, t)) return `CA certificate ${describe(c)} is not valid at ${t.toISOString()}`;
+    if (!certValidAt(c, t))
+      return `CA certificate ${describe(c)} is valid ${c.notBefore.toISOString()}..${c.notAfter.toISOString()}, not at ${t.toISOString()}`;
   }
   return null;
 }
@@ -180,6 +191,11 @@ export function checkIssuingPath(auth: Authority, issuer: number, eku: string): 
       return `CA certificate ${describe(c)} does not allow extended key usage ${eku}`;
   }
   return null;
+}
+
+/** "CA <name> is valid <window>" (or TSA): how a failure names an authority outside its validFor. */
+export function authorityWindow(auth: Authority): string {
+  return `${auth.kind} ${auth.name} is valid ${formatWindow(auth.source.validFor)}`;
 }
 
 export function describe(c: Certificate): string {

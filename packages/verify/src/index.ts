@@ -16,3 +16,5 @@ export { signerIdentity } from './identity.ts';
 export { parseTimestampResponse, type ParsedTimestamp } from './timestamp.ts';
 export { CHECKS, type CheckName } from './fail.ts';
 export { SUPPORTED_ENTRY_TYPES } from './tlog.ts';
+// The verifier's inputs, so that a consumer needs no second package to read a bundle and its trust root.
+export { parseBundleJson, parseTrustedRootJson, parseClientTrustConfigJson, type Bundle, type TrustedRoot } from '@waxseal/bundle';

@@ -2,6 +2,8 @@
 // a certificate, rebuild the precertificate TBS (the certificate's TBS without the SCT list
 // extension) and check each SCT's digitally-signed struct against the CT log's key.
 import {
+  ByteReader,
+  WaxsealError,
   concat,
   toHex,
   parseDer,
@@ -34,51 +36,34 @@ export interface Sct {
   signature: Uint8Array;
 }
 
-class Reader {
-  pos = 0;
-  readonly buf: Uint8Array;
-  constructor(buf: Uint8Array) {
-    this.buf = buf;
-  }
-  take(n: number): Uint8Array {
-    if (this.pos + n > this.buf.length) throw new Error('truncated SCT data');
-    const out = this.buf.subarray(this.pos, this.pos + n);
-    this.pos += n;
-    return out;
-  }
-  uint(n: number): number {
-    let v = 0;
-    for (const b of this.take(n)) v = v * 256 + b;
-    return v;
-  }
-  vector(lenBytes: number): Uint8Array {
-    return this.take(this.uint(lenBytes));
-  }
-  get done(): boolean {
-    return this.pos === this.buf.length;
-  }
-}
+const MALFORMED = 'ERR_VERIFY_SCT';
 
-/** The SCTs embedded in a certificate (empty when it has no SCT list extension). Throws on malformed lists. */
+/** The SCTs embedded in a certificate (empty when it has no SCT list extension). Malformed lists throw ERR_VERIFY_SCT. */
 export function embeddedScts(cert: Certificate): Sct[] {
   const ext = getExtension(cert, OID.ctSctList);
   if (!ext) return [];
   // extnValue is an OCTET STRING that wraps the TLS-encoded SignedCertificateTimestampList.
-  const list = new Reader(readOctetString(parseDer(ext.value), 'SCT list'));
-  const body = new Reader(list.vector(2));
-  if (!list.done) throw new Error('trailing data after the SCT list');
+  let tls: Uint8Array;
+  try {
+    tls = readOctetString(parseDer(ext.value), 'SCT list');
+  } catch (e) {
+    throw new WaxsealError(MALFORMED, `SCT list: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
+  const list = new ByteReader(tls, MALFORMED, 'SCT list');
+  const body = new ByteReader(list.vector(2), MALFORMED, 'SCT list');
+  list.expectEnd('trailing data after the SCT list');
   const out: Sct[] = [];
   while (!body.done) {
-    if (out.length >= MAX_EMBEDDED_SCTS) throw new Error('too many SCTs');
-    const r = new Reader(body.vector(2));
-    const version = r.uint(1);
-    const logId = r.take(32);
-    const timestamp = r.uint(8);
+    if (out.length >= MAX_EMBEDDED_SCTS) body.fail(`more than ${MAX_EMBEDDED_SCTS} SCTs`);
+    const r = new ByteReader(body.vector(2), MALFORMED, `SCT ${out.length}`);
+    const version = r.u8();
+    const logId = r.bytes(32);
+    const timestamp = r.u64();
     const extensions = r.vector(2);
-    const hashAlgorithm = r.uint(1);
-    const signatureAlgorithm = r.uint(1);
+    const hashAlgorithm = r.u8();
+    const signatureAlgorithm = r.u8();
     const signature = r.vector(2);
-    if (!r.done) throw new Error('trailing data in an SCT');
+    r.expectEnd();
     out.push({ version, logId, timestamp, extensions, hashAlgorithm, signatureAlgorithm, signature });
   }
   return out;

@@ -11,6 +11,7 @@ import {
   HASH_SIZE,
   pae,
   INTOTO_PAYLOAD_TYPE,
+  parseJsonBounded,
   type HashName,
   type PublicKeyInfo,
   type InTotoStatement,
@@ -111,7 +112,7 @@ export function parseStatement(envelope: DsseEnvelope): InTotoStatement {
     fail('dsse.payload-type', `payload type ${JSON.stringify(envelope.payloadType.slice(0, 80))} is not ${INTOTO_PAYLOAD_TYPE}`);
   let v: unknown;
   try {
-    v = JSON.parse(fromUtf8(envelope.payload, 'payload'));
+    v = parseJsonBounded(fromUtf8(envelope.payload, 'payload'), { maxBytes: envelope.payload.length, what: 'payload' });
   } catch (e) {
     fail('dsse.statement', 'the payload is not a JSON in-toto statement', e);
   }

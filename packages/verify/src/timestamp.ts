@@ -33,7 +33,7 @@ import {
   type Certificate,
 } from '@waxseal/core';
 import { fail, type CheckName } from './fail.ts';
-import { type Authority, checkIssuingPath, checkPathAt, isCa, inRange, unhandledCriticalExtension } from './chain.ts';
+import { type Authority, authorityWindow, checkIssuingPath, checkPathAt, isCa, inRange, unhandledCriticalExtension } from './chain.ts';
 
 const SHA1_OID = '1.3.14.3.2.26';
 const IMPRINT_SIZES: Record<string, number> = { [OID.sha256]: 32, [OID.sha384]: 48, [OID.sha512]: 64, [SHA1_OID]: 20 };
@@ -346,8 +346,12 @@ export function verifyTimestamp(t: ParsedTimestamp, data: Uint8Array, tsas: read
         reasonCheck = 'timestamp.chain';
         continue;
       }
-    } else if (!inRange(tsa.source.validFor, t.genTime) || signer.notBefore > t.genTime || signer.notAfter < t.genTime) {
-      reason = `TSA ${tsa.name} or its certificate is not valid at ${t.genTime.toISOString()}`;
+    } else if (!inRange(tsa.source.validFor, t.genTime)) {
+      reason = `${authorityWindow(tsa)}, genTime ${t.genTime.toISOString()}`;
+      reasonCheck = 'timestamp.chain';
+      continue;
+    } else if (signer.notBefore > t.genTime || signer.notAfter < t.genTime) {
+      reason = `TSA ${tsa.name}'s certificate is valid ${signer.notBefore.toISOString()}..${signer.notAfter.toISOString()}, genTime ${t.genTime.toISOString()}`;
       reasonCheck = 'timestamp.chain';
       continue;
     }

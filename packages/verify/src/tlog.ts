@@ -1,4 +1,4 @@
-// Transparency-log entry verification, Rekor v1 and Rekor v2 (protocols.md 3.3-3.5, 4.3, 6).
+// Transparency-log entry verification, Rekor v1 and Rekor v2 (Rekor's SET and checkpoint formats, C2SP tlog-checkpoint/signed-note, sigstore-go's tlog verification).
 //  v1 (hashedrekord 0.0.1, dsse 0.0.1, intoto 0.0.2): the canonicalized body is compared field
 //     by field with the bundle, the SET is checked over JCS{body, integratedTime, logID,
 //     logIndex}, and the inclusion proof over the body against a signed v1 checkpoint.
@@ -29,6 +29,7 @@ import {
   noteSignedBy,
   decodePem,
   pae,
+  parseJsonBounded,
   type HashName,
   type PublicKeyInfo,
   type NoteVerifier,
@@ -37,7 +38,7 @@ import {
 } from '@waxseal/core';
 import type { BundleContent, TimeRange, TransparencyLogEntry, TransparencyLogInstance } from '@waxseal/bundle';
 import { fail, under } from './fail.ts';
-import { inRange, certValidAt } from './chain.ts';
+import { inRange, certValidAt, formatWindow } from './chain.ts';
 
 /** A log from the trusted root, prepared once by the Verifier. */
 export interface TrustedLog {
@@ -279,10 +280,11 @@ export function verifyTlogEntry(
   const kv = `${entry.kindVersion.kind}/${entry.kindVersion.version}`;
   if (!(SUPPORTED_ENTRY_TYPES as readonly string[]).includes(kv))
     fail('tlog.unsupported-kind', `log entry type ${JSON.stringify(kv.slice(0, 80))} is not supported`);
-  const body = under(
-    'tlog.body',
-    'canonicalizedBody is not JSON',
-    () => JSON.parse(fromUtf8(entry.canonicalizedBody, 'canonicalizedBody')) as unknown,
+  const body = under('tlog.body', 'canonicalizedBody is not JSON', () =>
+    parseJsonBounded(fromUtf8(entry.canonicalizedBody, 'canonicalizedBody'), {
+      maxBytes: entry.canonicalizedBody.length,
+      what: 'canonicalizedBody',
+    }),
   );
   if (path(body, 'kind') !== entry.kindVersion.kind || path(body, 'apiVersion') !== entry.kindVersion.version) {
     fail('tlog.body-mismatch', `the log entry body is not a ${kv} entry`);
@@ -324,9 +326,7 @@ export function verifyTlogEntry(
       fail('tlog.set', `the signed entry timestamp does not verify under log ${log.instance.baseUrl}`);
     }
     const t = new Date(entry.integratedTime * 1000);
-    if (log.instance.publicKey.validFor && !inRange(log.instance.publicKey.validFor, t)) {
-      fail('tlog.set', `integrated time ${t.toISOString()} is outside the validity of log ${log.instance.baseUrl}'s key`);
-    }
+    checkLogKeyAt(log, t, 'integrated time', 'tlog.set');
     result.integratedTime = t;
   }
   // Even without a SET, a logged time outside the signing key's validity is a contradiction.
@@ -349,6 +349,20 @@ export function verifyTlogEntry(
     result.inclusionProofVerified = true;
   }
   return result;
+}
+
+/**
+ * Fails (`check`, by default tlog.key) unless the log's key is valid at `t`, naming the key, the
+ * log, its window and what `t` is ("integrated time", "entry time"), with where it came from.
+ */
+export function checkLogKeyAt(log: TrustedLog, t: Date, what: string, check: 'tlog.key' | 'tlog.set' = 'tlog.key', from?: string): void {
+  const window = log.instance.publicKey.validFor;
+  if (window && !inRange(window, t)) {
+    fail(
+      check,
+      `log key ${toHex(log.instance.logId)} of ${log.instance.baseUrl} is valid ${formatWindow(window)}, ${what} ${t.toISOString()}${from ? ` (${from})` : ''}`,
+    );
+  }
 }
 
 /** Rekor v1 entry UUID / leaf hash of a canonical body (hex). */

@@ -1,4 +1,4 @@
-// The bundle verifier (protocols.md section 6). Pure and synchronous: a Verifier is built once
+// The bundle verifier (sigstore-go's Verifier.Verify, the Sigstore client spec). Pure and synchronous: a Verifier is built once
 // from a TrustedRoot (keys parsed, certificates parsed, logs indexed) and then verifies any
 // number of bundles. Every failure is a WaxsealError with code ERR_VERIFY_* and `check` naming
 // the failed check (see fail.ts CHECKS).
@@ -7,7 +7,8 @@
 //   1. key material (leaf certificate and its profile, or the caller's public key)
 //   2. the signature over the artifact (message signature or DSSE + in-toto subject)
 //   3. transparency-log entries (Rekor v1 / v2), each from a trusted log verified or rejected
-//   4. RFC 3161 timestamps (malformed ones reject the bundle; ones that do not verify are ignored)
+//   4. RFC 3161 timestamps (malformed ones reject the bundle; ones that do not verify are ignored),
+//      then the keys of logs that vouched for no time, at every verified time
 //   5. thresholds: tlog entries, RFC 3161 times, integrated times, observer times
 //   6. the certificate path at every verified time against the trusted CAs (or the key's
 //      validity window), then SCTs against the trusted CT logs
@@ -48,7 +49,7 @@ import {
 } from '@waxseal/bundle';
 import { fail, under, type CheckName } from './fail.ts';
 import { Authority, checkIssuingPath, checkPathAt, inRange, isCa, unhandledCriticalExtension } from './chain.ts';
-import { verifyTlogEntry, type TrustedLog, type TlogSubject } from './tlog.ts';
+import { checkLogKeyAt, verifyTlogEntry, type TrustedLog, type TlogSubject } from './tlog.ts';
 import { parseTimestampResponse, verifyTimestamp } from './timestamp.ts';
 import { verifyEmbeddedScts, type CtLog } from './sct.ts';
 import { ArtifactDigests, verifyMessageSignature, verifyDsseSignature, parseStatement, checkSubject, type Artifact } from './signature.ts';
@@ -187,21 +188,26 @@ export class Verifier {
         DEFAULTS.observerTimestampThreshold,
       ),
     });
-    const authorities = (list: TrustedRoot['certificateAuthorities'], name: string) =>
+    const authorities = (list: TrustedRoot['certificateAuthorities'], name: string, kind: 'CA' | 'TSA') =>
       list.map(
         (ca, i) =>
-          new Authority(i, ca, (der, j) => {
-            try {
-              return parseCertificate(der);
-            } catch (e) {
-              throw new WaxsealError('ERR_TRUSTED_ROOT_INVALID', `${name}[${i}].certChain.certificates[${j}]: ${describeError(e)}`, {
-                cause: e,
-              });
-            }
-          }),
+          new Authority(
+            i,
+            ca,
+            (der, j) => {
+              try {
+                return parseCertificate(der);
+              } catch (e) {
+                throw new WaxsealError('ERR_TRUSTED_ROOT_INVALID', `${name}[${i}].certChain.certificates[${j}]: ${describeError(e)}`, {
+                  cause: e,
+                });
+              }
+            },
+            kind,
+          ),
       );
-    this.#cas = authorities(trustedRoot.certificateAuthorities, 'certificateAuthorities');
-    this.#tsas = authorities(trustedRoot.timestampAuthorities, 'timestampAuthorities');
+    this.#cas = authorities(trustedRoot.certificateAuthorities, 'certificateAuthorities', 'CA');
+    this.#tsas = authorities(trustedRoot.timestampAuthorities, 'timestampAuthorities', 'TSA');
     for (const log of trustedRoot.tlogs) {
       let key: PublicKeyInfo | undefined;
       let keyError: string | undefined;
@@ -314,6 +320,9 @@ export class Verifier {
     const tlogEntries: VerifiedTlogEntry[] = [];
     const timestamps: VerifiedTimestamp[] = [];
     const integratedLogs = new Set<string>();
+    // Entries whose log vouched for no time (Rekor v2, v1 without a SET): their log key is
+    // checked once the verified times are known (step 4).
+    const untimed: { index: number; log: TrustedLog }[] = [];
     vm.tlogEntries.forEach((entry: TransparencyLogEntry, i) => {
       const r = under('tlog.body', `tlog entry ${i}`, () => verifyTlogEntry(entry, subject, this.#tlogs));
       if (r === null) {
@@ -329,7 +338,8 @@ export class Verifier {
         rekorVersion: r.rekorVersion,
         inclusionProof: r.inclusionProofVerified,
       };
-      if (r.integratedTime) {
+      if (!r.integratedTime) untimed.push({ index: i, log: r.log });
+      else {
         v.integratedTime = r.integratedTime;
         // An integrated time counts once per log.
         if (!integratedLogs.has(r.logIdHex)) {
@@ -357,6 +367,17 @@ export class Verifier {
         ignored.push(`timestamp ${i}: ${e.message}`);
       }
     });
+
+    // Every authority is used only inside its validFor at the time the evidence proves: the SET
+    // vouched for v1 integrated times (tlog.ts), genTime for TSAs (timestamp.ts), each verified
+    // time for CAs (step 6) and SCTs' own times for CT logs (sct.ts). A log that gave no time
+    // (Rekor v2) signed its checkpoint around the signing time, so its key must be valid at every
+    // verified signing time.
+    for (const u of untimed) {
+      for (const t of timestamps) {
+        checkLogKeyAt(u.log, t.time, 'entry time', 'tlog.key', `tlog entry ${u.index}; ${t.source} time from ${t.authority}`);
+      }
+    }
 
     // ---- 5. thresholds
     const o = this.options;

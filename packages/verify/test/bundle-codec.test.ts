@@ -3,7 +3,8 @@
 // and the SigningConfig service selection.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { WaxsealError } from '../../core/src/errors.ts';
+import type { ErrorCode } from '../../core/src/errors.ts';
+import { throwsWithCode } from '@waxseal/testkit';
 import {
   parseBundle,
   serializeBundle,
@@ -51,14 +52,7 @@ function bundle(
   return { mediaType, verificationMaterial: { certificate: { rawBytes: 'MIIB' }, tlogEntries: [entry()], ...vm }, ...content };
 }
 
-function rejects(f: () => unknown, code: string, field?: RegExp): void {
-  assert.throws(f, (e: unknown) => {
-    assert.ok(e instanceof WaxsealError, String(e));
-    assert.equal(e.code, code, e.message);
-    if (field) assert.match(e.message, field);
-    return true;
-  });
-}
+const rejects = (f: () => unknown, code: ErrorCode, field?: RegExp) => throwsWithCode(f, code, field);
 
 test('media types: v0.1, v0.2, both v0.3 spellings; 0.4+ and unknown rejected', () => {
   assert.equal(bundleVersion(BUNDLE_MEDIA_TYPE_V01), '0.1');

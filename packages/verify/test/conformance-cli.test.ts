@@ -2,6 +2,7 @@
 // vectors, by file and by sha256 digest, with identities and with a key, plus argument handling.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { throwsWithCode } from '@waxseal/testkit';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs, artifactArgument } from '../../../conformance/cli.ts';
@@ -22,8 +23,8 @@ test('arguments: flags in any order, FILE_OR_DIGEST rules', () => {
   assert.deepEqual(a.positional, [`sha256:${'ab'.repeat(32)}`]);
   assert.deepEqual(artifactArgument(`sha256:${'AB'.repeat(32)}`), { digest: { algorithm: 'sha256', value: 'ab'.repeat(32) } });
   // Not a well-formed digest: a path, which does not exist.
-  assert.throws(() => artifactArgument('sha256:abc'), /ERR_IO|cannot read/);
-  assert.throws(() => parseArgs(['verify-bundle', '--bundle']), /needs a value/);
+  throwsWithCode(() => artifactArgument('sha256:abc'), 'ERR_IO', /cannot read artifact sha256:abc/);
+  throwsWithCode(() => parseArgs(['verify-bundle', '--bundle']), 'ERR_INVALID_INPUT', /needs a value/);
 });
 
 test('unknown command and missing trusted root exit 1 with an error code', () => {

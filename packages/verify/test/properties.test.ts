@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { WaxsealError } from '../../core/src/errors.ts';
+import { assertWaxsealError, parseOrRefuse } from '@waxseal/testkit';
 import {
   parseBundle,
   parseBundleJson,
@@ -27,13 +27,8 @@ import {
 import { Verifier, parseTimestampResponse } from '../src/index.ts';
 import { vectorsPresent, loadCases, trustedRootOf, type VectorCase } from './vectors/load.ts';
 
-function onlyWaxsealErrors(f: () => unknown): void {
-  try {
-    f();
-  } catch (e) {
-    if (!(e instanceof WaxsealError)) throw new Error(`non-Waxseal error: ${e instanceof Error ? e.stack : String(e)}`);
-  }
-}
+/** Runs `f` on hostile input: a result or a WaxsealError, never another exception. */
+const onlyWaxsealErrors = (f: () => unknown): void => void parseOrRefuse(f);
 
 // ---------------------------------------------------------------- random edits of JSON documents
 
@@ -269,7 +264,8 @@ test('generated signing configs round-trip, and selectServices obeys the selecti
       try {
         sel = selectServices(again, now);
       } catch (e) {
-        assert.ok(e instanceof WaxsealError);
+        // Nothing selectable at `now`: refused as an unusable signing config.
+        assertWaxsealError(e, 'ERR_SIGNING_CONFIG_INVALID');
         return;
       }
       const valid = (s: Service) => (!s.validFor.start || s.validFor.start <= now) && (!s.validFor.end || now <= s.validFor.end);

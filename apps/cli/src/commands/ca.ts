@@ -4,7 +4,15 @@
 import { writeFileSync, mkdirSync, readFileSync, existsSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { WaxsealError, parseCertificatesPem, encodePem, OID } from '@waxseal/core';
-import { openSigner, generateSigner, signerFromPem, intermediateCa, type Signer } from '@waxseal/keys';
+import {
+  checkSecretFileTarget,
+  openSigner,
+  generateSigner,
+  signerFromPem,
+  intermediateCa,
+  writeSecretFile,
+  type Signer,
+} from '@waxseal/keys';
 import { initCaChain, writeCsr, validateCaChain } from '@waxseal/ca';
 import { parse, helpText, UsageError, type Ui } from '../ui.ts';
 
@@ -14,11 +22,13 @@ export const caSpec = {
   options: {},
   help: `Subcommands:
   waxseal ca init --out <dir> [--key <uri>] [--org <name>] [--root-kind ecdsa-p384|ecdsa-p256]
-                  [--root-key-passphrase-env VAR] [--root-years N] [--intermediate-years N]
+                  [--root-key-passphrase-env VAR] [--root-years N] [--intermediate-years N] [--force]
       Creates a root CA and an issuing intermediate (EKU codeSigning, pathLen 0). The
       intermediate key is --key (file://, pkcs11:, awskms://, gcpkms://; default: a new P-256
       key written to <dir>/intermediate.key). Writes root.pem, chain.pem and root.key: move
-      root.key offline once the chain is made.
+      root.key offline once the chain is made. Private keys are written as new files of mode
+      0600. An existing chain.pem, root.key or intermediate.key is refused unless --force, which
+      replaces them; a symbolic link at a key's path is always refused.
   waxseal ca csr --key <uri> --out <file> [--org <name>] [--cn <name>]
       Writes a CSR for an intermediate whose key is --key, for your own CA to sign.
   waxseal ca rotate --dir <dir> --root-key <file> [--key <uri>] [--root-key-passphrase-env VAR]
@@ -67,9 +77,10 @@ function years(v: string | undefined, dflt: number, flag: string): number {
   return n;
 }
 
-function write(path: string, text: string, mode = 0o644): void {
+/** Public files (certificates, CSRs); private keys go through writeSecretFile. */
+function write(path: string, text: string): void {
   try {
-    writeFileSync(path, text, { mode });
+    writeFileSync(path, text, { mode: 0o644 });
   } catch (e) {
     throw new WaxsealError('ERR_IO', `cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? e}`);
   }
@@ -100,16 +111,22 @@ async function init(argv: string[], ui: Ui): Promise<number> {
     if (!passphrase) throw new UsageError(`environment variable ${v['root-key-passphrase-env']} is empty or unset`);
   }
   mkdirSync(v.out, { recursive: true });
-  if (!v.force && existsSync(join(v.out, 'chain.pem')))
+  const force = v.force ?? false;
+  const secret = { force, forceHint: 'pass --force to replace it' };
+  if (!force && existsSync(join(v.out, 'chain.pem')))
     throw new WaxsealError('ERR_CONFLICT', `${v.out}/chain.pem exists; pass --force to replace it`);
+  // Every key path is checked before anything is written: no half-made CA on a refusal.
+  const rootKeyPath = join(v.out, 'root.key');
+  const intermediatePath = join(v.out, 'intermediate.key');
+  checkSecretFileTarget(rootKeyPath, secret);
+  if (!v.key) checkSecretFileTarget(intermediatePath, secret);
   let keyUri = v.key;
   let intermediate: Signer;
   if (keyUri) intermediate = await openSigner(keyUri);
   else {
-    const path = join(v.out, 'intermediate.key');
-    const gen = generateSigner('ecdsa-p256', `file://${path}`);
-    write(path, gen.exportPkcs8Pem(), 0o600);
-    keyUri = `file://${path}`;
+    const gen = generateSigner('ecdsa-p256', `file://${intermediatePath}`);
+    writeSecretFile(intermediatePath, gen.exportPkcs8Pem(), secret);
+    keyUri = `file://${intermediatePath}`;
     intermediate = gen;
   }
   const r = await initCaChain({
@@ -120,9 +137,9 @@ async function init(argv: string[], ui: Ui): Promise<number> {
     intermediateValidityYears: years(v['intermediate-years'], 5, '--intermediate-years'),
     ...(passphrase ? { rootKeyPassphrase: passphrase } : {}),
   });
+  writeSecretFile(rootKeyPath, r.rootKeyPem!, secret);
   write(join(v.out, 'root.pem'), r.rootPem);
   write(join(v.out, 'chain.pem'), r.chainPem);
-  write(join(v.out, 'root.key'), r.rootKeyPem!, 0o600);
   await intermediate.close?.();
   ui.result(
     { ok: true, out: v.out, key: keyUri, root: join(v.out, 'root.pem'), chain: join(v.out, 'chain.pem'), rootKey: join(v.out, 'root.key') },
@@ -207,7 +224,7 @@ async function rotate(argv: string[], ui: Ui): Promise<number> {
   else {
     const path = join(v.dir, `intermediate-${stamp}.key`);
     const gen = generateSigner('ecdsa-p256', `file://${path}`);
-    write(path, gen.exportPkcs8Pem(), 0o600);
+    writeSecretFile(path, gen.exportPkcs8Pem());
     keyUri = `file://${path}`;
     signer = gen;
   }

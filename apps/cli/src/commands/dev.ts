@@ -11,9 +11,11 @@ export const devSpec = {
   help: `Options:
   --data <dir>     data folder for keys, trust documents and state (default ${DEFAULT_DEV_DATA})
   --port <port>    port on 127.0.0.1 (default ${DEFAULT_DEV_PORT}; 0 picks a free one)
+  --no-log         do not run the transparency log
 
-Writes <dir>/trusted_root.json and <dir>/signing_config.json. Keys persist in <dir>, so
-bundles signed earlier keep verifying. The dev identity provider exists only in this mode.
+Writes <dir>/trusted_root.json and <dir>/signing_config.json. Keys persist in <dir> (files of
+mode 0600), so bundles signed earlier keep verifying; a key file found without its chain is never
+overwritten. The dev identity providers exist only in this mode.
 
 Subcommand:
   waxseal dev token --email <addr> [--data <dir>]   print a signed ID token from the running instance`,

@@ -1,8 +1,7 @@
 // waxseal log fsck | monitor: check a log's stored state, and follow a running log.
 import { readFileSync } from 'node:fs';
 import { WaxsealError } from '@waxseal/core';
-import { fsckLog } from '@waxseal/tlog';
-import { monitorLog, monitorExitCode } from '@waxseal/rekor';
+import { fsckLog, monitorLog, monitorExitCode } from '@waxseal/rekor';
 import { parse, helpText, UsageError, type Ui } from '../ui.ts';
 
 export const logSpec = {

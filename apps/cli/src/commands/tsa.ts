@@ -3,7 +3,17 @@
 import { writeFileSync, mkdirSync, readFileSync, existsSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { WaxsealError, parseCertificatesPem, encodePem } from '@waxseal/core';
-import { openSigner, generateSigner, signerFromPem, selfSignedRoot, tsaLeaf, type Signer } from '@waxseal/keys';
+import {
+  checkSecretFileTarget,
+  openSigner,
+  generateSigner,
+  signerFromPem,
+  selfSignedRoot,
+  tsaLeaf,
+  writeSecretFile,
+  type SecretFileOptions,
+  type Signer,
+} from '@waxseal/keys';
 import { checkTsaChain } from '@waxseal/tsa';
 import { parse, helpText, UsageError, type Ui } from '../ui.ts';
 
@@ -17,30 +27,40 @@ export const tsaSpec = {
     'root-key': { type: 'string' },
     org: { type: 'string' },
     years: { type: 'string' },
+    force: { type: 'boolean' },
   },
   positionals: [1, 1] as [number, number],
   help: `Subcommands:
-  waxseal tsa init --out <dir> [--key <uri>] [--org <name>]
+  waxseal tsa init --out <dir> [--key <uri>] [--org <name>] [--force]
       A TSA root (P-384, 10 years; root.key: move it offline) and a TSA leaf for --key
-      (default: a new P-256 file key). Writes chain.pem (leaf first) and root.pem.
+      (default: a new P-256 file key, tsa.key). Writes chain.pem (leaf first) and root.pem.
+      Private keys are written as new files of mode 0600. An existing chain.pem, root.key or
+      tsa.key is refused unless --force, which replaces them; a symbolic link at a key's path
+      is always refused.
   waxseal tsa rotate --dir <dir> --root-key <file> [--key <uri>]
       A new TSA leaf from the root; the old chain is kept as chain-<date>.pem and the
       tsa.retired entry to add is printed.`,
 } as const;
 
-function write(path: string, text: string, mode = 0o644): void {
+/** Public files (certificates); private keys go through writeSecretFile. */
+function write(path: string, text: string): void {
   try {
-    writeFileSync(path, text, { mode });
+    writeFileSync(path, text, { mode: 0o644 });
   } catch (e) {
     throw new WaxsealError('ERR_IO', `cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? e}`);
   }
 }
 
-async function leafSigner(dir: string, key: string | undefined, name: string): Promise<{ signer: Signer; uri: string }> {
+async function leafSigner(
+  dir: string,
+  key: string | undefined,
+  name: string,
+  secret: SecretFileOptions,
+): Promise<{ signer: Signer; uri: string }> {
   if (key) return { signer: await openSigner(key), uri: key };
   const path = join(dir, name);
   const gen = generateSigner('ecdsa-p256', `file://${path}`);
-  write(path, gen.exportPkcs8Pem(), 0o600);
+  writeSecretFile(path, gen.exportPkcs8Pem(), secret);
   return { signer: gen, uri: `file://${path}` };
 }
 
@@ -54,7 +74,14 @@ export async function tsa(argv: string[], ui: Ui): Promise<number> {
   if (positionals[0] === 'init') {
     if (!v.out) throw new UsageError('--out <dir> is required');
     mkdirSync(v.out, { recursive: true });
-    if (existsSync(join(v.out, 'chain.pem'))) throw new WaxsealError('ERR_CONFLICT', `${v.out}/chain.pem exists`);
+    const force = v.force ?? false;
+    const secret = { force, forceHint: 'pass --force to replace it' };
+    if (!force && existsSync(join(v.out, 'chain.pem')))
+      throw new WaxsealError('ERR_CONFLICT', `${v.out}/chain.pem exists; pass --force to replace it`);
+    // Every key path is checked before anything is written: no half-made TSA on a refusal.
+    const rootKeyPath = join(v.out, 'root.key');
+    checkSecretFileTarget(rootKeyPath, secret);
+    if (!v.key) checkSecretFileTarget(join(v.out, 'tsa.key'), secret);
     const rootSigner = generateSigner('ecdsa-p384');
     const root = await selfSignedRoot(rootSigner, {
       organization: org,
@@ -62,7 +89,7 @@ export async function tsa(argv: string[], ui: Ui): Promise<number> {
       notAfter: new Date(now.getTime() + 10 * 365 * 86_400_000),
       pathLen: 0,
     });
-    const { signer, uri } = await leafSigner(v.out, v.key, 'tsa.key');
+    const { signer, uri } = await leafSigner(v.out, v.key, 'tsa.key', secret);
     const leaf = await tsaLeaf(signer.publicKeySpki, rootSigner, root, {
       organization: org,
       commonName: `${org} timestamp authority`,
@@ -70,7 +97,7 @@ export async function tsa(argv: string[], ui: Ui): Promise<number> {
     });
     checkTsaChain([leaf, root], signer.publicKeySpki);
     await signer.close?.();
-    write(join(v.out, 'root.key'), rootSigner.exportPkcs8Pem(), 0o600);
+    writeSecretFile(rootKeyPath, rootSigner.exportPkcs8Pem(), secret);
     write(join(v.out, 'root.pem'), encodePem('CERTIFICATE', root.der));
     write(join(v.out, 'chain.pem'), encodePem('CERTIFICATE', leaf.der) + encodePem('CERTIFICATE', root.der));
     ui.result({ ok: true, chain: join(v.out, 'chain.pem'), key: uri }, [
@@ -85,7 +112,7 @@ export async function tsa(argv: string[], ui: Ui): Promise<number> {
     if (!root) throw new WaxsealError('ERR_CONFIG', `${v.dir}/root.pem holds no certificate`);
     const rootSigner = signerFromPem(readFileSync(v['root-key'], 'utf8'), `file://${v['root-key']}`);
     const stamp = now.toISOString().replace(/[:.]/g, '-');
-    const { signer, uri } = await leafSigner(v.dir, v.key, `tsa-${stamp}.key`);
+    const { signer, uri } = await leafSigner(v.dir, v.key, `tsa-${stamp}.key`, {});
     const leaf = await tsaLeaf(signer.publicKeySpki, rootSigner, root, {
       organization: root.subject['2.5.4.10'] ?? org,
       commonName: `${root.subject['2.5.4.10'] ?? org} timestamp authority ${now.toISOString().slice(0, 10)}`,

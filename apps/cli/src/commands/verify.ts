@@ -3,9 +3,10 @@ import { readFileSync, existsSync, statSync } from 'node:fs';
 import { WaxsealError, fromHex } from '@waxseal/core';
 import { parseBundleJson, parseTrustedRootJson, parseClientTrustConfigJson, type TrustedRoot } from '@waxseal/bundle';
 import { Verifier, type VerificationPolicy, type VerificationResult, type Artifact, type CertificateIdentity } from '@waxseal/verify';
-import { hashFile } from '@waxseal/sign';
-import { trustedRootPath } from '../config.ts';
 import { parse, helpText, UsageError, type Ui } from '../ui.ts';
+// Verifying loads only the verifier's packages: @waxseal/sign (the signing client, for hashing
+// files over 64 MiB) and ../config.ts (which brings it, for the installed trusted root) are
+// imported when a run needs them.
 
 // cosign's flags for the deprecated GitHub extensions, plus a generic one for every other.
 const GITHUB_FLAGS = {
@@ -112,7 +113,7 @@ export function loadTrustedRoot(path: string): TrustedRoot {
 }
 
 /** The artifact: a file, or `sha256:<hex>` (as cosign and the conformance suite pass digests). */
-function artifactFor(arg: string): { artifact: Artifact; label: string } {
+async function artifactFor(arg: string): Promise<{ artifact: Artifact; label: string }> {
   const m = /^(sha256|sha384|sha512):([0-9a-fA-F]+)$/.exec(arg);
   if (m && !existsSync(arg)) {
     const alg = m[1] as 'sha256' | 'sha384' | 'sha512';
@@ -129,6 +130,7 @@ function artifactFor(arg: string): { artifact: Artifact; label: string } {
     throw new WaxsealError('ERR_IO', `cannot read artifact ${arg}: ${(e as NodeJS.ErrnoException).code ?? e}`);
   }
   if (size <= 64 << 20) return { artifact: { bytes: readFileSync(arg) }, label: arg };
+  const { hashFile } = await import('@waxseal/sign');
   return { artifact: { digest: { algorithm: 'sha256', value: hashFile(arg).digest } }, label: arg };
 }
 
@@ -203,9 +205,15 @@ async function run(argv: string[], ui: Ui, attestation: boolean): Promise<number
   const v = values as Values & { type?: string };
   if (!v.bundle) throw new UsageError('--bundle <file> is required');
   const policy = policyFrom(v, attestation ? v.type : undefined);
-  const root = loadTrustedRoot(trustedRootPath(v['trusted-root']));
+  // trustedRootPath's order; its first sources need no module, the installed root needs config.ts.
+  const rootPath =
+    v['trusted-root'] ??
+    process.env.WAXSEAL_TRUSTED_ROOT ??
+    process.env.SIGSTORE_TRUSTED_ROOT ??
+    (await import('../config.ts')).trustedRootPath(undefined);
+  const root = loadTrustedRoot(rootPath);
   const bundle = parseBundleJson(readText(v.bundle, 'bundle'));
-  const { artifact, label } = artifactFor(positionals[0]!);
+  const { artifact, label } = await artifactFor(positionals[0]!);
   const result = verifierFor(root, v).verify(bundle, artifact, policy);
   if (attestation && result.content !== 'dsseEnvelope') {
     throw new WaxsealError('ERR_VERIFY_DSSE', 'the bundle holds a message signature, not an attestation', { check: 'dsse.envelope' });

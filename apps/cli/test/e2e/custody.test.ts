@@ -23,6 +23,7 @@ import { Router, requestListener, listen, type RunningServer } from '../../../..
 import { loadInstanceConfig } from '../../../instance/src/config.ts';
 import { startInstance, type RunningInstance } from '../../../instance/src/instance.ts';
 import { serializeTrustedRoot } from '../../../../packages/bundle/src/index.ts';
+import { rejectsWithCode } from '@waxseal/testkit';
 import { runCli } from '../helpers/cli.ts';
 import { startMoto, hasCommand, type Moto } from '../../../../packages/keys/test/helpers.ts';
 
@@ -255,15 +256,12 @@ test('certificates from the HSM-held CA key and timestamps from the KMS-held TSA
 
 test('an instance refuses to start when a chain does not belong to its key', { skip }, async () => {
   const cfg = loadInstanceConfig(join(dir, 'waxseal.yaml'));
-  await assert.rejects(
-    startInstance({ ...cfg, tsa: { ...cfg.tsa, chain: join(dir, 'ca', 'chain.pem') } }),
-    (e: any) => e.code === 'ERR_CHAIN_INVALID',
-  );
-  await assert.rejects(
+  await rejectsWithCode(startInstance({ ...cfg, tsa: { ...cfg.tsa, chain: join(dir, 'ca', 'chain.pem') } }), 'ERR_CHAIN_INVALID');
+  await rejectsWithCode(
     startInstance({
       ...cfg,
       ca: { ...cfg.ca, key: `pkcs11:token=waxseal;object=no-such-key?module-path=${MODULE}&pin-source=env:WAXSEAL_TEST_PIN` },
     }),
-    (e: any) => e.code === 'ERR_CONFIG',
+    'ERR_CONFIG',
   );
 });

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { startDevStack, type DevStack } from '../../../instance/src/dev/devstack.ts';
-import { runCli } from '../helpers/cli.ts';
+import { failedWithCode, runCli } from '../helpers/cli.ts';
 
 let dir: string;
 let data: string;
@@ -83,8 +83,7 @@ test('a disallowed workflow ref is refused with 403 and audited; the release wor
     '--identity-token',
     bad,
   ]);
-  assert.equal(refused.code, 4, refused.stderr);
-  assert.match(refused.stderr, /ERR_POLICY_DENIED: the CA refused the request \(HTTP 403\): .*is not allowed to sign/);
+  failedWithCode(refused, 'ERR_POLICY_DENIED', /^the CA refused the request \(HTTP 403\): .*is not allowed to sign/);
 
   // The refusal was audited with the identity and the reason.
   const list = await runCli(['audit', 'list', '--db', stack.auditDb, '--json']);
@@ -144,8 +143,7 @@ test('a disallowed workflow ref is refused with 403 and audited; the release wor
     '--certificate-extension',
     'sourceRepositoryURI=https://github.com/acme/other',
   ]);
-  assert.equal(wrongRepo.code, 1);
-  assert.match(wrongRepo.stderr, /ERR_VERIFY_IDENTITY/);
+  failedWithCode(wrongRepo, 'ERR_VERIFY_IDENTITY');
 
   // People: an @example.com address is allowed, another domain is not.
   const person = await devToken(['--email', 'pat@example.com']);
@@ -211,6 +209,5 @@ test('waxseal audit verify passes on the live log and detects an edited record',
   db.prepare('UPDATE audit SET record = ? WHERE seq = ?').run(row.record.replace('"denied"', '"ok"'), row.seq);
   db.close();
   const bad = await runCli(['audit', 'verify', '--db', stack.auditDb]);
-  assert.equal(bad.code, 1, bad.stderr);
-  assert.match(bad.stderr, /ERR_AUDIT_TAMPERED/);
+  failedWithCode(bad, 'ERR_AUDIT_TAMPERED');
 });

@@ -10,7 +10,7 @@ import { DevIdentityProvider, fetchDevToken } from '../../../dev-idp/src/dev-idp
 import { Router, requestListener, listen, type RunningServer } from '../../../../packages/server/src/http.ts';
 import { loadInstanceConfig } from '../../../instance/src/config.ts';
 import { startInstance, type RunningInstance } from '../../../instance/src/instance.ts';
-import { runCli } from '../helpers/cli.ts';
+import { failedWithCode, runCli } from '../helpers/cli.ts';
 import { generateSigner } from '../../../../packages/keys/src/memory.ts';
 import { encodePem } from '../../../../packages/core/src/pem.ts';
 
@@ -166,8 +166,7 @@ test('bundles signed before and after rotating the CA intermediate, the TSA cert
       '--certificate-oidc-issuer',
       issuer,
     ]);
-    assert.equal(r.code, 1);
-    assert.match(r.stderr, /ERR_VERIFY_CERT_CHAIN/);
+    failedWithCode(r, 'ERR_VERIFY_CERT_CHAIN');
   } finally {
     await inst.close();
   }

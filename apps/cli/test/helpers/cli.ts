@@ -1,5 +1,8 @@
 // Runs the real `waxseal` CLI in a child process (Node 24, the TypeScript sources).
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import type { ErrorCode } from '@waxseal/core';
+import { exitCodeFor } from '../../src/ui.ts';
 
 const MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
 
@@ -35,4 +38,15 @@ export function runCli(
     });
     child.stdin.end(opts.input ?? '');
   });
+}
+
+/**
+ * Asserts that a CLI run failed with the WaxsealError `code`: the exit status that code maps to,
+ * and the one-line report `waxseal: <code>: <message>` on stderr (message matching `message`).
+ */
+export function failedWithCode(r: CliResult, code: ErrorCode, message?: RegExp, what = 'waxseal'): void {
+  const line = r.stderr.split('\n').find((l) => l.startsWith('waxseal: '));
+  assert.ok(line?.startsWith(`waxseal: ${code}: `), `${what}: expected "waxseal: ${code}: …" on stderr, got:\n${r.stderr}`);
+  assert.equal(r.code, exitCodeFor(code), `${what}: exit status for ${code}\n${r.stderr}`);
+  if (message) assert.match(line!.slice(`waxseal: ${code}: `.length), message, `${what}: message`);
 }

@@ -1,7 +1,7 @@
 // What a monitor wants to know about a logged entry: its kind, the artifact digests it names and
 // the signer identities (certificate SANs, PGP e-mails) it carries. Works on canonical bodies of
 // every type this log writes; never throws (unknown shapes describe as empty).
-import { fromBase64, toHex, decodePemAll, parseCertificate, subjectAltNames, hashFromEnum } from '@waxseal/core';
+import { fromBase64, toHex, decodePemAll, parseCertificate, subjectAltNames, hashFromEnum, parseJsonBounded } from '@waxseal/core';
 import { parseKeyRing } from '../pki/pgp.ts';
 
 export interface EntryDescription {
@@ -61,7 +61,7 @@ export function describeEntry(body: Uint8Array): EntryDescription {
   const d: EntryDescription = { kind: '', apiVersion: '', digests: [], identities: [] };
   let e: J;
   try {
-    e = o(JSON.parse(Buffer.from(body).toString('utf8')));
+    e = o(parseJsonBounded(body, { maxBytes: body.length }));
   } catch {
     return d;
   }

@@ -1,6 +1,6 @@
 // Search-index keys from an in-toto statement carried in a DSSE payload: "<alg>:<digest>" for
 // every subject (and SLSA v0.2 material), as Rekor's dsse/intoto types index them.
-import { INTOTO_PAYLOAD_TYPE } from '@waxseal/core';
+import { INTOTO_PAYLOAD_TYPE, parseJsonBounded } from '@waxseal/core';
 
 const MAX_KEYS = 256;
 
@@ -8,7 +8,7 @@ export function intotoSubjectKeys(payloadType: string, payload: Uint8Array): str
   if (payloadType !== INTOTO_PAYLOAD_TYPE) return [];
   let statement: unknown;
   try {
-    statement = JSON.parse(Buffer.from(payload).toString('utf8'));
+    statement = parseJsonBounded(payload, { maxBytes: payload.length });
   } catch {
     return [];
   }

@@ -6,6 +6,7 @@
 //   rekord 0.0.1        inline artifact, detached x509 / pgp / minisign / ssh signature
 // Unknown fields are ignored, as go-openapi does for these schemas.
 import { canonicalBytes, fromBase64, fromHex, toBase64, toHex, utf8, sha256, HASH_SIZE, pae, type HashName } from '@waxseal/core';
+import { parseJsonBounded } from '@waxseal/core';
 import { parseX509Pem, materialIndexKeys, type X509Material } from '../pki/x509.ts';
 import { parseKeyRing, parseDetachedSignature, verifyDetached } from '../pki/pgp.ts';
 import { parseMinisignKey, parseMinisignSignature, verifyMinisign } from '../pki/minisign.ts';
@@ -84,7 +85,7 @@ interface Envelope {
 function parseEnvelopeJson(s: string, ctx: EntryContext): Envelope {
   let v: unknown;
   try {
-    v = JSON.parse(s);
+    v = parseJsonBounded(s, { maxBytes: 3 * ctx.policy.maxEnvelopeBytes });
   } catch {
     invalid('envelope is not valid JSON');
   }

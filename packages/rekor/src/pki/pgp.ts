@@ -8,10 +8,14 @@
 // on a user ID) or a subkey with a valid binding signature carrying the sign flag and an
 // embedded primary-key binding signature; neither revoked nor expired at signing time.
 import { createHash, createPublicKey, verify as nodeVerify, type KeyObject } from 'node:crypto';
-import { WaxsealError, concat, fromBase64, toBase64, toBase64Url, bytesEqual, toHex } from '@waxseal/core';
+import { ByteReader, WaxsealError, concat, fromBase64, toBase64, toBase64Url, bytesEqual, toHex } from '@waxseal/core';
 
 function invalid(message: string): never {
   throw new WaxsealError('ERR_LOG_ENTRY_INVALID', `pgp: ${message}`);
+}
+
+function reader(b: Uint8Array, what: string): ByteReader {
+  return new ByteReader(b, 'ERR_LOG_ENTRY_INVALID', `pgp: ${what}`);
 }
 
 // ---------------------------------------------------------------- armor
@@ -96,40 +100,27 @@ const MAX_PACKETS = 4096;
 
 export function readPackets(data: Uint8Array): Packet[] {
   const out: Packet[] = [];
-  let o = 0;
-  while (o < data.length) {
+  const r = reader(data, 'packets');
+  while (!r.done) {
     if (out.length >= MAX_PACKETS) invalid('too many packets');
-    const h = data[o++]!;
+    const h = r.u8();
     if (!(h & 0x80)) invalid('malformed packet header');
     let tag: number;
     let len: number;
     if (h & 0x40) {
       tag = h & 0x3f;
-      const l1 = data[o++];
-      if (l1 === undefined) invalid('truncated packet length');
+      const l1 = r.u8();
       if (l1 < 192) len = l1;
-      else if (l1 < 224) {
-        const l2 = data[o++];
-        if (l2 === undefined) invalid('truncated packet length');
-        len = ((l1 - 192) << 8) + l2 + 192;
-      } else if (l1 === 255) {
-        if (o + 4 > data.length) invalid('truncated packet length');
-        len = ((data[o]! << 24) >>> 0) + (data[o + 1]! << 16) + (data[o + 2]! << 8) + data[o + 3]!;
-        o += 4;
-      } else invalid('partial body lengths are not allowed here');
+      else if (l1 < 224) len = ((l1 - 192) << 8) + r.u8() + 192;
+      else if (l1 === 255) len = r.u32();
+      else invalid('partial body lengths are not allowed here');
     } else {
       tag = (h >> 2) & 0x0f;
       const lt = h & 3;
       if (lt === 3) invalid('indeterminate packet length');
-      const n = [1, 2, 4][lt]!;
-      if (o + n > data.length) invalid('truncated packet length');
-      len = 0;
-      for (let i = 0; i < n; i++) len = len * 256 + data[o + i]!;
-      o += n;
+      len = r.uint([1, 2, 4][lt]!);
     }
-    if (o + len > data.length) invalid('truncated packet');
-    out.push({ tag, body: data.subarray(o, o + len) });
-    o += len;
+    out.push({ tag, body: r.bytes(len) });
   }
   return out;
 }
@@ -143,38 +134,10 @@ function encodePacket(p: Packet): Uint8Array {
   return concat(Uint8Array.of(0xc0 | p.tag), lenBytes, p.body);
 }
 
-class Reader {
-  o = 0;
-  readonly b: Uint8Array;
-  constructor(b: Uint8Array) {
-    this.b = b;
-  }
-  u8(): number {
-    const v = this.b[this.o];
-    if (v === undefined) invalid('truncated packet body');
-    this.o++;
-    return v;
-  }
-  u16(): number {
-    return (this.u8() << 8) | this.u8();
-  }
-  u32(): number {
-    return ((this.u8() << 24) >>> 0) + (this.u8() << 16) + (this.u8() << 8) + this.u8();
-  }
-  bytes(n: number): Uint8Array {
-    if (this.o + n > this.b.length) invalid('truncated packet body');
-    const v = this.b.subarray(this.o, this.o + n);
-    this.o += n;
-    return v;
-  }
-  /** Multiprecision integer: 2-byte bit count, then the big-endian value. */
-  mpi(): Uint8Array {
-    const bits = this.u16();
-    return this.bytes((bits + 7) >> 3);
-  }
-  rest(): Uint8Array {
-    return this.bytes(this.b.length - this.o);
-  }
+/** Multiprecision integer: 2-byte bit count, then the big-endian value. */
+function mpi(r: ByteReader): Uint8Array {
+  const bits = r.u16();
+  return r.bytes((bits + 7) >> 3);
 }
 
 // ---------------------------------------------------------------- keys
@@ -215,7 +178,7 @@ function leftPad(b: Uint8Array, n: number): Uint8Array {
 }
 
 export function parsePublicKey(body: Uint8Array): PgpKey {
-  const r = new Reader(body);
+  const r = reader(body, 'public key');
   const version = r.u8();
   if (version !== 4) invalid(`unsupported key version ${version}`);
   const created = r.u32();
@@ -226,8 +189,8 @@ export function parsePublicKey(body: Uint8Array): PgpKey {
     switch (algorithm) {
       case ALG.rsa:
       case ALG.rsaSign: {
-        const n = stripZeros(r.mpi());
-        const e = stripZeros(r.mpi());
+        const n = stripZeros(mpi(r));
+        const e = stripZeros(mpi(r));
         if (n.length * 8 < 2048) invalid('RSA keys must be at least 2048 bits');
         verifyKey = createPublicKey({ key: { kty: 'RSA', n: toBase64Url(n), e: toBase64Url(e) }, format: 'jwk' });
         verifyKind = 'rsa';
@@ -236,7 +199,7 @@ export function parsePublicKey(body: Uint8Array): PgpKey {
       case ALG.ecdsa: {
         const oid = r.bytes(r.u8());
         const curve = CURVES[toHex(oid)];
-        const point = r.mpi();
+        const point = mpi(r);
         if (!curve || curve.crv === 'Ed25519') invalid('unsupported ECDSA curve');
         if (point.length !== 1 + 2 * curve.size || point[0] !== 4) invalid('malformed ECDSA point');
         verifyKey = createPublicKey({
@@ -254,7 +217,7 @@ export function parsePublicKey(body: Uint8Array): PgpKey {
       case ALG.eddsaLegacy: {
         const oid = r.bytes(r.u8());
         if (CURVES[toHex(oid)]?.crv !== 'Ed25519') invalid('unsupported EdDSA curve');
-        const point = r.mpi();
+        const point = mpi(r);
         if (point.length !== 33 || point[0] !== 0x40) invalid('malformed Ed25519 point');
         verifyKey = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: toBase64Url(point.subarray(1)) }, format: 'jwk' });
         verifyKind = 'ed25519';
@@ -311,8 +274,8 @@ export interface PgpSignature {
 
 function readSubpackets(data: Uint8Array): Subpacket[] {
   const out: Subpacket[] = [];
-  const r = new Reader(data);
-  while (r.o < data.length) {
+  const r = reader(data, 'signature subpackets');
+  while (!r.done) {
     const l1 = r.u8();
     let len: number;
     if (l1 < 192) len = l1;
@@ -329,7 +292,7 @@ function readSubpackets(data: Uint8Array): Subpacket[] {
 const KNOWN_SUBPACKETS = new Set([2, 3, 4, 5, 7, 9, 11, 12, 16, 20, 21, 22, 23, 24, 25, 26, 27, 28, 30, 32, 33, 34, 39]);
 
 export function parseSignature(body: Uint8Array): PgpSignature {
-  const r = new Reader(body);
+  const r = reader(body, 'signature');
   const version = r.u8();
   if (version === 3) {
     if (r.u8() !== 5) invalid('malformed v3 signature');
@@ -370,7 +333,7 @@ export function parseSignature(body: Uint8Array): PgpSignature {
   for (const s of hashed) if (s.critical && !KNOWN_SUBPACKETS.has(s.type)) invalid(`unknown critical subpacket ${s.type}`);
   const createdSp = hashed.find((s) => s.type === 2);
   if (createdSp?.data.length !== 4) invalid('signature has no creation time');
-  const created = new Reader(createdSp.data).u32();
+  const created = reader(createdSp.data, 'creation time').u32();
   const head = body.subarray(0, 6 + hashedLen);
   const n = head.length;
   const trailer = concat(head, Uint8Array.of(4, 0xff, (n >>> 24) & 0xff, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff));
@@ -393,14 +356,14 @@ export function parseSignature(body: Uint8Array): PgpSignature {
   };
 }
 
-function readSigValues(r: Reader, algorithm: number): Uint8Array[] {
+function readSigValues(r: ByteReader, algorithm: number): Uint8Array[] {
   switch (algorithm) {
     case ALG.rsa:
     case ALG.rsaSign:
-      return [r.mpi()];
+      return [mpi(r)];
     case ALG.ecdsa:
     case ALG.eddsaLegacy:
-      return [r.mpi(), r.mpi()];
+      return [mpi(r), mpi(r)];
     case ALG.ed25519:
       return [r.bytes(64)];
     default:
@@ -587,7 +550,7 @@ function flags(sig: PgpSignature): number | undefined {
 function keyExpiry(key: PgpKey, sig: PgpSignature): number | undefined {
   const e = sig.hashed.find((s) => s.type === 9);
   if (e?.data.length !== 4) return undefined;
-  const secs = new Reader(e.data).u32();
+  const secs = reader(e.data, 'key expiry').u32();
   return secs === 0 ? undefined : key.created + secs;
 }
 

@@ -6,37 +6,33 @@
 // Rekor requires the namespace "file". Keys: ssh-ed25519, ecdsa-sha2-nistp{256,384,521}, ssh-rsa
 // (with rsa-sha2-256/512 signatures; SHA-1 "ssh-rsa" signatures are refused).
 import { createHash, createPublicKey, verify as nodeVerify, type KeyObject } from 'node:crypto';
-import { WaxsealError, concat, fromBase64, toBase64, toBase64Url, utf8, bytesEqual, decodePemAll, encodePem } from '@waxseal/core';
+import {
+  ByteReader,
+  WaxsealError,
+  concat,
+  fromBase64,
+  toBase64,
+  toBase64Url,
+  utf8,
+  bytesEqual,
+  decodePemAll,
+  encodePem,
+} from '@waxseal/core';
 
 function invalid(message: string): never {
   throw new WaxsealError('ERR_LOG_ENTRY_INVALID', `ssh: ${message}`);
 }
 
-class SshReader {
-  o = 0;
-  readonly b: Uint8Array;
-  constructor(b: Uint8Array) {
-    this.b = b;
-  }
-  u32(): number {
-    if (this.o + 4 > this.b.length) invalid('truncated data');
-    const v = ((this.b[this.o]! << 24) >>> 0) + (this.b[this.o + 1]! << 16) + (this.b[this.o + 2]! << 8) + this.b[this.o + 3]!;
-    this.o += 4;
-    return v;
-  }
-  string(): Uint8Array {
-    const n = this.u32();
-    if (this.o + n > this.b.length) invalid('truncated string');
-    const v = this.b.subarray(this.o, this.o + n);
-    this.o += n;
-    return v;
-  }
-  text(): string {
-    return Buffer.from(this.string()).toString('utf8');
-  }
-  done(): boolean {
-    return this.o === this.b.length;
-  }
+function reader(b: Uint8Array, what: string): ByteReader {
+  return new ByteReader(b, 'ERR_LOG_ENTRY_INVALID', `ssh: ${what}`);
+}
+
+/** An SSH `string` read as text (names, namespaces): strict UTF-8, so no two spellings read alike. */
+function text(r: ByteReader): string {
+  const b = r.vector(4);
+  const s = Buffer.from(b).toString('utf8');
+  if (!bytesEqual(utf8(s), b)) invalid('string is not valid UTF-8');
+  return s;
 }
 
 function sshString(b: Uint8Array): Uint8Array {
@@ -44,12 +40,15 @@ function sshString(b: Uint8Array): Uint8Array {
   return concat(Uint8Array.of((n >>> 24) & 0xff, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff), b);
 }
 
-/** mpint: two's complement, leading zero when the high bit is set; returns the magnitude. */
+/**
+ * mpint (RFC 4251): two's complement, a leading zero only when the high bit is set, zero as the
+ * empty string. Anything longer is refused: one key, one blob (the blob is the canonical form).
+ * Returns the magnitude.
+ */
 function mpint(b: Uint8Array): Uint8Array {
   if (b.length > 0 && b[0]! & 0x80) invalid('negative integer');
-  let i = 0;
-  while (i < b.length - 1 && b[i] === 0) i++;
-  return b.subarray(i);
+  if (b[0] === 0 && (b.length === 1 || !(b[1]! & 0x80))) invalid('integer with an unnecessary leading zero');
+  return b[0] === 0 ? b.subarray(1) : b;
 }
 
 const CURVES: Record<string, { crv: 'P-256' | 'P-384' | 'P-521'; size: number; hash: string }> = {
@@ -69,27 +68,27 @@ export interface SshKey {
 }
 
 export function parseSshKeyBlob(blob: Uint8Array, comment = ''): SshKey {
-  const r = new SshReader(blob);
-  const type = r.text();
+  const r = reader(blob, 'key blob');
+  const type = text(r);
   let key: KeyObject;
   try {
     if (type === 'ssh-ed25519') {
-      const pk = r.string();
+      const pk = r.vector(4);
       if (pk.length !== 32) invalid('Ed25519 key must be 32 bytes');
       key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: toBase64Url(pk) }, format: 'jwk' });
     } else if (type.startsWith('ecdsa-sha2-')) {
-      const curveName = r.text();
+      const curveName = text(r);
       const curve = CURVES[curveName];
       if (!curve || type !== `ecdsa-sha2-${curveName}`) invalid(`unsupported ECDSA curve ${curveName}`);
-      const q = r.string();
+      const q = r.vector(4);
       if (q.length !== 1 + 2 * curve.size || q[0] !== 4) invalid('malformed ECDSA point');
       key = createPublicKey({
         key: { kty: 'EC', crv: curve.crv, x: toBase64Url(q.subarray(1, 1 + curve.size)), y: toBase64Url(q.subarray(1 + curve.size)) },
         format: 'jwk',
       });
     } else if (type === 'ssh-rsa') {
-      const e = mpint(r.string());
-      const n = mpint(r.string());
+      const e = mpint(r.vector(4));
+      const n = mpint(r.vector(4));
       if (n.length * 8 < 2048) invalid('RSA keys must be at least 2048 bits');
       key = createPublicKey({ key: { kty: 'RSA', n: toBase64Url(n), e: toBase64Url(e) }, format: 'jwk' });
     } else {
@@ -99,7 +98,7 @@ export function parseSshKeyBlob(blob: Uint8Array, comment = ''): SshKey {
     if (e instanceof WaxsealError) throw e;
     invalid('malformed public key');
   }
-  if (!r.done()) invalid('trailing data in key blob');
+  r.expectEnd();
   return { type, blob, key, comment, canonical: `${type} ${toBase64(blob)}\n` };
 }
 
@@ -123,6 +122,8 @@ export function parseSshPublicKey(content: Uint8Array): SshKey {
 export interface SshSignature {
   publicKey: Uint8Array;
   namespace: string;
+  /** The reserved field (empty as OpenSSH writes it; verifiers ignore its contents). */
+  reserved: Uint8Array;
   hashAlgorithm: 'sha256' | 'sha512';
   sigType: string;
   sigData: Uint8Array;
@@ -142,22 +143,22 @@ export function parseSshSignature(content: Uint8Array): SshSignature {
   if (blocks.length !== 1 || blocks[0]!.label !== 'SSH SIGNATURE') invalid('expected one SSH SIGNATURE block');
   const blob = blocks[0]!.der;
   if (!bytesEqual(blob.subarray(0, 6), MAGIC)) invalid('invalid magic header');
-  const r = new SshReader(blob.subarray(6));
+  const r = reader(blob.subarray(6), 'signature');
   if (r.u32() !== 1) invalid('unsupported signature version');
-  const publicKey = r.string();
-  const namespace = r.text();
-  r.string(); // reserved
-  const hashAlgorithm = r.text();
-  const signature = r.string();
-  if (!r.done()) invalid('trailing data in signature');
+  const publicKey = r.vector(4);
+  const namespace = text(r);
+  const reserved = r.vector(4); // kept: verifiers ignore it, but it is part of the blob
+  const hashAlgorithm = text(r);
+  const signature = r.vector(4);
+  r.expectEnd();
   if (namespace !== 'file') invalid(`signature namespace must be "file", not ${JSON.stringify(namespace.slice(0, 64))}`);
   if (hashAlgorithm !== 'sha256' && hashAlgorithm !== 'sha512')
     invalid(`unsupported hash algorithm ${JSON.stringify(hashAlgorithm.slice(0, 32))}`);
-  const sr = new SshReader(signature);
-  const sigType = sr.text();
-  const sigData = sr.string();
-  if (!sr.done()) invalid('trailing data in signature blob');
-  return { publicKey, namespace, hashAlgorithm, sigType, sigData, canonical: encodePem('SSH SIGNATURE', blob) };
+  const sr = reader(signature, 'signature blob');
+  const sigType = text(sr);
+  const sigData = sr.vector(4);
+  sr.expectEnd();
+  return { publicKey, namespace, reserved, hashAlgorithm, sigType, sigData, canonical: encodePem('SSH SIGNATURE', blob) };
 }
 
 export function verifySshSignature(key: SshKey, sig: SshSignature, data: Uint8Array): boolean {
@@ -178,10 +179,10 @@ export function verifySshSignature(key: SshKey, sig: SshSignature, data: Uint8Ar
     }
     if (sig.sigType !== key.type) return false;
     const curve = CURVES[key.type.slice('ecdsa-sha2-'.length)]!;
-    const sr = new SshReader(sig.sigData);
-    const rr = mpint(sr.string());
-    const ss = mpint(sr.string());
-    if (!sr.done()) return false;
+    const sr = reader(sig.sigData, 'ECDSA signature');
+    const rr = mpint(sr.vector(4));
+    const ss = mpint(sr.vector(4));
+    if (!sr.done) return false;
     const der = (v: Uint8Array) => (v[0]! & 0x80 ? concat(Uint8Array.of(2, v.length + 1, 0), v) : concat(Uint8Array.of(2, v.length), v));
     const body = concat(der(rr), der(ss));
     const seq = body.length < 128 ? concat(Uint8Array.of(0x30, body.length), body) : concat(Uint8Array.of(0x30, 0x81, body.length), body);

@@ -4,7 +4,7 @@
 import { mkdir, readFile, writeFile, access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Updater } from 'tuf-js';
-import { WaxsealError, type ErrorCode } from '@waxseal/core';
+import { WaxsealError, parseJsonBounded, type ErrorCode } from '@waxseal/core';
 import { parseMetadata } from './metadata.ts';
 
 /** Target names, as public-good Sigstore publishes them. */
@@ -59,7 +59,7 @@ function tufFailure(mirror: string, e: unknown, code: ErrorCode = isNetworkError
 function checkMediaType(bytes: Uint8Array, prefix: string, code: ErrorCode, what: string): void {
   let doc: unknown;
   try {
-    doc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    doc = parseJsonBounded(bytes, { maxBytes: bytes.length });
   } catch {
     throw new WaxsealError(code, `${what} from TUF is not valid JSON`);
   }

@@ -4,7 +4,7 @@
 // here is the glue to Waxseal: keys from our signers, asynchronous signing, WaxsealError codes.
 import { canonicalize } from '@tufjs/canonical-json';
 import { Key, Metadata, Signature, type MetadataKind, type Root, type Snapshot, type Targets, type Timestamp } from '@tufjs/models';
-import { WaxsealError, bytesEqual, encodePem, publicKeyFromSpki, sha256, toHex, utf8 } from '@waxseal/core';
+import { WaxsealError, bytesEqual, encodePem, parseJsonBounded, publicKeyFromSpki, sha256, toHex, utf8 } from '@waxseal/core';
 import type { Signer } from '@waxseal/keys';
 
 /** The spec version we write (tuf-js and python-tuf accept any 1.x). */
@@ -121,7 +121,7 @@ export function encodeMetadata(md: Metadata<AnySigned>): Uint8Array {
 export function parseMetadata<K extends RoleName>(bytes: Uint8Array, type: K): Metadata<SignedByRole[K]> {
   let v: unknown;
   try {
-    v = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    v = parseJsonBounded(bytes, { maxBytes: bytes.length });
   } catch {
     throw new WaxsealError('ERR_TUF', `${type} metadata is not valid JSON`);
   }
