@@ -8,13 +8,14 @@
 // Identities: the login page (oidc-provider's dev interactions) takes any e-mail address as the
 // login; the account's ID token carries {sub, email, email_verified: true}. For scripts and tests,
 // a dev-only grant type mints an ID token in one POST /token (see DEV_TOKEN_GRANT).
-import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import { readFileSync, mkdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import * as jose from 'jose';
 import Provider from 'oidc-provider';
 import { WaxsealError, parseJsonBounded } from '@waxseal/core';
 import type { Router, Service } from '@waxseal/server';
+import { writeSecretFile } from '@waxseal/keys';
 
 /** The grant type `waxseal dev token` uses. Registered only on the dev IdP. */
 export const DEV_TOKEN_GRANT = 'urn:waxseal:params:oauth:grant-type:dev-token';
@@ -53,7 +54,8 @@ async function loadSecrets(dir: string): Promise<IdpSecrets> {
   const jwk = { ...(await jose.exportJWK(privateKey)), alg: 'ES256', use: 'sig' };
   jwk.kid = await jose.calculateJwkThumbprint(jwk);
   const secrets = { jwk, cookieKeys: [randomBytes(32).toString('base64url')] };
-  writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+  // Exclusive create, 0600, never through a symlink (a dangling link at the path is refused).
+  writeSecretFile(file, JSON.stringify(secrets, null, 2));
   return secrets;
 }
 

@@ -197,7 +197,13 @@ for (const name of [join('ca', 'root.key'), join('ca', 'intermediate.key'), join
 
 // Every key the dev instance creates: a dangling symlink at its path is not followed (which would
 // create the key wherever the link points).
-for (const name of [join('ca', 'root.key'), join('tsa', 'tsa.key'), join('log', 'log.key'), join('tuf-keys', 'root.key')]) {
+for (const name of [
+  join('ca', 'root.key'),
+  join('tsa', 'tsa.key'),
+  join('log', 'log.key'),
+  join('tuf-keys', 'root.key'),
+  join('idp', 'idp-secrets.json'),
+]) {
   test(`the dev instance refuses a dangling symlink at ${name}`, async () => {
     const slug = name.replace('/', '-');
     const data = join(dir, `dev-dangling-${slug}`);
