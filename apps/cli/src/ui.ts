@@ -162,3 +162,10 @@ export function parse<O extends NonNullable<ParseArgsConfig['options']>>(argv: s
 export function helpText(spec: { usage: string; summary: string; help: string }): string {
   return `Usage: ${spec.usage}\n\n${spec.summary}\n\n${spec.help.trim()}\n\nCommon options:\n  --json        machine-readable output on stdout\n  -h, --help    show this help\n`;
 }
+/** Resolves on the first SIGINT or SIGTERM (listening from the moment it is called). */
+export function stopSignal(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+}

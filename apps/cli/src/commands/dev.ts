@@ -1,5 +1,5 @@
 // waxseal dev: the all-in-one dev instance; `waxseal dev token --email <addr>` mints a dev ID token.
-import { parse, helpText, UsageError, type Ui } from '../ui.ts';
+import { parse, helpText, stopSignal, UsageError, type Ui } from '../ui.ts';
 import { DEFAULT_DEV_DATA, DEFAULT_DEV_PORT, readDevInstance, startDevStack } from '@waxseal/instance';
 import { existsSync, readFileSync } from 'node:fs';
 import { fetchDevToken, fetchDevCiToken } from '@waxseal/dev-idp';
@@ -42,6 +42,8 @@ export async function dev(argv: string[], ui: Ui): Promise<number> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port must be an integer between 0 and 65535');
   const dataDir = values.data ?? DEFAULT_DEV_DATA;
   const stack = await startDevStack({ dataDir, port, log: !values['no-log'] });
+  // Listen for the stop signal before saying we are up: whoever reads the report may signal at once.
+  const stopRequested = stopSignal();
   ui.result({ ok: true, ...stack, trustedRoot: undefined, signingConfig: undefined }, [
     `Waxseal dev instance running at ${stack.url}  (data: ${stack.dataDir})`,
     `  OIDC issuer    ${stack.issuer}  (dev login page; any e-mail address)`,
@@ -59,11 +61,7 @@ export async function dev(argv: string[], ui: Ui): Promise<number> {
     '',
     'Press Ctrl-C to stop.',
   ]);
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
+  await stopRequested;
   await stack.close();
   ui.info('stopped');
   return 0;

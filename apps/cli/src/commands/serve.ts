@@ -1,5 +1,5 @@
 // waxseal serve --config <file>: run an instance from its configuration file.
-import { parse, helpText, UsageError, type Ui } from '../ui.ts';
+import { parse, helpText, stopSignal, UsageError, type Ui } from '../ui.ts';
 import { loadInstanceConfig, startInstance } from '@waxseal/instance';
 
 export const serveSpec = {
@@ -18,6 +18,8 @@ export async function serve(argv: string[], ui: Ui): Promise<number> {
   if (helpWanted) return (ui.result({ help: helpText(serveSpec) }, helpText(serveSpec)), 0);
   if (!values.config) throw new UsageError('--config <file> is required');
   const inst = await startInstance(loadInstanceConfig(values.config));
+  // Listen for the stop signal before saying we are up: whoever reads the report may signal at once.
+  const stopRequested = stopSignal();
   ui.result(
     { ok: true, url: inst.url, trustedRoot: inst.trustedRootPath, signingConfig: inst.signingConfigPath, tuf: inst.tufUrl ?? null },
     [
@@ -27,10 +29,7 @@ export async function serve(argv: string[], ui: Ui): Promise<number> {
       ...(inst.tufUrl ? [`  TUF mirror     ${inst.tufUrl} (root ${inst.tufRootPath})`] : []),
     ],
   );
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
-  });
+  await stopRequested;
   await inst.close();
   return 0;
 }
