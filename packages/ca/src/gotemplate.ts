@@ -4,6 +4,8 @@
 // Functions: index, eq, ne, not, and, or, len, print. Executed the way Fulcio runs it
 // (option missingkey=error): `.missing` is an error, `index . "missing"` yields "" as in Go.
 // Templates are parsed once at configuration load; parse errors are configuration errors.
+// Hand-written: no maintained JavaScript implementation of Go's text/template exists, and Fulcio's
+// templates must evaluate exactly as Go evaluates them.
 import { WaxsealError } from '@waxseal/core';
 
 export type TemplateData = Readonly<Record<string, string>>;

@@ -1,6 +1,8 @@
 // A small, hardened DER reader and writer. Everything read here is attacker-controlled:
 // lengths are bounded by the enclosing buffer, nesting depth is capped, indefinite lengths and
 // non-minimal length encodings are rejected (DER, not BER), and trailing bytes are an error.
+// Hand-written rather than asn1js/pkijs: the verifier must stay free of third-party dependencies,
+// and these are the hot paths of the CA, the TSA and the verifier.
 import { WaxsealError } from './errors.ts';
 import { fromUtf8, utf8, toHex } from './bytes.ts';
 

@@ -7,6 +7,8 @@
 // creation time: the issuing key must be the primary key (certified by a valid self-signature
 // on a user ID) or a subkey with a valid binding signature carrying the sign flag and an
 // embedded primary-key binding signature; neither revoked nor expired at signing time.
+// Hand-written rather than openpgp.js: a log must accept exactly what go-crypto (Rekor) accepts,
+// whose rules differ from openpgp.js's, and the verifier side needs only this small subset.
 import { createHash, createPublicKey, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { ByteReader, WaxsealError, concat, fromBase64, toBase64, toBase64Url, bytesEqual, toHex } from '@waxseal/core';
 
