@@ -2,9 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, createHmac, type KeyObject } from 'node:crypto';
 import { SignJWT, exportJWK, type JWK } from 'jose';
-import { rejectsWithCode } from '@waxseal/testkit';
+import { rejectsWithCode, throwsWithCode } from '@waxseal/testkit';
 import { parseIssuerConfig } from './issuers.ts';
-import { OidcVerifier, MAX_TOKEN_BYTES, type FetchLike, type FetchResponseLike } from './oidc.ts';
+import { OidcVerifier, MAX_TOKEN_BYTES, decodeUnverified, type FetchLike, type FetchResponseLike } from './oidc.ts';
 
 const ISS = 'https://idp.example.com';
 const T0 = 1_800_000_000_000;
@@ -234,4 +234,26 @@ test('meta-issuers run discovery against the concrete iss', async () => {
   assert.equal(r.issuer.issuerUrl, concrete);
   assert.equal(idp.counts[`${concrete}/.well-known/openid-configuration`], 1);
   await rejectsWithCode(v.verify(await mint(idp, { iss: 'https://a.b.example.com' })), 'ERR_ISSUER_UNKNOWN');
+});
+
+test('a token has one byte form: padding, whitespace or other unused bits in any part are refused', () => {
+  // A syntactically valid compact JWS (the signature is not checked at this step).
+  const enc = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const sig = Buffer.from(new Uint8Array(64).fill(7)).toString('base64url'); // 86 chars: 4 unused bits in the last one
+  const token = `${enc({ alg: 'ES256', kid: 'k' })}.${enc({ iss: 'https://issuer.example', sub: 'x' })}.${sig}`;
+  assert.doesNotThrow(() => decodeUnverified(token));
+  const flipLowBits = (s: string) => {
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const last = alphabet.indexOf(s.at(-1)!);
+    return s.slice(0, -1) + alphabet[last ^ 1]!;
+  };
+  const [h, p, s] = token.split('.') as [string, string, string];
+  for (const [what, variant] of [
+    ['padding on the signature', `${token}==`],
+    ['a space in the signature', `${h}.${p}.${s.slice(0, 10)} ${s.slice(10)}`],
+    ['other unused bits in the signature', `${h}.${p}.${flipLowBits(s)}`],
+    ['padding on the payload', `${h}.${p}=.${s}`],
+  ] as const) {
+    throwsWithCode(() => decodeUnverified(variant), 'ERR_TOKEN_INVALID', undefined, what);
+  }
 });

@@ -99,6 +99,12 @@ export function decodeUnverified(token: string): { header: Record<string, unknow
   };
   const header = decode(parts[0]!, 'header');
   const payload = decode(parts[1]!, 'payload');
+  // The signature must be canonical too (jose alone would accept other spellings of it).
+  try {
+    fromBase64Url(parts[2]!, 'JWT signature');
+  } catch (e) {
+    throw tokenError('identity token signature is not canonical base64url', e);
+  }
   return { header, payload, signature: parts[2]! };
 }
 

@@ -21,11 +21,19 @@ export function toBase64Url(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64url');
 }
 
+/**
+ * Canonical base64url only (RFC 7515 section 2, RFC 4648 section 3.5): no padding, no whitespace,
+ * no length that cannot occur, zero unused bits in the last character. One value, one encoding:
+ * caches or replay lists keyed by a token's bytes must not be bypassed by another spelling.
+ */
 export function fromBase64Url(s: string, what = 'base64url value'): Uint8Array {
-  if (typeof s !== 'string' || !B64URL_RE.test(s)) {
+  if (typeof s !== 'string' || !B64URL_RE.test(s) || s.length % 4 === 1) {
     throw new WaxsealError('ERR_INVALID_INPUT', `${what} is not valid base64url`);
   }
-  return new Uint8Array(Buffer.from(s, 'base64url'));
+  const bytes = Buffer.from(s, 'base64url');
+  if (bytes.toString('base64url') !== s)
+    throw new WaxsealError('ERR_INVALID_INPUT', `${what} is not canonical base64url (unused bits set)`);
+  return new Uint8Array(bytes);
 }
 
 export function toHex(b: Uint8Array): string {
