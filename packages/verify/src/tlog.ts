@@ -71,6 +71,11 @@ export interface TlogEntryResult {
   logIdHex: string;
   /** Set only when a SET verified it. */
   integratedTime?: Date;
+  /**
+   * The log index a signature or proof covers: the entry's index under a SET or in a Rekor v2
+   * inclusion proof, else the (shard) index the Rekor v1 inclusion proof verified.
+   */
+  logIndex?: number;
   inclusionProofVerified: boolean;
 }
 
@@ -305,7 +310,7 @@ export function verifyTlogEntry(
     if (!verifyInclusion(entry.logIndex, cp.size, leaf, entry.inclusionProof.hashes, cp.rootHash)) {
       fail('tlog.inclusion-proof', `the entry is not included in log ${log.instance.baseUrl} at index ${entry.logIndex}`);
     }
-    return { entry, rekorVersion: 2, log, logIdHex, inclusionProofVerified: true };
+    return { entry, rekorVersion: 2, log, logIdHex, logIndex: entry.logIndex, inclusionProofVerified: true };
   }
 
   if (kv === 'hashedrekord/0.0.1') checkHashedRekordV001(body, subject);
@@ -328,6 +333,7 @@ export function verifyTlogEntry(
     const t = new Date(entry.integratedTime * 1000);
     checkLogKeyAt(log, t, 'integrated time', 'tlog.set');
     result.integratedTime = t;
+    result.logIndex = entry.logIndex;
   }
   // Even without a SET, a logged time outside the signing key's validity is a contradiction.
   if (entry.integratedTime !== 0) {
@@ -347,6 +353,7 @@ export function verifyTlogEntry(
       fail('tlog.inclusion-proof', `the entry is not included in log ${log.instance.baseUrl} at index ${p.logIndex}`);
     }
     result.inclusionProofVerified = true;
+    result.logIndex ??= p.logIndex;
   }
   return result;
 }

@@ -99,13 +99,19 @@ export interface VerifiedTimestamp {
 export interface VerifiedTlogEntry {
   logId: string;
   baseUrl: string;
-  logIndex: number;
+  /**
+   * The log index a verified signature (SET) or inclusion proof covers; absent when none does
+   * (then the bundle's logIndex is an unsigned claim, named in `unverified`).
+   */
+  logIndex?: number;
   kind: string;
   version: string;
   rekorVersion: 1 | 2;
   /** Present when a verified SET backs it. */
   integratedTime?: Date;
   inclusionProof: boolean;
+  /** Fields of the bundle's entry that no verified signature or proof covers (not to be shown as facts). */
+  unverified: ('logIndex' | 'integratedTime')[];
 }
 
 export type VerifiedSigner =
@@ -332,11 +338,15 @@ export class Verifier {
       const v: VerifiedTlogEntry = {
         logId: r.logIdHex,
         baseUrl: r.log.instance.baseUrl,
-        logIndex: entry.logIndex,
+        ...(r.logIndex !== undefined ? { logIndex: r.logIndex } : {}),
         kind: entry.kindVersion.kind,
         version: entry.kindVersion.version,
         rekorVersion: r.rekorVersion,
         inclusionProof: r.inclusionProofVerified,
+        unverified: [
+          ...(r.logIndex === undefined ? (['logIndex'] as const) : []),
+          ...(!r.integratedTime && r.rekorVersion === 1 && entry.integratedTime !== 0 ? (['integratedTime'] as const) : []),
+        ],
       };
       if (!r.integratedTime) untimed.push({ index: i, log: r.log });
       else {

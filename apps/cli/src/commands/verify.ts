@@ -194,7 +194,13 @@ function describe(r: VerificationResult): string[] {
     ...r.timestamps.map(
       (t) => `  signed at ${t.time.toISOString()} (${t.source === 'rfc3161' ? 'RFC 3161 timestamp from' : 'log entry in'} ${t.authority})`,
     ),
-    ...r.tlogEntries.map((e) => `  logged at index ${e.logIndex} in ${e.baseUrl}`),
+    // Only what a signature or proof covers is stated as fact; the rest is named as unverified.
+    ...r.tlogEntries.map(
+      (e) =>
+        `  logged ${e.logIndex !== undefined ? `at index ${e.logIndex} ` : ''}in ${e.baseUrl}${
+          e.unverified.length ? ` (not covered by any signature, so not shown: ${e.unverified.join(', ')})` : ''
+        }`,
+    ),
   ];
 }
 
