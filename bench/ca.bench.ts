@@ -9,11 +9,11 @@ import { spawn, execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { generateKeyPairSync, sign as nodeSign, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT, exportJWK } from 'jose';
-import { spawnServer, wrk, report, fmt, type LoadResult, type SpawnedServer } from './lib.ts';
+import { spawnServer, wrk, parseWrk, summary, median, cpuSeconds, fmt, type LoadResult, type SpawnedServer } from './lib.ts';
 import { generateSigner } from '../packages/keys/src/memory.ts';
 import { initCaChain } from '../packages/ca/src/chain.ts';
 import { parseCertificatesPem, fulcioExtensions } from '../packages/core/src/x509.ts';
@@ -107,13 +107,6 @@ const poolDir = join(work, 'pool');
 execFileSync('mkdir', ['-p', poolDir]);
 pool.forEach((b, i) => writeFileSync(join(poolDir, `${i}.json`), b));
 
-function toMs(v: string): number {
-  const m = /^([\d.]+)(us|ms|s)$/.exec(v.trim());
-  if (!m) return NaN;
-  const n = Number(m[1]);
-  return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
-}
-
 /** wrk cycling through the request pool (lib.wrk sends one fixed body; this rotates bodies). */
 function wrkPool(url: string, seconds: number): Promise<LoadResult> {
   const u = new URL(url);
@@ -136,16 +129,7 @@ function wrkPool(url: string, seconds: number): Promise<LoadResult> {
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.on('error', reject);
-    child.on('exit', () => {
-      const e = /ERRORS (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(out);
-      resolve({
-        requestsPerSec: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN),
-        p50ms: toMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? ''),
-        p99ms: toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? ''),
-        non2xx: Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0),
-        errors: e ? Number(e[1]) + Number(e[2]) + Number(e[3]) + Number(e[5]) : 0,
-      });
-    });
+    child.on('exit', () => resolve(parseWrk(out)));
   });
 }
 
@@ -176,26 +160,6 @@ async function verifySample(base: string, rootPem: string): Promise<void> {
   ) {
     throw new Error(`unexpected certificate extensions: ${JSON.stringify(ext)}`);
   }
-}
-
-/** CPU seconds (user + system) a process has used, from /proc. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-}
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
-function summary(name: string, rs: LoadResult[], unit: string, baseline?: { name: string; value: number }): number {
-  const rps = median(rs.map((r) => r.requestsPerSec));
-  report(name, rps, unit, baseline);
-  const non2xx = rs.reduce((a, r) => a + r.non2xx, 0);
-  const errors = rs.reduce((a, r) => a + r.errors, 0);
-  process.stdout.write(
-    `${''.padEnd(34)} p50 ${fmt(median(rs.map((r) => r.p50ms)), 2)} ms   p99 ${fmt(median(rs.map((r) => r.p99ms)), 2)} ms   ` +
-      `rounds ${rs.map((r) => fmt(r.requestsPerSec)).join(' / ')}   non-2xx ${non2xx}   socket errors ${errors}\n`,
-  );
-  return rps;
 }
 
 const servers: SpawnedServer[] = [];

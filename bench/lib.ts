@@ -1,7 +1,9 @@
 // Shared benchmark plumbing: start a server in its own process, drive it with wrk (a C load
 // generator, so the client costs little CPU), and print figures next to a baseline.
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { writeFileSync, mkdtempSync } from 'node:fs';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { spawnListening } from '@waxseal/testkit';
+import { createServer, type ServerResponse } from 'node:http';
+import { writeFileSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 
@@ -12,36 +14,44 @@ export interface SpawnedServer {
 }
 
 /** Starts `node <script> ...args` and waits for a "LISTENING <url>" line on stdout. */
-export function spawnServer(script: string, args: string[] = [], env: Record<string, string> = {}): Promise<SpawnedServer> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
-    let buf = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${script} did not start within 30 s`));
-    }, 30_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const m = /LISTENING (\S+)/.exec(buf);
-      if (m) {
-        clearTimeout(timer);
-        resolve({
-          url: m[1]!,
-          child,
-          stop: () =>
-            new Promise<void>((res) => {
-              child.once('exit', () => res());
-              child.kill('SIGTERM');
-              setTimeout(() => child.kill('SIGKILL'), 3000).unref();
-            }),
-        });
+export async function spawnServer(script: string, args: string[] = [], env: Record<string, string> = {}): Promise<SpawnedServer> {
+  const { child, url } = await spawnListening(script, args, { env });
+  return {
+    url,
+    child,
+    stop: () =>
+      new Promise<void>((res) => {
+        child.once('exit', () => res());
+        child.kill('SIGTERM');
+        setTimeout(() => child.kill('SIGKILL'), 3000).unref();
+      }),
+  };
+}
+
+/**
+ * For baseline server scripts: a bare node:http server on 127.0.0.1 that reads each request's
+ * body as JSON (null when it does not parse) and hands it to `respond`; it prints "LISTENING
+ * <url>" when ready (see spawnServer) and closes on SIGTERM.
+ */
+export function serveJsonBaseline(respond: (parsed: unknown, res: ServerResponse) => void): void {
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      let parsed: unknown = null;
+      try {
+        parsed = JSON.parse(Buffer.concat(chunks).toString() || 'null');
+      } catch {
+        parsed = null;
       }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${script} exited with ${code} before listening`));
+      respond(parsed, res);
     });
   });
+  server.listen(0, '127.0.0.1', () => {
+    const a = server.address();
+    process.stdout.write(`LISTENING http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}\n`);
+  });
+  process.on('SIGTERM', () => server.close(() => process.exit(0)));
 }
 
 export interface LoadResult {
@@ -52,7 +62,8 @@ export interface LoadResult {
   errors: number;
 }
 
-function toMs(v: string): number {
+/** A wrk latency figure ("812.5us", "3.2ms", "1.1s") in milliseconds. */
+export function toMs(v: string): number {
   const m = /^([\d.]+)(us|ms|s)$/.exec(v.trim());
   if (!m) return NaN;
   const n = Number(m[1]);
@@ -103,13 +114,22 @@ export function wrk(opts: {
       timeout: ((opts.seconds ?? 5) + 30) * 1000,
     },
   );
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
-  const p50 = toMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? '');
-  const p99 = toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? '');
-  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
+  return parseWrk(out);
+}
+
+/**
+ * The figures in wrk's output (run with --latency and a script whose done() prints
+ * "ERRORS connect read write status timeout"); socket errors exclude status errors.
+ */
+export function parseWrk(out: string): LoadResult {
   const e = /ERRORS (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(out);
-  const errors = e ? Number(e[1]) + Number(e[2]) + Number(e[3]) + Number(e[5]) : 0;
-  return { requestsPerSec: rps, p50ms: p50, p99ms: p99, non2xx, errors };
+  return {
+    requestsPerSec: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN),
+    p50ms: toMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? ''),
+    p99ms: toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? ''),
+    non2xx: Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0),
+    errors: e ? Number(e[1]) + Number(e[2]) + Number(e[3]) + Number(e[5]) : 0,
+  };
 }
 
 export function machineLine(): string {
@@ -126,4 +146,47 @@ export function report(name: string, value: number, unit: string, baseline?: { n
     ? `   baseline ${baseline.name}: ${fmt(baseline.value)} ${unit}   ratio ${fmt((100 * value) / baseline.value, 1)}%`
     : '';
   process.stdout.write(`${name.padEnd(34)} ${fmt(value).padStart(10)} ${unit}${base}\n`);
+}
+
+/** The median (the mean of the middle two for an even count). */
+export function median(xs: number[]): number {
+  const v = [...xs].sort((a, b) => a - b);
+  return v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
+}
+
+let clockTicks: number | undefined;
+
+/** CPU seconds (user + system) a process has used, from /proc (Linux). */
+export function cpuSeconds(pid: number): number {
+  clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    .replace(/^.*\) /, '')
+    .split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / clockTicks;
+}
+
+/**
+ * Prints the rounds of one server: the median rate (next to `baseline`), then the median
+ * latencies, the server CPU per request when measured, each round's rate and the failures.
+ * Returns the median rate.
+ */
+export function summary(
+  name: string,
+  rs: (LoadResult & { cpuUsPerRequest?: number })[],
+  unit: string,
+  baseline?: { name: string; value: number },
+  errorsLabel = 'socket errors',
+): number {
+  const rps = median(rs.map((r) => r.requestsPerSec));
+  report(name, rps, unit, baseline);
+  const non2xx = rs.reduce((a, r) => a + r.non2xx, 0);
+  const errors = rs.reduce((a, r) => a + r.errors, 0);
+  const cpu = rs.every((r) => r.cpuUsPerRequest !== undefined)
+    ? `server CPU ${fmt(median(rs.map((r) => r.cpuUsPerRequest!)), 1)} us/request   `
+    : '';
+  process.stdout.write(
+    `${''.padEnd(34)} p50 ${fmt(median(rs.map((r) => r.p50ms)), 2)} ms   p99 ${fmt(median(rs.map((r) => r.p99ms)), 2)} ms   ` +
+      `${cpu}rounds ${rs.map((r) => fmt(r.requestsPerSec)).join(' / ')}   non-2xx ${non2xx}   ${errorsLabel} ${errors}\n`,
+  );
+  return rps;
 }

@@ -14,7 +14,7 @@ import { createHash, generateKeyPairSync, sign, verify, randomBytes } from 'node
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { p256 } from '@noble/curves/nist.js';
-import { spawnServer, machineLine, fmt } from './lib.ts';
+import { spawnServer, machineLine, fmt, toMs, cpuSeconds } from './lib.ts';
 import { verifyP256Batch, p256Job, pointFromUncompressed } from '../packages/rekor/src/fastverify.ts';
 import { ecdsaJobSize, nativeEcdsa, nativeEcdsaUnavailableReason, packEcdsaJob } from '../packages/core/src/ecdsa-digest.ts';
 
@@ -146,13 +146,6 @@ interface RunResult {
   errors: number;
 }
 
-function toMs(v: string): number {
-  const m = /^([\d.]+)(us|ms|s)$/.exec(v.trim());
-  if (!m) return NaN;
-  const x = Number(m[1]);
-  return m[2] === 'us' ? x / 1000 : m[2] === 's' ? x * 1000 : x;
-}
-
 async function treeSize(url: string): Promise<number> {
   return ((await (await fetch(`${url}/api/v1/log`)).json()) as { treeSize: number }).treeSize;
 }
@@ -207,11 +200,6 @@ interface Config {
   connections?: number;
 }
 
-function processCpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-}
-
 function machineTicks(): { idle: number; total: number } {
   const l = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.split(/\s+/).slice(1).map(Number);
   return { idle: l[3]! + l[4]!, total: l.reduce((a, b) => a + b, 0) };
@@ -243,10 +231,10 @@ async function runConfig(c: Config, bodyFile: string, warmBodyFile: string): Pro
     const conns = c.connections ?? connections;
     if (warmup > 0) wrkRun(server.url, warmBodyFile, warmup, conns, c.pin);
     const before = await treeSize(server.url);
-    const cpu0 = processCpuSeconds(server.child.pid!);
+    const cpu0 = cpuSeconds(server.child.pid!);
     const m0 = machineTicks();
     const r = wrkRun(server.url, bodyFile, seconds, conns, c.pin);
-    const cpu1 = processCpuSeconds(server.child.pid!);
+    const cpu1 = cpuSeconds(server.child.pid!);
     const m1 = machineTicks();
     const after = await treeSize(server.url);
     const n = after - before;

@@ -15,7 +15,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { VECTORS_DIR, vectorsPresent, type CaseJson } from '../packages/verify/test/vectors/load.ts';
-import { fmt } from './lib.ts';
+import { fmt, median } from './lib.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: process.env.BENCH_STARTUP_RUNS ?? '25' } } });
 const RUNS = Number(values.runs);
@@ -108,10 +108,6 @@ for (let round = 0; round < WARMUP + RUNS; round++) {
   }
 }
 
-const median = (xs: number[]) => {
-  const v = [...xs].sort((a, b) => a - b);
-  return v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
-};
 /** Median over rounds of a's time divided by b's time in the same round. */
 const ratio = (a: Command, b: Command) => median(times.get(a)!.map((t, i) => t / times.get(b)![i]!));
 

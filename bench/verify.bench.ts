@@ -36,7 +36,7 @@ import {
   type VectorCase,
 } from '../packages/verify/test/vectors/load.ts';
 import { jsCanRun, jsRunner } from '../packages/verify/test/vectors/sigstore-js.ts';
-import { fmt } from './lib.ts';
+import { fmt, median } from './lib.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 const ROUNDS = 16;
@@ -283,10 +283,6 @@ for (let r = 0; r < ROUNDS; r++) {
   floorShare.push(per(a) / per(f, cases.length));
   jsShare.push(per(b) / per(f, cases.length));
 }
-const median = (xs: number[]) => {
-  const v = [...xs].sort((x, y) => x - y);
-  return v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
-};
 const oursRate = (oursN / oursMs) * 1000;
 const theirsRate = (theirsN / theirsMs) * 1000;
 

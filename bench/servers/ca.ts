@@ -9,12 +9,12 @@
 // certificate) per request, with node:crypto at its fastest (KeyObject arguments, no key import)
 // and, like the CA, on libuv's threadpool.
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { generateKeyPairSync, sign, verify, randomBytes } from 'node:crypto';
 import { openSigner } from '../../packages/keys/src/open.ts';
 import { loadCaChain } from '../../packages/ca/src/chain.ts';
 import { githubActionsIssuerConfig, parseIssuerConfig } from '../../packages/ca/src/issuers.ts';
 import { startCaServer } from '../../packages/ca/src/service.ts';
+import { serveJsonBaseline } from '../lib.ts';
 
 if (process.argv[2] === '--floor') {
   const client = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -22,31 +22,16 @@ if (process.argv[2] === '--floor') {
   const challenge = Buffer.from('repo:octo-org/octo-repo:ref:refs/heads/main');
   const proof = sign('sha256', challenge, client.privateKey);
   const tbs = randomBytes(700);
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      let parsed: unknown = null;
-      try {
-        parsed = JSON.parse(Buffer.concat(chunks).toString() || 'null');
-      } catch {
-        parsed = null;
-      }
-      // Both on libuv's threadpool (node:crypto's callback form), as the CA does them.
-      verify('sha256', challenge, client.publicKey, proof, (_e, ok) => {
-        sign('sha256', tbs, ca.privateKey, (_e2, signature) => {
-          const body = JSON.stringify({ ok: ok && parsed !== undefined, signature: signature.toString('base64') });
-          res.writeHead(ok ? 200 : 500, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-          res.end(body);
-        });
+  serveJsonBaseline((parsed, res) => {
+    // Both on libuv's threadpool (node:crypto's callback form), as the CA does them.
+    verify('sha256', challenge, client.publicKey, proof, (_e, ok) => {
+      sign('sha256', tbs, ca.privateKey, (_e2, signature) => {
+        const body = JSON.stringify({ ok: ok && parsed !== undefined, signature: signature.toString('base64') });
+        res.writeHead(ok ? 200 : 500, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+        res.end(body);
       });
     });
   });
-  server.listen(0, '127.0.0.1', () => {
-    const a = server.address();
-    process.stdout.write(`LISTENING http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}\n`);
-  });
-  process.on('SIGTERM', () => server.close(() => process.exit(0)));
 } else {
   const [issuerUrl, keyUri, chainPath] = process.argv.slice(2);
   if (!issuerUrl || !keyUri || !chainPath) {

@@ -4,16 +4,14 @@
 // oversize bodies, malformed percent-escapes, bad request targets and wrong content types with a
 // 4xx and a JSON body: never a 5xx, never a dropped connection. Requests go over raw sockets so
 // that any target and any header can be sent exactly as an attacker would.
-import { test, after, before } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateSigner, selfSignedRoot, tsaLeaf } from '@waxseal/keys';
 import { startLogServer } from '@waxseal/rekor';
 import { DEV_TOKEN_GRANT } from '../../dev-idp/src/dev-idp.ts';
-import { startDevStack, type DevStack } from '../src/dev/devstack.ts';
+import { useDevStack } from './helpers.ts';
 import { startTsaServer } from '../../../packages/tsa/src/service.ts';
 
 interface Exchange {
@@ -149,19 +147,8 @@ function jsonBodyCases(path: string, limit: number): Exchange[] {
 if (process.platform === 'win32') {
   test('bad input', { skip: 'POSIX only' }, () => {});
 } else {
-  let dir: string;
-  let stack: DevStack;
   let port: number;
-
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'wx-bad-input-'));
-    stack = await startDevStack({ dataDir: join(dir, 'dev'), port: 0 });
-    port = Number(new URL(stack.url).port);
-  });
-  after(async () => {
-    await stack?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const dev = useDevStack('wx-bad-input-', { ready: ({ stack }) => (port = Number(new URL(stack.url).port)) });
 
   test('JSON POST routes of the CA, the TSA and the log', async () => {
     const routes: [string, number][] = [
@@ -261,7 +248,7 @@ if (process.platform === 'win32') {
     });
     const tsa = await startTsaServer({ signer: leafSigner, chain: [leaf, root] });
     const log = await startLogServer({
-      dataDir: join(dir, 'log'),
+      dataDir: join(dev.dir, 'log'),
       signer: generateSigner('ed25519'),
       hostname: 'localhost',
       httpWorkers: 1,

@@ -3,7 +3,7 @@
 // malformed input is refused with ERR_BUNDLE_INVALID naming the field.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { throwsWithCode } from '@waxseal/testkit';
+import { assertRequiredFields, mutationRefuser, throwsWithCode } from '@waxseal/testkit';
 import {
   parseBundle,
   parseBundleJson,
@@ -19,11 +19,8 @@ import {
   BUNDLE_MEDIA_TYPE_V03_LEGACY,
   type Bundle,
 } from './index.ts';
+import { b64, bytes, type Json } from '../test/helpers.ts';
 
-type Json = Record<string, any>;
-
-const b64 = (length: number, fill: number) => Buffer.alloc(length, fill).toString('base64');
-const bytes = (length: number, fill: number) => new Uint8Array(length).fill(fill);
 const CHECKPOINT = 'log.example - 1\n3\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n\u2014 log.example AAAAAAA=\n';
 
 /** A Rekor v1 entry with promise and proof, keys in the serializer's order. */
@@ -64,8 +61,6 @@ function dsseBundleJson(): Json {
     dsseEnvelope: { payload: b64(300, 11), payloadType: 'application/vnd.in-toto+json', signatures: [{ sig: b64(71, 12) }] },
   };
 }
-
-const clone = (v: Json): Json => structuredClone(v);
 
 test('canonical protobuf JSON: parse then serialize gives the same text', () => {
   const rekorV2 = messageBundleJson();
@@ -141,57 +136,41 @@ test('protobuf JSON input forms: snake_case, integers as numbers, null as absent
   assert.equal(parseBundle({ ...messageBundleJson(), mediaType: BUNDLE_MEDIA_TYPE_V03_LEGACY }).mediaType, BUNDLE_MEDIA_TYPE_V03_LEGACY);
 });
 
-/** Deletes the field at a dotted path with [i] indexes. */
-function without(doc: Json, path: string): Json {
-  const out = clone(doc);
-  const keys = path.split(/\.|\[(\d+)\]/).filter((k) => k !== undefined && k !== '');
-  let o: any = out;
-  for (const k of keys.slice(0, -1)) o = o[k];
-  delete o[keys[keys.length - 1]!];
-  return out;
-}
-
 test('every required field: missing, it is named in the error', () => {
   const vm = 'verificationMaterial';
   const e0 = `${vm}.tlogEntries[0]`;
-  const cases: [Json, string, string?][] = [
-    [messageBundleJson(), 'mediaType'],
-    [messageBundleJson(), vm],
-    [messageBundleJson(), `${vm}.certificate`, vm],
-    [messageBundleJson(), `${vm}.certificate.rawBytes`],
-    [messageBundleJson(), `${e0}.logId`],
-    [messageBundleJson(), `${e0}.logId.keyId`],
-    [messageBundleJson(), `${e0}.kindVersion`],
-    [messageBundleJson(), `${e0}.kindVersion.kind`],
-    [messageBundleJson(), `${e0}.kindVersion.version`],
-    [messageBundleJson(), `${e0}.canonicalizedBody`],
-    [messageBundleJson(), `${e0}.inclusionProof`, e0],
-    [messageBundleJson(), `${e0}.inclusionProof.rootHash`],
-    [messageBundleJson(), `${e0}.inclusionProof.checkpoint`],
-    [messageBundleJson(), `${e0}.inclusionProof.checkpoint.envelope`, `${e0}.inclusionProof.checkpoint`],
-    [messageBundleJson(), `${e0}.inclusionPromise.signedEntryTimestamp`],
-    [messageBundleJson(), `${vm}.timestampVerificationData.rfc3161Timestamps[0].signedTimestamp`],
-    [messageBundleJson(), 'messageSignature', ''],
-    [messageBundleJson(), 'messageSignature.signature'],
-    [messageBundleJson(), 'messageSignature.messageDigest.digest'],
-    [messageBundleJson(), 'messageSignature.messageDigest.algorithm'],
-    [dsseBundleJson(), 'dsseEnvelope.payload'],
-    [dsseBundleJson(), 'dsseEnvelope.payloadType'],
-    [dsseBundleJson(), 'dsseEnvelope.signatures'],
-    [dsseBundleJson(), 'dsseEnvelope.signatures[0].sig'],
-  ];
-  for (const [doc, path, field = path] of cases) {
-    const e = throwsWithCode(() => parseBundle(without(doc, path)), 'ERR_BUNDLE_INVALID', undefined, path);
-    assert.equal(e.detail?.field, field, `${path}: ${e.message}`);
-  }
+  assertRequiredFields(parseBundle, 'ERR_BUNDLE_INVALID', messageBundleJson(), [
+    ['mediaType'],
+    [vm],
+    [`${vm}.certificate`, vm],
+    [`${vm}.certificate.rawBytes`],
+    [`${e0}.logId`],
+    [`${e0}.logId.keyId`],
+    [`${e0}.kindVersion`],
+    [`${e0}.kindVersion.kind`],
+    [`${e0}.kindVersion.version`],
+    [`${e0}.canonicalizedBody`],
+    [`${e0}.inclusionProof`, e0],
+    [`${e0}.inclusionProof.rootHash`],
+    [`${e0}.inclusionProof.checkpoint`],
+    [`${e0}.inclusionProof.checkpoint.envelope`, `${e0}.inclusionProof.checkpoint`],
+    [`${e0}.inclusionPromise.signedEntryTimestamp`],
+    [`${vm}.timestampVerificationData.rfc3161Timestamps[0].signedTimestamp`],
+    ['messageSignature', ''],
+    ['messageSignature.signature'],
+    ['messageSignature.messageDigest.digest'],
+    ['messageSignature.messageDigest.algorithm'],
+  ]);
+  assertRequiredFields(parseBundle, 'ERR_BUNDLE_INVALID', dsseBundleJson(), [
+    ['dsseEnvelope.payload'],
+    ['dsseEnvelope.payloadType'],
+    ['dsseEnvelope.signatures'],
+    ['dsseEnvelope.signatures[0].sig'],
+  ]);
 });
 
 test('malformed input is refused with ERR_BUNDLE_INVALID naming the field', () => {
-  const bad = (mutate: (d: Json) => void, message: RegExp, base: () => Json = messageBundleJson) => {
-    const d = base();
-    mutate(d);
-    throwsWithCode(() => parseBundle(d), 'ERR_BUNDLE_INVALID', message);
-  };
+  const bad = mutationRefuser(parseBundle, 'ERR_BUNDLE_INVALID', messageBundleJson);
   const entry = (d: Json) => d.verificationMaterial.tlogEntries[0];
   throwsWithCode(() => parseBundleJson('{"mediaType":'), 'ERR_BUNDLE_INVALID', /not valid JSON/);
   throwsWithCode(() => parseBundle([]), 'ERR_BUNDLE_INVALID', /must be a JSON object/);

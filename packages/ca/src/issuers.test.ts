@@ -14,7 +14,7 @@ import {
   GITHUB_ACTIONS_ISSUER_URL,
   type IssuerConfig,
 } from './issuers.ts';
-import { GITHUB_TOKEN_CLAIMS, EXPECTED_GITHUB_EXTENSIONS } from '../test/fixtures.ts';
+import { GITHUB_TOKEN_CLAIMS, EXPECTED_GITHUB_EXTENSIONS, configurationEntry } from '../test/fixtures.ts';
 
 test('JSON (PascalCase) and YAML (kebab-case) configurations load the same issuer', () => {
   const fromJson = parseIssuerConfig(
@@ -380,24 +380,8 @@ test('merging configurations and the /api/v2/configuration view', () => {
   assert.ok(lookupIssuer(inc, 'https://ghes.example.com/_services/token'));
   const view = configurationView(mine);
   assert.deepEqual(view.issuers, [
-    {
-      issuerUrl: 'https://idp.example.com',
-      audience: 'sigstore',
-      spiffeTrustDomain: '',
-      challengeClaim: 'email',
-      issuerType: 'email',
-      subjectDomain: '',
-      skipEmailVerification: false,
-    },
-    {
-      wildcardIssuerUrl: 'https://*.k8s.example.com',
-      audience: 'sigstore',
-      spiffeTrustDomain: '',
-      challengeClaim: 'sub',
-      issuerType: 'kubernetes',
-      subjectDomain: '',
-      skipEmailVerification: false,
-    },
+    configurationEntry({ issuerUrl: 'https://idp.example.com', challengeClaim: 'email', issuerType: 'email' }),
+    configurationEntry({ wildcardIssuerUrl: 'https://*.k8s.example.com', challengeClaim: 'sub', issuerType: 'kubernetes' }),
   ]);
 });
 

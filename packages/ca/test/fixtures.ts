@@ -56,3 +56,8 @@ export const EXPECTED_GITHUB_EXTENSIONS = {
   runInvocationURI: 'https://github.com/octo-org/octo-repo/actions/runs/2002/attempts/1',
   sourceRepositoryVisibilityAtSigning: 'private',
 };
+
+/** An issuer as the CA's GET /api/v2/configuration lists it: Fulcio's defaults, then `fields`. */
+export function configurationEntry(fields: Record<string, unknown>): Record<string, unknown> {
+  return { audience: 'sigstore', spiffeTrustDomain: '', subjectDomain: '', skipEmailVerification: false, ...fields };
+}

@@ -229,23 +229,3 @@ export function opensslVerify(certificates: string[]): string {
 export function opensslText(pem: string): string {
   return execFileSync('openssl', ['x509', '-noout', '-text'], { input: pem, encoding: 'utf8' });
 }
-
-export async function postJson(
-  url: string,
-  body: unknown,
-  headers: Record<string, string> = {},
-): Promise<{ status: number; json: any; text: string }> {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    parsed = undefined;
-  }
-  return { status: res.status, json: parsed, text };
-}

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { generateKeyPairSync, sign, createHash, randomBytes, type KeyObject } from 'node:crypto';
-import { p256, p384, p521 } from '@noble/curves/nist.js';
+import { generateKeyPairSync, sign, createHash, randomBytes } from 'node:crypto';
+import { p256 } from '@noble/curves/nist.js';
 import {
   nativeEcdsa,
   nativeEcdsaUnavailableReason,
@@ -13,6 +13,7 @@ import {
   type EcdsaCurveBits,
 } from './ecdsa-digest.ts';
 import { verifyPacked } from '../../rekor/src/fastverify.ts';
+import { CURVES, derSignature, signedDigestsOfEveryLength, uncompressedPoint } from '../test/ecdsa.ts';
 
 const addon = nativeEcdsa();
 // CI has a compiler, so a missing addon there is a broken build, not an environment gap.
@@ -26,35 +27,11 @@ test('the native addon is loaded (required in CI, where a compiler is present)',
   assert.ok(addon, `native/ecdsa-digest did not load: ${nativeEcdsaUnavailableReason()}`);
 });
 
-const CURVES: { bits: EcdsaCurveBits; name: string; hash: 'sha256' | 'sha384' | 'sha512'; noble: typeof p256 }[] = [
-  { bits: 256, name: 'P-256', hash: 'sha256', noble: p256 },
-  { bits: 384, name: 'P-384', hash: 'sha384', noble: p384 },
-  { bits: 521, name: 'P-521', hash: 'sha512', noble: p521 },
-];
-
 const ORDER: Record<EcdsaCurveBits, bigint> = {
   256: 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n,
   384: 0xffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973n,
   521: 0x01fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffa51868783bf2f966b7fcc0148f709a5d03bb5c9b8899c47aebb6fb71e91386409n,
 };
-
-function point(pub: KeyObject): Uint8Array {
-  const jwk = pub.export({ format: 'jwk' });
-  return Uint8Array.from([4, ...Buffer.from(jwk.x!, 'base64url'), ...Buffer.from(jwk.y!, 'base64url')]);
-}
-
-function derInt(v: bigint): Buffer {
-  let h = v.toString(16);
-  if (h.length % 2) h = `0${h}`;
-  let b = Buffer.from(h, 'hex');
-  if (b[0]! & 0x80) b = Buffer.concat([Buffer.of(0), b]);
-  return Buffer.concat([Buffer.of(2, b.length), b]);
-}
-
-function der(r: bigint, s: bigint): Uint8Array {
-  const body = Buffer.concat([derInt(r), derInt(s)]);
-  return Buffer.concat([body.length < 0x80 ? Buffer.of(0x30, body.length) : Buffer.of(0x30, 0x81, body.length), body]);
-}
 
 function verifyOne(bits: EcdsaCurveBits, q: Uint8Array, digest: Uint8Array, sig: Uint8Array): boolean {
   const job = new Uint8Array(ecdsaJobSize(bits));
@@ -65,8 +42,8 @@ function verifyOne(bits: EcdsaCurveBits, q: Uint8Array, digest: Uint8Array, sig:
 test('OpenSSL digest verification agrees with node:crypto and noble on P-256, P-384 and P-521', { skip }, () => {
   for (const c of CURVES) {
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: c.name });
-    const q = point(publicKey);
-    const other = point(generateKeyPairSync('ec', { namedCurve: c.name }).publicKey);
+    const q = uncompressedPoint(publicKey);
+    const other = uncompressedPoint(generateKeyPairSync('ec', { namedCurve: c.name }).publicKey);
     const n = ORDER[c.bits];
     for (let i = 0; i < 8; i++) {
       const msg = randomBytes(40);
@@ -79,13 +56,13 @@ test('OpenSSL digest verification agrees with node:crypto and noble on P-256, P-
       tampered[i]! ^= 0x40;
       const cases: [string, Uint8Array, Uint8Array, Uint8Array][] = [
         ['valid', q, digest, sig],
-        ['high-S twin', q, digest, der(r, n - s)],
+        ['high-S twin', q, digest, derSignature(r, n - s)],
         ['tampered digest', q, tampered, sig],
         ['other key', other, digest, sig],
-        ['r + 1', q, digest, der(r + 1n, s)],
-        ['r = 0', q, digest, der(0n, s)],
-        ['s = n', q, digest, der(r, n)],
-        ['r = n + r', q, digest, der(n + r, s)],
+        ['r + 1', q, digest, derSignature(r + 1n, s)],
+        ['r = 0', q, digest, derSignature(0n, s)],
+        ['s = n', q, digest, derSignature(r, n)],
+        ['r = n + r', q, digest, derSignature(n + r, s)],
       ];
       for (const [what, key, d, sg] of cases) {
         const expected = what === 'valid' || what === 'high-S twin';
@@ -104,12 +81,8 @@ test('OpenSSL digest verification agrees with node:crypto and noble on P-256, P-
 
 test('digests longer and shorter than the order are handled as bits2int does (SEC 1)', { skip }, () => {
   for (const c of CURVES) {
-    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: c.name });
-    const d = Buffer.from(privateKey.export({ format: 'jwk' }).d!, 'base64url');
-    const q = point(publicKey);
-    for (const len of [20, 32, 48, 64]) {
-      const digest = randomBytes(len);
-      const sig = c.noble.sign(digest, d, { prehash: false, format: 'der', lowS: false });
+    const { q, signed } = signedDigestsOfEveryLength(c);
+    for (const { len, digest, sig } of signed) {
       assert.equal(verifyOne(c.bits, q, digest, sig), true, `${c.name} digest of ${len} bytes`);
       const twisted = Buffer.from(digest);
       twisted[len - 1]! ^= 1;
@@ -125,7 +98,7 @@ test('invalid public points never verify: off the curve, coordinates >= p, wrong
   const msg = Buffer.from('points');
   const digest = createHash('sha256').update(msg).digest();
   const sig = sign('sha256', msg, { key: privateKey, dsaEncoding: 'der' });
-  const q = point(publicKey);
+  const q = uncompressedPoint(publicKey);
   assert.equal(verifyOne(256, q, digest, sig), true);
   const offCurve = Buffer.from(q);
   offCurve[64]! ^= 1;
@@ -157,7 +130,7 @@ test('the addon checks its arguments and answers byte per job for a batch', { sk
 
 test('native and the portable ECDH route (fastverify) give the same answers on the same packed jobs', { skip }, () => {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const q = point(publicKey);
+  const q = uncompressedPoint(publicKey);
   const size = ecdsaJobSize(256);
   const count = 40;
   const buf = new Uint8Array(size * count);
@@ -175,7 +148,7 @@ test('native and the portable ECDH route (fastverify) give the same answers on t
 });
 
 test('strict DER: long form only when needed, minimal positive integers, nothing trailing', () => {
-  const ok = der(5n, 7n);
+  const ok = derSignature(5n, 7n);
   const parsed = parseEcdsaSignatureDer(ok, 32)!;
   assert.deepEqual([[...parsed.r], [...parsed.s]], [[5], [7]]);
   for (const bad of [
@@ -193,8 +166,8 @@ test('strict DER: long form only when needed, minimal positive integers, nothing
     assert.equal(parseEcdsaSignatureDer(Buffer.from(bad, 'hex'), 32), undefined, bad);
   }
   // Integers longer than the curve's scalars are refused; P-521 signatures need the long form.
-  assert.equal(parseEcdsaSignatureDer(der(1n << 256n, 7n), 32), undefined);
-  const big = der((1n << 520n) + 1n, (1n << 519n) + 3n);
+  assert.equal(parseEcdsaSignatureDer(derSignature(1n << 256n, 7n), 32), undefined);
+  const big = derSignature((1n << 520n) + 1n, (1n << 519n) + 3n);
   assert.equal(big[1], 0x81);
   assert.ok(parseEcdsaSignatureDer(big, 66));
   fc.assert(
@@ -202,7 +175,7 @@ test('strict DER: long form only when needed, minimal positive integers, nothing
       const r = parseEcdsaSignatureDer(b, 66);
       if (r)
         assert.deepEqual(
-          Buffer.from(der(BigInt(`0x0${Buffer.from(r.r).toString('hex')}`), BigInt(`0x0${Buffer.from(r.s).toString('hex')}`))),
+          Buffer.from(derSignature(BigInt(`0x0${Buffer.from(r.r).toString('hex')}`), BigInt(`0x0${Buffer.from(r.s).toString('hex')}`))),
           Buffer.from(b),
         );
     }),
@@ -211,7 +184,7 @@ test('strict DER: long form only when needed, minimal positive integers, nothing
 
 test('mutated signatures: native and noble agree on every single-byte change', { skip }, () => {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const q = point(publicKey);
+  const q = uncompressedPoint(publicKey);
   const msg = Buffer.from('mutations');
   const digest = createHash('sha256').update(msg).digest();
   const sig = sign('sha256', msg, { key: privateKey, dsaEncoding: 'der' });

@@ -1,15 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createECDH, createHash, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
-import { p256, p384, p521 } from '@noble/curves/nist.js';
-import {
-  ecdsaJobSize,
-  FIELD_BYTES,
-  packEcdsaJob,
-  parseEcdsaSignatureDer,
-  verifyEcdsaDigestNative,
-  type EcdsaCurveBits,
-} from './ecdsa-digest.ts';
+import { ecdsaJobSize, FIELD_BYTES, packEcdsaJob, parseEcdsaSignatureDer, verifyEcdsaDigestNative } from './ecdsa-digest.ts';
 import {
   bits2int,
   ecdsaCurveConstants,
@@ -20,12 +12,7 @@ import {
   verifyEcdsaPackedEcdh,
 } from './ecdsa-ecdh.ts';
 import { nativeEcdsa } from './ecdsa-digest.ts';
-
-const CURVES: { bits: EcdsaCurveBits; name: string; openssl: string; hash: 'sha256' | 'sha384' | 'sha512'; noble: typeof p256 }[] = [
-  { bits: 256, name: 'P-256', openssl: 'prime256v1', hash: 'sha256', noble: p256 },
-  { bits: 384, name: 'P-384', openssl: 'secp384r1', hash: 'sha384', noble: p384 },
-  { bits: 521, name: 'P-521', openssl: 'secp521r1', hash: 'sha512', noble: p521 },
-];
+import { CURVES, derSignature, signedDigestsOfEveryLength, uncompressedPoint, type TestCurve } from '../test/ecdsa.ts';
 
 const int = (b: Uint8Array): bigint => BigInt(`0x0${Buffer.from(b).toString('hex')}`);
 const fixed = (v: bigint, size: number): Buffer => Buffer.from(v.toString(16).padStart(2 * size, '0'), 'hex');
@@ -37,25 +24,7 @@ function modPow(b: bigint, e: bigint, m: bigint): bigint {
   return r;
 }
 
-function point(pub: KeyObject): Uint8Array {
-  const jwk = pub.export({ format: 'jwk' });
-  return Uint8Array.from([4, ...Buffer.from(jwk.x!, 'base64url'), ...Buffer.from(jwk.y!, 'base64url')]);
-}
-
-function derInt(v: bigint): Buffer {
-  let h = v.toString(16);
-  if (h.length % 2) h = `0${h}`;
-  let b = Buffer.from(h, 'hex');
-  if (b[0]! & 0x80) b = Buffer.concat([Buffer.of(0), b]);
-  return Buffer.concat([Buffer.of(2, b.length), b]);
-}
-
-function der(r: bigint, s: bigint): Uint8Array {
-  const body = Buffer.concat([derInt(r), derInt(s)]);
-  return Buffer.concat([body.length < 0x80 ? Buffer.of(0x30, body.length) : Buffer.of(0x30, 0x81, body.length), body]);
-}
-
-function nobleVerify(c: (typeof CURVES)[number], q: Uint8Array, digest: Uint8Array, sig: Uint8Array): boolean {
+function nobleVerify(c: TestCurve, q: Uint8Array, digest: Uint8Array, sig: Uint8Array): boolean {
   try {
     return c.noble.verify(sig, digest, q, { prehash: false, format: 'der', lowS: false });
   } catch {
@@ -64,7 +33,7 @@ function nobleVerify(c: (typeof CURVES)[number], q: Uint8Array, digest: Uint8Arr
 }
 
 /** The ECDH route's verdict, checked against noble and (where built) the native addon. */
-function verdict(c: (typeof CURVES)[number], q: Uint8Array, digest: Uint8Array, sig: Uint8Array, what: string): boolean {
+function verdict(c: TestCurve, q: Uint8Array, digest: Uint8Array, sig: Uint8Array, what: string): boolean {
   const ecdh = verifyEcdsaDigestEcdh(c.bits, q, digest, sig);
   assert.equal(nobleVerify(c, q, digest, sig), ecdh, `noble vs ECDH: ${what}`);
   const native = verifyEcdsaDigestNative(c.bits, q, digest, sig);
@@ -94,9 +63,9 @@ test('bits2int keeps the leftmost bits of the order length (SEC 1)', () => {
 test('ECDH route agrees with node:crypto, noble and the native addon on P-256, P-384 and P-521', () => {
   for (const c of CURVES) {
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: c.name });
-    const q = point(publicKey);
+    const q = uncompressedPoint(publicKey);
     const otherKey = generateKeyPairSync('ec', { namedCurve: c.name }).publicKey;
-    const other = point(otherKey);
+    const other = uncompressedPoint(otherKey);
     const { n } = ecdsaCurveConstants(c.bits);
     for (let i = 0; i < 6; i++) {
       const msg = randomBytes(40);
@@ -109,14 +78,14 @@ test('ECDH route agrees with node:crypto, noble and the native addon on P-256, P
       tampered[i]! ^= 0x40;
       const cases: [string, KeyObject, Uint8Array, Uint8Array, boolean][] = [
         ['valid', publicKey, digest, sig, true],
-        ['high-S twin', publicKey, digest, der(r, n - s), true],
+        ['high-S twin', publicKey, digest, derSignature(r, n - s), true],
         ['tampered digest', publicKey, tampered, sig, false],
         ['other key', otherKey, digest, sig, false],
-        ['r + 1', publicKey, digest, der(r + 1n, s), false],
-        ['r = 0', publicKey, digest, der(0n, s), false],
-        ['s = 0', publicKey, digest, der(r, 0n), false],
-        ['s = n', publicKey, digest, der(r, n), false],
-        ['r = n + r', publicKey, digest, der(n + r, s), false],
+        ['r + 1', publicKey, digest, derSignature(r + 1n, s), false],
+        ['r = 0', publicKey, digest, derSignature(0n, s), false],
+        ['s = 0', publicKey, digest, derSignature(r, 0n), false],
+        ['s = n', publicKey, digest, derSignature(r, n), false],
+        ['r = n + r', publicKey, digest, derSignature(n + r, s), false],
       ];
       for (const [what, key, d, sg, expected] of cases) {
         const label = `${c.name} ${what}`;
@@ -130,12 +99,8 @@ test('ECDH route agrees with node:crypto, noble and the native addon on P-256, P
 
 test('digests of 20, 32, 48 and 64 bytes on every curve, truncated as bits2int does', () => {
   for (const c of CURVES) {
-    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: c.name });
-    const d = Buffer.from(privateKey.export({ format: 'jwk' }).d!, 'base64url');
-    const q = point(publicKey);
-    for (const len of [20, 32, 48, 64]) {
-      const digest = randomBytes(len);
-      const sig = c.noble.sign(digest, d, { prehash: false, format: 'der', lowS: false });
+    const { q, signed } = signedDigestsOfEveryLength(c);
+    for (const { len, digest, sig } of signed) {
       assert.equal(verdict(c, q, digest, sig, `${c.name} ${len}`), true, `${c.name} digest of ${len} bytes`);
       // A change beyond the order's length is invisible to ECDSA; anywhere else it fails.
       const last = Buffer.from(digest);
@@ -145,8 +110,8 @@ test('digests of 20, 32, 48 and 64 bytes on every curve, truncated as bits2int d
       first[0]! ^= 0x80;
       assert.equal(verdict(c, q, first, sig, `${c.name} ${len} first`), false, `${c.name} ${len}-byte digest, first bit`);
     }
-    assert.equal(verifyEcdsaDigestEcdh(c.bits, q, new Uint8Array(0), der(1n, 1n)), false, 'empty digest');
-    assert.equal(verifyEcdsaDigestEcdh(c.bits, q, new Uint8Array(65), der(1n, 1n)), false, 'digest over 64 bytes');
+    assert.equal(verifyEcdsaDigestEcdh(c.bits, q, new Uint8Array(0), derSignature(1n, 1n)), false, 'empty digest');
+    assert.equal(verifyEcdsaDigestEcdh(c.bits, q, new Uint8Array(65), derSignature(1n, 1n)), false, 'digest over 64 bytes');
   }
 });
 
@@ -168,14 +133,14 @@ test('the special cases of the rewrite: t = 0, t*G = Q (a doubling) and t*G = -Q
     const digest = fixed(e, 32);
     // t = e/r = d: t*G = Q, so t*G + Q is a doubling. s = (e + r*d)/k.
     const d = mod(e * rInv, n);
-    assert.equal(verdict(c, mul(d), digest, der(r, mod((e + r * d) * kInv, n)), `${c.name} doubling`), true, `${c.name} doubling`);
+    assert.equal(verdict(c, mul(d), digest, derSignature(r, mod((e + r * d) * kInv, n)), `${c.name} doubling`), true, `${c.name} doubling`);
     // t = 0 (zero digest): u1*G + u2*Q = u2*Q.
     const zero = new Uint8Array(32);
-    assert.equal(verdict(c, mul(d), zero, der(r, mod(r * d * kInv, n)), `${c.name} t = 0`), true, `${c.name} t = 0`);
+    assert.equal(verdict(c, mul(d), zero, derSignature(r, mod(r * d * kInv, n)), `${c.name} t = 0`), true, `${c.name} t = 0`);
     // t = -d: t*G = -Q, and u1*G + u2*Q is the point at infinity whatever s is: never valid.
     const dNeg = mod(-e * rInv, n);
     for (const s of [1n, 12345n, mod((e + r * dNeg) * kInv, n) || 1n]) {
-      assert.equal(verdict(c, mul(dNeg), digest, der(r, s), `${c.name} infinity`), false, `${c.name} infinity`);
+      assert.equal(verdict(c, mul(dNeg), digest, derSignature(r, s), `${c.name} infinity`), false, `${c.name} infinity`);
     }
   }
 });
@@ -187,7 +152,7 @@ test('invalid public points never verify: off the curve, coordinates >= p, wrong
     const msg = Buffer.from('points');
     const digest = createHash(c.hash).update(msg).digest();
     const sig = sign(c.hash, msg, { key: privateKey, dsaEncoding: 'der' });
-    const q = point(publicKey);
+    const q = uncompressedPoint(publicKey);
     assert.equal(verdict(c, q, digest, sig, 'valid'), true);
     const offCurve = Buffer.from(q);
     offCurve[2 * f]! ^= 1;
@@ -219,7 +184,7 @@ test('packed jobs: same answers as the native addon, one byte per job, results i
   const addon = nativeEcdsa();
   for (const c of CURVES) {
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: c.name });
-    const q = point(publicKey);
+    const q = uncompressedPoint(publicKey);
     const size = ecdsaJobSize(c.bits);
     const count = 24;
     // One spare job's room at the end: callers may pass a buffer longer than count jobs.

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { RE2JS } from 're2js';
-import { throwsWithCode } from '@waxseal/testkit';
+import { regexpPatterns, throwsWithCode } from '@waxseal/testkit';
 import { compileRegexp, quoteRegexp } from './regexp.ts';
 
 /** [pattern, input, unanchored answer (Go's MatchString), whole-input answer]. */
@@ -270,17 +270,7 @@ test('differential: patterns from an RE2 grammar give the same answers as re2js'
     ...['\\x41', '\\101', '\\Q.*\\E', 'a{,2}', '()', '(?:)', '(|a)', '(?P<n>a)', '(?<m>b)'],
   );
   const quantifier = fc.constantFrom('*', '+', '?', '*?', '+?', '??', '{2}', '{1,3}', '{0,2}', '{2,}', '{0}', '{1}');
-  const pattern: fc.Arbitrary<string> = fc.letrec<{ re: string }>((tie) => ({
-    re: fc.oneof(
-      { depthSize: 'small', withCrossShrink: true },
-      atom,
-      fc.tuple(tie('re'), tie('re')).map(([x, y]) => x + y),
-      fc.tuple(tie('re'), tie('re')).map(([x, y]) => `(?:${x}|${y})`),
-      fc.tuple(tie('re'), tie('re')).map(([x, y]) => `${x}|${y}`),
-      fc.tuple(tie('re'), quantifier).map(([x, q]) => `(${x})${q}`),
-      fc.tuple(fc.constantFrom('(?i:', '(?im:', '(?-m:', '(?s:'), tie('re')).map(([f, x]) => `${f}${x})`),
-    ),
-  })).re;
+  const pattern = regexpPatterns({ atom, quantifier, flagGroup: fc.constantFrom('(?i:', '(?im:', '(?-m:', '(?s:') });
   const unit = fc.constantFrom(
     ...['a', 'b', 'c', 'A', 'K', 'k', '\u212a', 's', 'S', 'ſ', '1', '_', ' ', '.', '\n', '😀', 'é', 'É'],
     'σ',

@@ -19,16 +19,12 @@ test('parses an openssl-made CA and leaf certificate', () => {
   const dir = mkdtempSync(join(tmpdir(), 'wx-x509-'));
   try {
     const run = (...a: string[]) => execFileSync('openssl', a, { cwd: dir, stdio: 'pipe' });
+    // openssl req arguments for a new unencrypted P-256 key written to `file`.
+    const newKey = (file: string) => ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', file];
     run(
       'req',
       '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      'ca.key',
+      ...newKey('ca.key'),
       '-out',
       'ca.pem',
       '-subj',
@@ -40,20 +36,7 @@ test('parses an openssl-made CA and leaf certificate', () => {
       '-addext',
       'keyUsage=critical,keyCertSign,cRLSign',
     );
-    run(
-      'req',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      'leaf.key',
-      '-out',
-      'leaf.csr',
-      '-subj',
-      '/CN=leaf',
-    );
+    run('req', ...newKey('leaf.key'), '-out', 'leaf.csr', '-subj', '/CN=leaf');
     execFileSync(
       'sh',
       [

@@ -5,27 +5,17 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { CreateKeyCommand, KMSClient, type KeySpec, type KeyUsageType } from '@aws-sdk/client-kms';
-import { publicKeyFromSpki, verifySignature } from '../../core/src/crypto.ts';
 import { rejectsWithCode } from '@waxseal/testkit';
 import { utf8 } from '../../core/src/bytes.ts';
 import { OID } from '../../core/src/oids.ts';
 import { createAwsKmsKey } from '../src/awskms.ts';
-import { intermediateCa, tsaLeaf } from '../../keys/src/certify.ts';
-import { generateSigner } from '../../keys/src/memory.ts';
 import { openSigner } from '../../keys/src/open.ts';
 import type { Signer } from '../../keys/src/signer.ts';
-import { fileRoot, freePort, hasCommand, inOneYear, opensslVerify, startMoto, tempDir, type Moto } from '../../keys/test/helpers.ts';
+import { assertSigns, assertSignsChain, fileRoot, freePort, hasCommand, startMoto, tempDir, type Moto } from '../../keys/test/helpers.ts';
 
 const skip = hasCommand('moto_server') ? false : 'moto_server is not installed (pip install "moto[server]")';
 
 const ENV = { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true' };
-
-function assertSigns(signer: Signer, data: Uint8Array, sig: Uint8Array): void {
-  const pub = publicKeyFromSpki(signer.publicKeySpki);
-  assert.equal(pub.kind, signer.kind);
-  assert.ok(verifySignature(pub, data, sig, { hash: signer.hash }), 'signature verifies with node:crypto');
-  assert.ok(!verifySignature(pub, utf8('other'), sig, { hash: signer.hash }), 'signature is bound to the data');
-}
 
 describe('AWS KMS signer on moto', { skip }, () => {
   let moto: Moto | undefined;
@@ -85,28 +75,14 @@ describe('AWS KMS signer on moto', { skip }, () => {
   test('chain: file-key root -> KMS intermediate -> TSA leaf signed in KMS; openssl verify accepts it', async () => {
     const root = await fileRoot(dir);
     const kms = track(await openSigner(uri('alias/fulcio-ca')));
-    const inter = await intermediateCa(kms.publicKeySpki, root.signer, root.cert, {
-      organization: 'Waxseal test',
-      commonName: 'KMS intermediate',
-      notAfter: inOneYear(),
-      pathLen: 0,
-    });
-    const leaf = await tsaLeaf(generateSigner('ecdsa-p256').publicKeySpki, kms, inter, { commonName: 'TSA', notAfter: inOneYear() });
-    assert.equal(leaf.signatureAlgorithm, OID.ecdsaWithSha256);
-    assert.match(opensslVerify(dir, root.cert, [inter], leaf), /leaf\.pem: OK/);
-
+    await assertSignsChain(dir, root, kms, { intermediate: 'KMS intermediate', signatureAlgorithm: OID.ecdsaWithSha256 });
     const rsa = track(await openSigner(uri('alias/rsa-ca')));
-    const rsaInter = await intermediateCa(rsa.publicKeySpki, root.signer, root.cert, {
-      commonName: 'KMS RSA intermediate',
-      notAfter: inOneYear(),
-      pathLen: 0,
+    await assertSignsChain(dir, root, rsa, {
+      intermediate: 'KMS RSA intermediate',
+      leaf: 'TSA RSA',
+      leafKind: 'ecdsa-p384',
+      signatureAlgorithm: OID.sha256WithRsa,
     });
-    const rsaLeaf = await tsaLeaf(generateSigner('ecdsa-p384').publicKeySpki, rsa, rsaInter, {
-      commonName: 'TSA RSA',
-      notAfter: inOneYear(),
-    });
-    assert.equal(rsaLeaf.signatureAlgorithm, OID.sha256WithRsa);
-    assert.match(opensslVerify(dir, root.cert, [rsaInter], rsaLeaf), /leaf\.pem: OK/);
   });
 
   test('raw mode refuses messages over 4096 bytes; a backend returning bad signatures is caught', async () => {

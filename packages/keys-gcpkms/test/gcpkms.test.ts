@@ -22,16 +22,14 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { p256, p384 } from '@noble/curves/nist.js';
 import { fromBase64, fromBase64Url, toBase64, utf8 } from '../../core/src/bytes.ts';
-import { publicKeyFromSpki, verifySignature, HASH_OID, type HashName } from '../../core/src/crypto.ts';
+import { HASH_OID, type HashName } from '../../core/src/crypto.ts';
 import { nullValue, octetString, oid as derOid, seq } from '../../core/src/der.ts';
 import { rejectsWithCode } from '@waxseal/testkit';
 import { OID } from '../../core/src/oids.ts';
-import { intermediateCa, tsaLeaf } from '../../keys/src/certify.ts';
 import { crc32c } from '../src/gcpkms.ts';
-import { generateSigner } from '../../keys/src/memory.ts';
 import { openSigner } from '../../keys/src/open.ts';
 import type { Signer } from '../../keys/src/signer.ts';
-import { fileRoot, freePort, inOneYear, opensslVerify, tempDir } from '../../keys/test/helpers.ts';
+import { assertSigns, assertSignsChain, fileRoot, freePort, tempDir } from '../../keys/test/helpers.ts';
 
 const PREFIX = 'projects/waxseal-test/locations/us-east1/keyRings/ca';
 const SA_EMAIL = 'waxseal-signer@waxseal-test.iam.gserviceaccount.com';
@@ -147,12 +145,6 @@ function fakeKms(): (method: string, path: string, query: string, body: unknown)
       },
     };
   };
-}
-
-function assertSigns(signer: Signer, data: Uint8Array, sig: Uint8Array): void {
-  const pub = publicKeyFromSpki(signer.publicKeySpki);
-  assert.ok(verifySignature(pub, data, sig, { hash: signer.hash }), 'signature verifies with node:crypto');
-  assert.ok(!verifySignature(pub, utf8('other'), sig, { hash: signer.hash }), 'signature is bound to the data');
 }
 
 describe('GCP KMS signer against recorded REST exchanges', () => {
@@ -279,14 +271,7 @@ describe('GCP KMS signer against recorded REST exchanges', () => {
   test('chain: file-key root -> GCP KMS intermediate -> TSA leaf signed in KMS; openssl verify accepts it', async () => {
     const root = await fileRoot(dir);
     const kms = track(await openSigner(uri('p256')));
-    const inter = await intermediateCa(kms.publicKeySpki, root.signer, root.cert, {
-      commonName: 'GCP KMS intermediate',
-      notAfter: inOneYear(),
-      pathLen: 0,
-    });
-    const leaf = await tsaLeaf(generateSigner('ecdsa-p256').publicKeySpki, kms, inter, { commonName: 'TSA', notAfter: inOneYear() });
-    assert.equal(leaf.signatureAlgorithm, OID.ecdsaWithSha256);
-    assert.match(opensslVerify(dir, root.cert, [inter], leaf), /leaf\.pem: OK/);
+    await assertSignsChain(dir, root, kms, { intermediate: 'GCP KMS intermediate', signatureAlgorithm: OID.ecdsaWithSha256 });
   });
 
   test('unknown, forbidden and unsupported keys give ERR_CONFIG', async () => {

@@ -6,29 +6,21 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { publicKeyFromSpki, verifySignature } from '../../core/src/crypto.ts';
+import { publicKeyFromSpki } from '../../core/src/crypto.ts';
 import { rejectsWithCode } from '@waxseal/testkit';
 import { utf8 } from '../../core/src/bytes.ts';
 import { OID } from '../../core/src/oids.ts';
-import { intermediateCa, selfSignedRoot, tsaLeaf } from '../../keys/src/certify.ts';
-import { generateSigner } from '../../keys/src/memory.ts';
+import { selfSignedRoot } from '../../keys/src/certify.ts';
 import { openSigner } from '../../keys/src/open.ts';
 import { generatePkcs11Key, openPkcs11Signer } from '../src/pkcs11.ts';
 import type { Signer } from '../../keys/src/signer.ts';
-import { fileRoot, hasCommand, inOneYear, opensslVerify, tempDir } from '../../keys/test/helpers.ts';
+import { assertSigns, assertSignsChain, fileRoot, hasCommand, inOneYear, tempDir } from '../../keys/test/helpers.ts';
 
 const MODULE = ['/usr/lib/softhsm/libsofthsm2.so', '/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so'].find((p) => existsSync(p));
 const skip = !MODULE || !hasCommand('softhsm2-util') ? 'SoftHSM 2 is not installed (apt-get install softhsm2 opensc)' : false;
 
 const PIN_ENV = 'WAXSEAL_TEST_HSM_PIN';
 const uri = (path: string, query = `pin-source=env:${PIN_ENV}`) => `pkcs11:${path}?module-path=${MODULE}&${query}`;
-
-function assertSigns(signer: Signer, data: Uint8Array, sig: Uint8Array): void {
-  const pub = publicKeyFromSpki(signer.publicKeySpki);
-  assert.equal(pub.kind, signer.kind);
-  assert.ok(verifySignature(pub, data, sig, { hash: signer.hash }), 'signature verifies with node:crypto');
-  assert.ok(!verifySignature(pub, utf8('other data'), sig, { hash: signer.hash }), 'signature is bound to the data');
-}
 
 describe('PKCS#11 signer on SoftHSM', { skip }, () => {
   let dir = '';
@@ -132,20 +124,7 @@ describe('PKCS#11 signer on SoftHSM', { skip }, () => {
   test('chain: file-key root -> HSM intermediate -> TSA leaf signed by the HSM; openssl verify accepts it', async () => {
     const root = await fileRoot(dir);
     const hsm = track(await openSigner(uri('token=waxseal;object=ca-p256')));
-    const inter = await intermediateCa(hsm.publicKeySpki, root.signer, root.cert, {
-      organization: 'Waxseal test',
-      commonName: 'HSM intermediate',
-      notAfter: inOneYear(),
-      pathLen: 0,
-    });
-    const leafKey = generateSigner('ecdsa-p256');
-    const leaf = await tsaLeaf(leafKey.publicKeySpki, hsm, inter, {
-      organization: 'Waxseal test',
-      commonName: 'TSA',
-      notAfter: inOneYear(),
-    });
-    assert.equal(leaf.signatureAlgorithm, OID.ecdsaWithSha256);
-    assert.match(opensslVerify(dir, root.cert, [inter], leaf), /leaf\.pem: OK/);
+    await assertSignsChain(dir, root, hsm, { intermediate: 'HSM intermediate', signatureAlgorithm: OID.ecdsaWithSha256 });
   });
 
   test('an RSA HSM root and a P-384 HSM intermediate verify with openssl', async () => {
@@ -153,14 +132,11 @@ describe('PKCS#11 signer on SoftHSM', { skip }, () => {
     const root = await selfSignedRoot(rsa, { commonName: 'HSM RSA root', notAfter: inOneYear(), pathLen: 1 });
     assert.equal(root.signatureAlgorithm, OID.sha256WithRsa);
     const p384 = track(await openSigner(uri('token=waxseal;object=tsa-p384')));
-    const inter = await intermediateCa(p384.publicKeySpki, rsa, root, {
-      commonName: 'HSM P-384 intermediate',
-      notAfter: inOneYear(),
-      pathLen: 0,
+    await assertSignsChain(dir, { signer: rsa, cert: root }, p384, {
+      intermediate: 'HSM P-384 intermediate',
+      leaf: 'TSA 384',
+      signatureAlgorithm: OID.ecdsaWithSha384,
     });
-    const leaf = await tsaLeaf(generateSigner('ecdsa-p256').publicKeySpki, p384, inter, { commonName: 'TSA 384', notAfter: inOneYear() });
-    assert.equal(leaf.signatureAlgorithm, OID.ecdsaWithSha384);
-    assert.match(opensslVerify(dir, root, [inter], leaf), /leaf\.pem: OK/);
   });
 
   test('bad configuration gives clear WaxsealErrors', async () => {

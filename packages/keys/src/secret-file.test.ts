@@ -1,38 +1,16 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  linkSync,
-  lstatSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { throwsWithCode } from '@waxseal/testkit';
+import { fileMode, throwsWithCode, useTempDir } from '@waxseal/testkit';
 import { checkSecretFileTarget, writeSecretFile } from './secret-file.ts';
 
-let dir: string;
-let umask: number;
 // umask 000: the file's mode must not depend on the caller's umask.
-before(() => {
-  umask = process.umask(0);
-  dir = mkdtempSync(join(tmpdir(), 'wx-secret-'));
-});
-after(() => {
-  process.umask(umask);
-  rmSync(dir, { recursive: true, force: true });
-});
+const tmp = useTempDir('wx-secret-', { umask: 0o000 });
 
-const mode = (p: string) => statSync(p).mode & 0o777;
 let n = 0;
 const fresh = () => {
-  const d = join(dir, `case-${n++}`);
+  const d = join(tmp.dir, `case-${n++}`);
   mkdirSync(d);
   return d;
 };
@@ -41,11 +19,11 @@ test('writes a new file of mode 0600 with exactly the data, and leaves no tempor
   const d = fresh();
   writeSecretFile(join(d, 'a.key'), 'secret text\n');
   assert.equal(readFileSync(join(d, 'a.key'), 'utf8'), 'secret text\n');
-  assert.equal(mode(join(d, 'a.key')), 0o600);
+  assert.equal(fileMode(join(d, 'a.key')), 0o600);
   const bytes = new Uint8Array([0, 1, 2, 255]);
   writeSecretFile(join(d, 'b.bin'), bytes);
   assert.deepEqual(new Uint8Array(readFileSync(join(d, 'b.bin'))), bytes);
-  assert.equal(mode(join(d, 'b.bin')), 0o600);
+  assert.equal(fileMode(join(d, 'b.bin')), 0o600);
   assert.deepEqual(readdirSync(d).sort(), ['a.key', 'b.bin']);
 });
 
@@ -55,7 +33,7 @@ test('an existing file is refused without force and left as it was', () => {
   writeFileSync(p, 'old', { mode: 0o644 });
   throwsWithCode(() => writeSecretFile(p, 'new'), 'ERR_CONFLICT', /exists/);
   assert.equal(readFileSync(p, 'utf8'), 'old');
-  assert.equal(mode(p), 0o644);
+  assert.equal(fileMode(p), 0o644);
   assert.deepEqual(readdirSync(d), ['root.key']);
 });
 
@@ -66,7 +44,7 @@ test('with force, an existing 0644 file is replaced by a new 0600 file (other na
   linkSync(p, join(d, 'other-name'));
   writeSecretFile(p, 'new', { force: true });
   assert.equal(readFileSync(p, 'utf8'), 'new');
-  assert.equal(mode(p), 0o600);
+  assert.equal(fileMode(p), 0o600);
   // A new file, not the old one rewritten: a hard link to the old file never sees the secret.
   assert.equal(readFileSync(join(d, 'other-name'), 'utf8'), 'old');
   assert.deepEqual(readdirSync(d).sort(), ['other-name', 'root.key']);
@@ -81,7 +59,7 @@ test('a symlink at the path is refused, with or without force, and its target is
   for (const force of [false, true]) {
     throwsWithCode(() => writeSecretFile(p, 'secret', { force }), 'ERR_CONFLICT', /symbolic link/);
     assert.equal(readFileSync(target, 'utf8'), 'victim');
-    assert.equal(mode(target), 0o644);
+    assert.equal(fileMode(target), 0o644);
     assert.ok(lstatSync(p).isSymbolicLink());
   }
   // A dangling link is refused too (following it would create the file where it points).

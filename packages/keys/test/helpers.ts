@@ -1,13 +1,16 @@
 // Shared pieces of the key-backend tests: a file-key root CA, openssl chain checks, temp dirs.
+import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodePem } from '../../core/src/pem.ts';
+import { utf8 } from '../../core/src/bytes.ts';
+import { publicKeyFromSpki, verifySignature } from '../../core/src/crypto.ts';
 import type { Certificate } from '../../core/src/x509.ts';
-import { generateSigner } from '../src/memory.ts';
+import { generateSigner, type GeneratedKeyKind } from '../src/memory.ts';
 import { openSigner } from '../src/open.ts';
-import { selfSignedRoot } from '../src/certify.ts';
+import { intermediateCa, selfSignedRoot, tsaLeaf } from '../src/certify.ts';
 import type { Signer } from '../src/signer.ts';
 
 export const hasCommand = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
@@ -45,6 +48,41 @@ export function opensslVerify(dir: string, root: Certificate, intermediates: Cer
   if (purpose) args.push('-purpose', purpose);
   args.push(leafPath);
   return execFileSync('openssl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** `sig` is the backend's signature over `data`: it verifies with node:crypto, and over nothing else. */
+export function assertSigns(signer: Signer, data: Uint8Array, sig: Uint8Array): void {
+  const pub = publicKeyFromSpki(signer.publicKeySpki);
+  assert.equal(pub.kind, signer.kind);
+  assert.ok(verifySignature(pub, data, sig, { hash: signer.hash }), 'signature verifies with node:crypto');
+  assert.ok(!verifySignature(pub, utf8('other data'), sig, { hash: signer.hash }), 'signature is bound to the data');
+}
+
+/**
+ * Under `root`, an intermediate CA whose key is `key` (the backend under test) and a TSA leaf for
+ * a new `leafKind` key that `key` signs: the leaf carries `signatureAlgorithm` and openssl
+ * verifies the chain.
+ */
+export async function assertSignsChain(
+  dir: string,
+  root: { signer: Signer; cert: Certificate },
+  key: Signer,
+  o: { intermediate: string; leaf?: string; leafKind?: GeneratedKeyKind; signatureAlgorithm: string },
+): Promise<void> {
+  const inter = await intermediateCa(key.publicKeySpki, root.signer, root.cert, {
+    organization: 'Waxseal test',
+    commonName: o.intermediate,
+    notAfter: inOneYear(),
+    pathLen: 0,
+  });
+  const leafKey = generateSigner(o.leafKind ?? 'ecdsa-p256');
+  const leaf = await tsaLeaf(leafKey.publicKeySpki, key, inter, {
+    organization: 'Waxseal test',
+    commonName: o.leaf ?? 'TSA',
+    notAfter: inOneYear(),
+  });
+  assert.equal(leaf.signatureAlgorithm, o.signatureAlgorithm);
+  assert.match(opensslVerify(dir, root.cert, [inter], leaf), /leaf\.pem: OK/);
 }
 
 /** A free TCP port on 127.0.0.1 (for servers that cannot listen on port 0 themselves). */

@@ -31,6 +31,7 @@ import {
   type RunningServer,
   type ErrorFormatter,
   type Service,
+  withService,
 } from '@waxseal/server';
 import type { Signer } from '@waxseal/keys';
 import { TransparencyLog, SqliteFileStorage, mountTileReadApi, type PublishedCheckpoint, type LogStorage } from '@waxseal/tlog';
@@ -560,13 +561,5 @@ export async function startLogServer(
       },
     };
   }
-  const running = await listen(requestListener({ router, maxBodyBytes: opts.maxRequestBytes ?? 10 << 20 }), port, host);
-  return {
-    ...running,
-    service,
-    async close() {
-      await running.close();
-      await service.close();
-    },
-  };
+  return withService(await listen(requestListener({ router, maxBodyBytes: opts.maxRequestBytes ?? 10 << 20 }), port, host), service);
 }

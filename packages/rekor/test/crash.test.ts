@@ -5,7 +5,8 @@
 // checkpoint a client saw is consistent with the final one. Throughput is bench/log.bench.ts's job.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { spawnListening } from '@waxseal/testkit';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,34 +20,11 @@ import { p256Key, hashedRekordV2, post, get } from './helpers.ts';
 const SERVER = new URL('../../../bench/servers/log.ts', import.meta.url).pathname;
 
 function start(dir: string): Promise<{ child: ChildProcess; url: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [SERVER, '--data-dir', dir, '--hostname', 'log.waxseal.test', '--tree-id', '77', '--batch-size', '32', '--batch-delay-ms', '3'],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let out = '';
-    let err = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`log did not start: ${err}`));
-    }, 20_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /LISTENING (\S+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, url: m[1]! });
-      }
-    });
-    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`log exited with ${code} before listening: ${err}`));
-    });
-  });
+  return spawnListening(
+    SERVER,
+    ['--data-dir', dir, '--hostname', 'log.waxseal.test', '--tree-id', '77', '--batch-size', '32', '--batch-delay-ms', '3'],
+    { stderr: 'pipe', timeoutMs: 20_000, name: 'log' },
+  );
 }
 
 interface Acked {

@@ -45,38 +45,8 @@ export async function startTestLog(opts: Partial<LogServiceOptions> & { httpWork
   };
 }
 
-export async function post(
-  url: string,
-  body: unknown,
-  headers: Record<string, string> = {},
-): Promise<{ status: number; headers: Headers; json: any; text: string }> {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    parsed = undefined;
-  }
-  return { status: res.status, headers: res.headers, json: parsed, text };
-}
-
-export async function get(url: string): Promise<{ status: number; headers: Headers; json: any; text: string; bytes: Uint8Array }> {
-  const res = await fetch(url);
-  const bytes = new Uint8Array(await res.arrayBuffer());
-  const text = Buffer.from(bytes).toString('utf8');
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    parsed = undefined;
-  }
-  return { status: res.status, headers: res.headers, json: parsed, text, bytes };
-}
+// The log tests' short names for the shared HTTP helpers.
+export { postJson as post, fetchReply as get } from '@waxseal/testkit';
 
 export interface ClientKey {
   privateKey: KeyObject;

@@ -1,7 +1,7 @@
 // Rekor v2 write API and the C2SP tlog-tiles read API.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { respondsWithCode, respondsWithStatus } from '@waxseal/testkit';
+import { TLOG_ENTRY_JSON_FIELDS, respondsWithCode, respondsWithStatus } from '@waxseal/testkit';
 import { sign } from 'node:crypto';
 import { leafHash, verifyInclusion } from '../../core/src/merkle.ts';
 import { canonicalize } from '../../core/src/jcs.ts';
@@ -33,15 +33,7 @@ test('v2 hashedrekord: 201 with a TransparencyLogEntry whose proof verifies; dup
     const res = await post(`${log.url}/api/v2/log/entries`, req);
     assert.equal(res.status, 201, res.text);
     const tle = res.json;
-    assert.deepEqual(Object.keys(tle), [
-      'logIndex',
-      'logId',
-      'kindVersion',
-      'integratedTime',
-      'inclusionPromise',
-      'inclusionProof',
-      'canonicalizedBody',
-    ]);
+    assert.deepEqual(Object.keys(tle), TLOG_ENTRY_JSON_FIELDS);
     assert.equal(tle.logIndex, '0');
     assert.equal(tle.integratedTime, '0');
     assert.equal(tle.inclusionPromise, null);
@@ -120,113 +112,41 @@ test('v2 rejects bad requests with 4xx and appends nothing', async () => {
     const k = p256Key();
     const good = hashedRekordV2(k, 'payload');
     const before = (await get(`${log.url}/checkpoint`)).text;
+    const req = good.hashedRekordRequestV002;
+    // The good request with some fields replaced: of the request, of its signature, of the verifier.
+    const withRequest = (fields: object) => ({ hashedRekordRequestV002: { ...req, ...fields } });
+    const withSignature = (fields: object) => withRequest({ signature: { ...req.signature, ...fields } });
+    const withVerifier = (fields: object) => withSignature({ verifier: { ...req.signature.verifier, ...fields } });
     // Each refused with 400 and gRPC InvalidArgument (3), for the reason given.
     const variants: [string, unknown, RegExp][] = [
       ['unknown top-level field', { ...good, extra: 1 }, /unknown field "extra" in CreateEntryRequest/],
-      [
-        'unknown nested field',
-        { hashedRekordRequestV002: { ...good.hashedRekordRequestV002, foo: 'bar' } },
-        /unknown field "foo" in hashedRekordRequestV002/,
-      ],
-      [
-        'unknown verifier field',
-        {
-          hashedRekordRequestV002: {
-            ...good.hashedRekordRequestV002,
-            signature: {
-              ...good.hashedRekordRequestV002.signature,
-              verifier: { ...good.hashedRekordRequestV002.signature.verifier, comment: 'x' },
-            },
-          },
-        },
-        /unknown field "comment" in signature\.verifier/,
-      ],
+      ['unknown nested field', withRequest({ foo: 'bar' }), /unknown field "foo" in hashedRekordRequestV002/],
+      ['unknown verifier field', withVerifier({ comment: 'x' }), /unknown field "comment" in signature\.verifier/],
       ['empty request', {}, /invalid type, must be hashedrekord/],
       ['not an object', [1, 2], /must be a JSON object/],
-      [
-        'pure Ed25519 refused',
-        {
-          hashedRekordRequestV002: {
-            ...good.hashedRekordRequestV002,
-            signature: {
-              ...good.hashedRekordRequestV002.signature,
-              verifier: { ...good.hashedRekordRequestV002.signature.verifier, keyDetails: 'PKIX_ED25519' },
-            },
-          },
-        },
-        /"PKIX_ED25519" is not an allowed signing algorithm/,
-      ],
+      ['pure Ed25519 refused', withVerifier({ keyDetails: 'PKIX_ED25519' }), /"PKIX_ED25519" is not an allowed signing algorithm/],
       [
         'keyDetails does not match key',
-        {
-          hashedRekordRequestV002: {
-            ...good.hashedRekordRequestV002,
-            signature: {
-              ...good.hashedRekordRequestV002.signature,
-              verifier: { ...good.hashedRekordRequestV002.signature.verifier, keyDetails: 'PKIX_ECDSA_P384_SHA_384' },
-            },
-          },
-        },
+        withVerifier({ keyDetails: 'PKIX_ECDSA_P384_SHA_384' }),
         /key does not match keyDetails PKIX_ECDSA_P384_SHA_384/,
       ],
       [
         'unknown keyDetails',
-        {
-          hashedRekordRequestV002: {
-            ...good.hashedRekordRequestV002,
-            signature: {
-              ...good.hashedRekordRequestV002.signature,
-              verifier: { ...good.hashedRekordRequestV002.signature.verifier, keyDetails: 'PKIX_RSA_PSS_2048_SHA256' },
-            },
-          },
-        },
+        withVerifier({ keyDetails: 'PKIX_RSA_PSS_2048_SHA256' }),
         /"PKIX_RSA_PSS_2048_SHA256" is not an allowed signing algorithm/,
       ],
-      [
-        'digest length',
-        { hashedRekordRequestV002: { ...good.hashedRekordRequestV002, digest: b64(new Uint8Array(48)) } },
-        /digest length \(48\) does not match expected size \(32\)/,
-      ],
-      [
-        'wrong digest',
-        { hashedRekordRequestV002: { ...good.hashedRekordRequestV002, digest: b64(sha256('other')) } },
-        /signature does not verify over the digest/,
-      ],
-      [
-        'bad signature bytes',
-        {
-          hashedRekordRequestV002: {
-            ...good.hashedRekordRequestV002,
-            signature: { ...good.hashedRekordRequestV002.signature, content: b64('not a signature') },
-          },
-        },
-        /signature does not verify over the digest/,
-      ],
-      ['bad base64', { hashedRekordRequestV002: { ...good.hashedRekordRequestV002, digest: '!!!' } }, /digest is not valid base64/],
+      ['digest length', withRequest({ digest: b64(new Uint8Array(48)) }), /digest length \(48\) does not match expected size \(32\)/],
+      ['wrong digest', withRequest({ digest: b64(sha256('other')) }), /signature does not verify over the digest/],
+      ['bad signature bytes', withSignature({ content: b64('not a signature') }), /signature does not verify over the digest/],
+      ['bad base64', withRequest({ digest: '!!!' }), /digest is not valid base64/],
       [
         'garbage key',
-        {
-          hashedRekordRequestV002: {
-            ...good.hashedRekordRequestV002,
-            signature: {
-              ...good.hashedRekordRequestV002.signature,
-              verifier: { publicKey: { rawBytes: b64('xx') }, keyDetails: 'PKIX_ECDSA_P256_SHA_256' },
-            },
-          },
-        },
+        withSignature({ verifier: { publicKey: { rawBytes: b64('xx') }, keyDetails: 'PKIX_ECDSA_P256_SHA_256' } }),
         /unsupported or malformed public key/,
       ],
       [
         'certificate that is not one',
-        {
-          hashedRekordRequestV002: {
-            ...good.hashedRekordRequestV002,
-            signature: {
-              ...good.hashedRekordRequestV002.signature,
-              verifier: { x509Certificate: { rawBytes: b64(k.spki) }, keyDetails: 'PKIX_ECDSA_P256_SHA_256' },
-            },
-          },
-        },
+        withSignature({ verifier: { x509Certificate: { rawBytes: b64(k.spki) }, keyDetails: 'PKIX_ECDSA_P256_SHA_256' } }),
         /malformed X\.509 certificate/,
       ],
       ['both oneof members', { ...good, dsseRequestV002: {} }, /must set exactly one entry type/],
@@ -239,7 +159,7 @@ test('v2 rejects bad requests with 4xx and appends nothing', async () => {
       3,
       /expected application\/json/,
     );
-    const huge = JSON.stringify({ hashedRekordRequestV002: { ...good.hashedRekordRequestV002, digest: 'A'.repeat(400_000) } });
+    const huge = JSON.stringify(withRequest({ digest: 'A'.repeat(400_000) }));
     await respondsWithStatus(post(`${log.url}/api/v2/log/entries`, huge), 413, 3, /exceeds 262144 bytes/);
     assert.equal((await get(`${log.url}/checkpoint`)).text, before, 'tree unchanged');
   } finally {

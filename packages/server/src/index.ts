@@ -16,4 +16,4 @@ export {
   type Response,
   type RunningServer,
 } from './http.ts';
-export { serveServices, type Service } from './service.ts';
+export { serveServices, withService, type Service } from './service.ts';

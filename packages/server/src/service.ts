@@ -26,3 +26,15 @@ export async function serveServices(
     },
   };
 }
+
+/** A running server that owns `service`: closing it stops the server first, then the service. */
+export function withService<S extends { close(): Promise<void> }>(running: RunningServer, service: S): RunningServer & { service: S } {
+  return {
+    ...running,
+    service,
+    async close() {
+      await running.close();
+      await service.close();
+    },
+  };
+}

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { RE2JS } from 're2js';
+import { regexpPatterns } from '@waxseal/testkit';
 import { isWaxsealError } from '../../core/src/errors.ts';
 import {
   compileSigningRules,
@@ -249,16 +250,7 @@ test('regexps match whole values exactly as RE2 (re2js) does', () => {
     '(?s:.)',
     '(?m:$)',
   );
-  const regex: fc.Arbitrary<string> = fc.letrec<{ re: string }>((tie) => ({
-    re: fc.oneof(
-      { depthSize: 'small', withCrossShrink: true },
-      atom,
-      fc.tuple(tie('re'), tie('re')).map(([x, y]) => x + y),
-      fc.tuple(tie('re'), tie('re')).map(([x, y]) => `(?:${x}|${y})`),
-      fc.tuple(tie('re'), tie('re')).map(([x, y]) => `${x}|${y}`),
-      fc.tuple(tie('re'), fc.constantFrom('*', '+', '?', '{2}', '{1,3}', '{0,2}', '{0,}', '*?', '+?')).map(([x, q]) => `(${x})${q}`),
-    ),
-  })).re;
+  const regex = regexpPatterns({ atom, quantifier: fc.constantFrom('*', '+', '?', '{2}', '{1,3}', '{0,2}', '{0,}', '*?', '+?') });
   const input = fc.string({ unit: fc.constantFrom('a', 'b', 'A', 'c', '1', '_', ' ', '.', '/', '\n', '😀'), maxLength: 12 });
   fc.assert(
     fc.property(regex, input, (re, s) => sanMatches({ regexp: re }, s) === RE2JS.compile(re).testExact(s)),

@@ -1,6 +1,12 @@
-// Test helpers shared by every package's tests. Every negative test asserts the stable error code
-// (sigstore-js's toThrowWithCode), not just that something threw.
+// Test helpers shared by every package's tests (and, for servers in child processes, the benchmarks).
+// Every negative test asserts the stable error code (sigstore-js's toThrowWithCode), not just that
+// something threw.
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before } from 'node:test';
 import fc from 'fast-check';
 import { ERROR_CODES, WaxsealError, type ErrorCode } from '@waxseal/core';
 
@@ -86,17 +92,8 @@ export async function respondsWithCode(
   message?: RegExp,
   what = 'request',
 ): Promise<{ code: ErrorCode; message: string }> {
-  const r = await res;
-  const body = await errorBody(r, what);
-  assert.equal(
-    r.status,
-    ERROR_CODES[code].status,
-    `${what}: expected HTTP ${ERROR_CODES[code].status} ${code}, got ${r.status}: ${JSON.stringify(body)}`,
-  );
-  assert.equal(body.code, code, `${what}: ${JSON.stringify(body)}`);
-  assert.equal(typeof body.message, 'string', `${what}: error message`);
-  if (message) assert.match(body.message as string, message, `${what}: message`);
-  return body as { code: ErrorCode; message: string };
+  const status = ERROR_CODES[code].status;
+  return (await errorAnswer(res, status, `${status} ${code}`, code, message, what)) as { code: ErrorCode; message: string };
 }
 
 /**
@@ -111,13 +108,181 @@ export async function respondsWithStatus(
   message?: RegExp,
   what = 'request',
 ): Promise<{ code: number; message: string }> {
+  return (await errorAnswer(res, status, String(status), bodyCode, message, what)) as { code: number; message: string };
+}
+
+/** The checks both error formats share: HTTP status, body code, a string message (matching `message`). */
+async function errorAnswer(
+  res: HttpAnswer | Promise<HttpAnswer>,
+  status: number,
+  expected: string,
+  bodyCode: unknown,
+  message: RegExp | undefined,
+  what: string,
+): Promise<{ code?: unknown; message?: unknown }> {
   const r = await res;
   const body = await errorBody(r, what);
-  assert.equal(r.status, status, `${what}: expected HTTP ${status}, got ${r.status}: ${JSON.stringify(body)}`);
+  assert.equal(r.status, status, `${what}: expected HTTP ${expected}, got ${r.status}: ${JSON.stringify(body)}`);
   assert.equal(body.code, bodyCode, `${what}: ${JSON.stringify(body)}`);
   assert.equal(typeof body.message, 'string', `${what}: error message`);
   if (message) assert.match(body.message as string, message, `${what}: message`);
-  return body as { code: number; message: string };
+  return body;
+}
+
+// ---------- HTTP ----------
+
+/** An HTTP answer read whole: the body as bytes and text, and as JSON when it parses (else undefined). */
+export interface HttpReply {
+  status: number;
+  headers: Headers;
+  // biome-ignore lint/suspicious/noExplicitAny: tests read the answer by path, and a wrong path fails the test anyway
+  json: any;
+  text: string;
+  bytes: Uint8Array;
+}
+
+/** Fetches `url` and reads the whole answer, whatever its status or body. */
+export async function fetchReply(url: string, init?: RequestInit): Promise<HttpReply> {
+  const res = await fetch(url, init);
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  const text = new TextDecoder().decode(bytes);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, headers: res.headers, json, text, bytes };
+}
+
+/** POSTs `body` as JSON (a string is sent as it is, to test malformed bodies) and reads the answer. */
+export function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<HttpReply> {
+  return fetchReply(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+}
+
+// ---------- files ----------
+
+/** The permission bits of a file's mode (0o600 for a private key). */
+export const fileMode = (path: string): number => statSync(path).mode & 0o777;
+
+/**
+ * A fresh temporary folder for the tests of one file, removed after them; with `umask`, the
+ * process umask is that meanwhile (000: a file's mode can come only from the code that made it).
+ * `dir` is set once the `before` hook has run.
+ */
+export function useTempDir(prefix: string, opts: { umask?: number } = {}): { readonly dir: string } {
+  const fx = { dir: '' };
+  let saved: number | undefined;
+  before(() => {
+    if (opts.umask !== undefined) saved = process.umask(opts.umask);
+    fx.dir = mkdtempSync(join(tmpdir(), prefix));
+  });
+  after(() => {
+    if (saved !== undefined) process.umask(saved);
+    if (fx.dir) rmSync(fx.dir, { recursive: true, force: true });
+  });
+  return fx;
+}
+
+// ---------- servers in child processes ----------
+
+/**
+ * Runs `node <script> ...args` and waits for the "LISTENING <url>" line it prints when ready. With
+ * `stderr: 'pipe'` its stderr is kept for the error when it does not start (else it is inherited).
+ */
+export function spawnListening(
+  script: string,
+  args: string[] = [],
+  opts: { env?: Record<string, string>; stderr?: 'inherit' | 'pipe'; timeoutMs?: number; name?: string } = {},
+): Promise<{ child: ChildProcess; url: string }> {
+  const name = opts.name ?? script;
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script, ...args], {
+      stdio: ['ignore', 'pipe', opts.stderr ?? 'inherit'],
+      env: { ...process.env, ...opts.env },
+    });
+    let out = '';
+    let err = '';
+    const why = () => (err ? `: ${err}` : '');
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${name} did not start within ${timeoutMs / 1000} s${why()}`));
+    }, timeoutMs);
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /LISTENING (\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, url: m[1]! });
+      }
+    });
+    child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited with ${code} before listening${why()}`));
+    });
+  });
+}
+
+// ---------- JSON documents and their codecs ----------
+
+/** protobuf-specs TransparencyLogEntry fields in declaration order, the order protojson writes them. */
+export const TLOG_ENTRY_JSON_FIELDS = [
+  'logIndex',
+  'logId',
+  'kindVersion',
+  'integratedTime',
+  'inclusionPromise',
+  'inclusionProof',
+  'canonicalizedBody',
+] as const;
+
+/** A deep copy of `doc` without the field at `path` (dotted, with [i] indexes: 'a.b[0].c'). */
+export function withoutField<T>(doc: T, path: string): T {
+  const out = structuredClone(doc);
+  const keys = path.split(/\.|\[(\d+)\]/).filter((k) => k !== undefined && k !== '');
+  let o = out as Record<string, unknown>;
+  for (const k of keys.slice(0, -1)) o = o[k] as Record<string, unknown>;
+  delete o[keys[keys.length - 1]!];
+  return out;
+}
+
+/**
+ * Asserts that `parse` refuses `doc` with each listed field removed, with `code` and the field
+ * named in `detail.field`: the path itself, or the field given with it (where the parser notices
+ * the gap, e.g. the parent).
+ */
+export function assertRequiredFields<T>(
+  parse: (doc: T) => unknown,
+  code: ErrorCode,
+  doc: T,
+  cases: readonly (readonly [path: string, field?: string])[],
+): void {
+  for (const [path, field = path] of cases) {
+    const e = throwsWithCode(() => parse(withoutField(doc, path)), code, undefined, path);
+    assert.equal(e.detail?.field, field, `${path}: ${e.message}`);
+  }
+}
+
+/**
+ * A checker for malformed input: `bad(mutate, message)` edits a fresh `base()` (or `from()`) and
+ * asserts that `parse` refuses it with `code` and a message matching `message`.
+ */
+export function mutationRefuser<T>(
+  parse: (doc: T) => unknown,
+  code: ErrorCode,
+  base: () => T,
+): (mutate: (doc: T) => void, message: RegExp, from?: () => T) => void {
+  return (mutate, message, from = base) => {
+    const d = from();
+    mutate(d);
+    throwsWithCode(() => parse(d), code, message);
+  };
 }
 
 // ---------- hostile input for property tests ----------
@@ -215,4 +380,27 @@ export function hostileText(seeds: readonly string[], extraUnits: readonly strin
     { weight: 1, arbitrary: fc.constantFrom(...seeds) },
     { weight: 6, arbitrary: mutated },
   );
+}
+
+/**
+ * RE2 patterns grown from `atom`s (for differential tests against re2js): concatenations,
+ * alternations (grouped and bare), groups under a `quantifier` and, when given, groups opened by
+ * a `flagGroup` prefix such as "(?i:".
+ */
+export function regexpPatterns(o: {
+  atom: fc.Arbitrary<string>;
+  quantifier: fc.Arbitrary<string>;
+  flagGroup?: fc.Arbitrary<string>;
+}): fc.Arbitrary<string> {
+  return fc.letrec<{ re: string }>((tie) => ({
+    re: fc.oneof(
+      { depthSize: 'small', withCrossShrink: true },
+      o.atom,
+      fc.tuple(tie('re'), tie('re')).map(([x, y]) => x + y),
+      fc.tuple(tie('re'), tie('re')).map(([x, y]) => `(?:${x}|${y})`),
+      fc.tuple(tie('re'), tie('re')).map(([x, y]) => `${x}|${y}`),
+      fc.tuple(tie('re'), o.quantifier).map(([x, q]) => `(${x})${q}`),
+      ...(o.flagGroup ? [fc.tuple(o.flagGroup, tie('re')).map(([f, x]) => `${f}${x})`)] : []),
+    ),
+  })).re;
 }

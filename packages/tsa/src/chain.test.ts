@@ -131,32 +131,25 @@ describe('checkTsaChain', () => {
       },
       rootSigner,
     );
-    const leaf = await signCertificate(
-      {
-        subject: simpleName('test', 'tsa'),
-        spki: leafSigner.publicKeySpki,
-        notBefore,
-        notAfter,
-        extensions: [ext.extKeyUsage([OID.kpTimeStamping], true)],
-      },
-      rootSigner,
-      notCa,
-    );
+    // A TSA leaf (just the timeStamping EKU) for leafSigner's key, issued by `issuer`.
+    const leafUnder = (issuerSigner: KeyObjectSigner, issuer: Certificate) =>
+      signCertificate(
+        {
+          subject: simpleName('test', 'tsa'),
+          spki: leafSigner.publicKeySpki,
+          notBefore,
+          notAfter,
+          extensions: [ext.extKeyUsage([OID.kpTimeStamping], true)],
+        },
+        issuerSigner,
+        issuer,
+      );
+    const leaf = await leafUnder(rootSigner, notCa);
     refuses(() => checkTsaChain([leaf, notCa], leafSigner.publicKeySpki), /certificate 1 \(root "not a ca"\) is not a CA/);
 
     const intSigner = generateSigner();
     const int = await intermediateCa(intSigner.publicKeySpki, rootSigner, root, { commonName: 'int', notBefore, notAfter });
-    const leaf2 = await signCertificate(
-      {
-        subject: simpleName('test', 'tsa'),
-        spki: leafSigner.publicKeySpki,
-        notBefore,
-        notAfter,
-        extensions: [ext.extKeyUsage([OID.kpTimeStamping], true)],
-      },
-      intSigner,
-      int,
-    );
+    const leaf2 = await leafUnder(intSigner, int);
     refuses(() => checkTsaChain([leaf2, int, root], leafSigner.publicKeySpki), /intermediate "int"\) must carry the timeStamping/);
     // Without enforcement an intermediate with no EKU passes; one restricted to codeSigning never does.
     checkTsaChain([leaf2, int, root], leafSigner.publicKeySpki, { enforceIntermediateEku: false });

@@ -17,6 +17,7 @@ import {
   type Response,
   type RunningServer,
   type Service,
+  withService,
 } from '@waxseal/server';
 import { checkTsaChain, chainToPem, type TsaChainCheckOptions } from './chain.ts';
 import {
@@ -342,13 +343,5 @@ export async function startTsaServer(options: TsaServiceOptions, port = 0, host 
   const router = new Router();
   service.mount(router);
   const fallback = requestListener({ router, errorFormatter: tsaErrorFormatter });
-  const running = await listen(service.listener(fallback), port, host);
-  return {
-    ...running,
-    service,
-    async close() {
-      await running.close();
-      await service.close();
-    },
-  };
+  return withService(await listen(service.listener(fallback), port, host), service);
 }

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ErrorCode } from '../../core/src/errors.ts';
-import { throwsWithCode } from '@waxseal/testkit';
+import { TLOG_ENTRY_JSON_FIELDS, throwsWithCode } from '@waxseal/testkit';
 import {
   parseBundle,
   serializeBundle,
@@ -193,15 +193,7 @@ test('serializer emits camelCase protobuf JSON with int64 strings', () => {
   const e = json.verificationMaterial.tlogEntries[0]!;
   assert.equal(e.logIndex, '5');
   assert.equal(e.integratedTime, '1700000000');
-  assert.deepEqual(Object.keys(e), [
-    'logIndex',
-    'logId',
-    'kindVersion',
-    'integratedTime',
-    'inclusionPromise',
-    'inclusionProof',
-    'canonicalizedBody',
-  ]);
+  assert.deepEqual(Object.keys(e), TLOG_ENTRY_JSON_FIELDS);
   assert.ok(!JSON.stringify(json).includes('_'));
 });
 

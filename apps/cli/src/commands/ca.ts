@@ -1,20 +1,13 @@
 // waxseal ca init | csr | import-chain: setting up the CA's chain, with the intermediate key in a
 // file, an HSM or a KMS (any key URI) and the root either generated here (then kept offline) or
 // held by the customer's own CA (CSR flow).
-import { writeFileSync, mkdirSync, readFileSync, existsSync, renameSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WaxsealError, parseCertificatesPem, encodePem, OID } from '@waxseal/core';
-import {
-  checkSecretFileTarget,
-  openSigner,
-  generateSigner,
-  signerFromPem,
-  intermediateCa,
-  writeSecretFile,
-  type Signer,
-} from '@waxseal/keys';
+import { openSigner, intermediateCa, writeSecretFile } from '@waxseal/keys';
 import { initCaChain, writeCsr, validateCaChain } from '@waxseal/ca';
 import { parse, helpText, UsageError, type Ui } from '../ui.ts';
+import { loadRoot, prepareInitDir, replaceChain, signingKey, writePublicFile, years } from './authority.ts';
 
 export const caSpec = {
   usage: 'waxseal ca <init|csr|import-chain> [options]',
@@ -70,22 +63,6 @@ const importSpec = {
   help: caSpec.help,
 } as const;
 
-function years(v: string | undefined, dflt: number, flag: string): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 50) throw new UsageError(`${flag} must be a whole number of years (1-50)`);
-  return n;
-}
-
-/** Public files (certificates, CSRs); private keys go through writeSecretFile. */
-function write(path: string, text: string): void {
-  try {
-    writeFileSync(path, text, { mode: 0o644 });
-  } catch (e) {
-    throw new WaxsealError('ERR_IO', `cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? e}`);
-  }
-}
-
 export async function ca(argv: string[], ui: Ui): Promise<number> {
   const [sub, ...rest] = argv;
   if (!sub || sub === '--help' || sub === '-h') {
@@ -110,25 +87,10 @@ async function init(argv: string[], ui: Ui): Promise<number> {
     passphrase = process.env[v['root-key-passphrase-env']];
     if (!passphrase) throw new UsageError(`environment variable ${v['root-key-passphrase-env']} is empty or unset`);
   }
-  mkdirSync(v.out, { recursive: true });
-  const force = v.force ?? false;
-  const secret = { force, forceHint: 'pass --force to replace it' };
-  if (!force && existsSync(join(v.out, 'chain.pem')))
-    throw new WaxsealError('ERR_CONFLICT', `${v.out}/chain.pem exists; pass --force to replace it`);
-  // Every key path is checked before anything is written: no half-made CA on a refusal.
   const rootKeyPath = join(v.out, 'root.key');
   const intermediatePath = join(v.out, 'intermediate.key');
-  checkSecretFileTarget(rootKeyPath, secret);
-  if (!v.key) checkSecretFileTarget(intermediatePath, secret);
-  let keyUri = v.key;
-  let intermediate: Signer;
-  if (keyUri) intermediate = await openSigner(keyUri);
-  else {
-    const gen = generateSigner('ecdsa-p256', `file://${intermediatePath}`);
-    writeSecretFile(intermediatePath, gen.exportPkcs8Pem(), secret);
-    keyUri = `file://${intermediatePath}`;
-    intermediate = gen;
-  }
+  const secret = prepareInitDir(v.out, v.force ?? false, v.key ? [rootKeyPath] : [rootKeyPath, intermediatePath]);
+  const { signer: intermediate, uri: keyUri } = await signingKey(v.key, intermediatePath, secret);
   const r = await initCaChain({
     intermediateSigner: intermediate,
     rootKind,
@@ -138,8 +100,8 @@ async function init(argv: string[], ui: Ui): Promise<number> {
     ...(passphrase ? { rootKeyPassphrase: passphrase } : {}),
   });
   writeSecretFile(rootKeyPath, r.rootKeyPem!, secret);
-  write(join(v.out, 'root.pem'), r.rootPem);
-  write(join(v.out, 'chain.pem'), r.chainPem);
+  writePublicFile(join(v.out, 'root.pem'), r.rootPem);
+  writePublicFile(join(v.out, 'chain.pem'), r.chainPem);
   await intermediate.close?.();
   ui.result(
     { ok: true, out: v.out, key: keyUri, root: join(v.out, 'root.pem'), chain: join(v.out, 'chain.pem'), rootKey: join(v.out, 'root.key') },
@@ -165,7 +127,7 @@ async function csr(argv: string[], ui: Ui): Promise<number> {
     commonName: v.cn ?? `${v.org ?? 'Waxseal'} code-signing intermediate CA`,
   });
   await signer.close?.();
-  write(v.out, pem);
+  writePublicFile(v.out, pem);
   ui.result({ ok: true, csr: v.out }, [
     `CSR written to ${v.out}.`,
     'Have your CA issue a CA certificate (CA:TRUE, pathLen 0, keyCertSign, EKU codeSigning) for it,',
@@ -190,8 +152,8 @@ async function importChain(argv: string[], ui: Ui): Promise<number> {
   validateCaChain(signer, chain);
   await signer.close?.();
   mkdirSync(v.out, { recursive: true });
-  write(join(v.out, 'chain.pem'), chain.map((c) => encodePem('CERTIFICATE', c.der)).join(''));
-  write(join(v.out, 'root.pem'), encodePem('CERTIFICATE', chain[chain.length - 1]!.der));
+  writePublicFile(join(v.out, 'chain.pem'), chain.map((c) => encodePem('CERTIFICATE', c.der)).join(''));
+  writePublicFile(join(v.out, 'root.pem'), encodePem('CERTIFICATE', chain[chain.length - 1]!.der));
   ui.result({ ok: true, chain: join(v.out, 'chain.pem') }, `Chain verified and installed as ${join(v.out, 'chain.pem')}`);
   return 0;
 }
@@ -213,21 +175,10 @@ async function rotate(argv: string[], ui: Ui): Promise<number> {
   const { values: v, helpWanted } = parse(argv, rotateSpec);
   if (helpWanted) return (ui.result({ help: helpText(rotateSpec) }, helpText(rotateSpec)), 0);
   if (!v.dir || !v['root-key']) throw new UsageError('--dir and --root-key are required');
-  const root = parseCertificatesPem(readFileSync(join(v.dir, 'root.pem'), 'utf8'))[0];
-  if (!root) throw new WaxsealError('ERR_CONFIG', `${v.dir}/root.pem holds no certificate`);
   const passphrase = v['root-key-passphrase-env'] ? process.env[v['root-key-passphrase-env']] : undefined;
-  const rootSigner = signerFromPem(readFileSync(v['root-key'], 'utf8'), `file://${v['root-key']}`, passphrase);
+  const { root, rootSigner } = loadRoot(v.dir, v['root-key'], passphrase);
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  let keyUri = v.key;
-  let signer: Signer;
-  if (keyUri) signer = await openSigner(keyUri);
-  else {
-    const path = join(v.dir, `intermediate-${stamp}.key`);
-    const gen = generateSigner('ecdsa-p256', `file://${path}`);
-    writeSecretFile(path, gen.exportPkcs8Pem());
-    keyUri = `file://${path}`;
-    signer = gen;
-  }
+  const { signer, uri: keyUri } = await signingKey(v.key, join(v.dir, `intermediate-${stamp}.key`));
   const now = new Date();
   const notAfter = new Date(Math.min(root.notAfter.getTime(), now.getTime() + years(v.years, 5, '--years') * 365 * 86_400_000));
   const intermediate = await intermediateCa(signer.publicKeySpki, rootSigner, root, {
@@ -240,9 +191,7 @@ async function rotate(argv: string[], ui: Ui): Promise<number> {
   });
   validateCaChain(signer, [intermediate, root]);
   await signer.close?.();
-  const retiredPath = join(v.dir, `chain-${stamp}.pem`);
-  if (existsSync(join(v.dir, 'chain.pem'))) renameSync(join(v.dir, 'chain.pem'), retiredPath);
-  write(join(v.dir, 'chain.pem'), encodePem('CERTIFICATE', intermediate.der) + encodePem('CERTIFICATE', root.der));
+  const retiredPath = replaceChain(v.dir, stamp, encodePem('CERTIFICATE', intermediate.der) + encodePem('CERTIFICATE', root.der));
   const end = now.toISOString();
   ui.result({ ok: true, chain: join(v.dir, 'chain.pem'), key: keyUri, retired: { chain: retiredPath, end } }, [
     `New intermediate in ${join(v.dir, 'chain.pem')}, signing with ${keyUri}.`,

@@ -1,21 +1,11 @@
 // waxseal tsa init | rotate: the timestamp authority's certificate chain (a root kept offline and
 // a TSA leaf with exactly one, critical EKU: timeStamping), the leaf key under any key URI.
-import { writeFileSync, mkdirSync, readFileSync, existsSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { WaxsealError, parseCertificatesPem, encodePem } from '@waxseal/core';
-import {
-  checkSecretFileTarget,
-  openSigner,
-  generateSigner,
-  signerFromPem,
-  selfSignedRoot,
-  tsaLeaf,
-  writeSecretFile,
-  type SecretFileOptions,
-  type Signer,
-} from '@waxseal/keys';
+import { encodePem } from '@waxseal/core';
+import { generateSigner, selfSignedRoot, tsaLeaf, writeSecretFile } from '@waxseal/keys';
 import { checkTsaChain } from '@waxseal/tsa';
 import { parse, helpText, UsageError, type Ui } from '../ui.ts';
+import { loadRoot, prepareInitDir, replaceChain, signingKey, writePublicFile, years } from './authority.ts';
 
 export const tsaSpec = {
   usage: 'waxseal tsa <init|rotate> [options]',
@@ -42,46 +32,16 @@ export const tsaSpec = {
       tsa.retired entry to add is printed.`,
 } as const;
 
-/** Public files (certificates); private keys go through writeSecretFile. */
-function write(path: string, text: string): void {
-  try {
-    writeFileSync(path, text, { mode: 0o644 });
-  } catch (e) {
-    throw new WaxsealError('ERR_IO', `cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? e}`);
-  }
-}
-
-async function leafSigner(
-  dir: string,
-  key: string | undefined,
-  name: string,
-  secret: SecretFileOptions,
-): Promise<{ signer: Signer; uri: string }> {
-  if (key) return { signer: await openSigner(key), uri: key };
-  const path = join(dir, name);
-  const gen = generateSigner('ecdsa-p256', `file://${path}`);
-  writeSecretFile(path, gen.exportPkcs8Pem(), secret);
-  return { signer: gen, uri: `file://${path}` };
-}
-
 export async function tsa(argv: string[], ui: Ui): Promise<number> {
   const { values: v, positionals, helpWanted } = parse(argv, tsaSpec);
   if (helpWanted) return (ui.result({ help: helpText(tsaSpec) }, helpText(tsaSpec)), 0);
   const org = v.org ?? 'Waxseal';
-  const yearsN = v.years === undefined ? 5 : Number(v.years);
-  if (!Number.isInteger(yearsN) || yearsN < 1 || yearsN > 50) throw new UsageError('--years must be a whole number of years (1-50)');
+  const yearsN = years(v.years, 5, '--years');
   const now = new Date();
   if (positionals[0] === 'init') {
     if (!v.out) throw new UsageError('--out <dir> is required');
-    mkdirSync(v.out, { recursive: true });
-    const force = v.force ?? false;
-    const secret = { force, forceHint: 'pass --force to replace it' };
-    if (!force && existsSync(join(v.out, 'chain.pem')))
-      throw new WaxsealError('ERR_CONFLICT', `${v.out}/chain.pem exists; pass --force to replace it`);
-    // Every key path is checked before anything is written: no half-made TSA on a refusal.
     const rootKeyPath = join(v.out, 'root.key');
-    checkSecretFileTarget(rootKeyPath, secret);
-    if (!v.key) checkSecretFileTarget(join(v.out, 'tsa.key'), secret);
+    const secret = prepareInitDir(v.out, v.force ?? false, v.key ? [rootKeyPath] : [rootKeyPath, join(v.out, 'tsa.key')]);
     const rootSigner = generateSigner('ecdsa-p384');
     const root = await selfSignedRoot(rootSigner, {
       organization: org,
@@ -89,7 +49,7 @@ export async function tsa(argv: string[], ui: Ui): Promise<number> {
       notAfter: new Date(now.getTime() + 10 * 365 * 86_400_000),
       pathLen: 0,
     });
-    const { signer, uri } = await leafSigner(v.out, v.key, 'tsa.key', secret);
+    const { signer, uri } = await signingKey(v.key, join(v.out, 'tsa.key'), secret);
     const leaf = await tsaLeaf(signer.publicKeySpki, rootSigner, root, {
       organization: org,
       commonName: `${org} timestamp authority`,
@@ -98,8 +58,8 @@ export async function tsa(argv: string[], ui: Ui): Promise<number> {
     checkTsaChain([leaf, root], signer.publicKeySpki);
     await signer.close?.();
     writeSecretFile(rootKeyPath, rootSigner.exportPkcs8Pem(), secret);
-    write(join(v.out, 'root.pem'), encodePem('CERTIFICATE', root.der));
-    write(join(v.out, 'chain.pem'), encodePem('CERTIFICATE', leaf.der) + encodePem('CERTIFICATE', root.der));
+    writePublicFile(join(v.out, 'root.pem'), encodePem('CERTIFICATE', root.der));
+    writePublicFile(join(v.out, 'chain.pem'), encodePem('CERTIFICATE', leaf.der) + encodePem('CERTIFICATE', root.der));
     ui.result({ ok: true, chain: join(v.out, 'chain.pem'), key: uri }, [
       `TSA chain written to ${v.out}/chain.pem (signing key ${uri}).`,
       `Move ${v.out}/root.key offline.`,
@@ -108,11 +68,9 @@ export async function tsa(argv: string[], ui: Ui): Promise<number> {
   }
   if (positionals[0] === 'rotate') {
     if (!v.dir || !v['root-key']) throw new UsageError('--dir and --root-key are required');
-    const root = parseCertificatesPem(readFileSync(join(v.dir, 'root.pem'), 'utf8'))[0];
-    if (!root) throw new WaxsealError('ERR_CONFIG', `${v.dir}/root.pem holds no certificate`);
-    const rootSigner = signerFromPem(readFileSync(v['root-key'], 'utf8'), `file://${v['root-key']}`);
+    const { root, rootSigner } = loadRoot(v.dir, v['root-key']);
     const stamp = now.toISOString().replace(/[:.]/g, '-');
-    const { signer, uri } = await leafSigner(v.dir, v.key, `tsa-${stamp}.key`, {});
+    const { signer, uri } = await signingKey(v.key, join(v.dir, `tsa-${stamp}.key`));
     const leaf = await tsaLeaf(signer.publicKeySpki, rootSigner, root, {
       organization: root.subject['2.5.4.10'] ?? org,
       commonName: `${root.subject['2.5.4.10'] ?? org} timestamp authority ${now.toISOString().slice(0, 10)}`,
@@ -120,9 +78,7 @@ export async function tsa(argv: string[], ui: Ui): Promise<number> {
     });
     checkTsaChain([leaf, root], signer.publicKeySpki);
     await signer.close?.();
-    const retiredPath = join(v.dir, `chain-${stamp}.pem`);
-    if (existsSync(join(v.dir, 'chain.pem'))) renameSync(join(v.dir, 'chain.pem'), retiredPath);
-    write(join(v.dir, 'chain.pem'), encodePem('CERTIFICATE', leaf.der) + encodePem('CERTIFICATE', root.der));
+    const retiredPath = replaceChain(v.dir, stamp, encodePem('CERTIFICATE', leaf.der) + encodePem('CERTIFICATE', root.der));
     ui.result({ ok: true, chain: join(v.dir, 'chain.pem'), key: uri, retired: { chain: retiredPath, end: now.toISOString() } }, [
       `New TSA certificate in ${join(v.dir, 'chain.pem')}, signing with ${uri}.`,
       'Point tsa.key at the new key, add the old chain to tsa.retired, and restart:',

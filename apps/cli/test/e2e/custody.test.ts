@@ -18,13 +18,15 @@ import { generateSigner } from '../../../../packages/keys/src/memory.ts';
 import { selfSignedRoot, tsaLeaf } from '../../../../packages/keys/src/certify.ts';
 import { encodePem } from '../../../../packages/core/src/pem.ts';
 import { fromBase64 } from '../../../../packages/core/src/bytes.ts';
-import { DevIdentityProvider, fetchDevToken } from '../../../dev-idp/src/dev-idp.ts';
-import { Router, requestListener, listen, type RunningServer } from '../../../../packages/server/src/http.ts';
+import { fetchDevToken } from '../../../dev-idp/src/dev-idp.ts';
+import type { RunningServer } from '../../../../packages/server/src/http.ts';
 import { loadInstanceConfig } from '../../../instance/src/config.ts';
 import { startInstance, type RunningInstance } from '../../../instance/src/instance.ts';
 import { serializeTrustedRoot } from '../../../../packages/bundle/src/index.ts';
 import { rejectsWithCode } from '@waxseal/testkit';
 import { runCli } from '../helpers/cli.ts';
+import { startIdp } from '../helpers/idp.ts';
+import { opensslVerifyLeaf, opensslVerifyTimestamp } from '../helpers/openssl.ts';
 import { startMoto, hasCommand, type Moto } from '../../../../packages/keys/test/helpers.ts';
 
 const MODULE = ['/usr/lib/softhsm/libsofthsm2.so', '/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so'].find((p) => existsSync(p));
@@ -136,15 +138,7 @@ before(async () => {
   writeFileSync(join(dir, 'tsa-chain.pem'), encodePem('CERTIFICATE', leaf.der) + encodePem('CERTIFICATE', tsaRoot.der));
 
   // A real OIDC provider for identities (oidc-provider, on its own port).
-  const router = new Router();
-  idpServer = await listen(requestListener({ router }));
-  const idp = await DevIdentityProvider.create({ devMode: true, issuer: `${idpServer.url}/oidc`, dataDir: join(dir, 'idp') });
-  idp.mount(router);
-  issuer = idp.issuer;
-  writeFileSync(
-    join(dir, 'issuers.yaml'),
-    `oidc-issuers:\n  ${issuer}:\n    issuer-url: ${issuer}\n    client-id: sigstore\n    type: email\n`,
-  );
+  ({ server: idpServer, issuer } = await startIdp(dir));
 
   writeFileSync(
     join(dir, 'waxseal.yaml'),
@@ -213,44 +207,9 @@ test('certificates from the HSM-held CA key and timestamps from the KMS-held TSA
   const leafDer = fromBase64(
     json.verificationMaterial.certificate?.rawBytes ?? json.verificationMaterial.x509CertificateChain.certificates[0].rawBytes,
   );
-  writeFileSync(join(dir, 'leaf.pem'), encodePem('CERTIFICATE', leafDer));
-  const v = execFileSync(
-    'openssl',
-    [
-      'verify',
-      '-CAfile',
-      join(dir, 'external-ca', 'root.pem'),
-      '-untrusted',
-      join(dir, 'external-ca', 'int.pem'),
-      '-purpose',
-      'any',
-      join(dir, 'leaf.pem'),
-    ],
-    { encoding: 'utf8' },
-  );
+  const v = opensslVerifyLeaf(dir, leafDer, join(dir, 'external-ca', 'root.pem'), join(dir, 'external-ca', 'int.pem'));
   assert.match(v, /OK/);
-  const tsr = json.verificationMaterial.timestampVerificationData.rfc3161Timestamps[0].signedTimestamp;
-  writeFileSync(join(dir, 'ts.tsr'), fromBase64(tsr));
-  writeFileSync(join(dir, 'sig.bin'), fromBase64(json.messageSignature.signature));
-  const tsaChain = readFileSync(join(dir, 'tsa-chain.pem'), 'utf8').split(/(?<=-----END CERTIFICATE-----\n)/);
-  writeFileSync(join(dir, 'tsa-root.pem'), tsaChain[1]!);
-  writeFileSync(join(dir, 'tsa-leaf.pem'), tsaChain[0]!);
-  const ts = execFileSync(
-    'openssl',
-    [
-      'ts',
-      '-verify',
-      '-in',
-      join(dir, 'ts.tsr'),
-      '-data',
-      join(dir, 'sig.bin'),
-      '-CAfile',
-      join(dir, 'tsa-root.pem'),
-      '-untrusted',
-      join(dir, 'tsa-leaf.pem'),
-    ],
-    { encoding: 'utf8' },
-  );
+  const ts = opensslVerifyTimestamp(dir, json, readFileSync(join(dir, 'tsa-chain.pem'), 'utf8'));
   assert.match(ts, /Verification: OK/);
 });
 

@@ -1,19 +1,13 @@
 // Who may sign, and the audit log, on the dev instance: a CI identity from an allowed issuer but
 // a disallowed workflow ref is refused with 403 and audited; the allowed one signs; tampering with
 // the audit database is detected by `waxseal audit verify`.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { startDevStack, type DevStack } from '../../../instance/src/dev/devstack.ts';
-import { failedWithCode, runCli } from '../helpers/cli.ts';
-
-let dir: string;
-let data: string;
-let stack: DevStack;
-let artifact: string;
+import { useDevStack } from '../../../instance/test/helpers.ts';
+import { failedWithCode, runCli, signBlob } from '../helpers/cli.ts';
 
 const RULES = `
 allow:
@@ -50,39 +44,25 @@ function githubClaims(ref: string): Record<string, unknown> {
   };
 }
 
-before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'wx-gov-'));
-  data = join(dir, 'instance');
-  mkdirSync(data, { recursive: true });
-  writeFileSync(join(data, 'signing-rules.yaml'), RULES);
-  stack = await startDevStack({ dataDir: data, port: 0 });
-  artifact = join(dir, 'release.tar');
-  writeFileSync(artifact, 'release bits');
-});
-
-after(async () => {
-  await stack?.close();
-  rmSync(dir, { recursive: true, force: true });
+let artifact: string;
+const dev = useDevStack('wx-gov-', {
+  prepare: (data) => writeFileSync(join(data, 'signing-rules.yaml'), RULES),
+  ready: ({ dir }) => {
+    artifact = join(dir, 'release.tar');
+    writeFileSync(artifact, 'release bits');
+  },
 });
 
 async function devToken(args: string[]): Promise<string> {
-  const r = await runCli(['dev', 'token', '--data', data, ...args]);
+  const r = await runCli(['dev', 'token', '--data', dev.stack.dataDir, ...args]);
   assert.equal(r.code, 0, r.stderr);
   return r.stdout.trim();
 }
 
 test('a disallowed workflow ref is refused with 403 and audited; the release workflow signs', async () => {
+  const { dir, stack } = dev;
   const bad = await devToken(['--claims', JSON.stringify(githubClaims('refs/heads/main'))]);
-  const refused = await runCli([
-    'sign-blob',
-    artifact,
-    '--bundle',
-    join(dir, 'bad.json'),
-    '--signing-config',
-    stack.signingConfigPath,
-    '--identity-token',
-    bad,
-  ]);
+  const refused = await signBlob(artifact, join(dir, 'bad.json'), stack.signingConfigPath, bad);
   failedWithCode(refused, 'ERR_POLICY_DENIED', /^the CA refused the request \(HTTP 403\): .*is not allowed to sign/);
 
   // The refusal was audited with the identity and the reason.
@@ -97,28 +77,24 @@ test('a disallowed workflow ref is refused with 403 and audited; the release wor
 
   const good = await devToken(['--claims', JSON.stringify(githubClaims('refs/tags/v1.0.0'))]);
   const bundle = join(dir, 'good.json');
-  const signed = await runCli([
-    'sign-blob',
-    artifact,
-    '--bundle',
-    bundle,
-    '--signing-config',
-    stack.signingConfigPath,
-    '--identity-token',
-    good,
-  ]);
+  const signed = await signBlob(artifact, bundle, stack.signingConfigPath, good);
   assert.equal(signed.code, 0, signed.stderr);
-  const verified = await runCli([
-    'verify-blob',
-    artifact,
-    '--bundle',
-    bundle,
-    '--trusted-root',
-    stack.trustedRootPath,
+  // verify-blob of the release bundle against the dev trusted root, a CI identity and `policy`.
+  const verifyRelease = (...policy: string[]) =>
+    runCli([
+      'verify-blob',
+      artifact,
+      '--bundle',
+      bundle,
+      '--trusted-root',
+      stack.trustedRootPath,
+      '--certificate-oidc-issuer',
+      stack.ciIssuer,
+      ...policy,
+    ]);
+  const verified = await verifyRelease(
     '--certificate-identity',
     'https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.0.0',
-    '--certificate-oidc-issuer',
-    stack.ciIssuer,
     '--certificate-github-workflow-repository',
     'acme/app',
     '--certificate-extension',
@@ -126,61 +102,26 @@ test('a disallowed workflow ref is refused with 403 and audited; the release wor
     '--certificate-extension',
     'runInvocationURI=https://github.com/acme/app/actions/runs/42/attempts/1',
     '--json',
-  ]);
+  );
   assert.equal(verified.code, 0, verified.stderr);
   assert.equal(JSON.parse(verified.stdout).signer.extensions.sourceRepositoryURI, 'https://github.com/acme/app');
-  const wrongRepo = await runCli([
-    'verify-blob',
-    artifact,
-    '--bundle',
-    bundle,
-    '--trusted-root',
-    stack.trustedRootPath,
+  const wrongRepo = await verifyRelease(
     '--certificate-identity-regexp',
     '^https://github.com/acme/',
-    '--certificate-oidc-issuer',
-    stack.ciIssuer,
     '--certificate-extension',
     'sourceRepositoryURI=https://github.com/acme/other',
-  ]);
+  );
   failedWithCode(wrongRepo, 'ERR_VERIFY_IDENTITY');
 
   // People: an @example.com address is allowed, another domain is not.
   const person = await devToken(['--email', 'pat@example.com']);
-  assert.equal(
-    (
-      await runCli([
-        'sign-blob',
-        artifact,
-        '--bundle',
-        join(dir, 'p.json'),
-        '--signing-config',
-        stack.signingConfigPath,
-        '--identity-token',
-        person,
-      ])
-    ).code,
-    0,
-  );
+  assert.equal((await signBlob(artifact, join(dir, 'p.json'), stack.signingConfigPath, person)).code, 0);
   const outsider = await devToken(['--email', 'eve@evil.test']);
-  assert.equal(
-    (
-      await runCli([
-        'sign-blob',
-        artifact,
-        '--bundle',
-        join(dir, 'e.json'),
-        '--signing-config',
-        stack.signingConfigPath,
-        '--identity-token',
-        outsider,
-      ])
-    ).code,
-    4,
-  );
+  assert.equal((await signBlob(artifact, join(dir, 'e.json'), stack.signingConfigPath, outsider)).code, 4);
 });
 
 test('waxseal audit verify passes on the live log and detects an edited record', async () => {
+  const { dir, stack } = dev;
   // Every key use is there: certificates, timestamps and the log key's checkpoint signatures.
   const all = JSON.parse((await runCli(['audit', 'list', '--db', stack.auditDb, '--limit', '1000', '--json'])).stdout) as {
     action: string;

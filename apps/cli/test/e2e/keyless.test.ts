@@ -1,10 +1,9 @@
 // Keyless signing end to end on the all-in-one dev instance, with real peers only:
 // oidc-provider (the embedded IdP, driven through its login and consent pages), our CA and TSA,
 // the waxseal CLI, sigstore-js (@sigstore/sign and @sigstore/verify) and openssl.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import {
@@ -18,46 +17,46 @@ import {
 import { Verifier, toSignedEntity, toTrustMaterial } from '@sigstore/verify';
 import { bundleFromJSON, bundleToJSON } from '@sigstore/bundle';
 import { TrustedRoot, SigningConfig } from '@sigstore/protobuf-specs';
-import { startDevStack, type DevStack } from '../../../instance/src/dev/devstack.ts';
+import { useDevStack } from '../../../instance/test/helpers.ts';
 import { serializeSigningConfig, serializeTrustedRoot } from '../../../../packages/bundle/src/index.ts';
 import { fetchDevToken } from '../../../dev-idp/src/dev-idp.ts';
 import { fromBase64 } from '../../../../packages/core/src/bytes.ts';
-import { encodePem } from '../../../../packages/core/src/pem.ts';
 import { parseCertificate, fulcioExtensions } from '../../../../packages/core/src/x509.ts';
 import type { ErrorCode } from '@waxseal/core';
-import { failedWithCode, runCli } from '../helpers/cli.ts';
+import { failedWithCode, runCli, signBlob, signBlobAs } from '../helpers/cli.ts';
+import { opensslVerifyLeaf, opensslVerifyTimestamp, splitPemChain } from '../helpers/openssl.ts';
 import { clickThroughLogin } from '../helpers/browser.ts';
 
-let dir: string;
-let stack: DevStack;
 let artifact: string;
-
-before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'wx-e2e-'));
-  stack = await startDevStack({ dataDir: join(dir, 'instance'), port: 0 });
-  artifact = join(dir, 'artifact.txt');
-  writeFileSync(artifact, 'hello, waxseal\n');
+const dev = useDevStack('wx-e2e-', {
+  ready: ({ dir }) => {
+    artifact = join(dir, 'artifact.txt');
+    writeFileSync(artifact, 'hello, waxseal\n');
+  },
 });
 
-after(async () => {
-  await stack?.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-const verifyArgs = (bundle: string, identity: string, file = artifact) => [
-  'verify-blob',
-  file,
-  '--bundle',
-  bundle,
+/** The trusted root and the expected signer, as verify-blob and verify-blob-attestation take them. */
+const signedBy = (identity: string) => [
   '--trusted-root',
-  stack.trustedRootPath,
+  dev.stack.trustedRootPath,
   '--certificate-identity',
   identity,
   '--certificate-oidc-issuer',
-  stack.issuer,
+  dev.stack.issuer,
+];
+const verifyArgs = (bundle: string, identity: string, file = artifact) => ['verify-blob', file, '--bundle', bundle, ...signedBy(identity)];
+const verifyAttestationArgs = (bundle: string, type: string, identity: string) => [
+  'verify-blob-attestation',
+  artifact,
+  '--bundle',
+  bundle,
+  '--type',
+  type,
+  ...signedBy(identity),
 ];
 
 test('a real OIDC login through the embedded IdP, then sign-blob and verify-blob', async () => {
+  const { dir, stack } = dev;
   const configDir = join(dir, 'config-login');
   // The CLI prints the authorization URL on stderr: wait for that line (or for the CLI to exit,
   // which fails the test; runCli bounds the whole run).
@@ -96,19 +95,9 @@ test('a real OIDC login through the embedded IdP, then sign-blob and verify-blob
 });
 
 test("the issued certificate has Fulcio's profile and openssl accepts certificate and timestamp", async () => {
-  const token = await fetchDevToken(stack.issuer, 'bob@example.com');
+  const { dir, stack } = dev;
   const bundlePath = join(dir, 'bob.sigstore.json');
-  const r = await runCli([
-    'sign-blob',
-    artifact,
-    '--bundle',
-    bundlePath,
-    '--signing-config',
-    stack.signingConfigPath,
-    '--identity-token',
-    token,
-  ]);
-  assert.equal(r.code, 0, r.stderr);
+  await signBlobAs(stack, 'bob@example.com', artifact, bundlePath);
   const bundle = JSON.parse(readFileSync(bundlePath, 'utf8'));
   assert.equal(bundle.mediaType, 'application/vnd.dev.sigstore.bundle.v0.3+json');
   const leafDer = fromBase64(bundle.verificationMaterial.certificate.rawBytes);
@@ -120,17 +109,11 @@ test("the issued certificate has Fulcio's profile and openssl accepts certificat
   assert.equal(ext.issuerV1, stack.issuer);
   assert.equal(ext.tokenSubject, 'bob@example.com');
 
-  writeFileSync(join(dir, 'leaf.pem'), encodePem('CERTIFICATE', leafDer));
-  const caChain = readFileSync(join(stack.dataDir, 'ca', 'chain.pem'), 'utf8');
-  const [intermediatePem, rootPem] = caChain.split(/(?<=-----END CERTIFICATE-----\n)/);
+  const [intermediatePem, rootPem] = splitPemChain(readFileSync(join(stack.dataDir, 'ca', 'chain.pem'), 'utf8'));
   writeFileSync(join(dir, 'ca-root.pem'), rootPem!);
   writeFileSync(join(dir, 'ca-int.pem'), intermediatePem!);
   // The certificate is valid for 10 minutes from now, so plain openssl verify applies.
-  const out = execFileSync(
-    'openssl',
-    ['verify', '-CAfile', join(dir, 'ca-root.pem'), '-untrusted', join(dir, 'ca-int.pem'), '-purpose', 'any', join(dir, 'leaf.pem')],
-    { encoding: 'utf8' },
-  );
+  const out = opensslVerifyLeaf(dir, leafDer, join(dir, 'ca-root.pem'), join(dir, 'ca-int.pem'));
   assert.match(out, /leaf.pem: OK/);
   const text = execFileSync('openssl', ['x509', '-in', join(dir, 'leaf.pem'), '-noout', '-text'], { encoding: 'utf8' });
   assert.match(text, /X509v3 Subject Alternative Name: critical\s+email:bob@example.com/);
@@ -138,48 +121,23 @@ test("the issued certificate has Fulcio's profile and openssl accepts certificat
   assert.match(text, /1\.3\.6\.1\.4\.1\.57264\.1\.8:/);
 
   // RFC 3161: the timestamp covers the signature bytes.
-  writeFileSync(join(dir, 'sig.bin'), fromBase64(bundle.messageSignature.signature));
-  writeFileSync(
-    join(dir, 'ts.tsr'),
-    fromBase64(bundle.verificationMaterial.timestampVerificationData.rfc3161Timestamps[0].signedTimestamp),
-  );
-  const tsaChain = readFileSync(join(stack.dataDir, 'tsa', 'chain.pem'), 'utf8').split(/(?<=-----END CERTIFICATE-----\n)/);
-  writeFileSync(join(dir, 'tsa-leaf.pem'), tsaChain[0]!);
-  writeFileSync(join(dir, 'tsa-root.pem'), tsaChain[1]!);
-  const ts = execFileSync(
-    'openssl',
-    [
-      'ts',
-      '-verify',
-      '-in',
-      join(dir, 'ts.tsr'),
-      '-data',
-      join(dir, 'sig.bin'),
-      '-CAfile',
-      join(dir, 'tsa-root.pem'),
-      '-untrusted',
-      join(dir, 'tsa-leaf.pem'),
-    ],
-    { encoding: 'utf8' },
-  );
+  const ts = opensslVerifyTimestamp(dir, bundle, readFileSync(join(stack.dataDir, 'tsa', 'chain.pem'), 'utf8'));
   assert.match(ts, /Verification: OK/);
 });
 
 function sigstoreVerifier(tlogThreshold = 1) {
-  const root = TrustedRoot.fromJSON(serializeTrustedRoot(stack.trustedRoot));
+  const root = TrustedRoot.fromJSON(serializeTrustedRoot(dev.stack.trustedRoot));
   return new Verifier(toTrustMaterial(root), { tlogThreshold, ctlogThreshold: 0, timestampThreshold: 1 });
 }
 
 test('@sigstore/verify accepts bundles from waxseal sign-blob and attest-blob, and rejects a wrong identity', async () => {
+  const { dir, stack } = dev;
   const token = await fetchDevToken(stack.issuer, 'carol@example.com');
   const blob = join(dir, 'carol.sigstore.json');
   const att = join(dir, 'carol.att.sigstore.json');
   const predicate = join(dir, 'predicate.json');
   writeFileSync(predicate, JSON.stringify({ builder: { id: 'https://example.com/builder' } }));
-  assert.equal(
-    (await runCli(['sign-blob', artifact, '--bundle', blob, '--signing-config', stack.signingConfigPath, '--identity-token', token])).code,
-    0,
-  );
+  assert.equal((await signBlob(artifact, blob, stack.signingConfigPath, token)).code, 0);
   const a = await runCli([
     'attest-blob',
     artifact,
@@ -213,24 +171,12 @@ test('@sigstore/verify accepts bundles from waxseal sign-blob and attest-blob, a
     code: 'SIGNATURE_ERROR',
   });
 
-  const ok = await runCli([
-    'verify-blob-attestation',
-    artifact,
-    '--bundle',
-    att,
-    '--trusted-root',
-    stack.trustedRootPath,
-    '--type',
-    'https://slsa.dev/provenance/v1',
-    '--certificate-identity',
-    'carol@example.com',
-    '--certificate-oidc-issuer',
-    stack.issuer,
-  ]);
+  const ok = await runCli(verifyAttestationArgs(att, 'https://slsa.dev/provenance/v1', 'carol@example.com'));
   assert.equal(ok.code, 0, ok.stderr);
 });
 
 test('sigstore-js signs with our CA, TSA and log (Rekor v1 URL; Rekor v2 via the signing config); both verifiers accept', async () => {
+  const { dir, stack } = dev;
   const token = await fetchDevToken(stack.issuer, 'erin@example.com');
   const signer = new FulcioSigner({ fulcioBaseURL: stack.caUrl, identityProvider: { getToken: async () => token } });
   const tsa = new TSAWitness({ tsaBaseURL: stack.url });
@@ -272,30 +218,14 @@ test('sigstore-js signs with our CA, TSA and log (Rekor v1 URL; Rekor v2 via the
   });
   const dssePath = join(dir, 'sigstore-js.dsse.sigstore.json');
   writeFileSync(dssePath, JSON.stringify(bundleToJSON(dsse)));
-  const okAtt = await runCli([
-    'verify-blob-attestation',
-    artifact,
-    '--bundle',
-    dssePath,
-    '--trusted-root',
-    stack.trustedRootPath,
-    '--type',
-    'https://example.com/p',
-    '--certificate-identity',
-    'erin@example.com',
-    '--certificate-oidc-issuer',
-    stack.issuer,
-  ]);
+  const okAtt = await runCli(verifyAttestationArgs(dssePath, 'https://example.com/p', 'erin@example.com'));
   assert.equal(okAtt.code, 0, okAtt.stderr);
 });
 
 test('tampering with the artifact, signature, certificate or timestamp fails verification and names the check', async () => {
-  const token = await fetchDevToken(stack.issuer, 'frank@example.com');
+  const { dir, stack } = dev;
   const path = join(dir, 'frank.sigstore.json');
-  assert.equal(
-    (await runCli(['sign-blob', artifact, '--bundle', path, '--signing-config', stack.signingConfigPath, '--identity-token', token])).code,
-    0,
-  );
+  await signBlobAs(stack, 'frank@example.com', artifact, path);
   const good = JSON.parse(readFileSync(path, 'utf8'));
   const flip = (b64: string, at = 40) => {
     const b = Buffer.from(b64, 'base64');

@@ -1,43 +1,20 @@
 // The dev instance's transparency log through the CLI: signatures from sign-blob land in the log,
 // `waxseal log monitor` follows it and reports a watched identity, `waxseal log fsck` checks it.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startDevStack, type DevStack } from '../../../instance/src/dev/devstack.ts';
-import { fetchDevToken } from '../../../dev-idp/src/dev-idp.ts';
-import { failedWithCode, runCli } from '../helpers/cli.ts';
+import { useDevStack } from '../../../instance/test/helpers.ts';
+import { failedWithCode, runCli, signBlobAs } from '../helpers/cli.ts';
 
-let dir: string;
-let stack: DevStack;
-
-before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'wx-logcli-'));
-  stack = await startDevStack({ dataDir: join(dir, 'instance'), port: 0 });
-});
-
-after(async () => {
-  await stack?.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const dev = useDevStack('wx-logcli-');
 
 test('signatures are logged; log monitor reports a watched identity; fsck passes', async () => {
+  const { dir, stack } = dev;
   for (const who of ['alice@example.com', 'bob@example.com']) {
     const f = join(dir, `${who}.txt`);
     writeFileSync(f, who);
-    const token = await fetchDevToken(stack.issuer, who);
-    const r = await runCli([
-      'sign-blob',
-      f,
-      '--bundle',
-      `${f}.sigstore.json`,
-      '--signing-config',
-      stack.signingConfigPath,
-      '--identity-token',
-      token,
-    ]);
-    assert.equal(r.code, 0, r.stderr);
+    await signBlobAs(stack, who, f, `${f}.sigstore.json`);
   }
   const state = join(dir, 'monitor-state.json');
   const m = await runCli(['log', 'monitor', '--url', stack.logUrl!, '--state', state, '--watch-identity', '^alice@', '--once', '--json']);

@@ -6,11 +6,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DevIdentityProvider, fetchDevToken } from '../../../dev-idp/src/dev-idp.ts';
-import { Router, requestListener, listen, type RunningServer } from '../../../../packages/server/src/http.ts';
+import type { RunningServer } from '../../../../packages/server/src/http.ts';
 import { loadInstanceConfig } from '../../../instance/src/config.ts';
 import { startInstance, type RunningInstance } from '../../../instance/src/instance.ts';
-import { failedWithCode, runCli } from '../helpers/cli.ts';
+import { failedWithCode, runCli, signBlobAs } from '../helpers/cli.ts';
+import { startIdp } from '../helpers/idp.ts';
 import { generateSigner } from '../../../../packages/keys/src/memory.ts';
 import { encodePem } from '../../../../packages/core/src/pem.ts';
 
@@ -20,15 +20,7 @@ let issuer: string;
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'wx-rotate-'));
-  const router = new Router();
-  idpServer = await listen(requestListener({ router }));
-  const idp = await DevIdentityProvider.create({ devMode: true, issuer: `${idpServer.url}/oidc`, dataDir: join(dir, 'idp') });
-  idp.mount(router);
-  issuer = idp.issuer;
-  writeFileSync(
-    join(dir, 'issuers.yaml'),
-    `oidc-issuers:\n  ${issuer}:\n    issuer-url: ${issuer}\n    client-id: sigstore\n    type: email\n`,
-  );
+  ({ server: idpServer, issuer } = await startIdp(dir));
 });
 
 after(async () => {
@@ -70,18 +62,7 @@ async function signWith(inst: RunningInstance, name: string): Promise<{ artifact
   const artifact = join(dir, `${name}.txt`);
   writeFileSync(artifact, `artifact ${name}\n`);
   const bundle = join(dir, `${name}.sigstore.json`);
-  const token = await fetchDevToken(issuer, 'release@acme.test');
-  const r = await runCli([
-    'sign-blob',
-    artifact,
-    '--bundle',
-    bundle,
-    '--signing-config',
-    inst.signingConfigPath,
-    '--identity-token',
-    token,
-  ]);
-  assert.equal(r.code, 0, r.stderr);
+  await signBlobAs({ issuer, signingConfigPath: inst.signingConfigPath }, 'release@acme.test', artifact, bundle);
   return { artifact, bundle };
 }
 

@@ -2,25 +2,21 @@
 // instance's first start and `waxseal serve`, every such file is 0600, with the CLI run under
 // umask 000 and whatever was at the path before. A file already at a key path is refused (and
 // replaced, 0600, with --force); a symlink there is always refused and its target left alone.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { fileMode, useTempDir } from '@waxseal/testkit';
 import { failedWithCode, type CliResult } from '../helpers/cli.ts';
 
 const MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
 // `umask 000` in the shell, then the CLI in its place: the files' modes must not come from the umask.
 const UMASK_000 = ['-c', 'umask 000 && exec "$0" "$@"', process.execPath, MAIN];
 
-let dir: string;
-before(() => {
-  dir = mkdtempSync(join(tmpdir(), 'wx-secrets-'));
-});
-after(() => rmSync(dir, { recursive: true, force: true }));
+const tmp = useTempDir('wx-secrets-');
 
 function spawnCli(args: string[]): ChildProcess {
   return spawn('sh', [...UMASK_000, ...args], { env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -66,12 +62,10 @@ function startServer(args: string[]): Promise<{ report: Record<string, unknown>;
   });
 }
 
-const mode = (p: string) => statSync(p).mode & 0o777;
-
 function assertOwnerOnly(paths: string[]): void {
   for (const p of paths) {
     assert.ok(existsSync(p), `${p} exists`);
-    assert.equal(mode(p).toString(8), '600', `${p} is 0600`);
+    assert.equal(fileMode(p).toString(8), '600', `${p} is 0600`);
   }
 }
 
@@ -87,7 +81,7 @@ function plant(path: string, text = 'not a key\n'): void {
 
 function assertUntouched(path: string, text = 'not a key\n'): void {
   assert.equal(readFileSync(path, 'utf8'), text, `${path} content`);
-  assert.equal(mode(path).toString(8), '644', `${path} mode`);
+  assert.equal(fileMode(path).toString(8), '644', `${path} mode`);
 }
 
 for (const cmd of ['ca', 'tsa'] as const) {
@@ -95,7 +89,7 @@ for (const cmd of ['ca', 'tsa'] as const) {
 
   for (const name of ['root.key', leafKey]) {
     test(`${cmd} init refuses an existing ${name} without --force; with it, the keys are new 0600 files under umask 000`, async () => {
-      const out = join(dir, `${cmd}-existing-${name}`);
+      const out = join(tmp.dir, `${cmd}-existing-${name}`);
       plant(join(out, name));
       failedWithCode(await run([cmd, 'init', '--out', out]), 'ERR_CONFLICT', /exists.*--force/);
       assertUntouched(join(out, name));
@@ -116,9 +110,9 @@ for (const cmd of ['ca', 'tsa'] as const) {
     });
 
     test(`${cmd} init refuses a symlink at ${name}, even with --force, and leaves its target alone`, async () => {
-      const out = join(dir, `${cmd}-symlink-${name}`);
+      const out = join(tmp.dir, `${cmd}-symlink-${name}`);
       mkdirSync(out);
-      const target = join(dir, `${cmd}-symlink-${name}-target`);
+      const target = join(tmp.dir, `${cmd}-symlink-${name}-target`);
       plant(target);
       symlinkSync(target, join(out, name));
       for (const force of [[], ['--force']]) {
@@ -149,7 +143,7 @@ function auditFiles(db: string): string[] {
 }
 
 test('the dev instance writes its keys and audit data 0600 under umask 000, and keeps them across restarts', async () => {
-  const data = join(dir, 'dev');
+  const data = join(tmp.dir, 'dev');
   const first = await startServer(['dev', '--data', data, '--port', '0']);
   try {
     assertOwnerOnly([...devSecrets(data), ...auditFiles(join(data, 'audit.db'))]);
@@ -178,16 +172,16 @@ for (const name of [join('ca', 'root.key'), join('ca', 'intermediate.key'), join
   const slug = name.replace('/', '-');
 
   test(`the dev instance refuses a file it did not write at ${name}`, async () => {
-    const data = join(dir, `dev-existing-${slug}`);
+    const data = join(tmp.dir, `dev-existing-${slug}`);
     plant(join(data, name));
     failedWithCode(await run(['dev', '--data', data, '--port', '0']), 'ERR_CONFLICT', /exists/);
     assertUntouched(join(data, name));
   });
 
   test(`the dev instance refuses a symlink at ${name} and leaves its target alone`, async () => {
-    const data = join(dir, `dev-symlink-${slug}`);
+    const data = join(tmp.dir, `dev-symlink-${slug}`);
     mkdirSync(join(data, name, '..'), { recursive: true });
-    const target = join(dir, `dev-symlink-${slug}-target`);
+    const target = join(tmp.dir, `dev-symlink-${slug}-target`);
     plant(target);
     symlinkSync(target, join(data, name));
     failedWithCode(await run(['dev', '--data', data, '--port', '0']), 'ERR_CONFLICT', /symbolic link/);
@@ -206,9 +200,9 @@ for (const name of [
 ]) {
   test(`the dev instance refuses a dangling symlink at ${name}`, async () => {
     const slug = name.replace('/', '-');
-    const data = join(dir, `dev-dangling-${slug}`);
+    const data = join(tmp.dir, `dev-dangling-${slug}`);
     mkdirSync(join(data, name, '..'), { recursive: true });
-    const target = join(dir, `dev-dangling-${slug}-target`);
+    const target = join(tmp.dir, `dev-dangling-${slug}-target`);
     symlinkSync(target, join(data, name));
     failedWithCode(await run(['dev', '--data', data, '--port', '0']), 'ERR_CONFLICT', /symbolic link/);
     assert.equal(existsSync(target), false, 'nothing written where the link points');
@@ -216,7 +210,7 @@ for (const name of [
 }
 
 test('waxseal serve writes its TUF keys and audit data 0600 under umask 000', async () => {
-  const base = join(dir, 'serve');
+  const base = join(tmp.dir, 'serve');
   mkdirSync(base);
   assert.equal((await run(['ca', 'init', '--out', join(base, 'ca')])).code, 0);
   assert.equal((await run(['tsa', 'init', '--out', join(base, 'tsa')])).code, 0);

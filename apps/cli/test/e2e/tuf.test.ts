@@ -1,47 +1,24 @@
 // Trust distribution through TUF on the dev instance: sigstore-js's CLI (which reads trust roots
 // only through TUF) verifies a waxseal bundle with our trusted root from our TUF mirror, and
 // `waxseal trust init` installs the same documents for waxseal's own commands.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { startDevStack, type DevStack } from '../../../instance/src/dev/devstack.ts';
-import { fetchDevToken } from '../../../dev-idp/src/dev-idp.ts';
-import { failedWithCode, runCli } from '../helpers/cli.ts';
+import { useDevStack } from '../../../instance/test/helpers.ts';
+import { failedWithCode, runCli, signBlobAs } from '../helpers/cli.ts';
 
 const SIGSTORE_CLI = new URL('../../../../node_modules/@sigstore/cli/bin/run', import.meta.url).pathname;
 
-let dir: string;
-let stack: DevStack;
-
-before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'wx-tuf-'));
-  stack = await startDevStack({ dataDir: join(dir, 'instance'), port: 0 });
-});
-
-after(async () => {
-  await stack?.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const dev = useDevStack('wx-tuf-');
 
 test('sigstore-js CLI loads our trusted root from our TUF mirror and verifies a waxseal bundle', async () => {
+  const { dir, stack } = dev;
   const artifact = join(dir, 'a.txt');
   writeFileSync(artifact, 'tuf-distributed trust\n');
   const bundle = join(dir, 'a.sigstore.json');
-  const token = await fetchDevToken(stack.issuer, 'tuf@example.com');
-  const signed = await runCli([
-    'sign-blob',
-    artifact,
-    '--bundle',
-    bundle,
-    '--signing-config',
-    stack.signingConfigPath,
-    '--identity-token',
-    token,
-  ]);
-  assert.equal(signed.code, 0, signed.stderr);
+  await signBlobAs(stack, 'tuf@example.com', artifact, bundle);
 
   // Asynchronous: the instance under test answers from this very process.
   const run = (identity: string) =>

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ErrorCode } from '@waxseal/core';
+import { fetchDevToken } from '../../../dev-idp/src/dev-idp.ts';
 import { exitCodeFor } from '../../src/ui.ts';
 
 const MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
@@ -49,4 +50,20 @@ export function failedWithCode(r: CliResult, code: ErrorCode, message?: RegExp, 
   assert.ok(line?.startsWith(`waxseal: ${code}: `), `${what}: expected "waxseal: ${code}: …" on stderr, got:\n${r.stderr}`);
   assert.equal(r.code, exitCodeFor(code), `${what}: exit status for ${code}\n${r.stderr}`);
   if (message) assert.match(line!.slice(`waxseal: ${code}: `.length), message, `${what}: message`);
+}
+
+/** `waxseal sign-blob` of `artifact` into `bundle` with an identity token, against a signing config. */
+export function signBlob(artifact: string, bundle: string, signingConfig: string, token: string): Promise<CliResult> {
+  return runCli(['sign-blob', artifact, '--bundle', bundle, '--signing-config', signingConfig, '--identity-token', token]);
+}
+
+/** Signs `artifact` into `bundle` as `email`, with a token from the instance's dev IdP; the signing must succeed. */
+export async function signBlobAs(
+  instance: { issuer: string; signingConfigPath: string },
+  email: string,
+  artifact: string,
+  bundle: string,
+): Promise<void> {
+  const r = await signBlob(artifact, bundle, instance.signingConfigPath, await fetchDevToken(instance.issuer, email));
+  assert.equal(r.code, 0, r.stderr);
 }

@@ -9,10 +9,18 @@
 //   log/log.key, log/key-valid-from, log/...                        the log key and the log's data
 //   tuf-keys/, tuf/, idp/, audit.db, issuers.yaml, signing-rules.yaml
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { WaxsealError, encodePem, OID, isWaxsealError } from '@waxseal/core';
-import { checkSecretFileTarget, generateSigner, intermediateCa, selfSignedRoot, tsaLeaf, writeSecretFile } from '@waxseal/keys';
+import { WaxsealError, encodePem, OID, isWaxsealError, type Certificate } from '@waxseal/core';
+import {
+  checkSecretFileTarget,
+  generateSigner,
+  intermediateCa,
+  selfSignedRoot,
+  tsaLeaf,
+  writeSecretFile,
+  type Signer,
+} from '@waxseal/keys';
 import { DevIdentityProvider } from '@waxseal/dev-idp';
 import { githubActionsIssuerConfig, issuerConfigFromObject, type IssuerConfig } from '@waxseal/ca';
 import type { InstanceConfig } from '../config.ts';
@@ -62,59 +70,72 @@ function checkNewKeys(paths: string[], marker: string): void {
   }
 }
 
-/** CA: a P-384 root (10 years) and a P-256 issuing intermediate (EKU codeSigning, pathLen 0). */
-async function bootstrapCa(dir: string): Promise<void> {
-  keyFolder(dir);
-  const chainFile = join(dir, 'chain.pem');
-  const keyFile = join(dir, 'intermediate.key');
-  const rootKeyFile = join(dir, 'root.key');
-  if (existsSync(chainFile) && existsSync(keyFile)) return;
-  checkNewKeys([rootKeyFile, keyFile], chainFile);
-  const rootSigner = generateSigner('ecdsa-p384', pathToFileURL(rootKeyFile).href);
-  const root = await selfSignedRoot(rootSigner, {
-    organization: 'waxseal.dev',
-    commonName: 'Waxseal dev root CA',
-    notAfter: new Date(Date.now() + 10 * YEAR),
-    pathLen: 1,
-  });
-  const signer = generateSigner('ecdsa-p256', pathToFileURL(keyFile).href);
-  const intermediate = await intermediateCa(signer.publicKeySpki, rootSigner, root, {
-    organization: 'waxseal.dev',
-    commonName: 'Waxseal dev intermediate CA',
-    notAfter: new Date(Date.now() + 5 * YEAR),
-    pathLen: 0,
-    extKeyUsage: [OID.kpCodeSigning],
-  });
-  writeSecretFile(rootKeyFile, rootSigner.exportPkcs8Pem());
-  writeSecretFile(keyFile, signer.exportPkcs8Pem());
-  writeFileSync(join(dir, 'root.pem'), encodePem('CERTIFICATE', root.der));
-  // The chain last: with it present, the CA is complete.
-  writeFileSync(chainFile, encodePem('CERTIFICATE', intermediate.der) + encodePem('CERTIFICATE', root.der));
+/** What a dev authority's chain is made of; see bootstrapChain. */
+interface DevChain {
+  /** The signing key's file in the folder. */
+  keyFile: string;
+  /** The root key's file, with root.pem beside it; without one, the root key is not kept. */
+  rootKeyFile?: string;
+  root: { kind: 'ecdsa-p384' | 'ecdsa-p256'; commonName: string; pathLen: number };
+  commonName: string;
+  /** Issues the signing key's certificate (valid 5 years) from the root (valid 10 years). */
+  issue(
+    spki: Uint8Array,
+    rootSigner: Signer,
+    root: Certificate,
+    o: { organization: string; commonName: string; notAfter: Date },
+  ): Promise<Certificate>;
 }
 
-/** TSA: a P-256 root (its key is not kept) and a TSA leaf (one critical EKU, timeStamping). */
-async function bootstrapTsa(dir: string): Promise<void> {
+/**
+ * Makes an authority's key material on first start: a root and, under it, a certificate for a new
+ * P-256 signing key, the chain last (with it present, the authority is complete).
+ */
+async function bootstrapChain(dir: string, c: DevChain): Promise<void> {
   keyFolder(dir);
   const chainFile = join(dir, 'chain.pem');
-  const keyFile = join(dir, 'tsa.key');
+  const keyFile = join(dir, c.keyFile);
+  const rootKeyFile = c.rootKeyFile === undefined ? undefined : join(dir, c.rootKeyFile);
   if (existsSync(chainFile) && existsSync(keyFile)) return;
-  checkNewKeys([keyFile], chainFile);
-  const rootSigner = generateSigner('ecdsa-p256', 'memory://dev-tsa-root');
+  checkNewKeys(rootKeyFile ? [rootKeyFile, keyFile] : [keyFile], chainFile);
+  // A root key that is not kept is named after its folder (memory://dev-tsa-root).
+  const rootSigner = generateSigner(c.root.kind, rootKeyFile ? pathToFileURL(rootKeyFile).href : `memory://dev-${basename(dir)}-root`);
   const root = await selfSignedRoot(rootSigner, {
     organization: 'waxseal.dev',
-    commonName: 'Waxseal dev TSA root',
+    commonName: c.root.commonName,
     notAfter: new Date(Date.now() + 10 * YEAR),
-    pathLen: 0,
+    pathLen: c.root.pathLen,
   });
   const signer = generateSigner('ecdsa-p256', pathToFileURL(keyFile).href);
-  const leaf = await tsaLeaf(signer.publicKeySpki, rootSigner, root, {
+  const cert = await c.issue(signer.publicKeySpki, rootSigner, root, {
     organization: 'waxseal.dev',
-    commonName: 'Waxseal dev TSA',
+    commonName: c.commonName,
     notAfter: new Date(Date.now() + 5 * YEAR),
   });
+  if (rootKeyFile) writeSecretFile(rootKeyFile, rootSigner.exportPkcs8Pem());
   writeSecretFile(keyFile, signer.exportPkcs8Pem());
-  writeFileSync(chainFile, encodePem('CERTIFICATE', leaf.der) + encodePem('CERTIFICATE', root.der));
+  if (rootKeyFile) writeFileSync(join(dir, 'root.pem'), encodePem('CERTIFICATE', root.der));
+  writeFileSync(chainFile, encodePem('CERTIFICATE', cert.der) + encodePem('CERTIFICATE', root.der));
 }
+
+/** CA: a P-384 root and a P-256 issuing intermediate (EKU codeSigning, pathLen 0). */
+const bootstrapCa = (dir: string) =>
+  bootstrapChain(dir, {
+    keyFile: 'intermediate.key',
+    rootKeyFile: 'root.key',
+    root: { kind: 'ecdsa-p384', commonName: 'Waxseal dev root CA', pathLen: 1 },
+    commonName: 'Waxseal dev intermediate CA',
+    issue: (spki, rootSigner, root, o) => intermediateCa(spki, rootSigner, root, { ...o, pathLen: 0, extKeyUsage: [OID.kpCodeSigning] }),
+  });
+
+/** TSA: a P-256 root (its key is not kept) and a TSA leaf (one critical EKU, timeStamping). */
+const bootstrapTsa = (dir: string) =>
+  bootstrapChain(dir, {
+    keyFile: 'tsa.key',
+    root: { kind: 'ecdsa-p256', commonName: 'Waxseal dev TSA root', pathLen: 0 },
+    commonName: 'Waxseal dev TSA',
+    issue: tsaLeaf,
+  });
 
 /**
  * The log key (Ed25519, as C2SP logs use) and the time it became valid, which the instance reads

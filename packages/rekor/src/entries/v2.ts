@@ -18,6 +18,7 @@ import {
   type EntryContext,
 } from './common.ts';
 import { intotoSubjectKeys } from './intoto-keys.ts';
+import { PUBLIC_KEY_DETAILS_BY_NUMBER } from '@waxseal/bundle';
 
 interface Details {
   kind: KeyKind;
@@ -40,16 +41,7 @@ export const V2_ALLOWED_KEY_DETAILS: Record<string, Details> = {
 // DSSE signatures over PAE are pure Ed25519 signatures.
 const DSSE_EXTRA: Record<string, Details> = { PKIX_ED25519: { kind: 'ed25519', hash: undefined } };
 
-const ENUM_NUMBERS: Record<number, string> = {
-  5: 'PKIX_ECDSA_P256_SHA_256',
-  7: 'PKIX_ED25519',
-  8: 'PKIX_ED25519_PH',
-  9: 'PKIX_RSA_PKCS1V15_2048_SHA256',
-  10: 'PKIX_RSA_PKCS1V15_3072_SHA256',
-  11: 'PKIX_RSA_PKCS1V15_4096_SHA256',
-  12: 'PKIX_ECDSA_P384_SHA_384',
-  13: 'PKIX_ECDSA_P521_SHA_512',
-};
+// protobuf-specs PublicKeyDetails numbers (JSON clients may send the number): bundle's table.
 
 interface ParsedVerifier {
   material: X509Material;
@@ -76,7 +68,7 @@ function parseVerifier(v: unknown, what: string, ctx: EntryContext, allowed: Rec
   const raw = protoBytes(holder.rawBytes, `${what}.${which}.rawBytes`);
   if (raw.length === 0) invalid(`${what}.${which}.rawBytes is empty`);
   let name = f.keyDetails;
-  if (typeof name === 'number' && Number.isInteger(name)) name = ENUM_NUMBERS[name] ?? `enum ${name}`;
+  if (typeof name === 'number' && Number.isInteger(name)) name = PUBLIC_KEY_DETAILS_BY_NUMBER[name] ?? `enum ${name}`;
   if (typeof name !== 'string') invalid(`${what}.keyDetails is missing`);
   const details = allowed[name];
   if (!details) invalid(`${what}.keyDetails ${JSON.stringify(name.slice(0, 64))} is not an allowed signing algorithm`, 'log.key-details');

@@ -87,40 +87,50 @@ test('property: readPackets refuses with a WaxsealError or re-encodes to a fixed
   );
 });
 
+/**
+ * A property of a parser of keys or signatures: it refuses `content` with a WaxsealError, or its
+ * canonical form parses again to the same canonical form (and `same` holds), deterministically.
+ */
+function canonicalFixedPoint<T extends { canonical: string }>(
+  parse: (content: Uint8Array) => T,
+  same: (again: T, first: T) => void,
+): (content: Uint8Array) => void {
+  return (content) => {
+    const first = parseOrRefuse(() => parse(content), toHex(content.subarray(0, 48)));
+    if (!first) return;
+    const again = parse(utf8(first.canonical));
+    assert.equal(again.canonical, first.canonical);
+    same(again, first);
+    assert.deepEqual(parse(content).canonical, first.canonical); // deterministic
+  };
+}
+
+/** Runs `check` on hostile binary input near `binary` and on hostile text near the armored form. */
+function onBinaryAndArmored(check: (content: Uint8Array) => void, binary: Uint8Array[], maxLength: number, armored: string): void {
+  fc.assert(fc.property(hostileBytes(binary, maxLength), check), { numRuns: 1500 });
+  fc.assert(
+    fc.property(hostileText([armored]), (text) => check(utf8(text))),
+    { numRuns: 1000 },
+  );
+}
+
 test('property: parseKeyRing refuses with a WaxsealError or its canonical form is a fixed point', () => {
-  const check = (content: Uint8Array) => {
-    const ring = parseOrRefuse(() => parseKeyRing(content), toHex(content.subarray(0, 48)));
-    if (!ring) return;
-    const again = parseKeyRing(utf8(ring.canonical));
-    assert.equal(again.canonical, ring.canonical);
+  const check = canonicalFixedPoint(parseKeyRing, (again, ring) => {
     assert.deepEqual(again.emails, ring.emails);
     assert.deepEqual(
       again.entities.map((e) => toHex(e.primary.fingerprint)),
       ring.entities.map((e) => toHex(e.primary.fingerprint)),
     );
-    assert.deepEqual(parseKeyRing(content).canonical, ring.canonical); // deterministic
-  };
-  fc.assert(fc.property(hostileBytes(keySeeds, 200), check), { numRuns: 1500 });
-  fc.assert(
-    fc.property(hostileText([armoredKey]), (text) => check(utf8(text))),
-    { numRuns: 1000 },
-  );
+  });
+  onBinaryAndArmored(check, keySeeds, 200, armoredKey);
 });
 
 test('property: parseDetachedSignature refuses with a WaxsealError or its canonical form is a fixed point', () => {
-  const check = (content: Uint8Array) => {
-    const s = parseOrRefuse(() => parseDetachedSignature(content), toHex(content.subarray(0, 48)));
-    if (!s) return;
-    const again = parseDetachedSignature(utf8(s.canonical));
-    assert.equal(again.canonical, s.canonical);
+  const check = canonicalFixedPoint(parseDetachedSignature, (again, s) => {
     assert.equal(toHex(again.sig.trailer), toHex(s.sig.trailer));
     assert.deepEqual(again.sig.values.map(toHex), s.sig.values.map(toHex));
-  };
-  fc.assert(fc.property(hostileBytes([detached, oldPacket(2, signature(0x01, data))], 160), check), { numRuns: 1500 });
-  fc.assert(
-    fc.property(hostileText([armoredSig]), (text) => check(utf8(text))),
-    { numRuns: 1000 },
-  );
+  });
+  onBinaryAndArmored(check, [detached, oldPacket(2, signature(0x01, data))], 160, armoredSig);
 });
 
 test('property: dearmor refuses with a WaxsealError or its blocks re-armor to a fixed point', () => {

@@ -463,6 +463,14 @@ const TAG = {
   userAttribute: 17,
 } as const;
 
+/** The packets that belong to the key a primary key packet opened, as errors name them. */
+const MEMBER_PACKETS: Record<number, string> = {
+  [TAG.userId]: 'user ID',
+  [TAG.userAttribute]: 'user ID',
+  [TAG.publicSubkey]: 'subkey',
+  [TAG.signature]: 'signature',
+};
+
 function parseEntities(packets: Packet[]): PgpEntity[] {
   const entities: PgpEntity[] = [];
   let cur: PgpEntity | undefined;
@@ -473,46 +481,36 @@ function parseEntities(packets: Packet[]): PgpEntity[] {
         cur = { primary: parsePublicKey(p.body), directSigs: [], userIds: [], subkeys: [], packets: [p] };
         entities.push(cur);
         target = undefined;
-        break;
+        continue;
       case TAG.secretKey:
       case TAG.secretSubkey:
         invalid('private key material must not be uploaded to a transparency log');
-      case TAG.userId:
-      case TAG.userAttribute: {
-        if (!cur) invalid('user ID before a primary key');
-        const u: UserId = { tag: p.tag, body: p.body, sigs: [] };
-        cur.userIds.push(u);
-        cur.packets.push(p);
-        target = u;
-        break;
-      }
-      case TAG.publicSubkey: {
-        if (!cur) invalid('subkey before a primary key');
-        const s: Subkey = { key: parsePublicKey(p.body), sigs: [] };
-        cur.subkeys.push(s);
-        cur.packets.push(p);
-        target = s;
-        break;
-      }
-      case TAG.signature: {
-        if (!cur) invalid('signature before a primary key');
-        let sig: PgpSignature;
-        try {
-          sig = parseSignature(p.body);
-        } catch {
-          continue; // unreadable third-party certifications are ignored, as GnuPG does
-        }
-        if (target) target.sigs.push(sig);
-        else cur.directSigs.push(sig);
-        cur.packets.push(p);
-        break;
-      }
       case TAG.trust:
       case TAG.marker:
-        break;
-      default:
-        invalid(`unexpected packet type ${p.tag} in a key`);
+        continue;
     }
+    const what = MEMBER_PACKETS[p.tag];
+    if (what === undefined) invalid(`unexpected packet type ${p.tag} in a key`);
+    if (!cur) invalid(`${what} before a primary key`);
+    if (p.tag === TAG.signature) {
+      let sig: PgpSignature;
+      try {
+        sig = parseSignature(p.body);
+      } catch {
+        continue; // unreadable third-party certifications are ignored, as GnuPG does
+      }
+      // A signature certifies the user ID or subkey before it, else the primary key itself.
+      (target?.sigs ?? cur.directSigs).push(sig);
+    } else if (p.tag === TAG.publicSubkey) {
+      const s: Subkey = { key: parsePublicKey(p.body), sigs: [] };
+      cur.subkeys.push(s);
+      target = s;
+    } else {
+      const u: UserId = { tag: p.tag, body: p.body, sigs: [] };
+      cur.userIds.push(u);
+      target = u;
+    }
+    cur.packets.push(p);
   }
   return entities;
 }

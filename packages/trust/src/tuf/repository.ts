@@ -261,9 +261,19 @@ export class TufRepository {
   }
 
   async #writeRoot(root: Metadata<Root>): Promise<void> {
-    const bytes = encodeMetadata(root);
-    await writeAtomic(join(this.directory, `${root.signed.version}.root.json`), bytes);
-    await writeAtomic(join(this.directory, 'root.json'), bytes);
+    await this.#writeVersioned('root', root.signed.version, root);
+  }
+
+  /** Writes a role's metadata as <version>.<role>.json (consistent snapshots) and <role>.json; returns its bytes. */
+  async #writeVersioned(
+    role: 'root' | 'targets' | 'snapshot',
+    version: number,
+    md: Metadata<Root | Targets | Snapshot>,
+  ): Promise<Uint8Array> {
+    const bytes = encodeMetadata(md);
+    await writeAtomic(join(this.directory, `${version}.${role}.json`), bytes);
+    await writeAtomic(join(this.directory, `${role}.json`), bytes);
+    return bytes;
   }
 
   async #writeTargetFile(name: string, bytes: Uint8Array, custom?: Record<string, unknown>): Promise<TargetFile> {
@@ -306,40 +316,29 @@ export class TufRepository {
     return md;
   }
 
+  /** The fields every new version of an online role starts with. */
+  #header(role: OnlineRole, version: number): { specVersion: string; version: number; expires: string } {
+    return { specVersion: TUF_SPEC_VERSION, version, expires: this.#expiry(role) };
+  }
+
   async #publishTargets(state: Partial<Loaded>, targets: Record<string, TargetFile>, version: number): Promise<void> {
-    const md = await this.#sign(
-      state.root!,
-      'targets',
-      new Targets({ specVersion: TUF_SPEC_VERSION, version, expires: this.#expiry('targets'), targets }),
-    );
-    const bytes = encodeMetadata(md);
-    await writeAtomic(join(this.directory, `${version}.targets.json`), bytes);
-    await writeAtomic(join(this.directory, 'targets.json'), bytes);
+    const md = await this.#sign(state.root!, 'targets', new Targets({ ...this.#header('targets', version), targets }));
+    const bytes = await this.#writeVersioned('targets', version, md);
     state.targets = md;
     state.targetsBytes = bytes;
   }
 
   async #publishSnapshot(state: Partial<Loaded>, version: number): Promise<void> {
     const meta = { 'targets.json': metaFile(state.targets!.signed.version, state.targetsBytes!) };
-    const md = await this.#sign(
-      state.root!,
-      'snapshot',
-      new Snapshot({ specVersion: TUF_SPEC_VERSION, version, expires: this.#expiry('snapshot'), meta }),
-    );
-    const bytes = encodeMetadata(md);
-    await writeAtomic(join(this.directory, `${version}.snapshot.json`), bytes);
-    await writeAtomic(join(this.directory, 'snapshot.json'), bytes);
+    const md = await this.#sign(state.root!, 'snapshot', new Snapshot({ ...this.#header('snapshot', version), meta }));
+    const bytes = await this.#writeVersioned('snapshot', version, md);
     state.snapshot = md;
     state.snapshotBytes = bytes;
   }
 
   async #publishTimestamp(state: Partial<Loaded>, version: number): Promise<void> {
     const snapshotMeta = metaFile(state.snapshot!.signed.version, state.snapshotBytes!);
-    const md = await this.#sign(
-      state.root!,
-      'timestamp',
-      new Timestamp({ specVersion: TUF_SPEC_VERSION, version, expires: this.#expiry('timestamp'), snapshotMeta }),
-    );
+    const md = await this.#sign(state.root!, 'timestamp', new Timestamp({ ...this.#header('timestamp', version), snapshotMeta }));
     // timestamp.json is the entry point: writing it last makes the whole update visible at once.
     await writeAtomic(join(this.directory, 'timestamp.json'), encodeMetadata(md));
     state.timestamp = md;
