@@ -4,10 +4,10 @@
 //     [--tree-id N] [--batch-size N] [--batch-delay-ms N] [--checkpoint-interval-ms N]
 //     [--verify-workers N] [--http-workers N] [--trusted-ca FILE]...
 // Prints "LISTENING <url>" once it serves; SIGTERM closes it cleanly.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { generateSigner, signerFromPem, type GeneratedKeyKind } from '@waxseal/keys';
+import { generateSigner, signerFromPem, writeSecretFile, type GeneratedKeyKind } from '@waxseal/keys';
 import { startLogServer } from './service.ts';
 
 export async function runLogServerMain(argv: string[]): Promise<void> {
@@ -37,7 +37,8 @@ export async function runLogServerMain(argv: string[]): Promise<void> {
   if (existsSync(keyFile)) signer = signerFromPem(readFileSync(keyFile, 'utf8'), `file://${keyFile}`);
   else {
     const gen = generateSigner(values['key-kind'] as GeneratedKeyKind, `file://${keyFile}`);
-    writeFileSync(keyFile, gen.exportPkcs8Pem(), { mode: 0o600 });
+    // Exclusive create, 0600, never through a symlink (a dangling link at the path is refused).
+    writeSecretFile(keyFile, gen.exportPkcs8Pem());
     signer = gen;
   }
   const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
