@@ -4,6 +4,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { WaxsealError } from '@waxseal/core';
 import { configDir } from '@waxseal/sign';
+import { explicitTrustedRootPath } from './trusted-root-source.ts';
 import {
   CLIENT_TRUST_CONFIG_MEDIA_TYPE_V01,
   DEFAULT_SUPPORTED_API_VERSIONS,
@@ -35,7 +36,7 @@ export function trustDir(env: NodeJS.ProcessEnv = process.env): string {
 
 /** Path of the trusted root to use: --trusted-root, WAXSEAL_TRUSTED_ROOT / SIGSTORE_TRUSTED_ROOT, or the installed one. */
 export function trustedRootPath(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  const p = flag ?? env.WAXSEAL_TRUSTED_ROOT ?? env.SIGSTORE_TRUSTED_ROOT;
+  const p = explicitTrustedRootPath(flag, env);
   if (p) return p;
   const installed = join(trustDir(env), 'trusted_root.json');
   if (existsSync(installed)) return installed;

@@ -4,6 +4,7 @@ import { WaxsealError, fromHex } from '@waxseal/core';
 import { parseBundleJson, parseTrustedRootJson, parseClientTrustConfigJson, type TrustedRoot } from '@waxseal/bundle';
 import { Verifier, type VerificationPolicy, type VerificationResult, type Artifact, type CertificateIdentity } from '@waxseal/verify';
 import { parse, helpText, UsageError, type Ui } from '../ui.ts';
+import { explicitTrustedRootPath } from '../trusted-root-source.ts';
 // Verifying loads only the verifier's packages: @waxseal/sign (the signing client, for hashing
 // files over 64 MiB) and ../config.ts (which brings it, for the installed trusted root) are
 // imported when a run needs them.
@@ -211,12 +212,8 @@ async function run(argv: string[], ui: Ui, attestation: boolean): Promise<number
   const v = values as Values & { type?: string };
   if (!v.bundle) throw new UsageError('--bundle <file> is required');
   const policy = policyFrom(v, attestation ? v.type : undefined);
-  // trustedRootPath's order; its first sources need no module, the installed root needs config.ts.
-  const rootPath =
-    v['trusted-root'] ??
-    process.env.WAXSEAL_TRUSTED_ROOT ??
-    process.env.SIGSTORE_TRUSTED_ROOT ??
-    (await import('../config.ts')).trustedRootPath(undefined);
+  // Only the installed root (no flag, no variable) needs config.ts and what it loads.
+  const rootPath = explicitTrustedRootPath(v['trusted-root']) ?? (await import('../config.ts')).trustedRootPath(undefined);
   const root = loadTrustedRoot(rootPath);
   const bundle = parseBundleJson(readText(v.bundle, 'bundle'));
   const { artifact, label } = await artifactFor(positionals[0]!);
