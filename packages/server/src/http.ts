@@ -183,18 +183,51 @@ export class Router {
  * dropped before the refusal is answered, because node:http closes a connection answered early
  * and most clients then report the broken pipe instead of the answer.
  */
+/**
+ * Requests whose body was refused part-way. Their connection is closed after the answer instead of
+ * draining the rest: reading megabytes only to discard them costs memory (each chunk is a Buffer
+ * that V8 frees only at its next GC) and lets an attacker keep the server busy.
+ */
+const abandonedBodies = new WeakSet<IncomingMessage>();
+
+function abandon(req: IncomingMessage): void {
+  abandonedBodies.add(req);
+  req.removeAllListeners('data');
+  req.pause();
+}
+
+/** How long a connection whose body was refused stays half-open for its client to read the answer. */
+const LINGER_MS = 2000;
+
+/**
+ * The unread rest of a refused body stays in the kernel, and the connection must close. Closing at
+ * once would make the kernel answer the client's next write with a reset, and most clients
+ * (Node's among them) then drop the answer they already received. So: send the answer, half-close
+ * (FIN), read nothing more, and let the client close first, or close it after LINGER_MS.
+ */
+function lingerAfterAnswer(res: ServerResponse): void {
+  const socket = res.socket;
+  if (!socket) return;
+  // node:http calls destroySoon() once a `connection: close` answer is written.
+  socket.destroySoon = function halfCloseThenDestroy(this: typeof socket) {
+    this.end();
+    const timer = setTimeout(() => this.destroy(), LINGER_MS);
+    timer.unref();
+    this.once('close', () => clearTimeout(timer));
+  };
+}
+
 function readBody(req: IncomingMessage, maxBytes: number, onChunk?: (c: Buffer) => void): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > maxBytes) {
+      abandon(req);
       reject(new WaxsealError('ERR_BODY_TOO_LARGE', `request body exceeds ${maxBytes} bytes`));
-      req.resume();
       return;
     }
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
-    let refused: unknown;
     const finish = (e: unknown) => {
       done = true;
       chunks.length = 0;
@@ -204,17 +237,16 @@ function readBody(req: IncomingMessage, maxBytes: number, onChunk?: (c: Buffer) 
       if (done) return;
       size += c.length;
       if (size > maxBytes) {
-        finish(refused ?? new WaxsealError('ERR_BODY_TOO_LARGE', `request body exceeds ${maxBytes} bytes`));
-        req.resume();
+        abandon(req);
+        finish(new WaxsealError('ERR_BODY_TOO_LARGE', `request body exceeds ${maxBytes} bytes`));
         return;
       }
-      if (refused !== undefined) return;
       if (onChunk) {
         try {
           onChunk(c);
         } catch (e) {
-          refused = e;
-          chunks.length = 0;
+          abandon(req);
+          finish(e);
           return;
         }
       }
@@ -222,18 +254,15 @@ function readBody(req: IncomingMessage, maxBytes: number, onChunk?: (c: Buffer) 
     });
     req.on('end', () => {
       if (done) return;
-      if (refused !== undefined) finish(refused);
-      else {
-        done = true;
-        resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
-      }
+      done = true;
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
     });
     req.on('error', (e) => {
-      if (!done) finish(refused ?? new WaxsealError('ERR_INVALID_INPUT', 'request body could not be read', { cause: e }));
+      if (!done) finish(new WaxsealError('ERR_INVALID_INPUT', 'request body could not be read', { cause: e }));
     });
     // A client that goes away mid-body: settle rather than hold the handler forever.
     req.on('close', () => {
-      if (!done) finish(refused ?? new WaxsealError('ERR_INVALID_INPUT', 'request body was cut short'));
+      if (!done) finish(new WaxsealError('ERR_INVALID_INPUT', 'request body was cut short'));
     });
   });
 }
@@ -272,6 +301,10 @@ function send(res: ServerResponse, r: Response, head: boolean): void {
         : Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength);
   const headers: Record<string, string | number> = { ...r.headers };
   if (body) headers['content-length'] = body.length;
+  if (res.req && abandonedBodies.has(res.req)) {
+    headers.connection = 'close';
+    lingerAfterAnswer(res);
+  }
   res.writeHead(r.status, headers);
   res.end(head ? undefined : body);
 }

@@ -2,9 +2,9 @@
 // stalled every endpoint for half a minute. Here the same attack hits a real server (its own
 // process, so its memory is measured apart from this client's): every answer must be a 4xx with
 // a JSON body, the resident set (after a GC) must not grow by more than 64 MiB, and the health
-// route must keep answering meanwhile. The peak is bounded too, more loosely: the refused bodies
-// are still read (and dropped) so that clients get the answer, and that garbage is collected
-// when V8 sees fit; before the fix the peak was gigabytes.
+// route must keep answering meanwhile. The peak is bounded by the same 64 MiB: a refused body is
+// not read any further (the server answers and closes the connection), so no garbage piles up
+// waiting for V8's next GC; before the fix the peak was gigabytes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -28,10 +28,11 @@ function send(method: string, url: string, body?: Uint8Array): Promise<Answer> {
       res.on('end', () =>
         resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type']), body: Buffer.concat(chunks).toString() }),
       );
-      res.on('error', reject);
     });
-    // The server may answer before the whole body is sent; what matters is the answer.
-    req.on('error', (e) => (req.writableFinished ? undefined : reject(e)));
+    // The server answers a refused body before it is all sent and then closes the connection, so
+    // the rest of the upload fails (EPIPE): what matters is that the whole answer arrived, which
+    // Node's client reports just before or just after that error (a later reject is a no-op).
+    req.on('error', (e) => setTimeout(() => reject(e), 200));
     req.end(body);
   });
 }
@@ -88,7 +89,7 @@ test('32 concurrent 4 MB over-deep JSON bodies: 4xx with JSON, bounded memory, h
     const growth = after.rss - before.rss;
     const peakGrowth = after.maxRss - before.rss;
     assert.ok(growth < 64 * MiB, `resident set grew by ${(growth / MiB).toFixed(1)} MiB`);
-    assert.ok(peakGrowth < 128 * MiB, `resident set peaked ${(peakGrowth / MiB).toFixed(1)} MiB above the baseline`);
+    assert.ok(peakGrowth < 64 * MiB, `resident set peaked ${(peakGrowth / MiB).toFixed(1)} MiB above the baseline`);
     // Still serving normally afterwards.
     assert.equal((await send('POST', `${url}/api/v2/signingCert`, new TextEncoder().encode('[[[]]]'))).status, 200);
   } finally {
