@@ -1,10 +1,15 @@
 // `rekord` entries signed by the real tools: minisign, GnuPG (Ed25519 and RSA, armored and
 // binary, primary key and signing subkey) and ssh-keygen -Y sign. Wrong keys and tampered data
 // are refused with 400 and nothing is appended.
+// The tools run asynchronously: the log under test serves from this process, and a synchronous
+// child (an RSA key generation takes seconds on a loaded machine) froze its event loop long
+// enough for its keep-alive timer and the client's to expire together, so that a request went
+// out on a connection being closed (the ECONNRESET this test used to fail with now and then).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { respondsWithStatus } from '@waxseal/testkit';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,16 +63,18 @@ async function expectRefused(body: unknown, what: string, why: RegExp): Promise<
   assert.equal(await treeSize(), n, `${what}: nothing appended`);
 }
 
+const run = promisify(execFile);
+
 const doesNotVerify = /signature does not verify over the artifact with the given key/;
 
 test('minisign (prehashed ED signatures and legacy Ed)', { skip: !have('minisign') && 'minisign not installed' }, async () => {
   const dir = join(work, 'minisign');
   mkdirSync(dir);
-  const run = (...args: string[]) => execFileSync('minisign', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-  run('-G', '-W', '-p', 'k.pub', '-s', 'k.key');
-  run('-S', '-s', 'k.key', '-m', artifact, '-x', 'a.minisig');
-  run('-S', '-l', '-s', 'k.key', '-m', artifact, '-x', 'legacy.minisig');
-  run('-G', '-W', '-p', 'other.pub', '-s', 'other.key');
+  const minisign = (...args: string[]) => run('minisign', args, { cwd: dir });
+  await minisign('-G', '-W', '-p', 'k.pub', '-s', 'k.key');
+  await minisign('-S', '-s', 'k.key', '-m', artifact, '-x', 'a.minisig');
+  await minisign('-S', '-l', '-s', 'k.key', '-m', artifact, '-x', 'legacy.minisig');
+  await minisign('-G', '-W', '-p', 'other.pub', '-s', 'other.key');
   const pub = readFileSync(join(dir, 'k.pub'));
   const body = await expectAccepted(rekord('minisign', readFileSync(join(dir, 'a.minisig')), pub));
   assert.match(Buffer.from(body.spec.signature.content, 'base64').toString(), /^untrusted comment:\n/);
@@ -92,52 +99,58 @@ test('GnuPG detached signatures: Ed25519 and RSA keys, armored and binary, signi
 }, async () => {
   const home = join(work, 'gnupg');
   mkdirSync(home, { mode: 0o700 });
-  const gpg = (...args: string[]) =>
-    execFileSync('gpg', ['--homedir', home, '--batch', '--passphrase', '', '--pinentry-mode', 'loopback', ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-  gpg('--quick-gen-key', 'Ed Signer <ed@example.com>', 'ed25519', 'sign', 'never');
-  gpg('--quick-gen-key', 'Rsa Signer <rsa@example.com>', 'rsa2048', 'sign', 'never');
-  gpg('--quick-gen-key', 'Default Signer <default@example.com>', 'default', 'default', 'never');
-  const fpr = (uid: string) => /^fpr:+([0-9A-F]{40}):/m.exec(gpg('--with-colons', '--list-keys', uid).toString())![1]!;
-  gpg('--quick-add-key', fpr('default@example.com'), 'ed25519', 'sign', 'never');
+  const gpg = async (...args: string[]): Promise<Buffer> =>
+    (
+      await run('gpg', ['--homedir', home, '--batch', '--passphrase', '', '--pinentry-mode', 'loopback', ...args], {
+        encoding: 'buffer',
+      })
+    ).stdout;
+  await gpg('--quick-gen-key', 'Ed Signer <ed@example.com>', 'ed25519', 'sign', 'never');
+  await gpg('--quick-gen-key', 'Rsa Signer <rsa@example.com>', 'rsa2048', 'sign', 'never');
+  await gpg('--quick-gen-key', 'Default Signer <default@example.com>', 'default', 'default', 'never');
+  const fpr = async (uid: string) => /^fpr:+([0-9A-F]{40}):/m.exec((await gpg('--with-colons', '--list-keys', uid)).toString())![1]!;
+  await gpg('--quick-add-key', await fpr('default@example.com'), 'ed25519', 'sign', 'never');
   const subkey = /^sub:[^:]*:[^:]*:22:([0-9A-F]{16}):(?:[^:]*:){6}s:/m.exec(
-    gpg('--with-colons', '--list-keys', 'default@example.com').toString(),
+    (await gpg('--with-colons', '--list-keys', 'default@example.com')).toString(),
   )?.[1];
   assert.ok(subkey, 'signing subkey created');
   const artifact2 = join(work, 'artifact2.txt');
   writeFileSync(artifact2, 'second artifact\n');
-  const sig = (uid: string, armor: boolean, file = artifact) => {
+  const sig = async (uid: string, armor: boolean, file = artifact) => {
     const out = join(work, `${uid}-${armor}.sig`);
-    gpg('--yes', '--local-user', uid, ...(armor ? ['--armor'] : []), '--output', out, '--detach-sign', file);
+    await gpg('--yes', '--local-user', uid, ...(armor ? ['--armor'] : []), '--output', out, '--detach-sign', file);
     return readFileSync(out);
   };
   const key = (uid: string, armor: boolean) => gpg('--export', ...(armor ? ['--armor'] : []), uid);
-  const edArmored = sig('ed@example.com', true);
-  const body = await expectAccepted(rekord('pgp', edArmored, key('ed@example.com', true)));
+  const edArmored = await sig('ed@example.com', true);
+  const body = await expectAccepted(rekord('pgp', edArmored, await key('ed@example.com', true)));
   assert.match(Buffer.from(body.spec.signature.publicKey.content, 'base64').toString(), /^-----BEGIN PGP PUBLIC KEY BLOCK-----/);
   // Ed25519 signatures are deterministic: a different artifact for the binary variant.
-  await expectAccepted(rekord('pgp', sig('ed@example.com', false, artifact2), key('ed@example.com', false), readFileSync(artifact2)));
-  await expectAccepted(rekord('pgp', sig('rsa@example.com', false), key('rsa@example.com', true)));
-  await expectAccepted(rekord('pgp', sig('rsa@example.com', true, artifact2), key('rsa@example.com', false), readFileSync(artifact2)));
-  await expectAccepted(rekord('pgp', sig(`${subkey}!`, true), key('default@example.com', true)));
+  await expectAccepted(
+    rekord('pgp', await sig('ed@example.com', false, artifact2), await key('ed@example.com', false), readFileSync(artifact2)),
+  );
+  await expectAccepted(rekord('pgp', await sig('rsa@example.com', false), await key('rsa@example.com', true)));
+  await expectAccepted(
+    rekord('pgp', await sig('rsa@example.com', true, artifact2), await key('rsa@example.com', false), readFileSync(artifact2)),
+  );
+  await expectAccepted(rekord('pgp', await sig(`${subkey}!`, true), await key('default@example.com', true)));
   // The same signature armored or binary canonicalizes identically: a duplicate.
   await respondsWithStatus(
-    post(`${log.url}/api/v1/log/entries`, rekord('pgp', edArmored, key('ed@example.com', false))),
+    post(`${log.url}/api/v1/log/entries`, rekord('pgp', edArmored, await key('ed@example.com', false))),
     409,
     409,
     /equivalent entry already exists/,
   );
   const byEmail = await post(`${log.url}/api/v1/index/retrieve`, { email: 'ED@example.com' });
   assert.equal(byEmail.json.length, 2);
-  await expectRefused(rekord('pgp', edArmored, key('rsa@example.com', true)), 'wrong key', doesNotVerify);
-  await expectRefused(rekord('pgp', edArmored, key('ed@example.com', true), Buffer.from('tampered')), 'tampered data', doesNotVerify);
+  await expectRefused(rekord('pgp', edArmored, await key('rsa@example.com', true)), 'wrong key', doesNotVerify);
+  await expectRefused(rekord('pgp', edArmored, await key('ed@example.com', true), Buffer.from('tampered')), 'tampered data', doesNotVerify);
   await expectRefused(
-    rekord('pgp', Buffer.from('-----BEGIN PGP SIGNATURE-----\n\nAAAA\n-----END PGP SIGNATURE-----\n'), key('ed@example.com', true)),
+    rekord('pgp', Buffer.from('-----BEGIN PGP SIGNATURE-----\n\nAAAA\n-----END PGP SIGNATURE-----\n'), await key('ed@example.com', true)),
     'garbage signature',
     /pgp: malformed packet header/,
   );
-  const secret = gpg('--export-secret-keys', '--armor', 'ed@example.com');
+  const secret = await gpg('--export-secret-keys', '--armor', 'ed@example.com');
   await expectRefused(rekord('pgp', edArmored, secret), 'secret key upload', /pgp: expected a PUBLIC KEY BLOCK/);
 });
 
@@ -146,23 +159,23 @@ test('ssh-keygen -Y sign (ed25519, ecdsa, rsa) with namespace "file"', {
 }, async () => {
   const dir = join(work, 'ssh');
   mkdirSync(dir);
-  const keygen = (...args: string[]) => execFileSync('ssh-keygen', args, { cwd: dir, stdio: ['ignore', 'ignore', 'ignore'] });
+  const keygen = (...args: string[]) => run('ssh-keygen', args, { cwd: dir });
   for (const [t, extra] of [
     ['ed25519', []],
     ['ecdsa', ['-b', '256']],
     ['rsa', ['-b', '2048']],
   ] as const) {
-    keygen('-q', '-t', t, ...extra, '-N', '', '-C', `${t}@example.com`, '-f', `id_${t}`);
+    await keygen('-q', '-t', t, ...extra, '-N', '', '-C', `${t}@example.com`, '-f', `id_${t}`);
     const file = join(dir, `data-${t}`);
     writeFileSync(file, data);
-    keygen('-Y', 'sign', '-n', 'file', '-f', `id_${t}`, file);
+    await keygen('-Y', 'sign', '-n', 'file', '-f', `id_${t}`, file);
     const body = await expectAccepted(rekord('ssh', readFileSync(`${file}.sig`), readFileSync(join(dir, `id_${t}.pub`))));
     assert.match(Buffer.from(body.spec.signature.publicKey.content, 'base64').toString(), /^(ssh-|ecdsa-)\S+ \S+\n$/);
   }
-  keygen('-q', '-t', 'ed25519', '-N', '', '-f', 'other');
+  await keygen('-q', '-t', 'ed25519', '-N', '', '-f', 'other');
   const file = join(dir, 'data-ns');
   writeFileSync(file, data);
-  keygen('-Y', 'sign', '-n', 'git', '-f', 'id_ed25519', file);
+  await keygen('-Y', 'sign', '-n', 'git', '-f', 'id_ed25519', file);
   await expectRefused(
     rekord('ssh', readFileSync(`${file}.sig`), readFileSync(join(dir, 'id_ed25519.pub'))),
     'namespace git',

@@ -1,8 +1,11 @@
 // Public surface of sign.
-export { hashFile } from './hash-file.ts';
-export { resolveIdentityToken } from './identity-token.ts';
+export { hashFile, hashFileAsync } from './hash-file.ts';
+export { resolveIdentityToken, KUBERNETES_TOKEN_PATH, type TokenSources, type RunCommand } from './identity-token.ts';
 export { attestFile, signFile, type BundleJson, type SigningServices } from './sign.ts';
 export { makeTlogUploader } from './tlog-client.ts';
+export { EphemeralKey } from './ephemeral-key.ts';
+export { requestSigningCertificate } from './ca-client.ts';
+export { requestTimestamp } from './tsa-client.ts';
 export { configDir, writeCachedToken } from './token-cache.ts';
 export {
   signDigest,

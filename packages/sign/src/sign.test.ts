@@ -189,6 +189,24 @@ test('refusals of the real peers surface with their codes', async () => {
   await rejectsWithCode(signDigest(new Uint8Array(20), o), 'ERR_INVALID_INPUT', /32 bytes/);
 });
 
+test('signFile hashes while the CA certifies: a refused identity or a missing file is reported as such', async () => {
+  const o = await options();
+  const file = join(dir, 'large.bin');
+  writeFileSync(file, new Uint8Array(5 << 20).fill(7));
+  // The CA's refusal, not the abort it causes in the hashing, is what the caller sees.
+  await rejectsWithCode(
+    signFile(file, { ...o, token: await stranger.mint({ sub: 'x', email: 'x@example.com', email_verified: true }) }),
+    'ERR_TOKEN_INVALID',
+    /the CA refused/,
+  );
+  // A missing file fails before anything is sent: the fetch is never called.
+  let calls = 0;
+  const counting: typeof fetch = (...a) => (calls++, fetch(...a));
+  await rejectsWithCode(signFile(join(dir, 'missing.bin'), { ...o, fetch: counting }), 'ERR_IO', /ENOENT/);
+  await rejectsWithCode(signFile(dir, { ...o, fetch: counting }), 'ERR_IO', /not a file/);
+  assert.equal(calls, 0);
+});
+
 test('makeTlogUploader: only Rekor API versions 1 and 2', () => {
   throwsWithCode(() => makeTlogUploader({ url: log.url, majorApiVersion: 3 }), 'ERR_CONFIG');
 });

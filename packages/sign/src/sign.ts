@@ -2,6 +2,7 @@
 // signature -> RFC 3161 timestamp over the signature (and an optional log entry) -> the typed
 // Bundle v0.3 of @waxseal/bundle (serializeBundleJson writes it).
 // The ephemeral private key exists only in memory for the duration of one call.
+import { statSync } from 'node:fs';
 import { basename } from 'node:path';
 import {
   WaxsealError,
@@ -25,7 +26,7 @@ import {
 import { EphemeralKey } from './ephemeral-key.ts';
 import { requestSigningCertificate } from './ca-client.ts';
 import { requestTimestamp } from './tsa-client.ts';
-import { hashFile, type HashProgress } from './hash-file.ts';
+import { hashFileAsync, type HashProgress } from './hash-file.ts';
 
 /** Where signing goes: a CA, a TSA and optionally a transparency log. */
 export interface SigningServices {
@@ -82,7 +83,10 @@ async function finish(o: SignOptions, leaf: Certificate, upload: TlogUploadInput
 export async function signDigest(digest: Uint8Array, o: SignOptions): Promise<Bundle> {
   if (digest.length !== 32) throw new WaxsealError('ERR_INVALID_INPUT', 'artifact digest must be 32 bytes (SHA-256)');
   const key = new EphemeralKey();
-  const leaf = await certify(o, key);
+  return signDigestWith(key, await certify(o, key), digest, o);
+}
+
+function signDigestWith(key: EphemeralKey, leaf: Certificate, digest: Uint8Array, o: SignOptions): Promise<Bundle> {
   const signature = key.signDigest(digest);
   return finish(
     o,
@@ -92,10 +96,50 @@ export async function signDigest(digest: Uint8Array, o: SignOptions): Promise<Bu
   );
 }
 
-/** Hashes and signs a file (one pass over the data, at disk speed). */
+/**
+ * Hashes a file while the CA issues the certificate: the certificate does not depend on the
+ * digest, so the round trip hides behind the hashing of a large file. Whichever fails first stops
+ * the other (a refused identity does not wait for a gigabyte to be read).
+ */
+async function hashWhileCertifying(
+  path: string,
+  o: SignOptions & { onProgress?: HashProgress },
+): Promise<{ key: EphemeralKey; leaf: Certificate; digest: Uint8Array }> {
+  // An unreadable path fails here, before the CA is asked for anything.
+  let isFile: boolean;
+  try {
+    isFile = statSync(path).isFile() || path.startsWith('/dev/');
+  } catch (e) {
+    throw new WaxsealError('ERR_IO', `cannot open ${path}: ${(e as NodeJS.ErrnoException).code ?? e}`, { cause: e });
+  }
+  if (!isFile) throw new WaxsealError('ERR_IO', `cannot sign ${path}: not a file`);
+  const key = new EphemeralKey();
+  const stop = new AbortController();
+  const hashing = hashFileAsync(path, 'sha256', o.onProgress, stop.signal);
+  const certifying = certify(o, key);
+  // Neither rejection may go unhandled while the other is awaited.
+  hashing.catch(() => stop.abort());
+  certifying.catch(() => stop.abort());
+  try {
+    const [{ digest }, leaf] = await Promise.all([hashing, certifying]);
+    return { key, leaf, digest };
+  } catch (e) {
+    stop.abort();
+    // Report the cause, not the abort it caused in the other task.
+    throw await firstRealError(hashing, certifying, e);
+  }
+}
+
+async function firstRealError(hashing: Promise<unknown>, certifying: Promise<unknown>, fallback: unknown): Promise<unknown> {
+  const [h, c] = await Promise.allSettled([hashing, certifying]);
+  for (const r of [h, c]) if (r.status === 'rejected' && !(r.reason instanceof Error && r.reason.name === 'AbortError')) return r.reason;
+  return fallback;
+}
+
+/** Hashes and signs a file (one pass over the data, at disk speed, overlapped with the CA request). */
 export async function signFile(path: string, o: SignOptions & { onProgress?: HashProgress }): Promise<Bundle> {
-  const { digest } = hashFile(path, 'sha256', o.onProgress);
-  return signDigest(digest, o);
+  const { key, leaf, digest } = await hashWhileCertifying(path, o);
+  return signDigestWith(key, leaf, digest, o);
 }
 
 /** An in-toto v1 statement about one artifact. */
@@ -105,9 +149,12 @@ export function statementFor(name: string, digest: Uint8Array, predicateType: st
 
 /** Signs an in-toto statement as a DSSE envelope. */
 export async function signStatement(statement: InTotoStatement, o: SignOptions): Promise<Bundle> {
-  const payload = utf8(JSON.stringify(statement));
   const key = new EphemeralKey();
-  const leaf = await certify(o, key);
+  return signStatementWith(key, await certify(o, key), statement, o);
+}
+
+function signStatementWith(key: EphemeralKey, leaf: Certificate, statement: InTotoStatement, o: SignOptions): Promise<Bundle> {
+  const payload = utf8(JSON.stringify(statement));
   const signature = key.signMessage(pae(INTOTO_PAYLOAD_TYPE, payload));
   const envelope: DsseEnvelope = { payload, payloadType: INTOTO_PAYLOAD_TYPE, signatures: [{ sig: signature, keyid: '' }] };
   return finish(o, leaf, { kind: 'dsse', envelope, signature }, { type: 'dsseEnvelope', envelope });
@@ -120,6 +167,6 @@ export async function attestFile(
   predicate: unknown,
   o: SignOptions & { onProgress?: HashProgress },
 ): Promise<Bundle> {
-  const { digest } = hashFile(path, 'sha256', o.onProgress);
-  return signStatement(statementFor(basename(path), digest, predicateType, predicate), o);
+  const { key, leaf, digest } = await hashWhileCertifying(path, o);
+  return signStatementWith(key, leaf, statementFor(basename(path), digest, predicateType, predicate), o);
 }
