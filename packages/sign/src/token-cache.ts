@@ -1,6 +1,6 @@
 // The token `waxseal login` obtained, cached for its lifetime in the user's config folder
 // (mode 0600). Only the ID token is kept; it expires in minutes.
-import { readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { homedir } from 'node:os';
 import { fromBase64Url } from '@waxseal/core';
@@ -21,10 +21,22 @@ function expiry(token: string): number {
   }
 }
 
+/**
+ * Replaces the cache with a new file: written under a fresh name (exclusive create, 0600 whatever
+ * the umask or the old file's mode) and renamed over the old one, so a token is never readable by
+ * others for a moment and a symlink planted at the cache's name is replaced, not followed.
+ */
 export function writeCachedToken(token: string, env: NodeJS.ProcessEnv = process.env): string {
   const f = file(env);
   mkdirSync(configDir(env), { recursive: true, mode: 0o700 });
-  writeFileSync(f, JSON.stringify({ idToken: token, expiresAt: expiry(token) }), { mode: 0o600 });
+  const temp = `${f}.${process.pid}.${Date.now()}.tmp`;
+  try {
+    writeFileSync(temp, JSON.stringify({ idToken: token, expiresAt: expiry(token) }), { mode: 0o600, flag: 'wx' });
+    renameSync(temp, f);
+  } catch (e) {
+    rmSync(temp, { force: true });
+    throw e;
+  }
   return f;
 }
 
