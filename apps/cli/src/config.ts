@@ -1,5 +1,5 @@
-// Where the CLI finds the instance: flags first, then environment (as `waxseal env` prints it),
-// then the trust material installed by `waxseal trust init`.
+// Where the CLI finds the instance: flags first, then environment (as `waxseal env` prints it, and
+// cosign's TUF_MIRROR / TUF_ROOT_JSON / TUF_ROOT), then the trust material installed by `waxseal trust init`.
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { WaxsealError } from '@waxseal/core';
@@ -10,6 +10,7 @@ import {
   DEFAULT_SUPPORTED_API_VERSIONS,
   parseClientTrustConfig,
   parseSigningConfig,
+  parseSigningConfigJson,
   selectService,
   selectServicesByConfig,
   type Service,
@@ -47,7 +48,7 @@ export function trustedRootPath(flag: string | undefined, env: NodeJS.ProcessEnv
 }
 
 function signingConfigPath(flag: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
-  const p = flag ?? env.WAXSEAL_SIGNING_CONFIG ?? env.SIGSTORE_SIGNING_CONFIG;
+  const p = explicitSigningConfigPath(flag, env);
   if (p) return p;
   const installed = join(trustDir(env), 'signing_config.json');
   return existsSync(installed) ? installed : undefined;
@@ -67,6 +68,60 @@ export function readSigningConfig(path: string): SigningConfig {
       throw new WaxsealError(e.code, `${path}: ${e.message}`, { cause: e, ...(e.detail ? { detail: e.detail } : {}) });
     throw e;
   }
+}
+
+/**
+ * Trust documents through TUF as cosign finds them: TUF_MIRROR names the repository, TUF_ROOT_JSON
+ * the root.json to trust first (else the root cached by an earlier run), TUF_ROOT the cache folder
+ * (default <config>/trust/tuf-cache, where `waxseal trust init` keeps it). Undefined without TUF_MIRROR.
+ */
+export async function trustFromTufEnv(
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ trustedRoot: Uint8Array; signingConfig?: Uint8Array } | undefined> {
+  const mirror = env.TUF_MIRROR;
+  if (!mirror) return undefined;
+  const cacheDir = env.TUF_ROOT || join(trustDir(env), 'tuf-cache');
+  let initialRoot: Uint8Array | undefined;
+  const rootFile = env.TUF_ROOT_JSON || cachedTufRoot(cacheDir, mirror);
+  if (rootFile) {
+    try {
+      initialRoot = readFileSync(rootFile);
+    } catch (e) {
+      throw new WaxsealError('ERR_IO', `cannot read TUF root ${rootFile}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+    }
+  }
+  if (!initialRoot)
+    throw new WaxsealError(
+      'ERR_CONFIG',
+      `TUF_MIRROR is set but no TUF root is known for it: set TUF_ROOT_JSON to the root.json to trust first`,
+    );
+  const { loadTrustFromTuf } = await import('@waxseal/trust');
+  return loadTrustFromTuf({ mirrorUrl: mirror, initialRoot, cacheDir });
+}
+
+/** The root.json the TUF client cached for `mirror` (its layout: one folder per mirror host and path). */
+function cachedTufRoot(cacheDir: string, mirror: string): string | undefined {
+  if (!URL.canParse(mirror)) return undefined;
+  const u = new URL(mirror);
+  const p = join(cacheDir, encodeURIComponent(u.host + u.pathname.replace(/\/+$/, '')), 'root.json');
+  return existsSync(p) ? p : undefined;
+}
+
+/** Whether a signing config was named (flag or variable), which then wins over TUF and the installed one. */
+export function explicitSigningConfigPath(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return flag || env.WAXSEAL_SIGNING_CONFIG || env.SIGSTORE_SIGNING_CONFIG || undefined;
+}
+
+/** The signing config from TUF (TUF_MIRROR) when none is named explicitly. */
+export async function signingConfigFromTuf(
+  flag: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<SigningConfig | undefined> {
+  if (explicitSigningConfigPath(flag, env)) return undefined;
+  const t = await trustFromTufEnv(env);
+  if (!t) return undefined;
+  if (!t.signingConfig) throw new WaxsealError('ERR_TUF', `the TUF repository ${env.TUF_MIRROR} publishes no signing config`);
+  return parseSigningConfigJson(t.signingConfig);
 }
 
 export interface ResolvedSigning {
@@ -89,12 +144,14 @@ export function resolveSigning(
     timestampServerUrl?: string | undefined;
     rekorUrl?: string | undefined;
     tlogUpload?: boolean | undefined;
+    /** A signing config already loaded (from TUF): used instead of a file. */
+    signingConfigDoc?: SigningConfig | undefined;
   },
   env: NodeJS.ProcessEnv = process.env,
   now: Date = new Date(),
 ): ResolvedSigning {
-  const path = signingConfigPath(flags.signingConfig, env);
-  const sc = path ? readSigningConfig(path) : undefined;
+  const path = flags.signingConfigDoc ? undefined : signingConfigPath(flags.signingConfig, env);
+  const sc = flags.signingConfigDoc ?? (path ? readSigningConfig(path) : undefined);
   const supported = DEFAULT_SUPPORTED_API_VERSIONS;
   const one = (list: Service[], config: SigningConfig['tsaConfig'], versions: readonly number[], what: string): Service | undefined =>
     list.length === 0 ? undefined : selectServicesByConfig(list, config, versions, now, undefined, what)[0];

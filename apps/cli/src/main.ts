@@ -1,7 +1,7 @@
 // waxseal: the command-line client and operator tool. Commands load lazily so that
 // `waxseal --version` and `--help` start fast.
 import { pathToFileURL } from 'node:url';
-import { makeUi, reportError, EXIT, UsageError, type Ui } from './ui.ts';
+import { makeUi, reportError, closestFlag, EXIT, UsageError, type Ui } from './ui.ts';
 
 type Command = { summary: string; run: (argv: string[], ui: Ui) => Promise<number> };
 
@@ -22,6 +22,34 @@ const commands: Record<string, Command> = {
     summary: 'verify an attestation bundle about a file',
     run: async (a, ui) => (await import('./commands/verify.ts')).verifyBlobAttestation(a, ui),
   },
+  'verify-commit': {
+    summary: "verify a commit's gitsign-format signature and signer",
+    run: async (a, ui) => (await import('./commands/git.ts')).verifyCommit(a, ui),
+  },
+  'verify-tag': {
+    summary: "verify a tag's gitsign-format signature and signer",
+    run: async (a, ui) => (await import('./commands/git.ts')).verifyTag(a, ui),
+  },
+  'verify-commits': {
+    summary: 'presubmit: every commit in a range signed as the source policy allows',
+    run: async (a, ui) => (await import('./commands/git.ts')).verifyCommits(a, ui),
+  },
+  sign: {
+    summary: 'sign a container image in its registry (keyless)',
+    run: async (a, ui) => (await import('./commands/image.ts')).sign(a, ui),
+  },
+  attest: {
+    summary: 'attest a container image (in-toto, DSSE) in its registry',
+    run: async (a, ui) => (await import('./commands/image.ts')).attest(a, ui),
+  },
+  verify: {
+    summary: "verify a container image's signatures from its registry",
+    run: async (a, ui) => (await import('./commands/image.ts')).verify(a, ui),
+  },
+  'verify-attestation': {
+    summary: "verify a container image's attestations",
+    run: async (a, ui) => (await import('./commands/image.ts')).verifyAttestation(a, ui),
+  },
   login: {
     summary: 'log in with your OIDC provider and cache the ID token',
     run: async (a, ui) => (await import('./commands/login.ts')).login(a, ui),
@@ -34,7 +62,10 @@ const commands: Record<string, Command> = {
     summary: 'run an instance from a configuration file (HSM/KMS keys, rules, audit, TUF)',
     run: async (a, ui) => (await import('./commands/serve.ts')).serve(a, ui),
   },
-  ca: { summary: 'CA set-up: `ca init`, `ca csr`, `ca import-chain`', run: async (a, ui) => (await import('./commands/ca.ts')).ca(a, ui) },
+  ca: {
+    summary: 'CA set-up and rotation: `ca init`, `ca csr`, `ca import-chain`, `ca rotate`',
+    run: async (a, ui) => (await import('./commands/ca.ts')).ca(a, ui),
+  },
   log: { summary: 'transparency log: `log fsck`, `log monitor`', run: async (a, ui) => (await import('./commands/log.ts')).log(a, ui) },
   audit: {
     summary: 'list, verify or export the audit log of key uses',
@@ -73,7 +104,7 @@ export async function main(argv: string[]): Promise<number> {
   const ui = makeUi({ json });
   const [name, ...rest] = argv;
   try {
-    if (!name || name === '--help' || name === '-h' || name === 'help') {
+    if (!name || name === '--help' || name === '-h' || (name === 'help' && !rest[0])) {
       process.stdout.write(mainHelp());
       return name ? EXIT.ok : EXIT.usage;
     }
@@ -81,8 +112,15 @@ export async function main(argv: string[]): Promise<number> {
       ui.result({ version: '0.1.0' }, 'waxseal 0.1.0');
       return EXIT.ok;
     }
-    const cmd = commands[name];
-    if (!cmd) throw new UsageError(`unknown command ${JSON.stringify(name)}`);
+    // `waxseal help <command>` is `waxseal <command> --help`.
+    if (name === 'help' && rest[0] && Object.hasOwn(commands, rest[0]))
+      return await commands[rest[0]]!.run([...rest.slice(1), '--help'], ui);
+    const cmd = Object.hasOwn(commands, name) ? commands[name] : undefined;
+    if (!cmd) {
+      const asked = name === 'help' ? rest[0]! : name;
+      const hint = closestFlag(asked, Object.keys(commands));
+      throw new UsageError(`unknown command ${JSON.stringify(asked)}${hint ? `; did you mean ${hint}?` : ''}`);
+    }
     return await cmd.run(rest, ui);
   } catch (e) {
     return reportError(e, ui);

@@ -5,9 +5,11 @@
 // explicit `devMode: true`, and refuses to start under NODE_ENV=production; no configuration
 // file can turn it on for a production instance.
 //
-// Identities: the login page (oidc-provider's dev interactions) takes any e-mail address as the
-// login; the account's ID token carries {sub, email, email_verified: true}. For scripts and tests,
-// a dev-only grant type mints an ID token in one POST /token (see DEV_TOKEN_GRANT).
+// Identities: the login page (ours, interactions.ts) takes any e-mail address as the login, and no
+// password; the account's ID token carries {sub, email, email_verified: true}. For scripts and
+// tests, a dev-only grant type mints an ID token in one POST /token (see DEV_TOKEN_GRANT).
+// Everything oidc-provider would otherwise warn about on start (its development adapter, pages
+// and keys) is configured with Waxseal's own: memory-adapter.ts, login-pages.ts, the key below.
 import { readFileSync, mkdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -16,6 +18,10 @@ import Provider from 'oidc-provider';
 import { WaxsealError, parseJsonBounded } from '@waxseal/core';
 import type { Router, Service } from '@waxseal/server';
 import { writeSecretFile } from '@waxseal/keys';
+import { interactionRoutes } from './interactions.ts';
+import { checkLoginEmail, deviceCodePage, deviceConfirmPage, messagePage } from './login-pages.ts';
+import { memoryAdapter } from './memory-adapter.ts';
+import { SafeHtml, pageHeaders } from './page.ts';
 
 /** The grant type `waxseal dev token` uses. Registered only on the dev IdP. */
 export const DEV_TOKEN_GRANT = 'urn:waxseal:params:oauth:grant-type:dev-token';
@@ -37,9 +43,9 @@ export interface DevIdpOptions {
    * puts it in the token, so CI identities (e.g. GitHub Actions claims) can be tried locally.
    */
   customClaims?: boolean;
+  /** Shown next to Waxseal's name on the login pages (default "dev instance at <host>"). */
+  instanceName?: string;
 }
-
-const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 interface IdpSecrets {
   jwk: jose.JWK;
@@ -85,50 +91,86 @@ export class DevIdentityProvider implements Service {
     }
     const secrets = await loadSecrets(opts.dataDir);
     const ttl = opts.idTokenTtlSeconds ?? 600;
-    // oidc-provider warns about its in-memory adapter and dev interactions; both are the point
-    // of dev mode, so those two warnings are dropped while it starts.
-    const warn = console.warn;
-    console.warn = (...a: unknown[]) => {
-      if (!String(a[0]).startsWith('oidc-provider WARNING')) warn(...a);
+    const prefix = new URL(opts.issuer).pathname.replace(/\/$/, '');
+    const instance = opts.instanceName ?? `dev instance at ${new URL(opts.issuer).host}`;
+    // A page for the user's browser, or JSON for a program (which sends no Accept: text/html).
+    // biome-ignore lint/suspicious/noExplicitAny: oidc-provider types its Koa contexts loosely
+    const page = (ctx: any, status: number, html: string, formAction: string[] = ["'self'"]) => {
+      ctx.status = status;
+      ctx.set(pageHeaders(formAction));
+      ctx.body = html;
     };
-    let provider: Provider;
-    try {
-      provider = new Provider(opts.issuer, {
-        clients: [
-          {
-            client_id: SIGSTORE_CLIENT_ID,
-            token_endpoint_auth_method: 'none',
-            application_type: 'native',
-            // Native clients may use any loopback port (RFC 8252 7.3).
-            redirect_uris: ['http://127.0.0.1/callback', 'http://localhost/callback'],
-            grant_types: ['authorization_code', 'urn:ietf:params:oauth:grant-type:device_code', DEV_TOKEN_GRANT],
-            response_types: ['code'],
-            id_token_signed_response_alg: 'ES256',
-          },
-        ],
-        jwks: { keys: [secrets.jwk as never] },
-        cookies: { keys: secrets.cookieKeys },
-        conformIdTokenClaims: false,
-        claims: { openid: ['sub'], email: ['email', 'email_verified'] },
-        scopes: ['openid', 'email'],
-        pkce: { required: () => true },
-        features: {
-          devInteractions: { enabled: true },
-          deviceFlow: { enabled: true },
-          revocation: { enabled: false },
+    const provider = new Provider(opts.issuer, {
+      clients: [
+        {
+          client_id: SIGSTORE_CLIENT_ID,
+          token_endpoint_auth_method: 'none',
+          application_type: 'native',
+          // Native clients may use any loopback port (RFC 8252 7.3).
+          redirect_uris: ['http://127.0.0.1/callback', 'http://localhost/callback'],
+          grant_types: ['authorization_code', 'urn:ietf:params:oauth:grant-type:device_code', DEV_TOKEN_GRANT],
+          response_types: ['code'],
+          id_token_signed_response_alg: 'ES256',
         },
-        findAccount: async (_ctx: unknown, id: string) => accountFor(id),
-        ttl: { IdToken: ttl, AccessToken: ttl, AuthorizationCode: 60, DeviceCode: 600, Interaction: 600, Session: 3600, Grant: 3600 },
-        enabledJWA: { idTokenSigningAlgValues: ['ES256'] },
-        // Dev only: the provider sits on loopback over plain HTTP.
-        renderError: async (ctx: { type: string; body: unknown }, out: Record<string, unknown>) => {
+      ],
+      jwks: { keys: [secrets.jwk as never] },
+      cookies: { keys: secrets.cookieKeys },
+      adapter: memoryAdapter(),
+      interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `${prefix}/interaction/${interaction.uid}` },
+      // The only client is a native CLI; no browser script needs tokens across origins.
+      clientBasedCORS: () => false,
+      conformIdTokenClaims: false,
+      claims: { openid: ['sub'], email: ['email', 'email_verified'] },
+      scopes: ['openid', 'email'],
+      pkce: { required: () => true },
+      features: {
+        devInteractions: { enabled: false },
+        deviceFlow: {
+          enabled: true,
+          // biome-ignore lint/suspicious/noExplicitAny: oidc-provider types its Koa contexts loosely
+          userCodeInputSource: (ctx: any, form: string, _out: unknown, err?: { name?: string; userCode?: unknown }) => {
+            const problem = !err
+              ? undefined
+              : err.userCode || err.name === 'NoCodeError'
+                ? 'That code is not right. Check the code in your terminal and try again.'
+                : err.name === 'AbortedError'
+                  ? 'The login was cancelled. Start it again from your terminal.'
+                  : 'Something went wrong with this code. Start the login again from your terminal.';
+            page(ctx, err ? 400 : 200, deviceCodePage({ instance, form: new SafeHtml(form), problem }));
+          },
+          // biome-ignore lint/suspicious/noExplicitAny: oidc-provider types its Koa contexts loosely
+          userCodeConfirmSource: (ctx: any, form: string, client: { clientId: string }, _info: unknown, userCode: string) =>
+            page(ctx, 200, deviceConfirmPage({ instance, form: new SafeHtml(form), client: client.clientId, userCode })),
+          // biome-ignore lint/suspicious/noExplicitAny: oidc-provider types its Koa contexts loosely
+          successSource: (ctx: any) =>
+            page(
+              ctx,
+              200,
+              messagePage({
+                instance,
+                title: 'Logged in',
+                message: 'Your terminal is logged in. You can close this tab and return to it.',
+              }),
+            ),
+        },
+        revocation: { enabled: false },
+        // Nothing signs out of the dev IdP; without this its stock logout pages would be served.
+        rpInitiatedLogout: { enabled: false },
+      },
+      findAccount: async (_ctx: unknown, id: string) => accountFor(id),
+      ttl: { IdToken: ttl, AccessToken: ttl, AuthorizationCode: 60, DeviceCode: 600, Interaction: 600, Session: 3600, Grant: 3600 },
+      enabledJWA: { idTokenSigningAlgValues: ['ES256'] },
+      // biome-ignore lint/suspicious/noExplicitAny: oidc-provider types its Koa contexts loosely
+      renderError: async (ctx: any, out: { error?: string; error_description?: string }) => {
+        if (!/\btext\/html\b/.test(String(ctx.get('accept')))) {
           ctx.type = 'json';
           ctx.body = out;
-        },
-      } as never);
-    } finally {
-      console.warn = warn;
-    }
+          return;
+        }
+        const message = `${out.error_description ?? out.error ?? 'The request could not be completed'}. Start the login again from your terminal.`;
+        page(ctx, Math.max(ctx.status, 400), messagePage({ instance, title: 'Login failed', message, bad: true }));
+      },
+    } as never);
     provider.proxy = false;
     // Unknown paths answer a JSON 404 like every other Waxseal endpoint (Koa's default is text).
     provider.use(async (ctx, next) => {
@@ -138,6 +180,7 @@ export class DevIdentityProvider implements Service {
         ctx.status = 404;
       }
     });
+    provider.use(interactionRoutes(provider, { prefix, instance }) as never);
 
     // The dev-token grant: POST /token grant_type=DEV_TOKEN_GRANT&email=<addr>&client_id=sigstore
     provider.registerGrantType(
@@ -160,9 +203,9 @@ export class DevIdentityProvider implements Service {
           }
           for (const reserved of ['iss', 'aud', 'exp', 'iat', 'nbf']) delete claims[reserved];
         } else {
-          const email = String(ctx.oidc.params.email ?? '');
-          if (!EMAIL_RE.test(email)) return refuse('email must be an e-mail address');
-          claims = await accountFor(email).claims();
+          const checked = checkLoginEmail(ctx.oidc.params.email);
+          if ('problem' in checked) return refuse(`email must be an e-mail address: ${checked.problem}`);
+          claims = await accountFor(checked.email).claims();
         }
         // Claims outside the standard scopes are masked by oidc-provider, so CI claims go in as extras.
         const token = new ctx.oidc.provider.IdToken(opts.customClaims ? { sub: claims.sub } : claims, { ctx });

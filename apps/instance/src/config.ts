@@ -1,10 +1,14 @@
 // The configuration file of a Waxseal instance (`waxseal serve --config waxseal.yaml`), validated
-// at start-up: every path must exist, every key is a URI, unknown keys are errors (a typo must
-// not silently drop a setting). docs/configuration.md is the reference; this type is its source.
+// at start-up: every key is a URI (relative file:// URIs and paths are relative to the file),
+// unknown keys are errors (a typo must not silently drop a setting), and every problem is one
+// ERR_CONFIG line naming the setting. Paths are checked when the instance starts (startInstance).
+// docs/configuration.md is the reference; this type is its source.
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
-import { WaxsealError } from '@waxseal/core';
+import { isScalar, parseDocument, type Document } from 'yaml';
+import { WaxsealError, isWaxsealError } from '@waxseal/core';
+import { resolveKeyUri } from '@waxseal/keys';
+import { checkTreeId } from '@waxseal/rekor';
 
 export interface RetiredChain {
   /** PEM chain of a previous CA/TSA key, still trusted for signatures made before `end`. */
@@ -39,7 +43,16 @@ export interface InstanceConfig {
     signingRules: string | undefined;
   };
   tsa: { key: string; chain: string; retired: RetiredChain[] };
-  log: { key: string; hostname: string; treeId: string | undefined; retired: RetiredKey[] } | undefined;
+  log:
+    | {
+        key: string;
+        /** Checkpoint origin (default: the url's host name, else the listener's host). */
+        hostname: string;
+        /** Rekor v1 tree ID to require; a new log records a random one, kept with its data. */
+        treeId: string | undefined;
+        retired: RetiredKey[];
+      }
+    | undefined;
   tuf: { keys: string } | undefined;
   audit: { db: string; anchor: string | undefined };
 }
@@ -49,6 +62,7 @@ const bad = (msg: string): never => {
 };
 
 function obj(v: unknown, where: string, allowed: string[]): Record<string, unknown> {
+  if (v === undefined || v === null) bad(`${where} is required`);
   if (typeof v !== 'object' || v === null || Array.isArray(v)) bad(`${where} must be a mapping`);
   for (const k of Object.keys(v as object))
     if (!allowed.includes(k)) bad(`${where}: unknown setting ${JSON.stringify(k)} (known: ${allowed.join(', ')})`);
@@ -74,33 +88,82 @@ function time(v: unknown, where: string): string {
   return new Date(s as string).toISOString();
 }
 
-/** Key URIs pass through; plain paths become file:// URIs relative to the config file. */
-function keyUri(v: string, base: string): string {
-  return /^[a-z][a-z0-9+.-]*:/i.test(v) ? v : `file://${resolve(base, v)}`;
+/** Other key URIs pass through; paths and relative file:// URIs are relative to the config file. */
+function keyUri(o: Record<string, unknown>, where: string, base: string): string {
+  const v = str(o, 'key', where);
+  try {
+    return resolveKeyUri(v, base);
+  } catch (e) {
+    if (isWaxsealError(e)) bad(`${where}.key: ${e.message}`);
+    throw e;
+  }
+}
+
+function list(v: unknown, where: string): unknown[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v)) bad(`${where} must be a list`);
+  return v as unknown[];
+}
+
+/**
+ * log.tree-id as the exact decimal text. YAML reads an unquoted integer as a double, which
+ * cannot hold every int64 (1234567890123456789 reads as 1234567890123456800): such a value is
+ * refused with the quoted form to write instead.
+ */
+function treeIdSetting(doc: Document): string | undefined {
+  const node = doc.getIn(['log', 'tree-id'], true);
+  if (node === undefined) return undefined;
+  const value = isScalar(node) ? node.value : undefined;
+  let text: string;
+  if (typeof value === 'string') text = value;
+  else if (typeof value === 'number' || typeof value === 'bigint') {
+    const source = isScalar(node) && typeof node.source === 'string' ? node.source : String(value);
+    if (typeof value === 'number' && !Number.isSafeInteger(value))
+      bad(`log.tree-id ${source} is too large for a YAML number and would lose digits: quote it (tree-id: "${source}")`);
+    text = String(value);
+  } else return bad('log.tree-id must be a positive decimal integer (quote it: tree-id: "1234567890123456789")');
+  try {
+    checkTreeId(text);
+  } catch (e) {
+    if (isWaxsealError(e)) bad(`log.tree-id: ${e.message}`);
+    throw e;
+  }
+  return text;
+}
+
+/** A host-like name: letters, digits, dots, hyphens (a checkpoint origin, a listener's host). */
+function hostName(o: Record<string, unknown>, k: string, where: string): string | undefined {
+  const v = optStr(o, k, where);
+  if (v !== undefined && !/^[A-Za-z0-9._:[\]-]{1,253}$/.test(v)) bad(`${where}.${k} ${JSON.stringify(v)} is not a host name`);
+  return v;
 }
 
 function retiredChains(v: unknown, where: string, base: string): RetiredChain[] {
-  if (v === undefined) return [];
-  if (!Array.isArray(v)) bad(`${where} must be a list`);
-  return (v as unknown[]).map((x, i) => {
+  return list(v, where).map((x, i) => {
     const o = obj(x, `${where}[${i}]`, ['chain', 'end']);
     return { chain: resolve(base, str(o, 'chain', `${where}[${i}]`)), end: time(o.end, `${where}[${i}].end`) };
   });
 }
 
 export function parseInstanceConfig(text: string, configPath: string): InstanceConfig {
+  let yamlDoc: Document;
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    yamlDoc = parseDocument(text, { uniqueKeys: true });
+    if (yamlDoc.errors.length > 0) throw yamlDoc.errors[0];
+    doc = yamlDoc.toJS({ maxAliasCount: 100 });
   } catch (e) {
     throw new WaxsealError('ERR_CONFIG', `${configPath} is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
   }
+  if (doc === null || doc === undefined) bad(`${configPath} is empty (see docs/configuration.md)`);
   const base = dirname(resolve(configPath));
   const top = obj(doc, 'config', ['listen', 'url', 'data', 'operator', 'ca', 'tsa', 'log', 'tuf', 'audit']);
   const listenRaw = top.listen === undefined ? {} : obj(top.listen, 'listen', ['host', 'port']);
-  const host = (listenRaw.host as string | undefined) ?? '127.0.0.1';
-  const port = listenRaw.port === undefined ? 8080 : Number(listenRaw.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) bad('listen.port must be a port number');
+  const host = hostName(listenRaw, 'host', 'listen') ?? '127.0.0.1';
+  const portRaw = listenRaw.port ?? 8080;
+  const port = typeof portRaw === 'string' && /^\d{1,5}$/.test(portRaw) ? Number(portRaw) : portRaw;
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535)
+    bad(`listen.port must be a port number (0-65535), got ${JSON.stringify(portRaw)}`);
   const data = resolve(base, optStr(top, 'data', 'config') ?? './waxseal-data');
   const ca = obj(top.ca, 'ca', ['key', 'chain', 'retired', 'issuers', 'github-actions', 'signing-rules']);
   const tsa = obj(top.tsa, 'tsa', ['key', 'chain', 'retired']);
@@ -108,40 +171,37 @@ export function parseInstanceConfig(text: string, configPath: string): InstanceC
   const tuf = top.tuf === undefined ? undefined : obj(top.tuf, 'tuf', ['keys']);
   const audit = top.audit === undefined ? {} : obj(top.audit, 'audit', ['db', 'anchor']);
   const url = optStr(top, 'url', 'config');
-  if (url !== undefined) {
-    try {
-      new URL(url);
-    } catch {
-      bad(`url ${JSON.stringify(url)} is not a URL`);
-    }
-  }
+  if (url !== undefined && !(URL.canParse(url) && /^https?:$/.test(new URL(url).protocol)))
+    bad(`url ${JSON.stringify(url)} is not an http(s) URL`);
+  const githubActions = ca['github-actions'] ?? true;
+  if (typeof githubActions !== 'boolean') bad('ca.github-actions must be true or false');
   const issuers = optStr(ca, 'issuers', 'ca');
   const rules = optStr(ca, 'signing-rules', 'ca');
   const anchor = optStr(audit, 'anchor', 'audit');
   return {
-    listen: { host, port },
+    listen: { host, port: port as number },
     url: url?.replace(/\/$/, ''),
     data,
     operator: optStr(top, 'operator', 'config') ?? (url ? new URL(url).hostname : host),
     ca: {
-      key: keyUri(str(ca, 'key', 'ca'), base),
+      key: keyUri(ca, 'ca', base),
       chain: resolve(base, str(ca, 'chain', 'ca')),
       retired: retiredChains(ca.retired, 'ca.retired', base),
       issuers: issuers ? resolve(base, issuers) : undefined,
-      githubActions: ca['github-actions'] === undefined ? true : ca['github-actions'] === true,
+      githubActions: githubActions as boolean,
       signingRules: rules ? resolve(base, rules) : undefined,
     },
     tsa: {
-      key: keyUri(str(tsa, 'key', 'tsa'), base),
+      key: keyUri(tsa, 'tsa', base),
       chain: resolve(base, str(tsa, 'chain', 'tsa')),
       retired: retiredChains(tsa.retired, 'tsa.retired', base),
     },
     log: log
       ? {
-          key: keyUri(str(log, 'key', 'log'), base),
-          hostname: optStr(log, 'hostname', 'log') ?? (url ? new URL(url).hostname : host),
-          treeId: log['tree-id'] === undefined ? undefined : String(log['tree-id']),
-          retired: ((log.retired as unknown[] | undefined) ?? []).map((x, i) => {
+          key: keyUri(log, 'log', base),
+          hostname: hostName(log, 'hostname', 'log') ?? (url ? new URL(url).hostname : host),
+          treeId: treeIdSetting(yamlDoc),
+          retired: list(log.retired, 'log.retired').map((x, i) => {
             const o = obj(x, `log.retired[${i}]`, ['public-key', 'start', 'end']);
             return {
               publicKey: resolve(base, str(o, 'public-key', `log.retired[${i}]`)),

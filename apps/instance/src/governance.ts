@@ -3,7 +3,7 @@
 // the signing rules is a 403 with the rule's reason.
 import type { CaAuditEvent, SigningRequestContext } from '@waxseal/ca';
 import { signingAuthorizer, type SigningRules } from '@waxseal/signing-rules';
-import type { AuditLog } from '@waxseal/audit';
+import { auditResultForError, type AuditLog } from '@waxseal/audit';
 import type { TsaAuditEvent } from '@waxseal/tsa';
 
 export function caAuthorizer(rules: SigningRules): (req: SigningRequestContext) => Promise<void> {
@@ -31,7 +31,7 @@ export function caAuditor(audit: AuditLog): (e: CaAuditEvent) => Promise<void> {
       action: e.result === 'issued' ? 'ca.issue' : 'ca.refuse',
       keyRef: e.caKeyRef,
       ...(e.certificateSha256 ? { digest: e.certificateSha256 } : {}),
-      result: e.result === 'issued' ? 'ok' : e.errorCode === 'ERR_POLICY_DENIED' ? 'denied' : 'error',
+      result: e.result === 'issued' ? 'ok' : auditResultForError(e.errorCode),
       ...(e.errorCode ? { errorCode: e.errorCode } : {}),
       detail: {
         ...(e.serial ? { serial: e.serial } : {}),
@@ -43,16 +43,17 @@ export function caAuditor(audit: AuditLog): (e: CaAuditEvent) => Promise<void> {
   };
 }
 
-/** Every timestamp the TSA key signs: who asked and the digest they had timestamped. */
+/** Every timestamp the TSA key signs (who asked, the digest they had timestamped) and every refusal. */
 export function tsaAuditor(audit: AuditLog): (e: TsaAuditEvent) => Promise<void> {
   return async (e) => {
     await audit.record({
       actor: e.remoteAddress ?? 'unknown',
-      action: 'tsa.timestamp',
+      action: e.errorCode ? 'tsa.refuse' : 'tsa.timestamp',
       keyRef: e.keyRef,
-      digest: e.digest,
-      result: 'ok',
-      detail: { hash: e.hash },
+      ...(e.digest ? { digest: e.digest } : {}),
+      result: e.errorCode ? auditResultForError(e.errorCode) : 'ok',
+      ...(e.errorCode ? { errorCode: e.errorCode } : {}),
+      detail: { ...(e.hash ? { hash: e.hash } : {}), ...(e.message ? { message: e.message.slice(0, 500) } : {}) },
     });
   };
 }

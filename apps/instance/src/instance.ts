@@ -3,9 +3,9 @@
 // in trusted_root.json with an end to their validity, so signatures made before a rotation keep
 // verifying. This is the only composition root: `waxseal serve` starts it from a configuration
 // file, the dev instance from its profile (dev/profile.ts), which adds its identity providers.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { WaxsealError, parseCertificatesPem, toHex, sha256, type Certificate } from '@waxseal/core';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { WaxsealError, isWaxsealError, parseCertificatesPem, toHex, sha256, type Certificate } from '@waxseal/core';
 import {
   buildCertificateAuthority,
   buildRekorLogs,
@@ -36,8 +36,12 @@ export interface RunningInstance {
   tufUrl: string | undefined;
   tufRootPath: string | undefined;
   tsaUrl: string;
-  /** Set when the instance runs the transparency log. */
+  /** The log's base URL when the instance runs it: the instance URL, under log.hostname. */
   logUrl: string | undefined;
+  /** The log's data folder (what `waxseal log fsck --data` takes), when it runs. */
+  logDataDir: string | undefined;
+  /** The log's Rekor v1 tree ID, recorded with its data on first start. */
+  logTreeId: string | undefined;
   auditDb: string;
   close(): Promise<void>;
 }
@@ -64,22 +68,53 @@ export interface InstanceOptions {
   };
 }
 
-function readChain(path: string, what: string): Certificate[] {
+/** The first line of what went wrong (node's file errors say code, what and path: "ENOENT: ..., open '/x'"). */
+function why(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
+}
+
+/**
+ * Runs what a setting drives; any failure becomes one line naming the setting (a WaxsealError
+ * keeps its code; anything else, a file error for instance, is ERR_CONFIG), never an internal error.
+ */
+async function forSetting<T>(setting: string, fn: () => T | Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    // Already named ("ca.key: ...", "log.tree-id 12 ..."): as it is.
+    if (isWaxsealError(e) && [':', '.', ' ', '['].some((c) => e.message.startsWith(`${setting}${c}`))) throw e;
+    throw new WaxsealError(isWaxsealError(e) ? e.code : 'ERR_CONFIG', `${setting}: ${why(e)}`, { cause: e });
+  }
+}
+
+/** The folder a file setting's file goes in must exist (a missing one is a typo, not something to create). */
+function checkParentFolder(path: string, setting: string): void {
+  const dir = dirname(path);
+  let isDir = false;
+  try {
+    isDir = statSync(dir).isDirectory();
+  } catch {
+    isDir = false;
+  }
+  if (!isDir) throw new WaxsealError('ERR_CONFIG', `${setting}: folder ${dir} does not exist (create it, or change ${setting})`);
+}
+
+function readChain(path: string, setting: string): Certificate[] {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new WaxsealError('ERR_CONFIG', `cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+    throw new WaxsealError('ERR_CONFIG', `${setting}: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? why(e)}`);
   }
   const chain = parseCertificatesPem(text);
-  if (chain.length === 0) throw new WaxsealError('ERR_CONFIG', `${what} ${path} holds no certificates`);
+  if (chain.length === 0) throw new WaxsealError('ERR_CONFIG', `${setting}: ${path} holds no certificates`);
   return chain;
 }
 
 /** Trust-root entries for the current chain and every retired one (which ends at its `end`). */
-function authorityEntries(uri: string, current: Certificate[], retired: RetiredChain[], what: string): CertificateAuthority[] {
-  const entries = retired.map((r) =>
-    buildCertificateAuthority({ uri, chain: readChain(r.chain, `retired ${what} chain`), validFor: { end: new Date(r.end) } }),
+function authorityEntries(uri: string, current: Certificate[], retired: RetiredChain[], setting: string): CertificateAuthority[] {
+  const entries = retired.map((r, i) =>
+    buildCertificateAuthority({ uri, chain: readChain(r.chain, `${setting}[${i}].chain`), validFor: { end: new Date(r.end) } }),
   );
   // The current chain is trusted from its certificate's start; windows may overlap (clients
   // accept overlapping windows), so signatures made during a rotation verify either way.
@@ -88,20 +123,75 @@ function authorityEntries(uri: string, current: Certificate[], retired: RetiredC
 }
 
 /** Trust-root entries (v1 and v2 views) for a retired log key, valid until its end. */
-function retiredLogEntries(r: RetiredKey, baseUrl: string, hostname: string): TransparencyLogInstance[] {
-  let pem: string;
-  try {
-    pem = readFileSync(r.publicKey, 'utf8');
-  } catch (e) {
-    throw new WaxsealError('ERR_CONFIG', `cannot read retired log key ${r.publicKey}: ${(e as NodeJS.ErrnoException).code ?? e}`);
-  }
-  const { v1, v2 } = buildRekorLogs({
-    origin: hostname,
-    publicKey: pem,
-    validFor: { start: new Date(r.start), end: new Date(r.end) },
-    v1BaseUrl: baseUrl,
+async function retiredLogEntries(r: RetiredKey, i: number, baseUrl: string, hostname: string): Promise<TransparencyLogInstance[]> {
+  return forSetting(`log.retired[${i}].public-key`, () => {
+    const { v1, v2 } = buildRekorLogs({
+      origin: hostname,
+      publicKey: readFileSync(r.publicKey, 'utf8'),
+      validFor: { start: new Date(r.start), end: new Date(r.end) },
+      v1BaseUrl: baseUrl,
+    });
+    return [v1, v2];
   });
-  return [v1, v2];
+}
+
+/**
+ * Since when the log key is trusted (trusted_root.json): `key-valid-from` in the log's folder,
+ * written once and never rewritten, since every earlier bundle is checked against it. Without
+ * one (a new log, or a file a crash left empty) it is a minute before the log's creation.
+ */
+function keyValidFrom(logDir: string, createdAt: string): string {
+  const file = join(logDir, 'key-valid-from');
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8').trim();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new WaxsealError('ERR_CONFIG', `cannot read ${file}: ${why(e)}`);
+  }
+  if (text) {
+    if (Number.isNaN(Date.parse(text)))
+      throw new WaxsealError('ERR_CONFIG', `${file} holds no RFC 3339 time (${JSON.stringify(text.slice(0, 40))})`);
+    return text;
+  }
+  const created = Date.parse(createdAt);
+  const since = new Date((Number.isNaN(created) ? Date.now() : created) - 60_000).toISOString();
+  // A new file under a temporary name, synced, then renamed: a crash leaves the old state or the new.
+  const tmp = `${file}.${process.pid}.tmp`;
+  const fd = openSync(tmp, 'w', 0o644);
+  try {
+    writeSync(fd, `${since}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+  return since;
+}
+
+/** The instance URL with the log's host name (the checkpoint origin) in place of its own. */
+function logUrlFor(url: string, hostname: string): string {
+  const u = new URL(url);
+  if (u.hostname === hostname) return url;
+  u.hostname = hostname;
+  if (u.hostname !== hostname)
+    throw new WaxsealError('ERR_CONFIG', `log.hostname ${JSON.stringify(hostname)} must be a host name as URLs write it (lower case)`);
+  return u.href.replace(/\/$/, '');
+}
+
+/** Names the setting behind a log that refuses its storage (another origin, key or tree ID). */
+function logIdentityError(e: unknown, treeIdSet: boolean): unknown {
+  if (!isWaxsealError(e, 'ERR_CONFIG')) return e;
+  const identity = e.detail?.identity;
+  const recorded = JSON.stringify(e.detail?.recorded);
+  if (identity === 'origin')
+    return new WaxsealError(
+      'ERR_CONFIG',
+      `log.hostname: ${e.message}; the checkpoint origin is part of the log's identity: set log.hostname to ${recorded}`,
+      { cause: e },
+    );
+  if (identity === 'treeId' && treeIdSet)
+    return new WaxsealError('ERR_CONFIG', `log.tree-id: ${e.message}; set it to ${recorded} or remove the setting`, { cause: e });
+  return new WaxsealError(e.code, `log: ${e.message}`, { cause: e });
 }
 
 function listenError(e: unknown, host: string, port: number): WaxsealError {
@@ -119,22 +209,25 @@ function listenError(e: unknown, host: string, port: number): WaxsealError {
  * here.
  */
 export async function startInstance(cfg: InstanceConfig, opts: InstanceOptions = {}): Promise<RunningInstance> {
-  mkdirSync(cfg.data, { recursive: true });
+  await forSetting('data', () => mkdirSync(cfg.data, { recursive: true }));
+  checkParentFolder(cfg.audit.db, 'audit.db');
+  if (cfg.audit.anchor) checkParentFolder(cfg.audit.anchor, 'audit.anchor');
   const signers: Signer[] = [];
   const services: Service[] = [];
   const closers: (() => Promise<unknown> | unknown)[] = [];
   let server: RunningServer | undefined;
   try {
-    const caSigner = await openSigner(cfg.ca.key);
+    const caSigner = await forSetting('ca.key', () => openSigner(cfg.ca.key));
     signers.push(caSigner);
-    const tsaSigner = await openSigner(cfg.tsa.key);
+    const tsaSigner = await forSetting('tsa.key', () => openSigner(cfg.tsa.key));
     signers.push(tsaSigner);
-    const caChain = readChain(cfg.ca.chain, 'CA chain');
-    const tsaChain = readChain(cfg.tsa.chain, 'TSA chain');
+    const caChain = readChain(cfg.ca.chain, 'ca.chain');
+    const tsaChain = readChain(cfg.tsa.chain, 'tsa.chain');
 
-    const audit = await AuditLog.open(cfg.audit.db, cfg.audit.anchor ? { anchorPath: cfg.audit.anchor } : {});
+    const audit = await forSetting('audit', () => AuditLog.open(cfg.audit.db, cfg.audit.anchor ? { anchorPath: cfg.audit.anchor } : {}));
     closers.push(() => audit.close());
-    const rules = cfg.ca.signingRules ? parseSigningRules(readFileSync(cfg.ca.signingRules, 'utf8')) : undefined;
+    const rulesFile = cfg.ca.signingRules;
+    const rules = rulesFile ? await forSetting('ca.signing-rules', () => parseSigningRules(readFileSync(rulesFile, 'utf8'))) : undefined;
 
     const router = new Router();
     try {
@@ -149,58 +242,80 @@ export async function startInstance(cfg: InstanceConfig, opts: InstanceOptions =
 
     let issuers: IssuerConfig | undefined = cfg.ca.githubActions ? githubActionsIssuerConfig() : undefined;
     if (extras?.issuers) issuers = issuers ? mergeIssuerConfigs(issuers, extras.issuers) : extras.issuers;
-    if (cfg.ca.issuers) {
-      const fromFile = loadIssuerConfigFile(cfg.ca.issuers, issuers ? [issuers] : undefined);
-      issuers = issuers ? mergeIssuerConfigs(issuers, fromFile) : fromFile;
+    const issuersFile = cfg.ca.issuers;
+    if (issuersFile) {
+      const base = issuers;
+      issuers = await forSetting('ca.issuers', () => {
+        const fromFile = loadIssuerConfigFile(issuersFile, base ? [base] : undefined);
+        return base ? mergeIssuerConfigs(base, fromFile) : fromFile;
+      });
     }
     if (!issuers) throw new WaxsealError('ERR_CONFIG', 'no OIDC issuers: set ca.issuers or leave ca.github-actions on');
 
-    const ca = await CaService.create({
-      signer: caSigner,
-      chain: caChain,
-      issuers,
-      audit: caAuditor(audit),
-      ...(rules ? { authorize: caAuthorizer(rules) } : {}),
-    });
+    const ca = await forSetting('ca', () =>
+      CaService.create({
+        signer: caSigner,
+        chain: caChain,
+        issuers,
+        audit: caAuditor(audit),
+        ...(rules ? { authorize: caAuthorizer(rules) } : {}),
+      }),
+    );
     services.push(ca);
-    const tsa = await TsaService.create({ signer: tsaSigner, chain: tsaChain, audit: tsaAuditor(audit), signingThread: true });
+    const tsa = await forSetting('tsa', () =>
+      TsaService.create({ signer: tsaSigner, chain: tsaChain, audit: tsaAuditor(audit), signingThread: true }),
+    );
     services.push(tsa);
 
     // The optional transparency log, on the same listener (Rekor v1 + v2 APIs and tiles).
     const tlogs: TransparencyLogInstance[] = [];
+    let logDataDir: string | undefined;
+    let logUrl: string | undefined;
+    let logTreeId: string | undefined;
     if (cfg.log) {
-      const logSigner = await openSigner(cfg.log.key);
+      const logCfg = cfg.log;
+      const logSigner = await forSetting('log.key', () => openSigner(logCfg.key));
       signers.push(logSigner);
-      const hostname = new URL(url).hostname;
+      // The checkpoint origin: part of the log's identity, so it never follows a changed URL alone.
+      // Rekor v2 clients require it to be the host of the log's URL: with a host name of its own,
+      // the log is announced at the instance URL under that name (DNS or a proxy brings it here).
+      const hostname = logCfg.hostname;
+      logUrl = logUrlFor(url, hostname);
       // One shard per log key: rotating the key starts a new tree, as Sigstore rotates shards;
       // entries of the old shard keep verifying with the retired key's trust-root entry.
       const shardDir = opts.log?.dataDir ?? join(cfg.data, 'log', toHex(sha256(logSigner.publicKeySpki)).slice(0, 16));
-      mkdirSync(shardDir, { recursive: true });
+      await forSetting('data', () => mkdirSync(shardDir, { recursive: true }));
       // One verify worker: signature checks over digests (~65 us each) leave the event loop.
-      const log = await LogService.create({
-        dataDir: shardDir,
-        signer: auditedSigner(logSigner, audit, { actor: 'log', action: 'log.sign' }),
-        hostname,
-        verifyWorkers: 1,
-        ...(cfg.log.treeId ? { treeId: cfg.log.treeId } : {}),
-        ...(opts.log?.batchMaxDelayMs === undefined ? {} : { batchMaxDelayMs: opts.log.batchMaxDelayMs }),
-      });
+      // A new log records a random tree ID with its data; every later start reads it back.
+      let log: LogService;
+      try {
+        log = await LogService.create({
+          dataDir: shardDir,
+          signer: auditedSigner(logSigner, audit, { actor: 'log', action: 'log.sign' }),
+          hostname,
+          verifyWorkers: 1,
+          ...(logCfg.treeId ? { treeId: logCfg.treeId } : {}),
+          ...(opts.log?.batchMaxDelayMs === undefined ? {} : { batchMaxDelayMs: opts.log.batchMaxDelayMs }),
+        });
+      } catch (e) {
+        throw logIdentityError(e, logCfg.treeId !== undefined);
+      }
       services.push(log);
-      const sinceFile = join(shardDir, 'key-valid-from');
-      const since = readFileSync(sinceFile, { flag: 'a+', encoding: 'utf8' }).trim() || new Date(Date.now() - 60_000).toISOString();
-      writeFileSync(sinceFile, `${since}\n`);
-      for (const r of cfg.log.retired) tlogs.push(...retiredLogEntries(r, url, hostname));
+      logDataDir = shardDir;
+      logTreeId = log.treeId;
+      const since = keyValidFrom(shardDir, log.log.identity.createdAt);
+      for (const [i, r] of logCfg.retired.entries()) tlogs.push(...(await retiredLogEntries(r, i, logUrl, hostname)));
       const ids = buildRekorLogs({
         origin: hostname,
         publicKey: logSigner.publicKeySpki,
         validFor: { start: new Date(since) },
-        v1BaseUrl: url,
+        v1BaseUrl: logUrl,
       });
       tlogs.push(ids.v1, ids.v2);
     }
     const root = buildTrustedRoot({
-      certificateAuthorities: authorityEntries(url, caChain, cfg.ca.retired, 'CA'),
-      timestampAuthorities: authorityEntries(tsaUrl, tsaChain, cfg.tsa.retired, 'TSA'),
+      certificateAuthorities: authorityEntries(url, caChain, cfg.ca.retired, 'ca.retired'),
+      timestampAuthorities: authorityEntries(tsaUrl, tsaChain, cfg.tsa.retired, 'tsa.retired'),
       tlogs,
     });
     const sc = buildSigningConfig({
@@ -209,24 +324,26 @@ export async function startInstance(cfg: InstanceConfig, opts: InstanceOptions =
       caUrl: url,
       tsaUrl,
       ...(extras?.oidcUrl ? { oidcUrl: extras.oidcUrl } : {}),
-      ...(cfg.log
+      ...(logUrl
         ? {
             rekor: [
-              { url, majorApiVersion: 2 as const },
-              { url, majorApiVersion: 1 as const },
+              { url: logUrl, majorApiVersion: 2 as const },
+              { url: logUrl, majorApiVersion: 1 as const },
             ],
           }
         : {}),
     });
     for (const s of services) s.mount(router);
-    const { trustedRootPath, signingConfigPath, tuf } = await publishTrustDocuments({
-      router,
-      baseUrl: url,
-      dataDir: cfg.data,
-      trustedRoot: root,
-      signingConfig: sc,
-      ...(cfg.tuf ? { tufKeysDir: cfg.tuf.keys } : {}),
-    });
+    const { trustedRootPath, signingConfigPath, tuf } = await forSetting(cfg.tuf ? 'tuf.keys' : 'data', () =>
+      publishTrustDocuments({
+        router,
+        baseUrl: url,
+        dataDir: cfg.data,
+        trustedRoot: root,
+        signingConfig: sc,
+        ...(cfg.tuf ? { tufKeysDir: cfg.tuf.keys } : {}),
+      }),
+    );
     const tufUrl = tuf?.url;
     const tufRootPath = tuf?.initialRootPath;
 
@@ -240,7 +357,9 @@ export async function startInstance(cfg: InstanceConfig, opts: InstanceOptions =
       tufUrl,
       tufRootPath,
       tsaUrl,
-      logUrl: cfg.log ? url : undefined,
+      logUrl,
+      logDataDir,
+      logTreeId,
       auditDb: cfg.audit.db,
       async close() {
         await running.close();

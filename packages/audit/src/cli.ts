@@ -1,8 +1,11 @@
-// What `waxseal audit list | verify | export` run (the CLI parses flags and prints).
+// What `waxseal audit list | verify | export | prune` run (the CLI parses flags and prints).
 import { createReadStream, createWriteStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { once } from 'node:events';
 import { WaxsealError } from '@waxseal/core';
-import { AuditLog, FileAuditAnchor, verifyAuditExport } from './log.ts';
+import { AuditLog, FileAuditAnchor, verifyAuditExport, type AuditBaseLine } from './log.ts';
+import type { SqliteAuditStore } from './store.ts';
 import type { AuditHead, AuditRecord, AuditResult, AuditVerifyResult } from './record.ts';
 
 export interface AuditListOptions {
@@ -59,20 +62,30 @@ export async function auditVerify(dbPath: string, opts: AuditCliOptions & { expe
 
 /**
  * Writes the log as JSON lines to `out` (a file path, created or truncated, or a writable
- * stream such as process.stdout). Returns the number of records and the head written.
+ * stream such as process.stdout). With `before`, only the run of records older than that time
+ * from the first kept one: the archive `auditPrune` then removes. Returns the number of records
+ * and the head written.
  */
 export async function auditExport(
   dbPath: string,
   out: string | NodeJS.WritableStream,
-): Promise<{ records: number; head: AuditHead | undefined }> {
+  opts: { before?: Date } = {},
+): Promise<{ records: number; head: AuditHead | undefined; base?: AuditHead }> {
   const log = openReadOnly(dbPath, false);
   const stream = typeof out === 'string' ? createWriteStream(out, { mode: 0o600 }) : out;
   let records = 0;
   let head: AuditHead | undefined;
+  let base: AuditHead | undefined;
   try {
-    for await (const line of log.export()) {
+    let through: number | undefined;
+    if (opts.before) through = log.lastBefore(opts.before)?.seq ?? (await log.base())?.seq ?? 0;
+    for await (const line of log.export(through === undefined ? {} : { through })) {
       if (!stream.write(line)) await once(stream, 'drain');
-      const r = JSON.parse(line) as AuditRecord;
+      const r = JSON.parse(line) as AuditRecord | AuditBaseLine;
+      if ('auditBase' in r) {
+        base = r.auditBase;
+        continue;
+      }
       head = { seq: r.seq, hash: r.hash };
       records++;
     }
@@ -83,9 +96,83 @@ export async function auditExport(
       await new Promise<void>((resolve, reject) =>
         s.end((e?: Error | null) => (e ? reject(new WaxsealError('ERR_IO', `cannot write ${out}`, { cause: e })) : resolve())),
       );
+      if (records > 0) await syncFile(out);
     }
   }
-  return { records, head };
+  return { records, head: head ?? base, ...(base ? { base } : {}) };
+}
+
+/** An archive is only as good as its durability: it is fsynced before anyone prunes on its word. */
+async function syncFile(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+export interface AuditPruneOptions extends AuditCliOptions {
+  /** Remove the run of records older than this time (from the first kept one). */
+  before: Date;
+  /** An archive made by `auditExport(db, file, {before})`: only records it holds are removed. */
+  archivePath?: string;
+  /** Remove the records without an archive (they are gone for good). */
+  discard?: boolean;
+}
+
+export interface AuditPruneResult {
+  /** Records removed. */
+  pruned: number;
+  /** The last removed record (the kept chain starts after it); undefined when nothing was removed. */
+  through: AuditHead | undefined;
+  /** The audit.prune record appended, which names `through`. */
+  record: AuditRecord | undefined;
+}
+
+/**
+ * Removes old records: verifies the whole log first (a prune never blesses a tampered log), then
+ * removes the records older than `before` that the archive holds (checked record for record: the
+ * archive must verify and its last record must be the database's record at that seq), and appends
+ * an `audit.prune` record naming the last one removed. What remains still verifies, from there.
+ */
+export async function auditPrune(dbPath: string, opts: AuditPruneOptions): Promise<AuditPruneResult> {
+  if (!opts.archivePath && !opts.discard)
+    throw new WaxsealError(
+      'ERR_INVALID_INPUT',
+      'audit prune removes records for good: name the archive that holds them (audit export --before … --out FILE), or pass discard',
+    );
+  const log = AuditLog.open(dbPath, { thread: false, ...(opts.anchorPath === undefined ? {} : { anchorPath: opts.anchorPath }) });
+  try {
+    await log.verify();
+    const base = await log.base();
+    let through = log.lastBefore(opts.before);
+    if (through && opts.archivePath) {
+      const archive = await auditVerifyExport(opts.archivePath);
+      const archiveStart = archive.base?.seq ?? 0;
+      const archiveEnd = archive.head;
+      if (archiveStart > (base?.seq ?? 0) || !archiveEnd || archiveEnd.seq <= (base?.seq ?? 0))
+        throw new WaxsealError(
+          'ERR_INVALID_INPUT',
+          `archive ${opts.archivePath} does not hold the oldest records (seq ${(base?.seq ?? 0) + 1} on): export them again`,
+        );
+      const stored = (log.store as SqliteAuditStore).recordAt(archiveEnd.seq);
+      if (!stored || stored.hash !== archiveEnd.hash)
+        throw new WaxsealError(
+          'ERR_INVALID_INPUT',
+          `archive ${opts.archivePath} is not an export of this audit log (seq ${archiveEnd.seq} differs)`,
+        );
+      if (archiveEnd.seq < through.seq) through = archiveEnd;
+    }
+    if (!through) return { pruned: 0, through: undefined, record: undefined };
+    const record = await log.prune(through, {
+      before: opts.before.toISOString(),
+      ...(opts.archivePath ? { archive: basename(opts.archivePath) } : {}),
+    });
+    return { pruned: through.seq - (base?.seq ?? 0), through, record };
+  } finally {
+    await log.close();
+  }
 }
 
 /** Verifies an exported JSON-lines file offline, optionally against an anchor file. */

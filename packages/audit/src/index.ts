@@ -7,6 +7,26 @@ export {
   type AuditListOptions as AuditStoreListOptions,
   type SqliteAuditStoreOptions,
 } from './store.ts';
-export { AuditLog, FileAuditAnchor, verifyAuditExport, type AuditAnchor, type AuditLogOptions, type AuditOpenOptions } from './log.ts';
-export { auditList, auditVerify, auditExport, auditVerifyExport, type AuditListOptions, type AuditCliOptions } from './cli.ts';
+export {
+  AuditLog,
+  FileAuditAnchor,
+  verifyAuditExport,
+  type AuditAnchor,
+  type AuditBaseLine,
+  type AuditLogOptions,
+  type AuditOpenOptions,
+  type AuditPruneDetail,
+} from './log.ts';
+export { AuditWriterThread } from './writer.ts';
+export {
+  auditList,
+  auditVerify,
+  auditExport,
+  auditPrune,
+  auditVerifyExport,
+  type AuditListOptions,
+  type AuditCliOptions,
+  type AuditPruneOptions,
+  type AuditPruneResult,
+} from './cli.ts';
 export { auditedSigner } from './signer.ts';

@@ -1,11 +1,12 @@
 // The audit log every key use and refusal goes through: it numbers and chains records, keeps an
-// anchor of the head, and verifies and exports the chain.
-import { open, readFile, rename, unlink } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
-import { WaxsealError, isWaxsealError, toHex } from '@waxseal/core';
+// anchor of the head, verifies and exports the chain, and prunes what has been archived.
+import { WaxsealError, isWaxsealError } from '@waxseal/core';
+import { FileAuditAnchor, type AuditAnchor } from './anchor.ts';
 import {
   ChainVerifier,
+  PRUNE_ACTION,
   buildRecord,
+  chainEvents,
   encodeRecord,
   type AuditEvent,
   type AuditHead,
@@ -13,82 +14,53 @@ import {
   type AuditVerifyResult,
 } from './record.ts';
 import { SqliteAuditStore, type AuditListOptions, type AuditStore } from './store.ts';
+import { AuditWriterThread, MAX_AUDIT_BATCH } from './writer.ts';
 
-/**
- * Keeps the latest head (seq, hash) somewhere other than the log itself, so that removing
- * records from the end of the log (which leaves a valid shorter chain) is detected.
- */
-export interface AuditAnchor {
-  read(): Promise<AuditHead | undefined>;
-  write(head: AuditHead): Promise<void>;
-}
-
-/**
- * Anchor in a small JSON file `{"seq":N,"hash":"…","time":"…"}`, replaced atomically after every
- * append. It only helps if an attacker who can rewrite the database cannot also rewrite this file:
- * put it on another volume or host, or copy it regularly to write-once storage (docs/audit.md).
- */
-export class FileAuditAnchor implements AuditAnchor {
-  readonly path: string;
-
-  constructor(path: string) {
-    this.path = path;
-  }
-
-  async read(): Promise<AuditHead | undefined> {
-    let text: string;
-    try {
-      text = await readFile(this.path, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new WaxsealError('ERR_IO', `cannot read audit anchor ${this.path}`, { cause: e });
-    }
-    try {
-      const v = JSON.parse(text) as { seq?: unknown; hash?: unknown };
-      if (Number.isSafeInteger(v.seq) && typeof v.hash === 'string') return { seq: v.seq as number, hash: v.hash };
-    } catch {
-      // fall through
-    }
-    throw new WaxsealError('ERR_AUDIT_TAMPERED', `audit anchor ${this.path} is unreadable`);
-  }
-
-  async write(head: AuditHead): Promise<void> {
-    const tmp = `${this.path}.${toHex(randomBytes(6))}.tmp`;
-    const fh = await open(tmp, 'wx', 0o600);
-    try {
-      await fh.writeFile(`${JSON.stringify({ seq: head.seq, hash: head.hash, time: new Date().toISOString() })}\n`);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    try {
-      await rename(tmp, this.path);
-    } catch (e) {
-      await unlink(tmp).catch(() => undefined);
-      throw e;
-    }
-  }
-}
+export { FileAuditAnchor, type AuditAnchor } from './anchor.ts';
+export { MAX_AUDIT_BATCH } from './writer.ts';
 
 export interface AuditLogOptions {
   anchor?: AuditAnchor;
   clock?: () => Date;
+  /** Appends go through this writer thread (AuditLog.open sets it up) instead of `store`. */
+  writer?: AuditWriterThread;
 }
 
 export interface AuditOpenOptions {
   /** Anchor file path; default `<db>.anchor.json`; false for none. */
   anchorPath?: string | false;
   readOnly?: boolean;
+  /** Stamps records on the event loop's clock: appends then run on the event loop (tests). */
   clock?: () => Date;
+  /**
+   * Append on a writer thread of its own (default): the commit's fsync and the anchor's never
+   * block the event loop. false appends on the calling thread (one-shot tools, tests).
+   */
+  thread?: boolean;
+  /** How long an append waits for another process's write lock, in ms (default 5000). */
+  busyTimeoutMs?: number;
 }
 
-/** Most events written in one transaction. */
-export const MAX_AUDIT_BATCH = 512;
+/** The first line of an export that starts after pruned records: where its chain starts. */
+export interface AuditBaseLine {
+  auditBase: AuditHead;
+}
+
+/** What the records of a prune carry in `detail`. */
+export interface AuditPruneDetail {
+  /** The last removed record. */
+  through: AuditHead;
+  /** Removed: records older than this time. */
+  before: string;
+  /** The archive holding them, as the operator named it. */
+  archive?: string;
+}
 
 export class AuditLog {
   readonly store: AuditStore;
   readonly anchor: AuditAnchor | undefined;
   readonly #clock: () => Date;
+  readonly #writer: AuditWriterThread | undefined;
   #flushDone: Promise<void> = Promise.resolve();
   #head: AuditHead | undefined | null = null; // null = not read yet
 
@@ -96,24 +68,44 @@ export class AuditLog {
     this.store = store;
     this.anchor = opts.anchor;
     this.#clock = opts.clock ?? (() => new Date());
+    this.#writer = opts.writer;
   }
 
-  /** An audit log in a SQLite file (created if missing), with a file anchor next to it by default. */
+  /**
+   * An audit log in a SQLite file (created if missing), with a file anchor next to it by default.
+   * Appends run on a writer thread unless `thread: false` or a `clock` is given.
+   */
   static open(dbPath: string, opts: AuditOpenOptions = {}): AuditLog {
     const anchorPath = opts.anchorPath === undefined ? `${dbPath}.anchor.json` : opts.anchorPath;
-    return new AuditLog(new SqliteAuditStore(dbPath, { readOnly: opts.readOnly ?? false }), {
+    const readOnly = opts.readOnly ?? false;
+    // Created (table, WAL, modes) here, so a bad path fails now rather than at the first record.
+    const store = new SqliteAuditStore(dbPath, {
+      readOnly,
+      ...(opts.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: opts.busyTimeoutMs }),
+    });
+    const threaded = !readOnly && opts.thread !== false && opts.clock === undefined;
+    return new AuditLog(store, {
       ...(anchorPath === false ? {} : { anchor: new FileAuditAnchor(anchorPath) }),
       ...(opts.clock ? { clock: opts.clock } : {}),
+      ...(threaded
+        ? {
+            writer: new AuditWriterThread(dbPath, {
+              anchorPath: anchorPath === false ? undefined : anchorPath,
+              busyTimeoutMs: opts.busyTimeoutMs,
+            }),
+          }
+        : {}),
     });
   }
 
   /**
-   * Appends one event and returns the stored record. Appends are serialised in this process,
-   * and the store refuses any append that does not extend its head, so the chain never forks;
-   * when another writer got in first we re-read the head and chain after it.
-   * Callers that sign should record before handing out the result and fail if this throws.
+   * Appends one event and resolves with the stored record once it is durable. Appends are
+   * serialised, and the store refuses any append that does not extend its head, so the chain
+   * never forks; when another writer got in first we re-read the head and chain after it.
+   * Callers that sign should record before handing out the result and fail if this rejects.
    */
   record(event: AuditEvent): Promise<AuditRecord> {
+    if (this.#writer) return this.#writer.record(event);
     // Group commit: events that arrive while a batch is being written go into the next batch,
     // so a busy signer (a TSA, a log) pays one durable write per batch, not per key use.
     return new Promise<AuditRecord>((resolve, reject) => {
@@ -131,8 +123,12 @@ export class AuditLog {
       while (this.#pending.length) {
         const batch = this.#pending.splice(0, MAX_AUDIT_BATCH);
         try {
-          const records = await this.#appendBatch(batch.map((b) => b.event));
-          batch.forEach((b, i) => b.resolve(records[i]!));
+          const results = await this.#appendBatch(batch.map((b) => b.event));
+          batch.forEach((b, i) => {
+            const r = results[i]!;
+            if (r instanceof WaxsealError) b.reject(r);
+            else b.resolve(r);
+          });
         } catch (e) {
           for (const b of batch) b.reject(e);
         }
@@ -142,35 +138,33 @@ export class AuditLog {
     }
   }
 
-  async #appendBatch(events: AuditEvent[]): Promise<AuditRecord[]> {
+  async #appendBatch(events: AuditEvent[]): Promise<(AuditRecord | WaxsealError)[]> {
     for (let attempt = 0; ; attempt++) {
       if (this.#head === null) this.#head = await this.store.head();
-      const time = this.#clock();
-      const records: AuditRecord[] = [];
-      let head = this.#head;
-      for (const event of events) {
-        const rec = buildRecord(head, event, time);
-        records.push(rec);
-        head = { seq: rec.seq, hash: rec.hash };
-      }
+      const chained = chainEvents(this.#head, events, this.#clock());
       try {
-        if (this.store.appendMany) await this.store.appendMany(records);
-        else for (const r of records) await this.store.append(r);
+        if (this.store.appendMany) await this.store.appendMany(chained.records);
+        else for (const r of chained.records) await this.store.append(r);
       } catch (e) {
         this.#head = null;
         if (isWaxsealError(e, 'ERR_CONFLICT') && attempt < 20) continue;
         throw e;
       }
-      this.#head = head;
+      this.#head = chained.head;
       // An anchor that lags behind is harmless (verify accepts a longer log); one ahead of the
       // log means records vanished. So anchor after the append is durable, never before.
-      if (this.anchor && head) await this.anchor.write(head);
-      return records;
+      if (this.anchor && chained.head && chained.records.length) await this.anchor.write(chained.head);
+      return chained.results;
     }
   }
 
   head(): Promise<AuditHead | undefined> {
     return this.store.head();
+  }
+
+  /** Where the records start when earlier ones were pruned (the last pruned record). */
+  async base(): Promise<AuditHead | undefined> {
+    return this.store.base?.();
   }
 
   list(opts?: AuditListOptions): AsyncIterable<AuditRecord> {
@@ -180,21 +174,58 @@ export class AuditLog {
   /**
    * Walks every record; throws ERR_AUDIT_TAMPERED naming the first bad seq (edited, reordered,
    * deleted or inserted records), or the end of the log when it is shorter than the anchor (or
-   * `expectedHead`, a head kept by the caller elsewhere).
+   * `expectedHead`, a head kept by the caller elsewhere). A pruned log starts after its base,
+   * which an `audit.prune` record in the chain (older than the anchor) must name.
    */
   async verify(opts: { expectedHead?: AuditHead } = {}): Promise<AuditVerifyResult> {
     const anchor = opts.expectedHead ?? (await this.anchor?.read());
-    const v = new ChainVerifier(anchor);
+    const base = await this.base();
+    const v = new ChainVerifier({ ...(anchor ? { anchor } : {}), ...(base ? { base } : {}), requirePruneRecord: true });
     for await (const r of this.store.list()) v.push(r);
     return v.finish();
   }
 
-  /** The log as JSON lines (one canonical JSON record per line, each ending in "\n"). */
-  async *export(): AsyncIterable<string> {
-    for await (const r of this.store.list()) yield `${encodeRecord(r)}\n`;
+  /**
+   * The log as JSON lines (one canonical JSON record per line, each ending in "\n"), up to and
+   * including seq `through` when given. A pruned log's export starts with its base line
+   * `{"auditBase":{"hash":…,"seq":…}}`: the last record of the archive before it.
+   */
+  async *export(opts: { through?: number } = {}): AsyncIterable<string> {
+    const base = await this.base();
+    if (base && base.seq > 0) yield `${JSON.stringify({ auditBase: { hash: base.hash, seq: base.seq } })}\n`;
+    for await (const r of this.store.list()) {
+      if (opts.through !== undefined && r.seq > opts.through) return;
+      yield `${encodeRecord(r)}\n`;
+    }
+  }
+
+  /** The last record of the run, from the first kept one, of records older than `before`. */
+  lastBefore(before: Date): AuditHead | undefined {
+    return this.#sqlite('prune').lastBefore(before);
+  }
+
+  /**
+   * Removes the records up to `through` (which must be stored with that hash) and appends an
+   * `audit.prune` record naming it, in one transaction; then the anchor moves to that record.
+   * Verification of what remains starts from `through`, vouched for by that record.
+   */
+  async prune(through: AuditHead, detail: Omit<AuditPruneDetail, 'through'>, actor = 'waxseal audit prune'): Promise<AuditRecord> {
+    const store = this.#sqlite('prune');
+    const record = store.prune(through, (head) =>
+      buildRecord(head, { actor, action: PRUNE_ACTION, result: 'ok', detail: { ...detail, through } }, this.#clock()),
+    );
+    this.#head = null;
+    if (this.anchor) await this.anchor.write({ seq: record.seq, hash: record.hash });
+    return record;
+  }
+
+  #sqlite(what: string): SqliteAuditStore {
+    if (!(this.store instanceof SqliteAuditStore)) throw new WaxsealError('ERR_CONFIG', `audit ${what} needs the SQLite store`);
+    return this.store;
   }
 
   async close(): Promise<void> {
+    await this.#writer?.close();
     await this.#flushDone;
     await this.store.close();
   }
@@ -227,10 +258,23 @@ async function* lines(input: string | Uint8Array | Iterable<string> | AsyncItera
   yield rest;
 }
 
+function isBaseLine(v: unknown): v is AuditBaseLine {
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    Object.keys(v).length === 1 &&
+    'auditBase' in v &&
+    typeof v.auditBase === 'object' &&
+    v.auditBase !== null
+  );
+}
+
 /**
  * Verifies an exported log offline (no database needed): the JSON lines of `AuditLog.export()`,
  * as a string, bytes, or a stream of chunks. Pass the head kept elsewhere as `anchor` to also
- * catch records removed from the end.
+ * catch records removed from the end. An archive that starts after pruned records starts from
+ * its base line (reported as `base`: the previous archive must end there); archives read one
+ * after the other (concatenated) must continue each other.
  */
 export async function verifyAuditExport(
   jsonLines: string | Uint8Array | Iterable<string> | AsyncIterable<string | Uint8Array>,
@@ -247,7 +291,8 @@ export async function verifyAuditExport(
     } catch {
       throw new WaxsealError('ERR_AUDIT_TAMPERED', `audit export line ${lineNo} is not valid JSON`, { detail: { line: lineNo } });
     }
-    v.push(value);
+    if (isBaseLine(value)) v.setBase(value.auditBase);
+    else v.push(value);
   }
   return v.finish();
 }

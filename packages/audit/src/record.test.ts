@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { throwsWithCode } from '@waxseal/testkit';
-import { ChainVerifier, GENESIS_HASH, buildRecord, computeRecordHash, encodeRecord, type AuditRecord } from './record.ts';
+import { ChainVerifier, GENESIS_HASH, buildRecord, buildRecordText, computeRecordHash, encodeRecord, type AuditRecord } from './record.ts';
 
 test('record hash = sha256(raw prevHash || JCS(record without hash)), checked by hand', () => {
   const r = buildRecord(
@@ -64,4 +64,26 @@ test('the verifier pinpoints the first bad record', () => {
   throwsWithCode(() => run(recs.slice(0, 3), { seq: 5, hash: recs[4]!.hash }), 'ERR_AUDIT_TAMPERED', /removed from the end/);
   tamperedAt(() => run(recs, { seq: 3, hash: recs[4]!.hash }), 3);
   assert.equal(run(recs, { seq: 3, hash: recs[2]!.hash }).anchored, true);
+});
+
+test('the stored text built with the hash is exactly the canonical JSON of the record', () => {
+  const events = [
+    { actor: 'a', action: 'ca.issue', result: 'ok' as const },
+    {
+      actor: '10.0.0.1 ü',
+      identity: { san: 'x@example.com', issuer: 'https://i' },
+      action: 'ca.refuse',
+      keyRef: 'file:///ca.key',
+      result: 'denied' as const,
+      errorCode: 'ERR_POLICY_DENIED',
+      detail: { é: [1, 2.5, null], hash: 'not the record hash', Z: { b: true, a: '\u2028' } },
+    },
+  ];
+  let prev: { seq: number; hash: string } | undefined;
+  for (const e of events) {
+    const { record, text } = buildRecordText(prev, e, new Date('2030-01-01T00:00:00.000Z'));
+    assert.equal(text, encodeRecord(record));
+    assert.equal(record.hash, computeRecordHash(record));
+    prev = { seq: record.seq, hash: record.hash };
+  }
 });

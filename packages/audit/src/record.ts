@@ -7,7 +7,18 @@
 // numbered 1, 2, 3, … with no gaps. Editing any field breaks that record's hash; deleting,
 // inserting or reordering records breaks seq numbering or the prevHash link; removing records
 // from the end is caught only by comparing with a head (seq, hash) kept elsewhere: an anchor.
-import { WaxsealError, canonicalBytes, concat, fromHex, toHex, sha256 } from '@waxseal/core';
+import {
+  ERROR_CODES,
+  WaxsealError,
+  canonicalBytes,
+  canonicalize,
+  concat,
+  fromHex,
+  toHex,
+  sha256,
+  utf8,
+  type ErrorCode,
+} from '@waxseal/core';
 
 export type AuditResult = 'ok' | 'denied' | 'error';
 export const AUDIT_RESULTS: readonly AuditResult[] = ['ok', 'denied', 'error'];
@@ -119,6 +130,14 @@ export function normaliseEvent(e: AuditEvent): AuditEvent {
 
 /** Builds the next record after `prev` (undefined = the first record). */
 export function buildRecord(prev: AuditHead | undefined, event: AuditEvent, time: Date): AuditRecord {
+  return buildRecordText(prev, event, time).record;
+}
+
+/**
+ * buildRecord, also returning the record's canonical JSON (what encodeRecord returns, the storage
+ * form): each field is canonicalised once, for the hash and the stored text alike.
+ */
+export function buildRecordText(prev: AuditHead | undefined, event: AuditEvent, time: Date): { record: AuditRecord; text: string } {
   const body: Omit<AuditRecord, 'hash'> = {
     seq: (prev?.seq ?? 0) + 1,
     time: time.toISOString(),
@@ -126,14 +145,69 @@ export function buildRecord(prev: AuditHead | undefined, event: AuditEvent, time
     prevHash: prev?.hash ?? GENESIS_HASH,
   };
   // JCS refuses non-finite numbers and non-JSON values in detail here, before anything is stored.
-  let size: number;
+  const members: [string, string][] = [];
   try {
-    size = canonicalBytes(body).length;
+    for (const [k, v] of Object.entries(body)) if (v !== undefined) members.push([k, `${JSON.stringify(k)}:${canonicalize(v)}`]);
   } catch (e) {
     throw new WaxsealError('ERR_INVALID_INPUT', `audit event detail is not plain JSON: ${(e as Error).message}`, { cause: e });
   }
-  if (size > MAX_RECORD_BYTES) throw new WaxsealError('ERR_INVALID_INPUT', `audit record exceeds ${MAX_RECORD_BYTES} bytes`);
-  return { ...body, hash: computeRecordHash(body) };
+  // JCS order: keys sorted by UTF-16 code units, which is what sort() compares.
+  const byKey = (a: [string, string], b: [string, string]) => (a[0] < b[0] ? -1 : 1);
+  members.sort(byKey);
+  const bodyBytes = utf8(`{${members.map((m) => m[1]).join(',')}}`);
+  if (bodyBytes.length > MAX_RECORD_BYTES) throw new WaxsealError('ERR_INVALID_INPUT', `audit record exceeds ${MAX_RECORD_BYTES} bytes`);
+  const hash = toHex(sha256(concat(fromHex(body.prevHash, 'prevHash'), bodyBytes)));
+  members.push(['hash', `"hash":"${hash}"`]);
+  members.sort(byKey);
+  return { record: { ...body, hash }, text: `{${members.map((m) => m[1]).join(',')}}` };
+}
+
+/**
+ * Chains `events` after `head`, all stamped `time`. An event that is malformed gets its error in
+ * its slot and takes no seq, so one bad event never fails the others of a group commit.
+ */
+export function chainEvents(
+  head: AuditHead | undefined,
+  events: readonly AuditEvent[],
+  time: Date,
+): { results: (AuditRecord | WaxsealError)[]; records: AuditRecord[]; texts: string[]; head: AuditHead | undefined } {
+  const results: (AuditRecord | WaxsealError)[] = [];
+  const records: AuditRecord[] = [];
+  const texts: string[] = [];
+  for (const event of events) {
+    try {
+      const { record: rec, text } = buildRecordText(head, event, time);
+      results.push(rec);
+      records.push(rec);
+      texts.push(text);
+      head = { seq: rec.seq, hash: rec.hash };
+    } catch (e) {
+      results.push(e instanceof WaxsealError ? e : new WaxsealError('ERR_INVALID_INPUT', `audit event: ${(e as Error).message}`));
+    }
+  }
+  return { results, records, texts, head };
+}
+
+/**
+ * The result a refusal is recorded with: `denied` when the request was refused for what it
+ * asked or who asked (a 4xx: policy, token, bad request), `error` when Waxseal failed (a 5xx:
+ * signer, configuration, internal error, an unavailable dependency).
+ */
+export function auditResultForError(code: string | undefined): 'denied' | 'error' {
+  const known = code !== undefined && Object.hasOwn(ERROR_CODES, code) ? ERROR_CODES[code as ErrorCode] : undefined;
+  return known && known.status < 500 ? 'denied' : 'error';
+}
+
+/** The action of the record a prune appends; its detail names the last pruned record. */
+export const PRUNE_ACTION = 'audit.prune';
+
+/** The `through` head a prune record names, or undefined when `r` is not a well-formed one. */
+export function prunedThrough(r: { action?: unknown; detail?: unknown }): AuditHead | undefined {
+  if (r.action !== PRUNE_ACTION || typeof r.detail !== 'object' || r.detail === null) return undefined;
+  const t = (r.detail as { through?: unknown }).through;
+  if (typeof t !== 'object' || t === null) return undefined;
+  const { seq, hash } = t as { seq?: unknown; hash?: unknown };
+  return Number.isSafeInteger(seq) && typeof hash === 'string' && HASH_RE.test(hash) ? { seq: seq as number, hash } : undefined;
 }
 
 /** The canonical one-line JSON form of a record (export format; also the SQLite storage form). */
@@ -152,6 +226,27 @@ export interface AuditVerifyResult {
   head: AuditHead | undefined;
   /** Whether an anchor was compared (and matched). */
   anchored: boolean;
+  /** Where the records start when earlier ones were pruned: the last pruned record's seq and hash. */
+  base?: AuditHead;
+}
+
+export interface ChainVerifierOptions {
+  /** A head kept elsewhere: catches records removed from the end. */
+  anchor?: AuditHead;
+  /**
+   * The log was pruned: records start after `base` (the last pruned record). A database must then
+   * hold an `audit.prune` record naming `base`, covered by the anchor when there is one; an
+   * archive does not (its base is the end of the archive before it).
+   */
+  base?: AuditHead;
+  /** Require the `audit.prune` record that vouches for `base` (database verification). */
+  requirePruneRecord?: boolean;
+}
+
+function checkHead(h: AuditHead | undefined, what: string): void {
+  if (h !== undefined && (!Number.isSafeInteger(h.seq) || h.seq < 0 || (h.seq > 0 && !HASH_RE.test(h.hash)))) {
+    throw new WaxsealError('ERR_INVALID_INPUT', `audit ${what} must be {seq, hash}`);
+  }
 }
 
 /**
@@ -165,12 +260,44 @@ export class ChainVerifier {
   #count = 0;
   #anchor: AuditHead | undefined;
   #anchorSeen = false;
+  #base: AuditHead | undefined;
+  #requirePruneRecord: boolean;
+  /** Seq of the prune record that names the base. */
+  #pruneSeq: number | undefined;
 
-  constructor(anchor?: AuditHead) {
-    if (anchor !== undefined && (!Number.isSafeInteger(anchor.seq) || anchor.seq < 0 || (anchor.seq > 0 && !HASH_RE.test(anchor.hash)))) {
-      throw new WaxsealError('ERR_INVALID_INPUT', 'audit anchor must be {seq, hash}');
+  constructor(anchorOrOptions?: AuditHead | ChainVerifierOptions) {
+    const o: ChainVerifierOptions =
+      anchorOrOptions && 'seq' in anchorOrOptions
+        ? { anchor: anchorOrOptions as AuditHead }
+        : ((anchorOrOptions ?? {}) as ChainVerifierOptions);
+    checkHead(o.anchor, 'anchor');
+    this.#anchor = o.anchor;
+    this.#requirePruneRecord = o.requirePruneRecord ?? false;
+    if (o.base) this.setBase(o.base);
+  }
+
+  /**
+   * Records continue after `base`: at the start (a pruned log, an archive after the first), or
+   * mid-stream where it must equal the head so far (archives read one after the other).
+   */
+  setBase(base: AuditHead): void {
+    checkHead(base, 'base');
+    if (this.#count > 0 || this.#base) {
+      if (base.seq !== this.#expectedSeq - 1 || base.hash !== this.#prevHash)
+        throw tampered(this.#expectedSeq, `the next part starts after seq ${base.seq}, not after seq ${this.#expectedSeq - 1}`);
+      return;
     }
-    this.#anchor = anchor;
+    this.#base = base;
+    this.#expectedSeq = base.seq + 1;
+    this.#prevHash = base.seq === 0 ? GENESIS_HASH : base.hash;
+    const a = this.#anchor;
+    if (a && a.seq > 0 && a.seq <= base.seq) {
+      throw new WaxsealError(
+        'ERR_INVALID_INPUT',
+        `the anchor (seq ${a.seq}) is older than the records kept here, which start after seq ${base.seq}: ` +
+          'check it against the archive that holds that seq, and these records against a newer anchor',
+      );
+    }
   }
 
   push(value: unknown): void {
@@ -202,20 +329,31 @@ export class ChainVerifier {
       if (this.#anchor.hash !== r['hash']) throw tampered(at, 'record does not match the anchored head hash');
       this.#anchorSeen = true;
     }
+    const through = prunedThrough(r);
+    if (through && this.#base && through.seq === this.#base.seq && through.hash === this.#base.hash) this.#pruneSeq = at;
     this.#prevHash = r['hash'];
     this.#expectedSeq++;
     this.#count++;
   }
 
   finish(): AuditVerifyResult {
-    const head = this.#count === 0 ? undefined : { seq: this.#expectedSeq - 1, hash: this.#prevHash };
+    const head = this.#count === 0 ? this.#base : { seq: this.#expectedSeq - 1, hash: this.#prevHash };
     const a = this.#anchor;
+    const base = this.#base;
     if (a && a.seq > 0 && !this.#anchorSeen) {
       throw tampered(
         this.#expectedSeq,
-        `the log ends at seq ${this.#count} but the anchor records seq ${a.seq}: records were removed from the end`,
+        `the log ends at seq ${this.#expectedSeq - 1} but the anchor records seq ${a.seq}: records were removed from the end`,
       );
     }
-    return { records: this.#count, head, anchored: a !== undefined };
+    if (base && base.seq > 0 && this.#requirePruneRecord) {
+      // Records cut off the start leave a valid shorter chain too; only a prune record written
+      // into the chain (and, with an anchor, older than it) says the cut was made by a prune.
+      if (this.#pruneSeq === undefined)
+        throw tampered(base.seq + 1, `records up to seq ${base.seq} are missing and no ${PRUNE_ACTION} record names that cut`);
+      if (a && this.#pruneSeq > a.seq)
+        throw tampered(this.#pruneSeq, `the ${PRUNE_ACTION} record at seq ${this.#pruneSeq} is newer than the anchor (seq ${a.seq})`);
+    }
+    return { records: this.#count, head, anchored: a !== undefined, ...(base && base.seq > 0 ? { base } : {}) };
   }
 }

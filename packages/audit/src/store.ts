@@ -29,6 +29,8 @@ export interface AuditStore {
   list(opts?: AuditListOptions): AsyncIterable<AuditRecord>;
   /** The last stored record's seq and hash, undefined when empty. */
   head(): Promise<AuditHead | undefined>;
+  /** Where the stored records start when earlier ones were pruned: the last pruned record. */
+  base?(): Promise<AuditHead | undefined>;
   close(): Promise<void>;
 }
 
@@ -133,6 +135,10 @@ export class SqliteAuditStore implements AuditStore {
         db.exec('PRAGMA journal_mode = WAL');
         db.exec('PRAGMA synchronous = FULL');
         db.exec('CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, record TEXT NOT NULL) STRICT');
+        // After a prune: the last pruned record, which the first kept record chains to.
+        db.exec(
+          'CREATE TABLE IF NOT EXISTS audit_base (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL) STRICT',
+        );
       }
     } catch (e) {
       db?.close();
@@ -150,7 +156,7 @@ export class SqliteAuditStore implements AuditStore {
   }
 
   #headFromRow(row: { seq: number; record: string } | undefined): AuditHead | undefined {
-    if (!row) return undefined;
+    if (!row) return this.#baseSync();
     let hash: unknown;
     try {
       hash = (JSON.parse(row.record) as { hash?: unknown }).hash;
@@ -165,11 +171,83 @@ export class SqliteAuditStore implements AuditStore {
     return { seq: row.seq, hash };
   }
 
+  #baseSync(): AuditHead | undefined {
+    // Databases written before pruning existed (opened read-only) may lack the table.
+    if (!this.#db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'audit_base'").get()) return undefined;
+    const row = this.#db.prepare('SELECT seq, hash FROM audit_base WHERE id = 1').get() as { seq: number; hash: string } | undefined;
+    return row ? { seq: row.seq, hash: row.hash } : undefined;
+  }
+
+  async base(): Promise<AuditHead | undefined> {
+    this.#open();
+    return this.#baseSync();
+  }
+
+  /** The stored record at `seq`, undefined when there is none. */
+  recordAt(seq: number): AuditRecord | undefined {
+    this.#open();
+    const row = this.#db.prepare('SELECT record FROM audit WHERE seq = ?').get(seq) as { record: string } | undefined;
+    return row ? (JSON.parse(row.record) as AuditRecord) : undefined;
+  }
+
+  /**
+   * The head of the longest run of records, from the first kept one, all older than `before`
+   * (undefined when the first is not). Records are appended in time order, but a clock stepped
+   * back could break that: the run ends at the first record not older than `before`.
+   */
+  lastBefore(before: Date): AuditHead | undefined {
+    this.#open();
+    const firstNewer = this.#db.prepare("SELECT MIN(seq) AS seq FROM audit WHERE record ->> '$.time' >= ?").get(before.toISOString()) as {
+      seq: number | null;
+    };
+    const row = (
+      firstNewer.seq === null
+        ? this.#db.prepare('SELECT seq, record FROM audit ORDER BY seq DESC LIMIT 1').get()
+        : this.#db.prepare('SELECT seq, record FROM audit WHERE seq < ? ORDER BY seq DESC LIMIT 1').get(firstNewer.seq)
+    ) as { seq: number; record: string } | undefined;
+    return row ? this.#headFromRow(row) : undefined;
+  }
+
+  /**
+   * Removes every record up to `through` (which must be stored with that hash) and appends the
+   * prune record `makeRecord(head)` builds, in one transaction: the record that says where the
+   * kept chain starts is in that chain, so cutting more records off the start stays detectable.
+   */
+  prune(through: AuditHead, makeRecord: (head: AuditHead | undefined) => AuditRecord): AuditRecord {
+    this.#open();
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      const stored = this.recordAt(through.seq);
+      if (!stored || stored.hash !== through.hash)
+        throw new WaxsealError('ERR_CONFLICT', `audit record ${through.seq} is not stored with hash ${through.hash}`);
+      const head = this.#headFromRow(this.#lastRow());
+      const record = makeRecord(head);
+      checkExtends(record, head, GENESIS);
+      this.#db.prepare('INSERT INTO audit (seq, record) VALUES (?, ?)').run(record.seq, encodeRecord(record));
+      this.#db.prepare('DELETE FROM audit WHERE seq <= ?').run(through.seq);
+      this.#db.prepare('INSERT OR REPLACE INTO audit_base (id, seq, hash) VALUES (1, ?, ?)').run(through.seq, through.hash);
+      this.#db.exec('COMMIT');
+      return record;
+    } catch (e) {
+      this.#db.exec('ROLLBACK');
+      if (e instanceof WaxsealError) throw e;
+      throw new WaxsealError('ERR_IO', `audit prune failed: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
   async append(record: AuditRecord): Promise<void> {
-    return this.appendMany([record]);
+    this.appendManySync([record]);
   }
 
   async appendMany(records: readonly AuditRecord[]): Promise<void> {
+    this.appendManySync(records);
+  }
+
+  /**
+   * appendMany on the calling thread (the writer thread calls it directly); `texts`, when given,
+   * are the records' canonical JSON already computed (buildRecordText).
+   */
+  appendManySync(records: readonly AuditRecord[], texts?: readonly string[]): void {
     this.#open();
     // BEGIN IMMEDIATE takes the write lock before reading the head: check-and-insert is atomic
     // against every other connection, in this process or another.
@@ -177,9 +255,9 @@ export class SqliteAuditStore implements AuditStore {
     try {
       let head = this.#headFromRow(this.#lastRow());
       const insert = this.#db.prepare('INSERT INTO audit (seq, record) VALUES (?, ?)');
-      for (const record of records) {
+      for (const [i, record] of records.entries()) {
         checkExtends(record, head, GENESIS);
-        insert.run(record.seq, encodeRecord(record));
+        insert.run(record.seq, texts?.[i] ?? encodeRecord(record));
         head = { seq: record.seq, hash: record.hash };
       }
       this.#db.exec('COMMIT');
@@ -217,6 +295,10 @@ export class SqliteAuditStore implements AuditStore {
   }
 
   async head(): Promise<AuditHead | undefined> {
+    return this.headSync();
+  }
+
+  headSync(): AuditHead | undefined {
     this.#open();
     return this.#headFromRow(this.#lastRow());
   }
@@ -226,6 +308,10 @@ export class SqliteAuditStore implements AuditStore {
   }
 
   async close(): Promise<void> {
+    this.closeSync();
+  }
+
+  closeSync(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#db.close();

@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   ERR_IO: { status: 500, about: 'file or network I/O failed' },
   ERR_INTERNAL: { status: 500, about: 'internal error' },
   ERR_UNAVAILABLE: { status: 503, about: 'a dependency is unavailable' },
+  ERR_REGISTRY_AUTH: { status: 401, about: 'an OCI registry refused access: missing or wrong credentials, or no usable challenge' },
 
   // keys and algorithms
   ERR_KEY_UNSUPPORTED: { status: 400, about: 'unsupported key type or algorithm' },

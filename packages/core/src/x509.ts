@@ -308,8 +308,14 @@ export function isSignedBy(cert: Certificate, issuerKey: PublicKeyInfo): boolean
   return verifySignature(issuerKey, cert.tbs, cert.signature, hash === null ? {} : { hash });
 }
 
+// Importing a key costs ~40 µs (OpenSSL's decoders); trusted-root certificates are parsed once
+// and asked for their key on every verification, so the key is kept with the parsed certificate.
+const certKeys = new WeakMap<Certificate, PublicKeyInfo>();
+
 export function certPublicKey(cert: Certificate): PublicKeyInfo {
-  return publicKeyFromSpki(cert.spki);
+  let key = certKeys.get(cert);
+  if (!key) certKeys.set(cert, (key = publicKeyFromSpki(cert.spki)));
+  return key;
 }
 
 export function sameCertificate(a: Certificate, b: Certificate): boolean {

@@ -2,7 +2,7 @@
 export { ResourcePool, assertSignatureMatches, canonicalPublicKey, errorText, rawEcdsaToDer } from './backend-util.ts';
 export { intermediateCa, selfSignedRoot, tsaLeaf } from './certify.ts';
 export { KeyObjectSigner, generateSigner, signerFromPem, type GeneratedKeyKind } from './memory.ts';
-export { openSigner } from './open.ts';
+export { openSigner, resolveKeyUri } from './open.ts';
 export { checkSecretFileTarget, writeSecretFile, type SecretFileOptions } from './secret-file.ts';
 export { signatureAlgorithmIdentifier, type Signer } from './signer.ts';
 export type { SigningThread } from './signing-thread.ts';

@@ -1,5 +1,9 @@
 // Opens a signer from a key URI. Backends register here; the configuration names keys only by URI.
 //   file:///path/key.pem[?passphrase-env=VAR|passphrase-file=/path]   PEM on disk
+//   file://dir/key.pem, file:dir/key.pem                              the same, relative (as `ca init
+//                                                                     --out dir` prints it): to the
+//                                                                     configuration file, or the
+//                                                                     working folder on the command line
 //   memory://ephemeral[?kind=ecdsa-p256|ecdsa-p384|ed25519]            generated at start (dev only)
 // HSM and KMS backends live in packages of their own, loaded on first use so that neither their SDKs
 // nor a native binding are needed by anyone who does not name such a key:
@@ -8,7 +12,8 @@
 //   gcpkms://projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/V   @waxseal/keys-gcpkms
 // Other backends can plug in through registerKeyBackend().
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { isAbsolute, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { WaxsealError } from '@waxseal/core';
 import { generateSigner, signerFromPem, type GeneratedKeyKind } from './memory.ts';
 import type { Signer } from './signer.ts';
@@ -30,7 +35,13 @@ function readPassphrase(u: URL): string | undefined {
     return v;
   }
   const file = u.searchParams.get('passphrase-file');
-  if (file) return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+  if (file) {
+    try {
+      return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    } catch (e) {
+      throw new WaxsealError('ERR_CONFIG', `cannot read passphrase file ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+    }
+  }
   return undefined;
 }
 
@@ -40,7 +51,7 @@ registerKeyBackend('file:', async (u, raw) => {
   try {
     pem = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new WaxsealError('ERR_CONFIG', `cannot read key file ${path}`, { cause: e });
+    throw new WaxsealError('ERR_CONFIG', `cannot read key file ${path}: ${(e as NodeJS.ErrnoException).code ?? e}`, { cause: e });
   }
   return signerFromPem(pem, raw.split('?')[0]!, readPassphrase(u));
 });
@@ -74,11 +85,51 @@ for (const [scheme, { pkg, open }] of Object.entries(OPTIONAL_BACKENDS)) {
   });
 }
 
-/** Opens the signer a key URI names. A bare path is treated as a file URI. */
+const HAS_SCHEME = /^[a-z][a-z0-9+.-]*:/i;
+
+function decodePath(p: string, uri: string): string {
+  try {
+    return decodeURIComponent(p);
+  } catch {
+    throw new WaxsealError('ERR_CONFIG', `invalid key URI ${uri}: bad percent-escape in the path`);
+  }
+}
+
+/**
+ * Makes a key reference absolute: a bare path or a `file:` URI with a relative path (`file://ca/x.key`,
+ * as `ca init --out ca` prints it, or `file:ca/x.key`) becomes `file:///<baseDir>/ca/x.key`, as does
+ * a relative `passphrase-file`. `file:///abs` and `file://localhost/abs` are absolute; any other
+ * scheme passes through unchanged.
+ */
+export function resolveKeyUri(uriOrPath: string, baseDir: string): string {
+  if (!HAS_SCHEME.test(uriOrPath)) return pathToFileURL(resolve(baseDir, uriOrPath)).href;
+  if (!/^file:/i.test(uriOrPath)) return uriOrPath;
+  const q = uriOrPath.indexOf('?');
+  const rest = uriOrPath.slice('file:'.length, q < 0 ? undefined : q);
+  const query = q < 0 ? '' : uriOrPath.slice(q + 1);
+  let path: string;
+  if (rest.startsWith('///')) path = rest.slice(2);
+  else if (/^\/\/localhost\//i.test(rest)) path = rest.slice('//localhost'.length);
+  else if (rest.startsWith('//')) path = rest.slice(2);
+  else path = rest;
+  path = decodePath(path, uriOrPath);
+  if (path === '' || path.endsWith('/')) throw new WaxsealError('ERR_CONFIG', `key URI ${uriOrPath} names no file`);
+  const out = new URL(pathToFileURL(resolve(baseDir, path)).href);
+  if (query) {
+    const params = new URLSearchParams(query);
+    const pf = params.get('passphrase-file');
+    if (pf && !isAbsolute(pf)) params.set('passphrase-file', resolve(baseDir, pf));
+    out.search = params.toString();
+  }
+  return out.href;
+}
+
+/**
+ * Opens the signer a key URI names. A bare path, or a `file:` URI with a relative path, is
+ * relative to the working folder (resolve it against another folder first with resolveKeyUri).
+ */
 export async function openSigner(uriOrPath: string): Promise<Signer> {
-  const raw = /^[a-z][a-z0-9+.-]*:/i.test(uriOrPath)
-    ? uriOrPath
-    : `file://${uriOrPath.startsWith('/') ? '' : `${process.cwd()}/`}${uriOrPath}`;
+  const raw = resolveKeyUri(uriOrPath, process.cwd());
   let u: URL;
   try {
     u = new URL(raw);

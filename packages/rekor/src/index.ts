@@ -3,8 +3,8 @@ export { LogService, startLogServer, handleCreateV2, transparencyLogEntryJson, v
 export type { LogServiceOptions, TransparencyLogInstance, V2AddResult } from './service.ts';
 export { monitorLog, monitorExitCode } from './monitor.ts';
 export type { MonitorOptions, MonitorResult, MonitorMatch, MonitorPass, MonitorState } from './monitor.ts';
-export { fsckLog, verifyCheckpointNoteV1 } from './personality.ts';
-export type { FsckReport } from '@waxseal/tlog';
+export { checkTreeId, fsckLog, verifyCheckpointNoteV1 } from './personality.ts';
+export { findLogDirs, type FsckReport } from '@waxseal/tlog';
 export { runLogServerMain } from './main.ts';
 export { describeEntry } from './entries/describe.ts';
 export type { EntryDescription } from './entries/describe.ts';

@@ -24,11 +24,20 @@ export async function requestSigningCertificate(o: {
       proofOfPossession: toBase64(o.key.proveChallenge(challenge)),
     },
   });
-  const res = await postBytes(`${o.caUrl.replace(/\/$/, '')}/api/v2/signingCert`, body, {
-    what: 'the CA',
-    headers: { 'content-type': 'application/json', accept: 'application/json' },
-    ...(o.fetch ? { fetch: o.fetch } : {}),
-  });
+  let res: Awaited<ReturnType<typeof postBytes>>;
+  try {
+    res = await postBytes(`${o.caUrl.replace(/\/$/, '')}/api/v2/signingCert`, body, {
+      what: 'the CA',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      ...(o.fetch ? { fetch: o.fetch } : {}),
+    });
+  } catch (e) {
+    // The key and the proof of possession are ours; what the CA turns down with 400 is the
+    // identity the token claims (not an e-mail address, claims missing): an identity refusal.
+    if (e instanceof WaxsealError && e.code === 'ERR_INVALID_INPUT' && e.detail?.status === 400)
+      throw new WaxsealError('ERR_IDENTITY_CLAIMS', e.message, { cause: e, detail: e.detail });
+    throw e;
+  }
   let parsed: SigningCertificateResponse;
   try {
     parsed = JSON.parse(Buffer.from(res.body).toString('utf8')) as SigningCertificateResponse;

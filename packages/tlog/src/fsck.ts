@@ -1,6 +1,7 @@
 // `waxseal log fsck <dataDir>`: recompute the whole tree from the stored entries and check every
 // tile, entry bundle and stored checkpoint against it. Read-only; safe to run on a copy or on a
 // live log (it reads one database snapshot and only the tiles the published tree covers).
+import { existsSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { leafHash, bytesEqual, fromBase64, toHex, publicKeyFromSpki, WaxsealError, type PublicKeyInfo } from '@waxseal/core';
@@ -37,6 +38,34 @@ export interface FsckReport {
 }
 
 const CHUNK = 4096;
+
+const holdsLog = (dir: string): boolean => existsSync(join(dir, 'log.db'));
+
+function logsBelow(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name)
+      .sort();
+  } catch {
+    return [];
+  }
+  return names.map((n) => join(dir, n)).filter(holdsLog);
+}
+
+/**
+ * The log folders `dir` names: itself when it holds a log (log.db), else the logs one level
+ * below it (an instance keeps one log per log key in <data>/log/<key id>), else those of its
+ * `log` folder (an instance's data folder). Empty when there is none.
+ */
+export function findLogDirs(dir: string): string[] {
+  if (holdsLog(dir)) return [dir];
+  const below = logsBelow(dir);
+  if (below.length > 0) return below;
+  const inLog = join(dir, 'log');
+  return holdsLog(inLog) ? [inLog] : logsBelow(inLog);
+}
 const MAX_ERRORS = 100;
 
 export async function fsckLog(dataDir: string, opts: FsckOptions = {}): Promise<FsckReport> {

@@ -1,5 +1,5 @@
 // Public surface of tlog.
-export { fsckLog, type FsckOptions, type FsckReport } from './fsck.ts';
+export { findLogDirs, fsckLog, type FsckOptions, type FsckReport } from './fsck.ts';
 export {
   TransparencyLog,
   type AppendRequest,

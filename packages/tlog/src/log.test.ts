@@ -134,8 +134,14 @@ test('a data directory refuses a second writer and a different key', async () =>
     const log = await open(dir);
     await rejectsWithCode(open(dir), 'ERR_CONFIG', /in use by another process/);
     await log.close();
-    await rejectsWithCode(open(dir, { signer: generateSigner('ecdsa-p256') }), 'ERR_CONFIG', /different publicKey/);
-    await rejectsWithCode(open(dir, { params: { instance: '43' } }), 'ERR_CONFIG', /different instance/);
+    await rejectsWithCode(open(dir, { signer: generateSigner('ecdsa-p256') }), 'ERR_CONFIG', {
+      message: /created with publicKey /,
+      detail: { identity: 'publicKey' },
+    });
+    await rejectsWithCode(open(dir, { params: { instance: '43' } }), 'ERR_CONFIG', {
+      message: /created with instance "42", not "43"/,
+      detail: { identity: 'instance', given: '43' },
+    });
   });
 });
 

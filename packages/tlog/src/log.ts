@@ -115,11 +115,16 @@ function checkParams(params: Readonly<Record<string, string>>): void {
 
 /** Refuses a storage that holds another log: a data directory never silently changes keys. */
 function checkIdentity(recorded: LogIdentity, given: LogIdentity, required: Readonly<Record<string, string>>): void {
-  const differs = (what: string, value: string | undefined) =>
-    new WaxsealError('ERR_CONFIG', `the log storage holds a log with a different ${what} (${JSON.stringify(value).slice(0, 80)})`);
-  if (recorded.origin !== given.origin) throw differs('origin', recorded.origin);
-  if (recorded.publicKey !== given.publicKey) throw differs('publicKey', recorded.publicKey);
-  for (const [k, v] of Object.entries(required)) if (recorded.params[k] !== v) throw differs(k, recorded.params[k]);
+  // detail.identity names what differs, so that a caller can name its own setting for it.
+  const differs = (what: string, value: string | undefined, wanted: string) =>
+    new WaxsealError(
+      'ERR_CONFIG',
+      `the log storage holds a log created with ${what} ${JSON.stringify(value).slice(0, 80)}, not ${JSON.stringify(wanted).slice(0, 80)}`,
+      { detail: { identity: what, recorded: value, given: wanted } },
+    );
+  if (recorded.origin !== given.origin) throw differs('origin', recorded.origin, given.origin);
+  if (recorded.publicKey !== given.publicKey) throw differs('publicKey', recorded.publicKey, given.publicKey);
+  for (const [k, v] of Object.entries(required)) if (recorded.params[k] !== v) throw differs(k, recorded.params[k], v);
 }
 
 export class TransparencyLog {

@@ -3,7 +3,7 @@
 //   GET  /api/v1/timestamp/certchain  application/pem-certificate-chain, leaf first
 //   GET  /healthz
 // Errors use timestamp-authority's JSON shape {"code": <http status>, "message": "..."}.
-import { WaxsealError, verifySignature, certPublicKey, parseDer } from '@waxseal/core';
+import { WaxsealError, verifySignature, certPublicKey, parseDer, type ErrorCode } from '@waxseal/core';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   json,
@@ -29,17 +29,26 @@ import {
 } from './timestamp.ts';
 import { TimestampIssuer, type TimestampIssuerOptions } from './issuer.ts';
 
-/** One timestamp issued: what the audit log records for a use of the TSA key. */
+/**
+ * One timestamp request: what the audit log records for a use of the TSA key, or for a request
+ * the TSA refused or failed to answer (then `errorCode` is set and no timestamp was released).
+ */
 export interface TsaAuditEvent {
   remoteAddress: string | undefined;
-  /** Hash algorithm and hex digest the client asked to timestamp. */
-  hash: string;
-  digest: string;
+  /** Hash algorithm and hex digest the client asked to timestamp (absent when the request did not parse). */
+  hash?: string;
+  digest?: string;
   keyRef: string;
+  /** Why no timestamp was released: a refusal (4xx codes) or a failure (5xx codes). */
+  errorCode?: ErrorCode;
+  message?: string;
 }
 
 export interface TsaServiceOptions extends TimestampIssuerOptions, TsaChainCheckOptions {
-  /** Records every timestamp before it is released (fail closed: a failing audit gives 503). */
+  /**
+   * Records every timestamp before it is released (fail closed: a failing audit gives 503), and
+   * every refused or failed timestamp request before the error is answered.
+   */
   audit?: (event: TsaAuditEvent) => Promise<void>;
   /** Answer 201 instead of 200 (timestamp-authority before v2.0.0, --use-http-201). */
   useHttp201?: boolean;
@@ -186,6 +195,16 @@ export class TsaService implements Service {
 
   // The route as mounted on a shared Router (the all-in-one dev server).
   async #timestamp(req: Request): Promise<Response> {
+    let parsed: TimestampRequest | undefined;
+    try {
+      return await this.#timestampRouted(req, (p) => (parsed = p));
+    } catch (e) {
+      await this.#refused(req.raw.socket.remoteAddress, e, parsed);
+      throw e;
+    }
+  }
+
+  async #timestampRouted(req: Request, parsedAs: (p: TimestampRequest) => void): Promise<Response> {
     const form = this.#requestForm(req.headers['content-type']);
     let body: Buffer;
     try {
@@ -195,20 +214,56 @@ export class TsaService implements Service {
       throw e;
     }
     const parsed = TsaService.#parse(form, body);
-    const der = await this.issuer.issue(parsed, new Date());
-    if (this.#audit) {
-      try {
-        await this.#audit({
-          remoteAddress: req.raw.socket.remoteAddress,
-          hash: parsed.hash,
-          digest: Buffer.from(parsed.hashedMessage).toString('hex'),
-          keyRef: this.#keyRef,
-        });
-      } catch (e) {
-        throw new WaxsealError('ERR_UNAVAILABLE', 'the audit log could not record the timestamp; it was not released', { cause: e });
-      }
+    parsedAs(parsed);
+    // The record holds only what the request says, so it is made durable while the token is
+    // signed; the token is released once both are done (fail closed: no record, no token).
+    const recorded = this.#audit ? this.#recordIssued(req.raw.socket.remoteAddress, parsed) : undefined;
+    recorded?.catch(() => undefined);
+    let der: Uint8Array;
+    try {
+      der = await this.issuer.issue(parsed, new Date());
+    } catch (e) {
+      await recorded?.catch(() => undefined);
+      throw e;
     }
+    await recorded;
     return { status: this.#status, headers: { 'content-type': 'application/timestamp-reply' }, body: der };
+  }
+
+  /**
+   * Records a timestamp being issued; ERR_UNAVAILABLE (marked as already handled) when that fails.
+   * Should signing then fail, a refusal record with the same digest follows (#refused).
+   */
+  async #recordIssued(remoteAddress: string | undefined, parsed: TimestampRequest): Promise<void> {
+    try {
+      await this.#audit!({
+        remoteAddress,
+        hash: parsed.hash,
+        digest: Buffer.from(parsed.hashedMessage).toString('hex'),
+        keyRef: this.#keyRef,
+      });
+    } catch (e) {
+      const err = new WaxsealError('ERR_UNAVAILABLE', 'the audit log could not record the timestamp; it was not released', { cause: e });
+      AUDIT_FAILED.add(err);
+      throw err;
+    }
+  }
+
+  /** Records a refused or failed request (never throws: the client gets the original error). */
+  async #refused(remoteAddress: string | undefined, e: unknown, parsed: TimestampRequest | undefined): Promise<void> {
+    if (!this.#audit || AUDIT_FAILED.has(e as object)) return;
+    const err = e instanceof WaxsealError ? e : new WaxsealError('ERR_INTERNAL', 'internal error');
+    try {
+      await this.#audit({
+        remoteAddress,
+        ...(parsed ? { hash: parsed.hash, digest: Buffer.from(parsed.hashedMessage).toString('hex') } : {}),
+        keyRef: this.#keyRef,
+        errorCode: err.code,
+        message: err.message,
+      });
+    } catch (auditError) {
+      console.error('tsa: the audit log could not record a refused request:', auditError);
+    }
   }
 
   /**
@@ -224,8 +279,7 @@ export class TsaService implements Service {
     return (req, res) => {
       const url = req.url ?? '';
       const q = url.indexOf('?');
-      // With an audit hook the routed path (which records before answering) serves everything.
-      if (this.#audit || req.method !== 'POST' || (q < 0 ? url : url.slice(0, q)) !== path) {
+      if (req.method !== 'POST' || (q < 0 ? url : url.slice(0, q)) !== path) {
         fallback(req, res);
         return;
       }
@@ -234,16 +288,22 @@ export class TsaService implements Service {
   }
 
   #serveTimestamp(req: IncomingMessage, res: ServerResponse): void {
+    let tsReq: TimestampRequest | undefined;
+    // Refusals are recorded before they are answered, as on the routed path.
+    const fail = (e: unknown) => {
+      if (!this.#audit) return sendError(res, e);
+      void this.#refused(req.socket.remoteAddress, e, tsReq).then(() => sendError(res, e));
+    };
     let form: 'der' | 'json';
     try {
       form = this.#requestFormCached(req.headers['content-type']);
     } catch (e) {
-      sendError(res, e);
+      fail(e);
       return;
     }
     const limit = this.#bodyLimit(form);
     if (Number(req.headers['content-length']) > limit) {
-      sendError(res, this.#tooLarge(form));
+      fail(this.#tooLarge(form));
       req.resume();
       return;
     }
@@ -255,7 +315,7 @@ export class TsaService implements Service {
       size += c.length;
       if (size > limit) {
         failed = true;
-        sendError(res, this.#tooLarge(form));
+        fail(this.#tooLarge(form));
         return;
       }
       chunks.push(c);
@@ -267,14 +327,24 @@ export class TsaService implements Service {
     req.on('end', () => {
       if (failed) return;
       const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-      let tsReq: TimestampRequest;
+      let parsed: TimestampRequest;
       try {
-        tsReq = TsaService.#parse(form, body);
+        parsed = TsaService.#parse(form, body);
       } catch (e) {
-        sendError(res, e);
+        fail(e);
         return;
       }
-      this.issuer.enqueue(tsReq, new Date(), (err, der) => (err === undefined ? this.#sendToken(res, der!) : sendError(res, err)));
+      tsReq = parsed;
+      // As on the routed path: recorded while signed, released once both are done.
+      const recorded = this.#audit ? this.#recordIssued(req.socket.remoteAddress, parsed) : undefined;
+      recorded?.catch(() => undefined);
+      this.issuer.enqueue(parsed, new Date(), (err, der) => {
+        if (!recorded) return err === undefined ? this.#sendToken(res, der!) : fail(err);
+        recorded.then(
+          () => (err === undefined ? this.#sendToken(res, der!) : fail(err)),
+          (e: unknown) => sendError(res, e),
+        );
+      });
     });
   }
 
@@ -295,6 +365,9 @@ export class TsaService implements Service {
     return form;
   }
 }
+
+/** Errors that report a failed audit of an issued timestamp: not recorded again as refusals. */
+const AUDIT_FAILED = new WeakSet<object>();
 
 function sendError(res: ServerResponse, e: unknown): void {
   let err: WaxsealError;

@@ -12,7 +12,7 @@ export {
 } from './verifier.ts';
 export type { Artifact } from './signature.ts';
 export type { CertificateIdentity, SignerIdentity } from './identity.ts';
-export { signerIdentity } from './identity.ts';
+export { signerIdentity, matchIdentities } from './identity.ts';
 export { parseTimestampResponse, type ParsedTimestamp } from './timestamp.ts';
 export { CHECKS, type CheckName } from './fail.ts';
 export { SUPPORTED_ENTRY_TYPES } from './tlog.ts';

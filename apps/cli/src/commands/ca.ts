@@ -6,12 +6,12 @@ import { join } from 'node:path';
 import { WaxsealError, parseCertificatesPem, encodePem, OID } from '@waxseal/core';
 import { openSigner, intermediateCa, writeSecretFile } from '@waxseal/keys';
 import { initCaChain, writeCsr, validateCaChain } from '@waxseal/ca';
-import { parse, helpText, UsageError, type Ui } from '../ui.ts';
+import { parse, helpText, subcommandHelp, UsageError, type Ui } from '../ui.ts';
 import { loadRoot, prepareInitDir, replaceChain, signingKey, writePublicFile, years } from './authority.ts';
 
 export const caSpec = {
-  usage: 'waxseal ca <init|csr|import-chain> [options]',
-  summary: 'Set up the CA certificate chain.',
+  usage: 'waxseal ca <init|csr|import-chain|rotate> [options]',
+  summary: 'Set up and rotate the CA certificate chain.',
   options: {},
   help: `Subcommands:
   waxseal ca init --out <dir> [--key <uri>] [--org <name>] [--root-kind ecdsa-p384|ecdsa-p256]
@@ -25,16 +25,26 @@ export const caSpec = {
   waxseal ca csr --key <uri> --out <file> [--org <name>] [--cn <name>]
       Writes a CSR for an intermediate whose key is --key, for your own CA to sign.
   waxseal ca rotate --dir <dir> --root-key <file> [--key <uri>] [--root-key-passphrase-env VAR]
+                    [--years N]
       Issues a new intermediate from the (offline) root for --key (default: a new P-256 file key),
       keeps the old chain as chain-<date>.pem and prints the ca.retired entry to add, so that
-      signatures made with the old intermediate keep verifying.
+      signatures made with the old intermediate keep verifying. --years: the new intermediate's
+      validity (default 5, never past the root's).
   waxseal ca import-chain --key <uri> --chain <pem> --out <dir>
       Checks that the chain (intermediate first, root last) verifies, that CA constraints hold
       and that --key's public key matches the intermediate, then installs it as <dir>/chain.pem.`,
 } as const;
 
+/** A subcommand's own help: its section of the group's help. */
+function sectionOf(sub: string): string {
+  return subcommandHelp(caSpec, sub)?.help ?? caSpec.help;
+}
+function usageOf(sub: string): string {
+  return subcommandHelp(caSpec, sub)?.usage ?? caSpec.usage;
+}
+
 const initSpec = {
-  usage: 'waxseal ca init --out <dir> [options]',
+  usage: usageOf('init'),
   summary: 'Create a root CA and an issuing intermediate.',
   options: {
     out: { type: 'string' },
@@ -46,21 +56,21 @@ const initSpec = {
     'intermediate-years': { type: 'string' },
     force: { type: 'boolean' },
   },
-  help: caSpec.help,
+  help: sectionOf('init'),
 } as const;
 
 const csrSpec = {
-  usage: 'waxseal ca csr --key <uri> --out <file> [--org <name>] [--cn <name>]',
+  usage: usageOf('csr'),
   summary: 'Write a CSR for the intermediate CA key.',
   options: { key: { type: 'string' }, out: { type: 'string' }, org: { type: 'string' }, cn: { type: 'string' } },
-  help: caSpec.help,
+  help: sectionOf('csr'),
 } as const;
 
 const importSpec = {
-  usage: 'waxseal ca import-chain --key <uri> --chain <pem> --out <dir>',
+  usage: usageOf('import-chain'),
   summary: 'Install a chain issued by an external CA.',
   options: { key: { type: 'string' }, chain: { type: 'string' }, out: { type: 'string' } },
-  help: caSpec.help,
+  help: sectionOf('import-chain'),
 } as const;
 
 export async function ca(argv: string[], ui: Ui): Promise<number> {
@@ -159,7 +169,7 @@ async function importChain(argv: string[], ui: Ui): Promise<number> {
 }
 
 const rotateSpec = {
-  usage: 'waxseal ca rotate --dir <dir> --root-key <file> [--key <uri>]',
+  usage: usageOf('rotate'),
   summary: 'Issue a new intermediate from the root and retire the old one.',
   options: {
     dir: { type: 'string' },
@@ -168,7 +178,7 @@ const rotateSpec = {
     'root-key-passphrase-env': { type: 'string' },
     years: { type: 'string' },
   },
-  help: caSpec.help,
+  help: sectionOf('rotate'),
 } as const;
 
 async function rotate(argv: string[], ui: Ui): Promise<number> {

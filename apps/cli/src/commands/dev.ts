@@ -14,8 +14,9 @@ export const devSpec = {
   --no-log         do not run the transparency log
 
 Writes <dir>/trusted_root.json and <dir>/signing_config.json. Keys persist in <dir> (files of
-mode 0600), so bundles signed earlier keep verifying; a key file found without its chain is never
-overwritten. The dev identity providers exist only in this mode.
+mode 0600), and so do the log's data and tree ID (in <dir>/log), so bundles signed earlier keep
+verifying after a restart; a key file found without its chain is never overwritten. The dev
+identity providers exist only in this mode.
 
 Subcommand:
   waxseal dev token --email <addr> [--data <dir>]   print a signed ID token from the running instance`,
@@ -45,7 +46,7 @@ export async function dev(argv: string[], ui: Ui): Promise<number> {
   // Listen for the stop signal before saying we are up: whoever reads the report may signal at once.
   const stopRequested = stopSignal();
   ui.result({ ok: true, ...stack, trustedRoot: undefined, signingConfig: undefined }, [
-    `Waxseal dev instance running at ${stack.url}  (data: ${stack.dataDir})`,
+    `Waxseal dev instance running at ${stack.url}/  (open it: what runs where, how to sign; data: ${stack.dataDir})`,
     `  OIDC issuer    ${stack.issuer}  (dev login page; any e-mail address)`,
     `  CI issuer      ${stack.ciIssuer}  (simulated CI tokens: waxseal dev token --claims)`,
     `  CA             ${stack.caUrl}/api/v2/signingCert`,

@@ -1,7 +1,7 @@
 // waxseal log fsck | monitor: check a log's stored state, and follow a running log.
 import { readFileSync } from 'node:fs';
 import { WaxsealError } from '@waxseal/core';
-import { fsckLog, monitorLog, monitorExitCode } from '@waxseal/rekor';
+import { findLogDirs, fsckLog, monitorLog, monitorExitCode, type FsckReport } from '@waxseal/rekor';
 import { parse, helpText, UsageError, type Ui } from '../ui.ts';
 
 export const logSpec = {
@@ -20,9 +20,11 @@ export const logSpec = {
   },
   positionals: [1, 1] as [number, number],
   help: `Subcommands:
-  waxseal log fsck --data <log data dir>
+  waxseal log fsck --data <dir>
       Recomputes the tree from the stored entries and checks every tile and every stored
-      checkpoint. Exit 1 on any inconsistency.
+      checkpoint. Exit 1 on any inconsistency. <dir> is a log's folder, or a folder holding
+      logs: \`waxseal serve\` keeps one per log key in <data>/log/<key id> (all are checked);
+      the dev instance keeps its log in <data>/log.
   waxseal log monitor --url <tiles base URL> [--state <file>] [--key <pem>] [--origin <name>]
                       [--watch-identity <regexp>]... [--watch-digest <sha256:hex>]... [--once]
       Follows the log's checkpoint, verifies its signature and its consistency with the last
@@ -36,13 +38,32 @@ export async function log(argv: string[], ui: Ui): Promise<number> {
   if (helpWanted) return (ui.result({ help: helpText(logSpec) }, helpText(logSpec)), 0);
   if (positionals[0] === 'fsck') {
     if (!v.data) throw new UsageError('--data <log data dir> is required');
-    const r = await fsckLog(v.data);
-    ui.result(r, [
+    const dirs = findLogDirs(v.data);
+    if (dirs.length === 0)
+      throw new WaxsealError(
+        'ERR_NOT_FOUND',
+        `no log database in ${v.data} or the folders below it (waxseal serve keeps one log per key in <data>/log/<key id>)`,
+      );
+    const reports: FsckReport[] = [];
+    for (const d of dirs) reports.push(await fsckLog(d));
+    const lines = (r: FsckReport) => [
       `${r.ok ? 'OK' : 'INCONSISTENT'}: ${r.entries} entries, ${r.checkpointsChecked} checkpoints, ${r.tilesChecked} tiles, ${r.bundlesChecked} entry bundles checked (origin ${r.origin})`,
       ...r.errors.map((e) => `  error: ${e}`),
       ...r.warnings.map((w) => `  warning: ${w}`),
-    ]);
-    if (!r.ok) throw new WaxsealError('ERR_LOG_INCONSISTENT', `fsck found ${r.errors.length} problem(s) in ${v.data}`);
+    ];
+    const bad = reports.filter((r) => !r.ok);
+    // One log: its report as before; several (one per log key): each under its folder.
+    if (reports.length === 1) ui.result(reports[0], [...(dirs[0] === v.data ? [] : [`log in ${dirs[0]}:`]), ...lines(reports[0]!)]);
+    else
+      ui.result(
+        { ok: bad.length === 0, logs: reports },
+        reports.flatMap((r) => [`${r.dataDir}:`, ...lines(r).map((l) => `  ${l}`)]),
+      );
+    if (bad.length > 0)
+      throw new WaxsealError(
+        'ERR_LOG_INCONSISTENT',
+        `fsck found ${bad.reduce((n, r) => n + r.errors.length, 0)} problem(s) in ${bad.map((r) => r.dataDir).join(', ')}`,
+      );
     return 0;
   }
   if (positionals[0] === 'monitor') {

@@ -9,8 +9,10 @@ export const serveSpec = {
   help: `Options:
   --config <file>   the instance configuration (see docs/configuration.md)
 
-Keys are named by URI (file://, pkcs11:, awskms://, gcpkms://); chains are checked against them
-at start, and the instance refuses to start on any mismatch.`,
+Keys are named by URI (file://, pkcs11:, awskms://, gcpkms://; file://ca/intermediate.key, as
+\`ca init --out ca\` prints it, is relative to the configuration file); chains are checked against
+them at start, and the instance refuses to start on any mismatch. The log's tree ID and key are
+recorded with its data on first start and read back on every start.`,
 } as const;
 
 export async function serve(argv: string[], ui: Ui): Promise<number> {
@@ -21,12 +23,20 @@ export async function serve(argv: string[], ui: Ui): Promise<number> {
   // Listen for the stop signal before saying we are up: whoever reads the report may signal at once.
   const stopRequested = stopSignal();
   ui.result(
-    { ok: true, url: inst.url, trustedRoot: inst.trustedRootPath, signingConfig: inst.signingConfigPath, tuf: inst.tufUrl ?? null },
+    {
+      ok: true,
+      url: inst.url,
+      trustedRoot: inst.trustedRootPath,
+      signingConfig: inst.signingConfigPath,
+      tuf: inst.tufUrl ?? null,
+      log: inst.logDataDir ? { data: inst.logDataDir, treeId: inst.logTreeId } : null,
+    },
     [
       `Waxseal instance at ${inst.url}`,
       `  trusted root   ${inst.trustedRootPath}`,
       `  signing config ${inst.signingConfigPath}`,
       ...(inst.tufUrl ? [`  TUF mirror     ${inst.tufUrl} (root ${inst.tufRootPath})`] : []),
+      ...(inst.logDataDir ? [`  log data       ${inst.logDataDir} (tree ID ${inst.logTreeId}; waxseal log fsck --data <it>)`] : []),
     ],
   );
   await stopRequested;

@@ -16,21 +16,26 @@ export const trustSpec = {
   positionals: [1, 1] as [number, number],
   help: `Options:
   --mirror <url>    the instance's TUF repository (e.g. https://signing.example.com/tuf;
-                    \`waxseal env\` prints it as WAXSEAL_TUF_MIRROR)
-  --root <file>     the TUF root.json to trust initially (WAXSEAL_TUF_ROOT), obtained out of band
+                    \`waxseal env\` prints it as WAXSEAL_TUF_MIRROR; cosign's TUF_MIRROR works too)
+  --root <file>     the TUF root.json to trust initially (WAXSEAL_TUF_ROOT, or cosign's
+                    TUF_ROOT_JSON), obtained out of band
   --force-init      start again from --root even if a newer root is cached
 
 Installs trusted_root.json and signing_config.json into $WAXSEAL_CONFIG_DIR/trust (default
 ~/.config/waxseal/trust); sign-blob and verify-blob use them when no flag or variable says otherwise.
-Run it again to pick up rotated keys.`,
+Run it again to pick up rotated keys. The TUF cache is kept in TUF_ROOT when set, as cosign keeps it.
+Without \`trust init\`, TUF_MIRROR (with TUF_ROOT_JSON) makes sign-blob and verify-blob fetch
+the documents through TUF on each run.`,
 } as const;
 
 export async function trust(argv: string[], ui: Ui): Promise<number> {
   const { values: v, positionals, helpWanted } = parse(argv, trustSpec);
   if (helpWanted) return (ui.result({ help: helpText(trustSpec) }, helpText(trustSpec)), 0);
   if (positionals[0] !== 'init') throw new UsageError(`unknown subcommand trust ${positionals[0]}`);
-  const mirror = v.mirror ?? process.env.WAXSEAL_TUF_MIRROR;
-  const rootPath = v.root ?? process.env.WAXSEAL_TUF_ROOT;
+  const env = process.env;
+  // cosign's names too: TUF_MIRROR, TUF_ROOT_JSON (the root.json), TUF_ROOT (the cache folder).
+  const mirror = v.mirror ?? (env.WAXSEAL_TUF_MIRROR || env.TUF_MIRROR || undefined);
+  const rootPath = v.root ?? (env.WAXSEAL_TUF_ROOT || env.TUF_ROOT_JSON || undefined);
   if (!mirror || !rootPath) throw new UsageError('--mirror <url> and --root <root.json> are required');
   let initialRoot: Uint8Array;
   try {
@@ -43,7 +48,7 @@ export async function trust(argv: string[], ui: Ui): Promise<number> {
   const t = await loadTrustFromTuf({
     mirrorUrl: mirror,
     initialRoot,
-    cacheDir: join(dir, 'tuf-cache'),
+    cacheDir: env.TUF_ROOT || join(dir, 'tuf-cache'),
     forceInit: Boolean(v['force-init']),
   });
   // Installed documents must be usable.

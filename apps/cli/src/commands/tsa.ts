@@ -21,15 +21,15 @@ export const tsaSpec = {
   },
   positionals: [1, 1] as [number, number],
   help: `Subcommands:
-  waxseal tsa init --out <dir> [--key <uri>] [--org <name>] [--force]
+  waxseal tsa init --out <dir> [--key <uri>] [--org <name>] [--years N] [--force]
       A TSA root (P-384, 10 years; root.key: move it offline) and a TSA leaf for --key
       (default: a new P-256 file key, tsa.key). Writes chain.pem (leaf first) and root.pem.
       Private keys are written as new files of mode 0600. An existing chain.pem, root.key or
       tsa.key is refused unless --force, which replaces them; a symbolic link at a key's path
       is always refused.
-  waxseal tsa rotate --dir <dir> --root-key <file> [--key <uri>]
+  waxseal tsa rotate --dir <dir> --root-key <file> [--key <uri>] [--years N]
       A new TSA leaf from the root; the old chain is kept as chain-<date>.pem and the
-      tsa.retired entry to add is printed.`,
+      tsa.retired entry to add is printed. --years: the leaf's validity (default 5).`,
 } as const;
 
 export async function tsa(argv: string[], ui: Ui): Promise<number> {

@@ -1,5 +1,5 @@
 // Plays the user's browser against the dev IdP: follows redirects with a cookie jar and submits
-// oidc-provider's dev login and consent forms, the way a person would click through them.
+// the dev IdP's login form (and any consent form), the way a person would click through them.
 export async function clickThroughLogin(startUrl: string, email: string, stopAt: (u: URL) => boolean): Promise<URL> {
   const jar = new Map<string, string>();
   const cookieHeader = () => [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
@@ -34,7 +34,7 @@ export async function clickThroughLogin(startUrl: string, email: string, stopAt:
       const name = /name="([^"]+)"/.exec(m[0])?.[1];
       if (!name) continue;
       const value = /value="([^"]*)"/.exec(m[0])?.[1] ?? '';
-      fields.set(name, name === 'login' ? email : name === 'password' ? 'dev' : value);
+      fields.set(name, name === 'login' || name === 'email' ? email : name === 'password' ? 'dev' : value);
     }
     url = new URL(form[1]!, url);
     init = { method: 'POST', body: fields.toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' } };

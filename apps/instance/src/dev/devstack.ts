@@ -9,12 +9,14 @@
 //   /api/v1/timestamp, ...        TSA
 //   /api/v1/log/..., /api/v2/...  transparency log (when enabled)
 //   /trusted_root.json, /signing_config.json, /tuf/...
+//   /                             landing page (landing.ts)
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { WaxsealError } from '@waxseal/core';
 import type { SigningConfig, TrustedRoot } from '@waxseal/bundle';
 import { startInstance } from '../instance.ts';
 import { devProfile, type DevProfileOptions } from './profile.ts';
+import { landingService } from './landing.ts';
 
 export { DEFAULT_DEV_DATA, DEFAULT_DEV_PORT } from './profile.ts';
 
@@ -54,7 +56,13 @@ export function readDevInstance(dataDir: string): DevInstance {
 
 export async function startDevStack(opts: DevStackOptions): Promise<DevStack> {
   const profile = await devProfile(opts);
-  const inst = await startInstance(profile.config, profile.options);
+  // The landing page at `/` shows the facts below, known once the instance runs.
+  let facts: DevInstance | undefined;
+  const withLanding = async (url: string) => {
+    const extras = await profile.options.extraServices!(url);
+    return { ...extras, services: [...extras.services, landingService(() => facts)] };
+  };
+  const inst = await startInstance(profile.config, { ...profile.options, extraServices: withLanding });
   try {
     const { issuer, ciIssuer } = profile.identityProviders();
     const instance: DevInstance = {
@@ -74,6 +82,7 @@ export async function startDevStack(opts: DevStackOptions): Promise<DevStack> {
       startedAt: new Date().toISOString(),
     };
     writeFileSync(join(profile.dataDir, 'instance.json'), `${JSON.stringify(instance, null, 2)}\n`);
+    facts = instance;
     return { ...instance, trustedRoot: inst.trustedRoot, signingConfig: inst.signingConfig, close: () => inst.close() };
   } catch (e) {
     await inst.close();

@@ -172,7 +172,11 @@ function devIssuers(issuer: string, ciIssuer: string): IssuerConfig {
 /** Bootstraps the dev key material in `opts.dataDir` (first start only) and describes the dev instance. */
 export async function devProfile(opts: DevProfileOptions): Promise<DevProfile> {
   const dataDir = resolve(opts.dataDir);
-  mkdirSync(dataDir, { recursive: true });
+  try {
+    mkdirSync(dataDir, { recursive: true });
+  } catch (e) {
+    throw new WaxsealError('ERR_CONFIG', `data folder ${dataDir}: ${(e as Error).message.split('\n')[0]}`, { cause: e });
+  }
   const withLog = opts.log !== false;
   await bootstrapCa(join(dataDir, 'ca'));
   await bootstrapTsa(join(dataDir, 'tsa'));

@@ -1,7 +1,7 @@
 // CI systems: the ci-provider type (SAN and extensions from templates over the claims), the legacy
 // fixed mappings of github-workflow, gitlab-pipeline, buildkite-job and codefresh-workflow, and
 // the built-in GitHub Actions configuration (ci-provider with public-good Fulcio's templates).
-import type { FulcioExtensionName } from '@waxseal/core';
+import { isWaxsealError, type FulcioExtensionName } from '@waxseal/core';
 import { claimToString, TemplateExecError, type CompiledTemplate, type TemplateData } from '../gotemplate.ts';
 import { claimsError, joinUrlPath, optionalString, requireAbsoluteUri, requireString, requireSubject, type Claims } from './claims.ts';
 import { CI_EXTENSION_NAMES, issuerConfigFromObject, type CiProviderMetadata, type IssuerConfig } from './config.ts';
@@ -38,6 +38,9 @@ const GITHUB_CLAIMS = [
 /** Legacy `github-workflow` type: fixed claim mapping (deprecated upstream in favour of ci-provider). */
 export function githubPrincipal(claims: Claims, iss: string): Principal {
   const sub = requireSubject(claims);
+  // All missing claims in one refusal, so a hand-made token is fixed in one go.
+  const missing = GITHUB_CLAIMS.filter((n) => claims[n] === undefined || claims[n] === null || claims[n] === '');
+  if (missing.length > 1) claimsError(`identity token lacks the claims ${missing.join(', ')}`);
   const c = Object.fromEntries(GITHUB_CLAIMS.map((n) => [n, requireString(claims, n)])) as Record<(typeof GITHUB_CLAIMS)[number], string>;
   const base = 'https://github.com/';
   const signer = joinUrlPath(base, c.job_workflow_ref);
@@ -162,14 +165,30 @@ export function ciProviderPrincipal(meta: CiProviderMetadata, claims: Claims, is
   // Claims are flattened to strings and win over the configured defaults.
   const data: Record<string, string> = { ...meta.defaultTemplateValues };
   for (const [k, v] of Object.entries(claims)) data[k] = claimToString(v);
-  const san = applyTemplate(meta.subjectAlternativeNameTemplate, data, 'subject alternative name template');
-  if (san.trim() === '') claimsError('subject alternative name template produced an empty value');
-  requireAbsoluteUri(san, 'subject alternative name');
+  // Every template is applied before refusing, so that all missing claims are named at once.
+  const problems: string[] = [];
+  const apply = (t: CompiledTemplate, what: string): string => {
+    try {
+      return applyTemplate(t, data, what);
+    } catch (e) {
+      if (!isWaxsealError(e, 'ERR_IDENTITY_CLAIMS')) throw e;
+      problems.push(e.message);
+      return '';
+    }
+  };
+  const san = apply(meta.subjectAlternativeNameTemplate, 'subject alternative name template');
   const extensions: Extensions = {};
   for (const name of CI_EXTENSION_NAMES) {
     const t = meta.extensionTemplates[name];
-    if (t) extensions[name] = applyTemplate(t, data, `extension ${name}`);
+    if (t) extensions[name] = apply(t, `extension ${name}`);
   }
+  if (problems.length > 0) {
+    const missing = [...new Set(problems.flatMap((m) => [...m.matchAll(/(?:no entry for key "|value <)([^">]+)/g)].map((x) => x[1]!)))];
+    if (problems.length === 1) claimsError(problems[0]!);
+    claimsError(missing.length > 0 ? `identity token lacks the claims ${missing.join(', ')}` : problems.join('; '));
+  }
+  if (san.trim() === '') claimsError('subject alternative name template produced an empty value');
+  requireAbsoluteUri(san, 'subject alternative name');
   return jobPrincipal(san, sub, iss, extensions);
 }
 
