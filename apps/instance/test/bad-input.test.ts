@@ -235,16 +235,14 @@ if (process.platform === 'win32') {
 
   test('standalone hot paths: the TSA listener and the log front-end workers', async () => {
     const tsaSigner = generateSigner('ecdsa-p256');
-    const root = await selfSignedRoot(tsaSigner, {
-      organization: 'test',
-      commonName: 'TSA root',
-      notAfter: new Date(Date.now() + 86_400_000),
-    });
+    // One instant for both: the leaf's validity must nest inside the root's, to the second.
+    const notAfter = new Date(Date.now() + 86_400_000);
+    const root = await selfSignedRoot(tsaSigner, { organization: 'test', commonName: 'TSA root', notAfter });
     const leafSigner = generateSigner('ecdsa-p256');
     const leaf = await tsaLeaf(leafSigner.publicKeySpki, tsaSigner, root, {
       organization: 'test',
       commonName: 'TSA',
-      notAfter: new Date(Date.now() + 86_400_000),
+      notAfter,
     });
     const tsa = await startTsaServer({ signer: leafSigner, chain: [leaf, root] });
     const log = await startLogServer({

@@ -1,0 +1,2 @@
+// Public surface of admission: the webhook server and its policy sources.
+export {};

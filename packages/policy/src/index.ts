@@ -1,0 +1,2 @@
+// Public surface of policy: policy-controller's resources and the admission decisions over them.
+export {};
