@@ -35,7 +35,7 @@ const commands: Record<string, Command> = {
     run: async (a, ui) => (await import('./commands/git.ts')).verifyCommits(a, ui),
   },
   sign: {
-    summary: 'sign a container image in its registry (keyless)',
+    summary: 'sign a container image in its registry (keyless, or with --key)',
     run: async (a, ui) => (await import('./commands/image.ts')).sign(a, ui),
   },
   attest: {
@@ -49,6 +49,22 @@ const commands: Record<string, Command> = {
   'verify-attestation': {
     summary: "verify a container image's attestations",
     run: async (a, ui) => (await import('./commands/image.ts')).verifyAttestation(a, ui),
+  },
+  tree: {
+    summary: 'list what is attached to a container image (signatures, attestations, SBOMs)',
+    run: async (a, ui) => (await import('./commands/image-inspect.ts')).tree(a, ui),
+  },
+  download: {
+    summary: "print a container image's signatures or attestations (`download signature|attestation`)",
+    run: async (a, ui) => (await import('./commands/image-inspect.ts')).download(a, ui),
+  },
+  'generate-key-pair': {
+    summary: "generate a key pair in cosign's encrypted format (cosign.key, cosign.pub)",
+    run: async (a, ui) => (await import('./commands/keypair.ts')).generateKeyPair(a, ui),
+  },
+  'import-key-pair': {
+    summary: "convert a PEM private key into cosign's encrypted format",
+    run: async (a, ui) => (await import('./commands/keypair.ts')).importKeyPair(a, ui),
   },
   login: {
     summary: 'log in with your OIDC provider and cache the ID token',

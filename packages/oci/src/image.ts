@@ -2,7 +2,7 @@
 // attach a bundle as a referrer or a layer to a legacy tag, and collect what is attached for the
 // (pure) verification in verify-image.ts. A broken attachment is reported, never fatal to the rest.
 import { WaxsealError, fromUtf8 } from '@waxseal/core';
-import { parseBundleJson, serializeBundleJson, type Bundle } from '@waxseal/bundle';
+import { BUNDLE_MEDIA_TYPE_V03, parseBundleJson, serializeBundleJson, type Bundle } from '@waxseal/bundle';
 import {
   COSIGN,
   bundleReferrerManifest,
@@ -16,7 +16,8 @@ import {
 } from './cosign.ts';
 import { EMPTY_JSON, MEDIA_TYPES, digestOf, type Descriptor } from './manifest.ts';
 import { parseReference, parseRepository, type ImageReference } from './reference.ts';
-import type { FetchedManifest, RegistryClient, Repo } from './registry.ts';
+import type { FetchedManifest, Repo } from './registry.ts';
+import type { ImageStore } from './layout.ts';
 
 /** Largest bundle or signature payload read (a bundle is a few KiB; generous for large chains). */
 export const MAX_SIGNATURE_BLOB_BYTES = 4 << 20;
@@ -33,8 +34,9 @@ export interface ResolvedImage {
 }
 
 /** Resolves an image reference to its manifest and digest (checked when the reference pins one). */
-export async function resolveImage(client: RegistryClient, image: string | ImageReference): Promise<ResolvedImage> {
-  const ref = typeof image === 'string' ? parseReference(image) : image;
+export async function resolveImage(client: ImageStore, image: string | ImageReference): Promise<ResolvedImage> {
+  // A layout store names its own image (oci:<path>, --local-image); otherwise a registry reference.
+  const ref = typeof image === 'string' ? (client.reference?.(image) ?? parseReference(image)) : image;
   const repo = { registry: ref.registry, repository: ref.repository };
   const manifest = await client.getManifest(repo, ref.digest ?? ref.tag!);
   return {
@@ -47,7 +49,7 @@ export async function resolveImage(client: RegistryClient, image: string | Image
 }
 
 /** The platform manifests of an index (for --recursive), resolved by digest; [] for a single manifest. */
-export async function resolveChildren(client: RegistryClient, image: ResolvedImage): Promise<ResolvedImage[]> {
+export async function resolveChildren(client: ImageStore, image: ResolvedImage): Promise<ResolvedImage[]> {
   if (image.manifest.parsed.kind !== 'index') return [];
   const out: ResolvedImage[] = [];
   for (const d of image.manifest.parsed.index.manifests) {
@@ -79,7 +81,7 @@ export interface AttachResult {
 
 /** Stores a bundle as an OCI 1.1 referrer of `subject` (cosign v3's format). */
 export async function attachBundle(
-  client: RegistryClient,
+  client: ImageStore,
   sigRepo: Repo,
   subject: Descriptor,
   bundle: Bundle,
@@ -115,7 +117,7 @@ export async function attachBundle(
  * signature already there (read-modify-write, as cosign does; the same signature twice is kept once).
  */
 export async function attachLegacy(
-  client: RegistryClient,
+  client: ImageStore,
   sigRepo: Repo,
   subjectDigest: string,
   suffix: LegacySuffix,
@@ -157,18 +159,25 @@ function asError(e: unknown): WaxsealError {
   return new WaxsealError('ERR_INVALID_INPUT', e instanceof Error ? e.message : String(e));
 }
 
+/** A Sigstore bundle's media type, of any published version (v0.1 to v0.3, both v0.3 spellings). */
+export function isBundleMediaType(t: string | undefined): boolean {
+  return t !== undefined && (/^application\/vnd\.dev\.sigstore\.bundle\+json;\s*version=0\.[123]$/.test(t) || t === BUNDLE_MEDIA_TYPE_V03);
+}
+
 /**
  * The Sigstore bundles attached to `digest` as referrers (API or tag schema), optionally only
  * those whose annotations claim `predicateType` (claims are only a filter: verification re-checks).
  */
 export async function findBundles(
-  client: RegistryClient,
+  client: ImageStore,
   sigRepo: Repo,
   digest: string,
   o: { predicateType?: string; maxAttachments?: number } = {},
 ): Promise<{ attachments: Attachment[]; via: 'api' | 'tag' | 'none'; skipped: number }> {
-  const found = await client.referrers(sigRepo, digest, COSIGN.bundleArtifactType);
-  let candidates = found.descriptors;
+  // Every referrer, then the bundle media types of any version: actions/attest pushed v0.2
+  // bundles, cosign pushes v0.3 (and cosign's GetBundles does not filter by version either).
+  const found = await client.referrers(sigRepo, digest);
+  let candidates = found.descriptors.filter((d) => isBundleMediaType(d.artifactType));
   if (o.predicateType) {
     candidates = candidates.filter((d) => {
       const claimed = d.annotations?.[COSIGN.annotations.bundlePredicateType];
@@ -186,7 +195,7 @@ export async function findBundles(
       const m = await client.getManifest(sigRepo, d.digest, MEDIA_TYPES.ociManifest);
       if (m.parsed.kind !== 'manifest')
         throw new WaxsealError('ERR_INVALID_INPUT', `referrer ${d.digest} is not an image manifest`, { check: 'image.layer' });
-      const layer = m.parsed.manifest.layers.find((l) => l.mediaType === COSIGN.bundleArtifactType);
+      const layer = m.parsed.manifest.layers.find((l) => isBundleMediaType(l.mediaType));
       if (!layer) {
         throw new WaxsealError('ERR_INVALID_INPUT', `referrer ${d.digest} has no ${COSIGN.bundleArtifactType} layer`, {
           check: 'image.layer',
@@ -204,7 +213,7 @@ export async function findBundles(
 
 /** The layers at a legacy tag (sha256-<hex>.sig or .att), each turned into a bundle. */
 export async function findLegacy(
-  client: RegistryClient,
+  client: ImageStore,
   sigRepo: Repo,
   digest: string,
   suffix: LegacySuffix,
@@ -245,7 +254,7 @@ export async function findLegacy(
 
 /** Everything attached to an image (for `tree`): referrers by artifact type and the legacy tags present. */
 export async function listAttached(
-  client: RegistryClient,
+  client: ImageStore,
   sigRepo: Repo,
   digest: string,
 ): Promise<{ referrers: Descriptor[]; via: 'api' | 'tag' | 'none'; legacy: { tag: string; layers: Descriptor[] }[] }> {

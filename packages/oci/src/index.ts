@@ -62,6 +62,7 @@ export {
   attachLegacy,
   dockerReference,
   findBundles,
+  isBundleMediaType,
   findLegacy,
   listAttached,
   resolveChildren,
@@ -72,3 +73,25 @@ export {
   type ResolvedImage,
 } from './image.ts';
 export { verifyImageAttachments, type ImageVerification, type ImageVerifyOptions, type VerifiedAttachment } from './verify-image.ts';
+export {
+  COSIGN_KIND,
+  COSIGN_KINDS,
+  LayoutStore,
+  REF_NAME,
+  layoutStoreFor,
+  parseLayoutReference,
+  type ImageStore,
+} from './layout.ts';
+export {
+  attachedTree,
+  downloadAttestations,
+  downloadSignatures,
+  referrerKind,
+  type AttachedKind,
+  type AttachedTree,
+  type CosignAttestationPayload,
+  type CosignSignedPayload,
+  type Downloaded,
+  type TreeLegacyTag,
+  type TreeReferrer,
+} from './inspect.ts';

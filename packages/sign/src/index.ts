@@ -18,3 +18,10 @@ export {
 export type { Bundle } from '@waxseal/bundle';
 // Signing returns a typed Bundle: this writes it as the .sigstore.json that verifiers read.
 export { serializeBundleJson } from '@waxseal/bundle';
+export {
+  publicKeyHint,
+  signMessageWithKey,
+  signStatementWithKey,
+  type KeySigner,
+  type KeySignOptions,
+} from './sign-with-key.ts';

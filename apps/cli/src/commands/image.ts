@@ -14,6 +14,7 @@ import {
   dockerReference,
   findBundles,
   findLegacy,
+  layoutStoreFor,
   legacyAnnotations,
   legacyAttestationLayer,
   legacyMaterialFromBundle,
@@ -27,28 +28,33 @@ import {
   verifyImageAttachments,
   type AttachResult,
   type Attachment,
+  type ImageStore,
   type ImageVerification,
   type ResolvedImage,
 } from '@waxseal/oci';
 import { signDigest, signStatement } from '@waxseal/sign';
+import { keySigning, loadCelPolicy, applyCelPolicy, KEY_SIGNING_HELP, POLICY_HELP } from './image-key.ts';
 import { parse, helpText, UsageError, type Ui } from '../ui.ts';
 import { SIGNING_OPTIONS, SIGNING_HELP, services } from './sign.ts';
 import { VERIFY_OPTIONS, VERIFY_HELP, describe, loadTrustedRoot, policyFrom, verifierFor } from './verify.ts';
 import { expandPredicateType } from '../predicate-type.ts';
 import { explicitTrustedRootPath } from '../trusted-root-source.ts';
 
-const REGISTRY_OPTIONS = {
+export const REGISTRY_OPTIONS = {
   'allow-http-registry': { type: 'boolean' },
   'registry-cacert': { type: 'string' },
+  'local-image': { type: 'boolean' },
 } as const;
 
-const REGISTRY_HELP = `
+export const REGISTRY_HELP = `
 Registry access: credentials from ~/.docker/config.json (auths, credHelpers, credsStore),
 REGISTRY_AUTH_FILE or $XDG_RUNTIME_DIR/containers/auth.json. Plain HTTP only for localhost,
 127.0.0.1 and with:
   --allow-http-registry           talk plain HTTP to the image's (and COSIGN_REPOSITORY's) registry
   --registry-cacert <file>        extra CA certificates (PEM) for the registry's TLS
-COSIGN_REPOSITORY=<registry/repo> stores and looks up signatures in another repository.`;
+COSIGN_REPOSITORY=<registry/repo> stores and looks up signatures in another repository.
+Local OCI image layouts: oci:<dir>[:<tag>|@<digest>] (skopeo's syntax), or
+  --local-image                   the image argument is a layout directory (cosign's flag)`;
 
 const { bundle: _bundle, ...VERIFY_IMAGE_OPTIONS } = VERIFY_OPTIONS;
 const { bundle: _signBundle, ...SIGN_IMAGE_OPTIONS } = SIGNING_OPTIONS;
@@ -59,18 +65,19 @@ const FORMAT_OPTIONS = {
 
 export const signSpec = {
   usage: 'waxseal sign <image> [options]',
-  summary: 'Sign a container image in its registry (keyless), as cosign sign does.',
+  summary: 'Sign a container image in its registry (keyless, or with --key), as cosign sign does.',
   options: {
     ...SIGN_IMAGE_OPTIONS,
     ...REGISTRY_OPTIONS,
     ...FORMAT_OPTIONS,
     annotations: { type: 'string', short: 'a', multiple: true },
     recursive: { type: 'boolean', short: 'r' },
+    key: { type: 'string' },
   } as const,
   positionals: [1, 1] as [number, number],
   envPrefixes: ['COSIGN'],
   help: `Options:
-  -a, --annotations <key=value>   annotation to sign with the image (repeatable)
+  -a, --annotations <key=value>   annotation to sign with the image (repeatable)${KEY_SIGNING_HELP}
   -r, --recursive                 for an index, also sign each platform manifest
   --new-bundle-format=false       write cosign's legacy format (tag sha256-<hex>.sig) instead of a
                                   Sigstore bundle attached as an OCI 1.1 referrer${SIGNING_HELP}
@@ -89,19 +96,20 @@ export const attestSpec = {
     predicate: { type: 'string' },
     type: { type: 'string', default: 'custom' },
     recursive: { type: 'boolean', short: 'r' },
+    key: { type: 'string' },
   } as const,
   positionals: [1, 1] as [number, number],
   envPrefixes: ['COSIGN'],
   help: `Options:
   --predicate <file>              the predicate (JSON); required
   --type <uri|alias>              predicate type (default custom); aliases as attest-blob's
-  -r, --recursive                 for an index, also attest each platform manifest
+  -r, --recursive                 for an index, also attest each platform manifest${KEY_SIGNING_HELP}
   --new-bundle-format=false       write cosign's legacy format (tag sha256-<hex>.att)${SIGNING_HELP}
 ${REGISTRY_HELP}`,
 };
 
 export const verifySpec = {
-  usage: 'waxseal verify <image> --certificate-identity <san> --certificate-oidc-issuer <url> [options]',
+  usage: 'waxseal verify <image> (--certificate-identity <san> --certificate-oidc-issuer <url> | --key <pub.pem>) [options]',
   summary: "Verify a container image's signatures from its registry (bundle referrers first, then the legacy .sig tag).",
   options: { ...VERIFY_IMAGE_OPTIONS, ...REGISTRY_OPTIONS, output: { type: 'string' } } as const,
   positionals: [1, 1] as [number, number],
@@ -114,24 +122,35 @@ digest, or a tag moved to another image, fails the check image.digest / dsse.sub
 };
 
 export const verifyAttestationSpec = {
-  usage: 'waxseal verify-attestation <image> [--type <uri|alias>] --certificate-identity <san> --certificate-oidc-issuer <url> [options]',
+  usage:
+    'waxseal verify-attestation <image> [--type <uri|alias>] [--policy <file.cel>] (--certificate-identity <san> --certificate-oidc-issuer <url> | --key <pub.pem>) [options]',
   summary: "Verify a container image's attestations from its registry (bundle referrers first, then the legacy .att tag).",
-  options: { ...VERIFY_IMAGE_OPTIONS, ...REGISTRY_OPTIONS, type: { type: 'string' }, output: { type: 'string' } } as const,
+  options: {
+    ...VERIFY_IMAGE_OPTIONS,
+    ...REGISTRY_OPTIONS,
+    type: { type: 'string' },
+    policy: { type: 'string' },
+    output: { type: 'string' },
+  } as const,
   positionals: [1, 1] as [number, number],
   help: `Options:
-  --type <uri|alias>                     only attestations of this predicate type (default: any)
+  --type <uri|alias>                     only attestations of this predicate type (default: any)${POLICY_HELP}
   --output <text|json>                   json: list what was verified on stdout (as --json)${VERIFY_HELP.replace(/\n\s*--bundle <file>[^\n]*/, '')}
 ${REGISTRY_HELP}`,
 };
 
 // ------------------------------------------------------------------------------ shared
 
-interface RegistryValues {
+export interface RegistryValues {
   'allow-http-registry'?: boolean;
   'registry-cacert'?: string;
+  'local-image'?: boolean;
 }
 
-function registryClient(v: RegistryValues, image: string): RegistryClient {
+/** Where the image lives: a local OCI layout (oci:<dir>, --local-image), else its registry. */
+export function registryClient(v: RegistryValues, image: string): ImageStore {
+  const layout = layoutStoreFor(image, v['local-image']);
+  if (layout) return layout;
   const insecure: string[] = [];
   if (v['allow-http-registry']) {
     insecure.push(parseReference(image).registry);
@@ -160,7 +179,7 @@ function parseAnnotations(list: string[] | undefined): Record<string, string> {
 }
 
 /** The image and, with --recursive, each manifest of its index; warns when a tag was resolved. */
-async function targets(client: RegistryClient, image: string, recursive: boolean, ui: Ui): Promise<ResolvedImage[]> {
+async function targets(client: ImageStore, image: string, recursive: boolean, ui: Ui): Promise<ResolvedImage[]> {
   const img = await resolveImage(client, image);
   if (!img.ref.digest) {
     ui.warn(
@@ -188,17 +207,19 @@ export async function sign(argv: string[], ui: Ui): Promise<number> {
   const client = registryClient(v, image);
   const list = await targets(client, image, Boolean(v.recursive), ui);
   const sigRepo = signatureRepo(list[0]!, process.env.COSIGN_REPOSITORY || undefined);
-  const s = await services(v['new-bundle-format'] === false ? await preferRekorV1(v) : v, ui);
+  const withKey = v.key ? await keySigning(v['new-bundle-format'] === false ? await preferRekorV1(v) : v, v.key) : undefined;
+  const s = withKey ?? (await services(v['new-bundle-format'] === false ? await preferRekorV1(v) : v, ui));
   const o = { token: s.token, services: s.services };
   const done: { digest: string; result: AttachResult }[] = [];
   for (const t of list) {
     let result: AttachResult;
     if (v['new-bundle-format'] !== false) {
-      const bundle = await signStatement(cosignSignStatement(t.digest, annotations), o);
+      const statement = cosignSignStatement(t.digest, annotations);
+      const bundle = withKey ? await withKey.signStatement(statement) : await signStatement(statement, o);
       result = await attachBundle(client, sigRepo, t.descriptor, bundle, { predicateType: COSIGN.signPredicateType });
     } else {
       const payload = simpleSigningPayload(dockerReference(t), t.digest, annotations);
-      const bundle = await signDigest(sha256(payload), o);
+      const bundle = withKey ? await withKey.signMessage(payload) : await signDigest(sha256(payload), o);
       warnIfUnloggable(bundle.verificationMaterial.tlogEntries, ui);
       const layer = { mediaType: COSIGN.simpleSigningMediaType, payload, annotations: legacyAnnotations(legacyMaterialFromBundle(bundle)) };
       result = await attachLegacy(client, sigRepo, t.digest, 'sig', layer);
@@ -261,11 +282,13 @@ export async function attest(argv: string[], ui: Ui): Promise<number> {
   const client = registryClient(v, image);
   const list = await targets(client, image, Boolean(v.recursive), ui);
   const sigRepo = signatureRepo(list[0]!, process.env.COSIGN_REPOSITORY || undefined);
-  const s = await services(v['new-bundle-format'] === false ? await preferRekorV1(v) : v, ui);
+  const withKey = v.key ? await keySigning(v['new-bundle-format'] === false ? await preferRekorV1(v) : v, v.key) : undefined;
+  const s = withKey ?? (await services(v['new-bundle-format'] === false ? await preferRekorV1(v) : v, ui));
   const o = { token: s.token, services: s.services };
   const done: { digest: string; result: AttachResult }[] = [];
   for (const t of list) {
-    const bundle = await signStatement(attestationStatement(dockerReference(t), t.digest, predicateType, predicate), o);
+    const statement = attestationStatement(dockerReference(t), t.digest, predicateType, predicate);
+    const bundle = withKey ? await withKey.signStatement(statement) : await signStatement(statement, o);
     let result: AttachResult;
     if (v['new-bundle-format'] !== false) {
       result = await attachBundle(client, sigRepo, t.descriptor, bundle, { predicateType });
@@ -296,7 +319,8 @@ async function verifyRun(argv: string[], ui: Ui, kind: 'signature' | 'attestatio
   const spec = kind === 'signature' ? verifySpec : verifyAttestationSpec;
   const { values, positionals, helpWanted } = parse(argv, spec);
   if (helpWanted) return (ui.result({ help: helpText(spec) }, helpText(spec)), 0);
-  const v = values as typeof values & { type?: string };
+  const v = values as typeof values & { type?: string; policy?: string };
+  const cel = kind === 'attestation' && v.policy ? loadCelPolicy(v.policy) : undefined;
   if (v.output !== undefined && v.output !== 'json' && v.output !== 'text') throw new UsageError('--output must be json or text');
   const predicateType = kind === 'attestation' && v.type ? expandPredicateType(v.type) : undefined;
   const policy = policyFrom(v as Parameters<typeof policyFrom>[0], predicateType);
@@ -320,7 +344,8 @@ async function verifyRun(argv: string[], ui: Ui, kind: 'signature' | 'attestatio
   }
   if (skipped) ui.warn(`${skipped} more attachments were not examined (limit reached)`);
   const label = `${img.ref.registry}/${img.ref.repository}`;
-  const out: ImageVerification = verifyImageAttachments(verifier, attachments, { digest: img.digest, policy, kind, image: label });
+  let out: ImageVerification = verifyImageAttachments(verifier, attachments, { digest: img.digest, policy, kind, image: label });
+  if (cel) out = applyCelPolicy(cel, out, `${label}@${img.digest}`);
   const json = ui.json || v.output === 'json';
   const data = {
     ok: true,
