@@ -66,6 +66,14 @@ const commands: Record<string, Command> = {
     summary: "convert a PEM private key into cosign's encrypted format",
     run: async (a, ui) => (await import('./commands/keypair.ts')).importKeyPair(a, ui),
   },
+  policy: {
+    summary: 'admission policies: `policy test` an image against a ClusterImagePolicy, `policy trustroot`',
+    run: async (a, ui) => (await import('./commands/policy.ts')).policy(a, ui),
+  },
+  admission: {
+    summary: 'admission webhook: `admission serve` enforces image policies at Kubernetes admission',
+    run: async (a, ui) => (await import('./commands/admission.ts')).admission(a, ui),
+  },
   login: {
     summary: 'log in with your OIDC provider and cache the ID token',
     run: async (a, ui) => (await import('./commands/login.ts')).login(a, ui),

@@ -1,0 +1,204 @@
+// The engine end to end with real peers: docker-registry, skopeo-pushed images, the dev instance,
+// `waxseal sign` (keyless, TSA only) and the seed policy printed by `waxseal policy trustroot`,
+// loaded verbatim. Admits the signed image; denies an unsigned one, one signed by another
+// identity, and a tag moved to another digest; caches by digest and policy; answers in time when
+// the registry hangs.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { parse } from 'yaml';
+import { loadPolicyStore } from '../../../packages/policy/src/index.ts';
+import { PolicyEngine } from '../src/engine.ts';
+import { tufTrustRootLoader } from '../src/engine-tuf.ts';
+import {
+  POLICY_NAME,
+  TRUST_ROOT_NAME,
+  pushImage,
+  registryToolsMissing,
+  seedPolicy,
+  signImage,
+  startRegistry,
+  useDevStack,
+  type TestRegistry,
+} from './fixture.ts';
+
+const skip = registryToolsMissing();
+const dev = useDevStack('wx-engine-');
+
+describe('PolicyEngine: the seed policy against a real registry and the dev instance', { skip, timeout: 240_000 }, () => {
+  let reg: TestRegistry;
+  let seed: string;
+  let requests = 0;
+  let engine: PolicyEngine;
+  before(async () => {
+    reg = await startRegistry();
+    seed = await seedPolicy(dev, `${reg.host}/**`, 'alice@example.com');
+    engine = new PolicyEngine(loadPolicyStore([{ name: 'seed.yaml', text: seed }]), {
+      registry: { credentials: () => undefined, onRequest: () => void requests++ },
+    });
+  });
+  after(() => reg?.close());
+  const check = (image: string, signal = AbortSignal.timeout(20_000)) =>
+    engine.check({ image, namespace: 'default', kind: 'Pod', labels: {} }, signal);
+
+  test('the printed policy has the seed shape', () => {
+    const [tr, cip] = seed.split(/^---$/m).map((d) => parse(d));
+    assert.equal(tr.apiVersion, 'policy.sigstore.dev/v1alpha1');
+    assert.equal(tr.kind, 'TrustRoot');
+    assert.equal(tr.metadata.name, TRUST_ROOT_NAME);
+    const keys = tr.spec.sigstoreKeys;
+    assert.deepEqual(Object.keys(keys).sort(), ['certificateAuthorities', 'timestampAuthorities']);
+    for (const a of [...keys.certificateAuthorities, ...keys.timestampAuthorities]) {
+      assert.ok(a.subject.organization && a.subject.commonName && a.uri);
+      assert.match(Buffer.from(a.certChain, 'base64').toString(), /^-----BEGIN CERTIFICATE-----\n/);
+    }
+    assert.equal(cip.kind, 'ClusterImagePolicy');
+    assert.equal(cip.metadata.name, POLICY_NAME);
+    assert.deepEqual(cip.spec.authorities, [
+      {
+        keyless: {
+          trustRootRef: TRUST_ROOT_NAME,
+          url: keys.certificateAuthorities[0].uri,
+          identities: [{ issuer: dev.stack.issuer, subject: 'alice@example.com' }],
+          insecureIgnoreSCT: true,
+        },
+        rfc3161timestamp: { trustRootRef: TRUST_ROOT_NAME },
+      },
+    ]);
+  });
+
+  test('admits what alice signed (bundle and legacy formats), by tag and by digest', async () => {
+    const digest = await pushImage(reg, 'acme/app:v1', 'engine-app-1');
+    await signImage(dev, `${reg.host}/acme/app:v1`, 'alice@example.com');
+    const byTag = await check(`${reg.host}/acme/app:v1`);
+    assert.deepEqual(byTag.errors, []);
+    assert.equal(byTag.allowed, true);
+    assert.equal(byTag.digest, digest);
+    assert.deepEqual(byTag.policies, [`ClusterImagePolicy ${POLICY_NAME}`]);
+    assert.equal((await check(`${reg.host}/acme/app@${digest}`)).allowed, true);
+    const legacy = await pushImage(reg, 'acme/legacy:v1', 'engine-legacy-1');
+    await signImage(dev, `${reg.host}/acme/legacy@${legacy}`, 'alice@example.com', '--new-bundle-format=false');
+    const l = await check(`${reg.host}/acme/legacy:v1`);
+    assert.deepEqual(l.errors, []);
+    assert.equal(l.allowed, true);
+  });
+
+  test('denies an unsigned image, one signed by bob, and a tag moved to another digest', async () => {
+    await pushImage(reg, 'acme/unsigned:v1', 'engine-unsigned');
+    const unsigned = await check(`${reg.host}/acme/unsigned:v1`);
+    assert.equal(unsigned.allowed, false);
+    assert.match(
+      unsigned.errors.join('\n'),
+      new RegExp(`failed policy: ClusterImagePolicy ${POLICY_NAME}: authority authority-0: .*no signatures found`),
+    );
+
+    await pushImage(reg, 'acme/bob:v1', 'engine-bob');
+    await signImage(dev, `${reg.host}/acme/bob:v1`, 'bob@example.com');
+    const bob = await check(`${reg.host}/acme/bob:v1`);
+    assert.equal(bob.allowed, false);
+    assert.match(bob.errors.join('\n'), /authority authority-0: .*bob@example\.com/);
+
+    const signed = await pushImage(reg, 'acme/moved:v1', 'engine-moved-1');
+    await signImage(dev, `${reg.host}/acme/moved:v1`, 'alice@example.com');
+    assert.equal((await check(`${reg.host}/acme/moved:v1`)).allowed, true);
+    const moved = await pushImage(reg, 'acme/moved:v1', 'engine-moved-2');
+    assert.notEqual(moved, signed);
+    const after = await check(`${reg.host}/acme/moved:v1`);
+    assert.equal(after.allowed, false);
+    assert.equal(after.digest, moved);
+    assert.match(after.errors.join('\n'), /no signatures found/);
+    // The signed digest itself is still admitted.
+    assert.equal((await check(`${reg.host}/acme/moved@${signed}`)).allowed, true);
+  });
+
+  test('an image no policy covers is denied (no-match deny), allowed with noMatch allow', async () => {
+    const v = await check('other.example/app@sha256:0000000000000000000000000000000000000000000000000000000000000000');
+    assert.equal(v.allowed, false);
+    assert.match(v.errors[0]!, /no matching policies/);
+    const lax = new PolicyEngine(engine.store, { noMatch: 'allow', registry: { credentials: () => undefined } });
+    assert.equal(
+      (await lax.check({ image: 'other.example/app:v1', namespace: 'default', kind: 'Pod', labels: {} }, AbortSignal.timeout(5000)))
+        .allowed,
+      true,
+    );
+  });
+
+  test('decisions are cached by digest and policy; an edited policy re-verifies', async () => {
+    const digest = await pushImage(reg, 'acme/cached:v1', 'engine-cached');
+    await signImage(dev, `${reg.host}/acme/cached:v1`, 'alice@example.com');
+    const image = `${reg.host}/acme/cached@${digest}`;
+    assert.equal((await check(image)).allowed, true);
+    const before = requests;
+    assert.equal((await check(image)).allowed, true);
+    assert.equal(requests, before, 'a cached decision makes no registry request');
+    // Same policy text: same fingerprint, still cached.
+    engine.setStore(loadPolicyStore([{ name: 'seed.yaml', text: seed }]));
+    assert.equal((await check(image)).allowed, true);
+    assert.equal(requests, before);
+    // The identity changed: the cache entry no longer applies.
+    engine.setStore(
+      loadPolicyStore([{ name: 'seed.yaml', text: seed.replace('subject: alice@example.com', 'subject: carol@example.com') }]),
+    );
+    const denied = await check(image);
+    assert.equal(denied.allowed, false);
+    assert.ok(requests > before);
+    engine.setStore(loadPolicyStore([{ name: 'seed.yaml', text: seed }]));
+  });
+
+  test('a remote TrustRoot: the trusted root read through the instance TUF repository', async () => {
+    const cip = seed.split(/^---$/m)[1]!.replaceAll(TRUST_ROOT_NAME, 'tuf-keys');
+    const remote = `apiVersion: policy.sigstore.dev/v1alpha1
+kind: TrustRoot
+metadata: {name: tuf-keys}
+spec:
+  remote:
+    mirror: ${dev.stack.tufUrl}
+    root: ${readFileSync(dev.stack.tufRootPath).toString('base64')}
+`;
+    const store = loadPolicyStore([{ name: 'remote.yaml', text: `${remote}---${cip}` }]);
+    const image = `${reg.host}/acme/app:v1`;
+    const noLoader = new PolicyEngine(store, { registry: { credentials: () => undefined } });
+    const refused = await noLoader.check({ image, namespace: 'default', kind: 'Pod', labels: {} }, AbortSignal.timeout(20_000));
+    assert.equal(refused.allowed, false);
+    assert.match(refused.errors.join('\n'), /TrustRoot tuf-keys: the trusted root from its remote TUF repository .* has not been loaded/);
+    const cacheDir = mkdtempSync(join(tmpdir(), 'wx-engine-tuf-'));
+    try {
+      const e = new PolicyEngine(store, { registry: { credentials: () => undefined }, loadTrustRoot: tufTrustRootLoader({ cacheDir }) });
+      const v = await e.check({ image, namespace: 'default', kind: 'Pod', labels: {} }, AbortSignal.timeout(20_000));
+      assert.deepEqual(v.errors, []);
+      assert.equal(v.allowed, true);
+      const bad = new PolicyEngine(
+        loadPolicyStore([{ name: 'remote.yaml', text: `${remote.replace(dev.stack.tufUrl, 'http://127.0.0.1:9/tuf')}---${cip}` }]),
+        {
+          registry: { credentials: () => undefined },
+          loadTrustRoot: tufTrustRootLoader({ cacheDir, timeoutMs: 2000 }),
+        },
+      );
+      const d = await bad.check({ image, namespace: 'default', kind: 'Pod', labels: {} }, AbortSignal.timeout(20_000));
+      assert.equal(d.allowed, false);
+      assert.match(d.errors.join('\n'), /TrustRoot tuf-keys: cannot load its trusted root: /);
+    } finally {
+      rmSync(cacheDir, { recursive: true, force: true });
+    }
+  });
+
+  test('a hanging registry gives a clear denial within the deadline', async () => {
+    const sockets = new Set<Socket>();
+    const hang = createServer((s) => sockets.add(s));
+    await new Promise<void>((r) => hang.listen(0, '127.0.0.1', r));
+    const host = `127.0.0.1:${(hang.address() as { port: number }).port}`;
+    const store = loadPolicyStore([{ name: 'seed.yaml', text: seed.replace(`${reg.host}/**`, `${host}/**`) }]);
+    const e = new PolicyEngine(store, { registry: { credentials: () => undefined, timeoutMs: 60_000, retries: 0 } });
+    const t0 = Date.now();
+    const v = await e.check({ image: `${host}/acme/app:v1`, namespace: 'default', kind: 'Pod', labels: {} }, AbortSignal.timeout(500));
+    const took = Date.now() - t0;
+    assert.equal(v.allowed, false);
+    assert.ok(took < 2000, `answered in ${took} ms`);
+    assert.match(v.errors[0]!, /verifying .*: .*(deadline|aborted|timeout|timed out)/i);
+    for (const s of sockets) s.destroy();
+    hang.close();
+  });
+});
