@@ -23,8 +23,21 @@ import {
   type PolicyDecision,
   type PolicyStore,
   type TrustRoot,
+  type CelProgram,
+  kmsKeyUris,
+  needsConfigFiles,
+  remotePolicyKey,
+  remotePolicyRefs,
 } from '@waxseal/policy';
 import { fetchEvidence } from './engine-fetch.ts';
+import {
+  fetchConfigFiles,
+  fetchRemotePolicy,
+  kmsPublicKey,
+  loadRemotePolicy,
+  type KmsPublicKeyLoader,
+  type RemotePolicyFetcher,
+} from './engine-io.ts';
 import { credentialsFromPullSecrets } from './pull-secrets.ts';
 
 export interface ImageCheck {
@@ -71,6 +84,14 @@ export interface EngineOptions {
   loadTrustRoot?: (tr: TrustRoot, signal: AbortSignal) => Promise<TrustedRoot>;
   /** How long a loaded remote trusted root is used before it is read again (default 1 h). */
   trustRootRefreshMs?: number;
+  /**
+   * Fetches the PEM public key of a `key.kms` authority (default: through @waxseal/keys-awskms or
+   * -gcpkms, engine-io.ts). Keys are cached per URI for `kmsRefreshMs` (default 1 h).
+   */
+  kmsPublicKey?: KmsPublicKeyLoader;
+  kmsRefreshMs?: number;
+  /** Fetches a `remote` policy's body (default: https, or http to loopback; engine-io.ts). */
+  fetchRemotePolicy?: RemotePolicyFetcher;
   /** Reads a dockerconfigjson Secret from the workload's namespace (for signaturePullSecrets). */
   readPullSecret?: (namespace: string, name: string, signal: AbortSignal) => Promise<unknown | undefined>;
   /** Called with each error the engine recovers from (for logs). */
@@ -85,6 +106,8 @@ interface CacheEntry {
 }
 
 const MAX_CLIENTS = 64;
+const MAX_REMOTE_POLICIES = 256;
+const MAX_KMS_KEYS = 256;
 
 function hashOf(v: unknown): string {
   return createHash('sha256').update(JSON.stringify(v)).digest('hex').slice(0, 32);
@@ -126,6 +149,10 @@ export class PolicyEngine {
   readonly #clients = new Map<string, RegistryClient>();
   /** Trusted roots loaded for remote/repository TrustRoots, by name + TrustRoot identity. */
   #fetchedRoots = new Map<string, { tr: TrustRoot; root: Promise<TrustedRoot>; at: number }>();
+  /** KMS public keys by URI. */
+  readonly #kmsKeys = new Map<string, { pem: Promise<string>; at: number }>();
+  /** Compiled remote policies by remotePolicyKey (content-addressed: never stale). */
+  readonly #remotePolicies = new Map<string, Promise<CelProgram>>();
 
   constructor(store: PolicyStore, opts: EngineOptions = {}) {
     this.#store = store;
@@ -227,6 +254,54 @@ export class PolicyEngine {
     return { roots: out, errors };
   }
 
+  /** Settles every load in `items` (started or cached by `get`), splitting values from failure reasons. */
+  async #settle<T>(
+    items: readonly string[],
+    get: (item: string) => Promise<T>,
+  ): Promise<{ values: Map<string, T>; errors: Map<string, string> }> {
+    const values = new Map<string, T>();
+    const errors = new Map<string, string>();
+    await Promise.all(
+      items.map(async (k) => {
+        try {
+          values.set(k, await get(k));
+        } catch (e) {
+          errors.set(k, e instanceof Error ? e.message : String(e));
+        }
+      }),
+    );
+    return { values, errors };
+  }
+
+  #kmsKey(uri: string, signal: AbortSignal): Promise<string> {
+    const hit = this.#kmsKeys.get(uri);
+    if (hit && this.#now() - hit.at <= (this.#opts.kmsRefreshMs ?? 3_600_000)) return hit.pem;
+    const load = (this.#opts.kmsPublicKey ?? kmsPublicKey)(uri, signal);
+    // While a refresh runs, keep using the key already fetched; a failed first load is retried next time.
+    const entry = { pem: hit ? load.catch(() => hit.pem) : load, at: this.#now() };
+    entry.pem.catch((e: unknown) => {
+      if (this.#kmsKeys.get(uri) === entry) this.#kmsKeys.delete(uri);
+      this.#opts.onError?.(e);
+    });
+    this.#kmsKeys.delete(uri);
+    this.#kmsKeys.set(uri, entry);
+    if (this.#kmsKeys.size > MAX_KMS_KEYS) this.#kmsKeys.delete(this.#kmsKeys.keys().next().value!);
+    return entry.pem;
+  }
+
+  #remotePolicy(key: string, refs: ReadonlyMap<string, { url: string; sha256sum: string }>, signal: AbortSignal): Promise<CelProgram> {
+    const hit = this.#remotePolicies.get(key);
+    if (hit) return hit;
+    const p = loadRemotePolicy(refs.get(key)!, this.#opts.fetchRemotePolicy ?? fetchRemotePolicy, signal);
+    p.catch((e: unknown) => {
+      if (this.#remotePolicies.get(key) === p) this.#remotePolicies.delete(key);
+      this.#opts.onError?.(e);
+    });
+    this.#remotePolicies.set(key, p);
+    if (this.#remotePolicies.size > MAX_REMOTE_POLICIES) this.#remotePolicies.delete(this.#remotePolicies.keys().next().value!);
+    return p;
+  }
+
   /** Judges one image. Never throws: every failure is a verdict with the reason. */
   async check(req: ImageCheck, signal: AbortSignal): Promise<ImageVerdict> {
     const verdict: ImageVerdict = { image: req.image, allowed: false, errors: [], warnings: [], policies: [] };
@@ -300,7 +375,8 @@ export class PolicyEngine {
           const r = evidenceRequest(a);
           if (r) requests.set(r.key, r);
         }
-      const [evidence, trust] = await Promise.all([
+      const remoteRefs = new Map(remotePolicyRefs(todo).map((r) => [remotePolicyKey(r), r]));
+      const [evidence, trust, kms, remote, config] = await Promise.all([
         this.#fetchAll(
           req,
           client,
@@ -310,6 +386,14 @@ export class PolicyEngine {
           signal,
         ),
         this.#trustRootsFor(todo, signal),
+        this.#settle(kmsKeyUris(todo), (uri) => this.#kmsKey(uri, signal)),
+        this.#settle([...remoteRefs.keys()], (k) => this.#remotePolicy(k, remoteRefs, signal)),
+        needsConfigFiles(todo)
+          ? fetchConfigFiles(client, repo, digest).then(
+              (c) => ({ config: c }),
+              (e: unknown) => ({ configError: `cannot fetch the image config files: ${e instanceof Error ? e.message : String(e)}` }),
+            )
+          : Promise.resolve({}),
       ]);
       const input: EvaluationInput = {
         image: req.image,
@@ -320,6 +404,11 @@ export class PolicyEngine {
         trustRootErrors: trust.errors,
         ...(this.#opts.defaultTrustedRoot ? { defaultTrustedRoot: this.#opts.defaultTrustedRoot } : {}),
         ...(req.resource ? { resource: req.resource } : {}),
+        kmsKeys: kms.values,
+        kmsErrors: kms.errors,
+        remotePolicies: remote.values,
+        remotePolicyErrors: remote.errors,
+        ...config,
       };
       for (const i of pending) {
         const p = policies[i]!;
@@ -328,6 +417,9 @@ export class PolicyEngine {
         // Fetch failures are not facts about the image: never cache them.
         const fetchFailed =
           trust.errors.size > 0 ||
+          kms.errors.size > 0 ||
+          remote.errors.size > 0 ||
+          'configError' in config ||
           p.spec.authorities.some((a) => {
             const r = evidenceRequest(a);
             return r && evidence.get(r.key)?.error !== undefined;

@@ -4,13 +4,16 @@
 // identity, and a tag moved to another digest; caches by digest and policy; answers in time when
 // the registry hangs.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse } from 'yaml';
+import { generateSigner } from '../../../packages/keys/src/memory.ts';
 import { loadPolicyStore } from '../../../packages/policy/src/index.ts';
+import { TufRepository } from '../../../packages/trust/src/tuf/index.ts';
 import { PolicyEngine } from '../src/engine.ts';
 import { tufTrustRootLoader } from '../src/engine-tuf.ts';
 import {
@@ -182,6 +185,98 @@ spec:
       assert.match(d.errors.join('\n'), /TrustRoot tuf-keys: cannot load its trusted root: /);
     } finally {
       rmSync(cacheDir, { recursive: true, force: true });
+    }
+  });
+
+  test('an air-gapped TrustRoot: the trusted root from a TUF repository tarball (mirrorFS), verified offline', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'wx-engine-airgap-'));
+    try {
+      // A TUF repository published by Waxseal's own publisher, holding the dev instance's trusted root.
+      const repoDir = join(work, 'repository');
+      const repo = new TufRepository(repoDir);
+      const keys = {
+        rootSigners: [generateSigner('ed25519')],
+        targetsSigner: generateSigner('ecdsa-p256'),
+        snapshotSigner: generateSigner('ed25519'),
+        timestampSigner: generateSigner('ecdsa-p256'),
+      };
+      await repo.init({ ...keys, targets: { 'trusted_root.json': new Uint8Array(readFileSync(dev.stack.trustedRootPath)) } });
+      const root = Buffer.from(await repo.rootBytes()).toString('base64');
+      const tarball = () => {
+        const out = join(work, `repo-${Math.random().toString(36).slice(2)}.tgz`);
+        const r = spawnSync('tar', ['-czf', out, '-C', work, 'repository']);
+        assert.equal(r.status, 0, r.stderr.toString());
+        return readFileSync(out).toString('base64');
+      };
+      const trustRoot = (mirrorFS: string, extra = '') => `apiVersion: policy.sigstore.dev/v1alpha1
+kind: TrustRoot
+metadata: {name: airgap-keys}
+spec:
+  repository:
+    root: ${root}
+    mirrorFS: ${mirrorFS}${extra}
+`;
+      const cip = seed.split(/^---$/m)[1]!.replaceAll(TRUST_ROOT_NAME, 'airgap-keys');
+      const cacheDir = join(work, 'cache');
+      const image = `${reg.host}/acme/app:v1`;
+      const judge = async (tr: string) => {
+        const e = new PolicyEngine(loadPolicyStore([{ name: 'airgap.yaml', text: `${tr}---${cip}` }]), {
+          registry: { credentials: () => undefined },
+          loadTrustRoot: tufTrustRootLoader({ cacheDir }),
+        });
+        return e.check({ image, namespace: 'default', kind: 'Pod', labels: {} }, AbortSignal.timeout(20_000));
+      };
+      const good = tarball();
+      const v = await judge(trustRoot(good));
+      assert.deepEqual(v.errors, []);
+      assert.equal(v.allowed, true);
+      // `targets` and `trustedRootTarget` spelled out: same answer.
+      assert.equal((await judge(trustRoot(good, '\n    targets: targets\n    trustedRootTarget: trusted_root.json'))).allowed, true);
+      assert.deepEqual(readdirSync(cacheDir), [], 'nothing is kept between loads');
+
+      // Tampered timestamp metadata: its signature no longer verifies.
+      const tsPath = join(repoDir, 'timestamp.json');
+      const ts = readFileSync(tsPath, 'utf8');
+      const doc = JSON.parse(ts);
+      doc.signed.expires = '2099-01-01T00:00:00Z';
+      writeFileSync(tsPath, JSON.stringify(doc));
+      const tampered = await judge(trustRoot(tarball()));
+      assert.equal(tampered.allowed, false);
+      assert.match(
+        tampered.errors.join('\n'),
+        /TrustRoot airgap-keys: cannot load its trusted root: the air-gapped TUF repository \(mirrorFS\) failed verification: timestamp was signed by 0\/1 keys/,
+      );
+      writeFileSync(tsPath, ts);
+
+      // A tampered target: its hash no longer matches the signed targets metadata.
+      const targetsDir = join(repoDir, 'targets');
+      const [file] = readdirSync(targetsDir).filter((f) => f.endsWith('.trusted_root.json'));
+      const original = readFileSync(join(targetsDir, file!));
+      writeFileSync(join(targetsDir, file!), Buffer.concat([original, Buffer.from(' ')]));
+      const badTarget = await judge(trustRoot(tarball()));
+      assert.equal(badTarget.allowed, false);
+      assert.match(badTarget.errors.join('\n'), /air-gapped TUF repository \(mirrorFS\) failed verification: .*(hash|length)/i);
+      writeFileSync(join(targetsDir, file!), original);
+
+      // A root.json the repository was not signed with.
+      const stranger = new TufRepository(join(work, 'stranger'));
+      await stranger.init({
+        rootSigners: [generateSigner('ed25519')],
+        targetsSigner: generateSigner('ed25519'),
+        snapshotSigner: generateSigner('ed25519'),
+        timestampSigner: generateSigner('ed25519'),
+      });
+      const wrongRoot = trustRoot(good).replace(root, Buffer.from(await stranger.rootBytes()).toString('base64'));
+      const w = await judge(wrongRoot);
+      assert.equal(w.allowed, false);
+      assert.match(w.errors.join('\n'), /failed verification/);
+
+      // Not a tarball at all: a clear reason, no crash.
+      const junk = await judge(trustRoot(Buffer.from('not a tarball').toString('base64')));
+      assert.equal(junk.allowed, false);
+      assert.match(junk.errors.join('\n'), /TrustRoot airgap-keys: cannot load its trusted root: mirrorFS: not gzip data/);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
     }
   });
 

@@ -14,8 +14,18 @@ import {
   simpleSigningPayload,
   type Attachment,
 } from '@waxseal/oci';
-import { decideImage, evaluatePolicy, evidenceRequest, type Evidence } from './evaluate.ts';
-import { parseClusterImagePolicy, type ClusterImagePolicy } from './resources.ts';
+import { compileCel } from './cel.ts';
+import {
+  decideImage,
+  evaluatePolicy,
+  evidenceRequest,
+  kmsKeyUris,
+  needsConfigFiles,
+  remotePolicyKey,
+  remotePolicyRefs,
+  type Evidence,
+} from './evaluate.ts';
+import { parseClusterImagePolicy, parseImagePolicy, type ClusterImagePolicy } from './resources.ts';
 
 const DIGEST = `sha256:${toHex(sha256(utf8('image')))}`;
 const OTHER = `sha256:${toHex(sha256(utf8('other image')))}`;
@@ -188,6 +198,29 @@ test('warn mode turns failures into warnings; decideImage ANDs policies and appl
   assert.match(decideImage([], input, 'deny').errors[0]!, /no matching policies/);
   assert.equal(decideImage([], input, 'allow').allowed, true);
   assert.equal(decideImage([], input, 'warn').warnings.length, 1);
+
+  // A namespaced ImagePolicy only adds requirements: alone, it does not count as coverage.
+  const ns = parseImagePolicy({
+    apiVersion: 'policy.waxseal.dev/v1alpha1',
+    kind: 'ImagePolicy',
+    metadata: { name: 'team', namespace: 'payments' },
+    spec: { images: [{ glob: '**' }], authorities: [{ name: 'pass', static: { action: 'pass' } }] },
+  });
+  const alone = decideImage([ns], input, 'deny');
+  assert.equal(alone.allowed, false);
+  assert.match(alone.errors[0]!, /no matching policies/);
+  assert.equal(decideImage([ns], input, 'allow').allowed, true);
+  const adds = parseImagePolicy({
+    apiVersion: 'policy.waxseal.dev/v1alpha1',
+    kind: 'ImagePolicy',
+    metadata: { name: 'strict', namespace: 'payments' },
+    spec: { images: [{ glob: '**' }], authorities: [{ name: 'no', static: { action: 'fail' } }] },
+  });
+  const pass = cip({ authorities: [{ name: 'pass', static: { action: 'pass' } }] }, 'open');
+  assert.equal(decideImage([pass], input).allowed, true);
+  const both = decideImage([pass, adds], input);
+  assert.equal(both.allowed, false);
+  assert.match(both.errors.join('\n'), /ImagePolicy payments\/strict/);
 });
 
 test('a fetch error or a missing trust root fails only that authority, with the reason', () => {
@@ -209,4 +242,58 @@ test('a fetch error or a missing trust root fails only that authority, with the 
     evaluatePolicy(p, { image: IMAGE, digest: DIGEST, evidence: evidence2, trustRoots: new Map() }).errors.join('\n'),
     /authority kl: trustRootRef nope not found/,
   );
+});
+
+test('key.kms: the fetched key verifies; a fetch failure or a missing key fails that authority with the reason', () => {
+  const uri = 'awskms://kms.example/alias/release?region=eu-west-1';
+  const p = cip({ authorities: [{ name: 'kms', key: { kms: uri } }] });
+  const evidence = new Map<string, Evidence>([[evidenceRequest(p.spec.authorities[0]!)!.key, { attachments: [signatureFor(alice)] }]]);
+  const base = { image: IMAGE, digest: DIGEST, evidence, trustRoots: new Map() };
+  assert.equal(evaluatePolicy(p, { ...base, kmsKeys: new Map([[uri, alice.pem]]) }).passed, true);
+  const wrong = evaluatePolicy(p, { ...base, kmsKeys: new Map([[uri, bob.pem]]) });
+  assert.equal(wrong.passed, false);
+  assert.match(wrong.errors[0]!, /authority kms: signature key validation failed/);
+  const failed = evaluatePolicy(p, { ...base, kmsErrors: new Map([[uri, 'AWS KMS key alias/release not found']]) });
+  assert.match(
+    failed.errors[0]!,
+    /authority kms: key\.kms awskms:\/\/kms\.example\/alias\/release\?region=eu-west-1: AWS KMS key alias\/release not found/,
+  );
+  assert.match(evaluatePolicy(p, base).errors[0]!, /key\.kms .*: the public key has not been fetched/);
+  assert.deepEqual(kmsKeyUris([p]), [uri]);
+});
+
+test('remote policies: the compiled program from the app layer decides; without it the reason is given', () => {
+  const sum = 'a'.repeat(64);
+  const p = cip({
+    authorities: [keyAuth('alice', alice)],
+    policy: { type: 'cel', remote: { url: 'https://policies.example/p.cel', sha256sum: sum.toUpperCase() } },
+  });
+  assert.deepEqual(p.spec.policy?.remote, { url: 'https://policies.example/p.cel', sha256sum: sum });
+  assert.equal(p.spec.policy?.program, undefined);
+  const [ref] = remotePolicyRefs([p]);
+  const evidence = new Map<string, Evidence>([[evidenceRequest(p.spec.authorities[0]!)!.key, { attachments: [signatureFor(alice)] }]]);
+  const base = { image: IMAGE, digest: DIGEST, evidence, trustRoots: new Map() };
+  const allow = compileCel('size(authorityMatches.alice.signatures) == 1', 'test');
+  const deny = compileCel('size(authorityMatches) > 1', 'test');
+  assert.equal(evaluatePolicy(p, { ...base, remotePolicies: new Map([[remotePolicyKey(ref!), allow]]) }).passed, true);
+  assert.match(
+    evaluatePolicy(p, { ...base, remotePolicies: new Map([[remotePolicyKey(ref!), deny]]) }).errors[0]!,
+    /failed policy: ClusterImagePolicy p: policy: /,
+  );
+  assert.match(
+    evaluatePolicy(p, { ...base, remotePolicyErrors: new Map([[remotePolicyKey(ref!), 'HTTP 404']]) }).errors[0]!,
+    /failed policy: ClusterImagePolicy p: policy: remote policy https:\/\/policies\.example\/p\.cel: HTTP 404/,
+  );
+});
+
+test('fetchConfigFile: the config by platform reaches the policy; a fetch failure is the reason', () => {
+  const p = cip({
+    authorities: [{ static: { action: 'pass' } }],
+    policy: { type: 'cel', fetchConfigFile: true, data: "config['linux/amd64'].os == 'linux'" },
+  });
+  assert.equal(needsConfigFiles([p]), true);
+  const base = { image: IMAGE, digest: DIGEST, evidence: new Map(), trustRoots: new Map() };
+  assert.equal(evaluatePolicy(p, { ...base, config: { 'linux/amd64': { os: 'linux', architecture: 'amd64' } } }).passed, true);
+  assert.equal(evaluatePolicy(p, { ...base, config: { 'linux/amd64': { os: 'windows' } } }).passed, false);
+  assert.match(evaluatePolicy(p, { ...base, configError: 'registry down' }).errors[0]!, /policy: fetchConfigFile: registry down/);
 });

@@ -16,8 +16,8 @@ import { concat, decodePemAll, encodePem, sha256, toHex, utf8, WaxsealError } fr
 import { bundleSignatureBytes, type TrustedRoot, type CertificateAuthority } from '@waxseal/bundle';
 import { Verifier, type VerificationPolicy, type VerifierOptions, type CertificateIdentity } from '@waxseal/verify';
 import { verifyImageAttachments, type Attachment, type VerifiedAttachment } from '@waxseal/oci';
-import { celAllows } from './cel.ts';
-import type { AnyImagePolicy, Authority, TrustRoot } from './resources.ts';
+import { celAllows, type CelProgram } from './cel.ts';
+import type { AnyImagePolicy, Authority, PolicyBlock, RemotePolicyRef, TrustRoot } from './resources.ts';
 import { trustRootMaterial } from './trustroot.ts';
 
 /** cosign's predicate type aliases. */
@@ -125,6 +125,58 @@ export interface EvaluationInput {
   resource?: { spec?: unknown; metadata?: unknown; typemeta?: unknown };
   /** Image config files by platform, for fetchConfigFile (fetched by the app layer). */
   config?: Record<string, unknown>;
+  /** Why the image config files could not be fetched. */
+  configError?: string;
+  /** PEM public keys of `key.kms` authorities, by KMS URI (fetched by the app layer). */
+  kmsKeys?: ReadonlyMap<string, string>;
+  /** Why a KMS key could not be fetched, by KMS URI. */
+  kmsErrors?: ReadonlyMap<string, string>;
+  /** Compiled `remote` policies, by remotePolicyKey (fetched, hash-checked and compiled by the app layer). */
+  remotePolicies?: ReadonlyMap<string, CelProgram>;
+  /** Why a remote policy could not be fetched or compiled, by remotePolicyKey. */
+  remotePolicyErrors?: ReadonlyMap<string, string>;
+}
+
+// ------------------------------------------------------------------ what the app layer fetches
+
+/** The key of a remote policy in EvaluationInput.remotePolicies: its content hash and URL. */
+export function remotePolicyKey(r: RemotePolicyRef): string {
+  return `${r.sha256sum} ${r.url}`;
+}
+
+/** Every `remote` policy the policies use (CIP-level and per attestation), deduplicated. */
+export function remotePolicyRefs(policies: readonly AnyImagePolicy[]): RemotePolicyRef[] {
+  const out = new Map<string, RemotePolicyRef>();
+  const add = (b: PolicyBlock | undefined) => {
+    if (b?.remote) out.set(remotePolicyKey(b.remote), b.remote);
+  };
+  for (const p of policies) {
+    add(p.spec.policy);
+    for (const a of p.spec.authorities) for (const at of a.attestations) add(at.policy);
+  }
+  return [...out.values()];
+}
+
+/** Every KMS key URI the policies' `key` authorities name, deduplicated. */
+export function kmsKeyUris(policies: readonly AnyImagePolicy[]): string[] {
+  const out = new Set<string>();
+  for (const p of policies) for (const a of p.spec.authorities) if (a.key?.kms && !a.key.data) out.add(a.key.kms);
+  return [...out];
+}
+
+/** Does any policy's CIP-level policy ask for the image config files (fetchConfigFile)? */
+export function needsConfigFiles(policies: readonly AnyImagePolicy[]): boolean {
+  return policies.some((p) => p.spec.policy?.fetchConfigFile === true);
+}
+
+function programOf(b: PolicyBlock, input: EvaluationInput, what: string): CelProgram {
+  if (b.program) return b.program;
+  const r = b.remote!;
+  const k = remotePolicyKey(r);
+  const hit = input.remotePolicies?.get(k);
+  if (hit) return hit;
+  const why = input.remotePolicyErrors?.get(k);
+  throw new AuthorityFailure(`${what}: remote policy ${r.url}: ${why ?? 'it has not been fetched'}`);
 }
 
 export interface PolicyDecision {
@@ -162,8 +214,12 @@ function material(ref: string, input: EvaluationInput): TrustedRoot {
 }
 
 function defaultRoot(input: EvaluationInput, what: string): TrustedRoot {
+  // policy-controller falls back to the public Sigstore root; Waxseal never fetches it on its own.
   if (!input.defaultTrustedRoot)
-    return failA(`${what} without trustRootRef needs the default (public Sigstore) trust root, which is not configured`);
+    return failA(
+      `${what} without trustRootRef uses the default trusted root, and none is configured ` +
+        '(name a TrustRoot in trustRootRef, or pass --trusted-root to waxseal admission serve / waxseal policy test)',
+    );
   return input.defaultTrustedRoot;
 }
 
@@ -194,6 +250,7 @@ function authorityTrust(a: Authority, input: EvaluationInput): AuthorityTrust {
     ...refs.map((r) => (r ? input.trustRoots.get(r) : undefined)),
     ...refs.map((r) => (r ? input.fetchedTrustRoots?.get(r) : undefined)),
     input.defaultTrustedRoot,
+    a.key?.kms ? input.kmsKeys?.get(a.key.kms) : undefined,
   ];
   const hit = trustCache.get(a);
   if (hit && hit.deps.length === deps.length && hit.deps.every((d, i) => d === deps[i])) return hit.trust;
@@ -227,17 +284,20 @@ function authorityTrust(a: Authority, input: EvaluationInput): AuthorityTrust {
       return c;
     });
   } else if (a.key) {
-    if (!a.key.data) {
-      failA(
-        a.key.kms
-          ? `key.kms ${a.key.kms}: KMS keys are not fetched by Waxseal admission; put the PEM public key in key.data`
-          : `key.secretRef ${a.key.secretRef?.name}: the Secret was not loaded with the policies`,
-      );
+    let pem = a.key.data;
+    if (!pem && a.key.kms) {
+      pem = input.kmsKeys?.get(a.key.kms);
+      if (!pem) failA(`key.kms ${a.key.kms}: ${input.kmsErrors?.get(a.key.kms) ?? 'the public key has not been fetched'}`);
     }
-    policy.publicKey = { publicKey: a.key.data! };
+    if (!pem) failA(`key.secretRef ${a.key.secretRef?.name}: the Secret was not loaded with the policies`);
+    policy.publicKey = { publicKey: pem! };
   }
   const useTsa = a.rfc3161timestamp?.trustRootRef !== undefined;
   if (useTsa) root.timestampAuthorities = material(a.rfc3161timestamp!.trustRootRef!, input).timestampAuthorities;
+  // The default root is used whole, as cosign uses the public-good root: its TSAs may supply the
+  // signing time (a Rekor v2 entry carries none), without being required.
+  else if (a.keyless && !a.keyless.trustRootRef && !a.keyless.caCert)
+    root.timestampAuthorities = defaultRoot(input, 'a keyless authority').timestampAuthorities;
   let requireTlog = false;
   if (!a.rfc3161timestamp) {
     if (a.ctlog) {
@@ -356,7 +416,7 @@ function checkAuthority(a: Authority, input: EvaluationInput): AuthorityMatch {
       seen.add(st.predicateType);
       if (st.predicateType !== type) continue;
       if (want.policy) {
-        const r = celAllows(want.policy.program, st as unknown as Record<string, unknown>);
+        const r = celAllows(programOf(want.policy, input, `attestation ${want.name}`), st as unknown as Record<string, unknown>);
         if (!r.ok) {
           firstError ??= `attestation ${want.name}: policy failed: ${r.reason}`;
           continue;
@@ -397,17 +457,30 @@ export function evaluatePolicy(p: AnyImagePolicy, input: EvaluationInput): Polic
   if (matched && p.spec.policy) {
     const pol = p.spec.policy;
     const doc: Record<string, unknown> = { authorityMatches: d.authorityMatches };
-    if (pol.fetchConfigFile) {
-      if (!input.config) failures.push(`failed policy: ${label}: policy: fetchConfigFile is set but the image config was not fetched`);
-      else doc.config = input.config;
-    }
     if (pol.includeSpec && input.resource?.spec !== undefined) doc.spec = input.resource.spec;
     if (pol.includeObjectMeta && input.resource?.metadata !== undefined) doc.metadata = input.resource.metadata;
     if (pol.includeTypeMeta && input.resource?.typemeta !== undefined) doc.typemeta = input.resource.typemeta;
-    // JSON round trip: the policy sees what policy-controller's policy sees (no undefined, plain values).
-    const r = celAllows(pol.program, JSON.parse(JSON.stringify(doc)) as Record<string, unknown>);
-    if (!r.ok) failures.push(`failed policy: ${label}: policy: ${r.reason}`);
-    else if (!pol.fetchConfigFile || input.config) d.passed = true;
+    let program: CelProgram | undefined;
+    try {
+      program = programOf(pol, input, 'policy');
+    } catch (e) {
+      failures.push(`failed policy: ${label}: ${(e as Error).message}`);
+    }
+    if (program && pol.fetchConfigFile) {
+      if (input.config) doc.config = input.config;
+      else {
+        failures.push(
+          `failed policy: ${label}: policy: fetchConfigFile: ${input.configError ?? 'the image config files were not fetched'}`,
+        );
+        program = undefined;
+      }
+    }
+    if (program) {
+      // JSON round trip: the policy sees what policy-controller's policy sees (no undefined, plain values).
+      const r = celAllows(program, JSON.parse(JSON.stringify(doc)) as Record<string, unknown>);
+      if (!r.ok) failures.push(`failed policy: ${label}: policy: ${r.reason}`);
+      else d.passed = true;
+    }
   } else d.passed = matched;
   if (!d.passed) {
     if (failures.length === 0) failures.push(`failed policy: ${label}: no authority matched`);
@@ -428,16 +501,20 @@ export interface ImageDecision {
 /** `deny`: an image no policy covers is refused (policy-controller's default); `warn`: allowed with a warning. */
 export type NoMatchPolicy = 'deny' | 'allow' | 'warn';
 
-/** ANDs every matching policy's decision; applies the no-match policy when none matched. */
+/**
+ * ANDs every matching policy's decision; applies the no-match policy when no ClusterImagePolicy
+ * matched. A namespaced ImagePolicy only adds requirements: it never counts as coverage, so a
+ * namespace owner cannot admit, with a policy of their own, an image the cluster's policies do
+ * not cover.
+ */
 export function decideImage(policies: readonly AnyImagePolicy[], input: EvaluationInput, noMatch: NoMatchPolicy = 'deny'): ImageDecision {
   const out: ImageDecision = { allowed: true, errors: [], warnings: [], policies: policies.map(policyLabel), decisions: [] };
-  if (policies.length === 0) {
+  if (!policies.some((p) => p.kind === 'ClusterImagePolicy')) {
     const msg = `no matching policies: ${input.image} is uncovered by policy`;
     if (noMatch === 'deny') {
       out.allowed = false;
       out.errors.push(msg);
     } else if (noMatch === 'warn') out.warnings.push(msg);
-    return out;
   }
   for (const p of policies) {
     const d = evaluatePolicy(p, input);

@@ -99,3 +99,5 @@ export {
   type PolicyDecision,
   type PolicySignature,
 } from './evaluate.ts';
+export { FETCHED_KMS_SCHEMES, isLoopbackHost, type RemotePolicyRef } from './resources.ts';
+export { kmsKeyUris, needsConfigFiles, remotePolicyKey, remotePolicyRefs } from './evaluate.ts';

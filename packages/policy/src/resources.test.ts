@@ -172,6 +172,26 @@ test('ImagePolicy: namespaced, same spec', () => {
   );
 });
 
+test('TrustRoot repository: targets defaults to "targets" (policy-controller SetDefaults); paths stay inside', () => {
+  const tr = (repository: unknown) => ({
+    apiVersion: 'policy.sigstore.dev/v1alpha1',
+    kind: 'TrustRoot',
+    metadata: { name: 'gap' },
+    spec: { repository },
+  });
+  const root = Buffer.from('{"signatures":[],"signed":{}}').toString('base64');
+  const mirrorFS = Buffer.from([0x1f, 0x8b, 0]).toString('base64');
+  const r = parseTrustRoot(tr({ root, mirrorFS }));
+  assert.equal(r.spec.repository?.targets, 'targets');
+  assert.deepEqual([...r.spec.repository!.mirrorFS], [0x1f, 0x8b, 0]);
+  throwsWithCode(
+    () => parseTrustRoot(tr({ root, mirrorFS, targets: '../x' })),
+    'ERR_INVALID_INPUT',
+    /spec\.repository\.targets: invalid value/,
+  );
+  throwsWithCode(() => parseTrustRoot(tr({ root })), 'ERR_INVALID_INPUT', /spec\.repository\.mirrorFS: missing field/);
+});
+
 test('TrustRoot: exactly one of remote, repository, sigstoreKeys; base64 PEM chains', () => {
   const tr = (spec: unknown) => ({ apiVersion: 'policy.sigstore.dev/v1alpha1', kind: 'TrustRoot', metadata: { name: 'keys' }, spec });
   throwsWithCode(() => parseTrustRoot(tr({})), 'ERR_INVALID_INPUT', /got neither: repository, remote, sigstoreKeys/);

@@ -32,6 +32,8 @@ export const MATCH_RESOURCES = ['replicasets', 'deployments', 'pods', 'cronjobs'
 /** cosign's short predicate type names, accepted with a deprecation warning. */
 export const PREDICATE_ALIASES = ['custom', 'slsaprovenance', 'spdx', 'spdxjson', 'cyclonedx', 'link', 'vuln'] as const;
 const KMS_SCHEMES = ['awskms://', 'azurekms://', 'hashivault://', 'gcpkms://'];
+/** KMS providers whose public keys the admission engine fetches (through @waxseal/keys-awskms, -gcpkms). */
+export const FETCHED_KMS_SCHEMES = ['awskms://', 'gcpkms://'] as const;
 const HASHES = ['sha224', 'sha256', 'sha384', 'sha512'] as const;
 export type HashAlgorithm = (typeof HASHES)[number];
 
@@ -79,14 +81,27 @@ export type PolicyLanguage = 'cel' | 'cue' | 'rego';
 /** A `policy` block (CIP-level or per attestation). Only CEL policies load; see compilePolicy. */
 export interface PolicyBlock {
   type: 'cel';
-  /** The expression (inline data, or the ConfigMap value it was resolved from). */
+  /** The expression (inline data, or the ConfigMap value it was resolved from); '' for `remote`. */
   data: string;
-  program: CelProgram;
+  /** The compiled expression; absent for `remote` (the app layer fetches, checks and compiles it). */
+  program?: CelProgram;
   configMapRef?: { name: string; namespace?: string; key: string };
+  /** A policy fetched from `url` whose body must hash to `sha256sum` (lowercase hex). */
+  remote?: RemotePolicyRef;
   fetchConfigFile: boolean;
   includeSpec: boolean;
   includeObjectMeta: boolean;
   includeTypeMeta: boolean;
+}
+
+export interface RemotePolicyRef {
+  url: string;
+  sha256sum: string;
+}
+
+/** Is `host` (URL.hostname) the loopback interface? Plain http is allowed there only. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '[::1]' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 export interface AttestationRef {
@@ -312,6 +327,13 @@ function keyRef(v: unknown, path: string, e: Errors, ctx: ResourceContext): KeyR
       e.add(`${path}.kms`, `malformed KMS format, should be prefixed by any of the supported providers: ${KMS_SCHEMES.join(', ')}`);
     } else if (kms.startsWith('awskms://') && kms.split('/').length < 4) {
       e.add(`${path}.kms`, "malformed AWS KMS format 'awskms://$ENDPOINT/$KEYID'");
+    } else if (!FETCHED_KMS_SCHEMES.some((s) => kms.startsWith(s))) {
+      // Refused when loaded, never failed (or passed) at admission time.
+      e.add(
+        `${path}.kms`,
+        `${kms.slice(0, kms.indexOf('://') + 3)} keys are not supported by Waxseal admission (${FETCHED_KMS_SCHEMES.join(' and ')} are); ` +
+          'put the PEM public key in key.data',
+      );
     }
     out.kms = kms;
   }
@@ -401,14 +423,18 @@ function policyBlock(v: unknown, path: string, e: Errors, inSpec: boolean, ctx: 
   const sources = [data, remote, cmr].filter((x) => x !== undefined).length;
   if (sources === 0) e.add(path, 'missing field(s): data, configMapRef, remote');
   if (sources > 1) e.add(path, 'expected exactly one, got more than one: data, configMapRef, remote');
+  let remoteRef: RemotePolicyRef | undefined;
   if (remote) {
     const ru = str(remote.url, `${path}.remote.url`, e);
-    if (!ru || !URL.canParse(ru) || new URL(ru).protocol !== 'https:' || !new URL(ru).host) {
-      e.add(`${path}.remote.url`, 'url valid is invalid. host and https scheme are expected');
-    }
-    if (!str(remote.sha256sum, `${path}.remote.sha256sum`, e)) e.add(`${path}.remote.sha256sum`, 'missing field');
-    // Fetching happens outside this pure layer and is not wired up: refuse rather than ignore it.
-    e.add(`${path}.remote`, 'remote policies are not supported by Waxseal: put the policy in data or in a ConfigMap (configMapRef)');
+    const u = ru && URL.canParse(ru) ? new URL(ru) : undefined;
+    // policy-controller: https only. Beyond it: plain http to the loopback interface (a sidecar, tests).
+    const schemeOk = u && (u.protocol === 'https:' || (u.protocol === 'http:' && isLoopbackHost(u.hostname)));
+    if (!u || !schemeOk || !u.host) e.add(`${path}.remote.url`, 'url valid is invalid. host and https scheme are expected');
+    const sum = str(remote.sha256sum, `${path}.remote.sha256sum`, e);
+    if (!sum) e.add(`${path}.remote.sha256sum`, 'missing field');
+    else if (!/^[0-9a-fA-F]{64}$/.test(sum))
+      e.add(`${path}.remote.sha256sum`, `invalid value ${JSON.stringify(sum)}: 64 hex digits expected`);
+    if (u && schemeOk && u.host && sum && /^[0-9a-fA-F]{64}$/.test(sum)) remoteRef = { url: ru!, sha256sum: sum.toLowerCase() };
   }
   let configMapRef: PolicyBlock['configMapRef'];
   if (cmr) {
@@ -442,6 +468,13 @@ function policyBlock(v: unknown, path: string, e: Errors, inSpec: boolean, ctx: 
     e.add(`${path}.type`, `invalid value ${JSON.stringify(type)}: only cel is supported (policy-controller's cue and rego are refused)`);
     return undefined;
   }
+  const flagsOut = {
+    fetchConfigFile: flags.fetchConfigFile ?? false,
+    includeSpec: flags.includeSpec ?? false,
+    includeObjectMeta: flags.includeObjectMeta ?? false,
+    includeTypeMeta: flags.includeTypeMeta ?? false,
+  };
+  if (remoteRef) return { type: 'cel', data: '', remote: remoteRef, ...flagsOut };
   if (data === undefined) return undefined;
   let program: CelProgram;
   try {
@@ -455,10 +488,7 @@ function policyBlock(v: unknown, path: string, e: Errors, inSpec: boolean, ctx: 
     data,
     program,
     ...(configMapRef ? { configMapRef } : {}),
-    fetchConfigFile: flags.fetchConfigFile ?? false,
-    includeSpec: flags.includeSpec ?? false,
-    includeObjectMeta: flags.includeObjectMeta ?? false,
-    includeTypeMeta: flags.includeTypeMeta ?? false,
+    ...flagsOut,
   };
 }
 
@@ -856,6 +886,12 @@ function tufRoot(v: unknown, path: string, e: Errors): Uint8Array | undefined {
   return root;
 }
 
+/** A `targets` folder name: relative, no `..`; null when it would leave the repository. */
+function cleanTargetsDir(t: string): string | null {
+  const parts = t.split('/').filter((p) => p !== '' && p !== '.');
+  return parts.length === 0 || parts.some((p) => p === '..' || p.includes('\\')) ? null : parts.join('/');
+}
+
 /** Parses and validates a TrustRoot (policy.sigstore.dev/v1alpha1). Byte fields are base64, as in the CRD. */
 export function parseTrustRoot(v: unknown, where = 'TrustRoot'): TrustRoot {
   const e = new Errors();
@@ -885,8 +921,10 @@ export function parseTrustRoot(v: unknown, where = 'TrustRoot'): TrustRoot {
     } else if (given[0] === 'repository') {
       const r = obj(s.repository, 'spec.repository', e, ['root', 'mirrorFS', 'targets', 'trustedRootTarget']);
       if (r) {
-        const targets = str(r.targets, 'spec.repository.targets', e);
-        if (!targets) e.add('spec.repository.targets', 'missing field');
+        // policy-controller's SetDefaults: targets defaults to "targets".
+        const targets = str(r.targets, 'spec.repository.targets', e) ?? 'targets';
+        if (cleanTargetsDir(targets) === null)
+          e.add('spec.repository.targets', `invalid value ${JSON.stringify(targets)}: a folder inside the repository`);
         const root = tufRoot(r.root, 'spec.repository.root', e);
         const mirrorFS = bytesField(r.mirrorFS, 'spec.repository.mirrorFS', e);
         if (!mirrorFS || mirrorFS.length === 0) e.add('spec.repository.mirrorFS', 'missing field');

@@ -2,7 +2,9 @@
 // ClusterImagePolicy file, with the webhook's engine and decision code) and the TrustRoot +
 // ClusterImagePolicy an instance's users deploy (`policy trustroot`, the equivalent of
 // `chainctl sigstore ca describe` and its example policy).
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { WaxsealError } from '@waxseal/core';
 import { parseTrustedRootJson, type TrustedRoot } from '@waxseal/bundle';
 import { parseReference } from '@waxseal/oci';
@@ -14,7 +16,7 @@ import {
   trustRootFromTrustedRoot,
   type PolicyDocument,
 } from '@waxseal/policy';
-import { PolicyEngine } from '@waxseal/admission';
+import { PolicyEngine, tufTrustRootLoader } from '@waxseal/admission';
 import { explicitTrustedRootPath } from '../trusted-root-source.ts';
 import { EXIT, helpText, parse, UsageError, type Ui } from '../ui.ts';
 
@@ -52,7 +54,11 @@ export const policySpec = {
       Exit 0 admitted, 1 denied, 3 invalid policy.
         --policy <file|url>       the policy file (or an http(s) URL to fetch it from)
         --image <ref>             the image (a tag is resolved to its digest)
-        --trustroot <file>        TrustRoot YAML referenced by trustRootRef (repeatable)
+        --trustroot <file>        TrustRoot YAML referenced by trustRootRef (repeatable); sigstoreKeys,
+                                  remote (read through TUF) or repository (an air-gapped TUF tarball)
+        --trusted-root <file>     trusted_root.json for authorities without trustRootRef (where
+                                  policy-controller uses the public Sigstore root; without it such
+                                  authorities fail: Waxseal does not fetch the public-good root)
         --resource <file>         a Kubernetes object (Pod, Deployment...): its kind and labels for
                                   \`match\`, its spec/metadata for includeSpec/includeObjectMeta
         --allow-http-registry     plain HTTP to the image's registry (loopback registries always)
@@ -66,7 +72,7 @@ export const policySpec = {
       images the identity signed keylessly there (keyless with insecureIgnoreSCT plus
       rfc3161timestamp, both on that TrustRoot). The trusted root comes from --trusted-root, the
       instance's published trusted_root.json (--instance), WAXSEAL_TRUSTED_ROOT /
-      SIGSTORE_TRUSTED_ROOT, or the local dev instance (--data, default .waxseal-dev).
+      SIGSTORE_TRUSTED_ROOT, or the local dev instance (--data, default .waxseal/dev).
         --name <n>                the TrustRoot's name (default waxseal-keys)
         --organization <o>        subject organization for authorities whose certificate has none
         --with-logs               also list the transparency and CT log keys (tLogs, ctLogs)
@@ -133,22 +139,30 @@ async function test(v: Values, ui: Ui): Promise<number> {
   const seconds = v.timeout === undefined ? 30 : Number(v.timeout);
   if (!Number.isFinite(seconds) || seconds <= 0)
     throw new UsageError(`--timeout must be a positive number of seconds, not ${JSON.stringify(v.timeout)}`);
+  // Authorities without trustRootRef use --trusted-root (policy-controller: the public Sigstore root).
+  const defaultTrustedRoot = v['trusted-root'] ? parseTrustedRootJson(readText(v['trusted-root'], 'trusted root')) : undefined;
+  // TrustRoots with remote (TUF mirror) or repository (air-gapped tarball): a scratch TUF cache for this run.
+  const tufDir = mkdtempSync(join(tmpdir(), 'waxseal-policy-tuf-'));
   const engine = new PolicyEngine(store, {
     noMatch: 'deny',
     cacheSize: 0,
     registry: { insecureRegistries: insecure, ...(ca ? { ca } : {}), timeoutMs: Math.min(30_000, seconds * 1000) },
+    loadTrustRoot: tufTrustRootLoader({ cacheDir: tufDir, timeoutMs: Math.min(10_000, seconds * 1000) }),
+    ...(defaultTrustedRoot ? { defaultTrustedRoot } : {}),
   });
-  const verdict = await engine.check(
-    {
-      image: v.image,
-      namespace: (resource?.metadata as { namespace?: string } | undefined)?.namespace ?? 'default',
-      kind,
-      labels,
-      ...(apiVersion ? { apiVersion } : {}),
-      ...(resource ? { resource } : {}),
-    },
-    AbortSignal.timeout(seconds * 1000),
-  );
+  const verdict = await engine
+    .check(
+      {
+        image: v.image,
+        namespace: (resource?.metadata as { namespace?: string } | undefined)?.namespace ?? 'default',
+        kind,
+        labels,
+        ...(apiVersion ? { apiVersion } : {}),
+        ...(resource ? { resource } : {}),
+      },
+      AbortSignal.timeout(seconds * 1000),
+    )
+    .finally(() => rmSync(tufDir, { recursive: true, force: true }));
   warnings.push(...verdict.warnings);
   const out: Record<string, unknown> = {
     result: verdict.allowed ? 'allowed' : 'denied',

@@ -17,6 +17,7 @@ import {
   useDevStack,
   type TestRegistry,
 } from '../../../admission/test/fixture.ts';
+import { fetchDevToken } from '../../../dev-idp/src/dev-idp.ts';
 
 const skip = registryToolsMissing();
 const dev = useDevStack('wx-policy-test-');
@@ -112,6 +113,58 @@ spec:
     assert.match(JSON.parse(few.stdout).errors[0], /policy: spec\.policy: CEL expression evaluated to false/);
     // Not matched by the policy: no-match deny.
     assert.match(JSON.parse((await run(deploy('dev', 3))).stdout).errors[0], /no matching policies/);
+  });
+});
+
+describe('waxseal policy test --trusted-root (authorities without trustRootRef)', { skip, timeout: 240_000 }, () => {
+  let reg: TestRegistry;
+  let dir: string;
+  before(async () => {
+    reg = await startRegistry();
+    dir = mkdtempSync(join(tmpdir(), 'wx-policy-default-root-'));
+  });
+  after(async () => {
+    await reg?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('denied with a clear reason without it; admitted with the instance trusted root', async () => {
+    await pushImage(reg, 'acme/logged:v1', 'policy-test-logged');
+    // Signed with the dev instance's log (a keyless authority without trustRootRef requires one, as policy-controller does).
+    const token = await fetchDevToken(dev.stack.issuer, 'alice@example.com');
+    const signed = await runCli([
+      'sign',
+      `${reg.host}/acme/logged:v1`,
+      '--signing-config',
+      dev.stack.signingConfigPath,
+      '--identity-token',
+      token,
+    ]);
+    assert.equal(signed.code, 0, signed.stderr);
+    const p = join(dir, 'default-root.yaml');
+    writeFileSync(
+      p,
+      `apiVersion: policy.sigstore.dev/v1beta1
+kind: ClusterImagePolicy
+metadata: {name: default-root}
+spec:
+  images: [{glob: "${reg.host}/**"}]
+  authorities:
+  - keyless:
+      identities: [{issuer: "${dev.stack.issuer}", subject: alice@example.com}]
+      insecureIgnoreSCT: true
+`,
+    );
+    const args = ['policy', 'test', '--policy', p, '--image', `${reg.host}/acme/logged:v1`, '--json'];
+    const without = await runCli(args);
+    assert.equal(without.code, 1, without.stderr);
+    assert.match(
+      JSON.parse(without.stdout).errors[0],
+      /authority authority-0: a keyless authority without trustRootRef uses the default trusted root, and none is configured/,
+    );
+    const withRoot = await runCli([...args, '--trusted-root', dev.stack.trustedRootPath]);
+    assert.equal(withRoot.code, 0, withRoot.stdout + withRoot.stderr);
+    assert.equal(JSON.parse(withRoot.stdout).result, 'allowed');
   });
 });
 
