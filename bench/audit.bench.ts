@@ -14,7 +14,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT, exportJWK } from 'jose';
-import { spawnServer, wrk, parseWrk, fmt, median, report, type LoadResult, type SpawnedServer } from './lib.ts';
+import { spawnServer, wrk, parseWrk, fmt, median, report, cpuSeconds, type LoadResult, type SpawnedServer } from './lib.ts';
 import { AuditLog, MemoryAuditStore } from '../packages/audit/src/index.ts';
 import { chainToPem, generateDevTsaChain } from '../packages/tsa/src/chain.ts';
 import { encodeTimeStampReq } from '../packages/tsa/src/timestamp.ts';
@@ -149,25 +149,35 @@ async function main(): Promise<void> {
       (s: SpawnedServer): Run =>
       (sec) =>
         wrkPool(`${s.url}/api/v2/signingCert`, poolDir, work, sec);
-    const targets: [string, Run][] = [
+    const targets: [string, Run, SpawnedServer][] = [
       [
         'bare',
         async (sec) => wrk({ url: bare.url, body: bareBody, contentType: 'application/json', connections: CONNECTIONS, seconds: sec }),
+        bare,
       ],
-      ['tsa none', tsaRun(tsaNone)],
-      ['tsa thread', tsaRun(tsaThread)],
-      ['tsa instance', tsaRun(instance)],
-      ...(tsaInline ? [['tsa inline', tsaRun(tsaInline)] as [string, Run]] : []),
-      ...(tsaMemory ? [['tsa memory', tsaRun(tsaMemory)] as [string, Run]] : []),
-      ['ca none', caRun(caNone)],
-      ['ca thread', caRun(caThread)],
-      ['ca instance', caRun(instance)],
-      ...(caInline ? [['ca inline', caRun(caInline)] as [string, Run]] : []),
-      ...(caMemory ? [['ca memory', caRun(caMemory)] as [string, Run]] : []),
+      ['tsa none', tsaRun(tsaNone), tsaNone],
+      ['tsa thread', tsaRun(tsaThread), tsaThread],
+      ['tsa instance', tsaRun(instance), instance],
+      ...(tsaInline ? [['tsa inline', tsaRun(tsaInline), tsaInline] as [string, Run, SpawnedServer]] : []),
+      ...(tsaMemory ? [['tsa memory', tsaRun(tsaMemory), tsaMemory] as [string, Run, SpawnedServer]] : []),
+      ['ca none', caRun(caNone), caNone],
+      ['ca thread', caRun(caThread), caThread],
+      ['ca instance', caRun(instance), instance],
+      ...(caInline ? [['ca inline', caRun(caInline), caInline] as [string, Run, SpawnedServer]] : []),
+      ...(caMemory ? [['ca memory', caRun(caMemory), caMemory] as [string, Run, SpawnedServer]] : []),
     ];
     for (const [, run] of targets) await run(WARMUP_S);
-    const results = new Map<string, LoadResult[]>(targets.map(([n]) => [n, []]));
-    for (let i = 0; i < ROUNDS; i++) for (const [name, run] of targets) results.get(name)!.push(await run(MEASURE_S));
+    // Besides the rate (which a busy machine makes noisy), the server's CPU per answered request
+    // (all its threads, from /proc): the difference with and without audit is what a record costs.
+    const results = new Map<string, (LoadResult & { cpuUs: number })[]>(targets.map(([n]) => [n, []]));
+    for (let i = 0; i < ROUNDS; i++)
+      for (const [name, run, server] of targets) {
+        const pid = server.child.pid!;
+        const cpu0 = cpuSeconds(pid);
+        const r = await run(MEASURE_S);
+        const cpuUs = ((cpuSeconds(pid) - cpu0) * 1e6) / (r.requestsPerSec * MEASURE_S);
+        results.get(name)!.push({ ...r, cpuUs });
+      }
 
     const rps = (n: string) => median(results.get(n)!.map((r) => r.requestsPerSec));
     const rounds = (n: string) =>
@@ -181,11 +191,14 @@ async function main(): Promise<void> {
         .map((r, i) => `${fmt((100 * r.requestsPerSec) / results.get(base)![i]!.requestsPerSec, 1)}%`)
         .join(' / ');
     const bareRps = rps('bare');
-    report('bare node:http JSON (c=64)', bareRps, 'req/s');
+    report(`bare node:http JSON (c=${CONNECTIONS})`, bareRps, 'req/s');
+    const cpu = (n: string) => median(results.get(n)!.map((r) => r.cpuUs));
     const row = (label: string, name: string, unit: string, without: string) => {
       report(label, rps(name), unit, { name: 'bare', value: bareRps });
+      const extra = name === without ? '' : ` (+${fmt(cpu(name) - cpu(without), 1)})`;
       process.stdout.write(
-        `${''.padEnd(34)} rounds ${rounds(name)}   vs without audit per round ${name === without ? '-' : perRound(name, without)}\n`,
+        `${''.padEnd(34)} rounds ${rounds(name)}   vs without audit per round ${name === without ? '-' : perRound(name, without)}` +
+          `   server CPU ${fmt(cpu(name), 1)} us/request${extra}\n`,
       );
     };
     row('TSA P-256 alone, no audit', 'tsa none', 'timestamps/s', 'tsa none');

@@ -25,7 +25,7 @@ export function caAuditor(audit: AuditLog): (e: CaAuditEvent) => Promise<void> {
     if (e.issuer ?? e.tokenIssuer) identity.issuer = (e.issuer ?? e.tokenIssuer)!;
     if (e.subject) identity.subject = e.subject;
     if (e.san) identity.san = e.san.value;
-    await audit.record({
+    await audit.append({
       actor: e.remoteAddress ?? 'unknown',
       ...(Object.keys(identity).length ? { identity } : {}),
       action: e.result === 'issued' ? 'ca.issue' : 'ca.refuse',
@@ -46,7 +46,7 @@ export function caAuditor(audit: AuditLog): (e: CaAuditEvent) => Promise<void> {
 /** Every timestamp the TSA key signs (who asked, the digest they had timestamped) and every refusal. */
 export function tsaAuditor(audit: AuditLog): (e: TsaAuditEvent) => Promise<void> {
   return async (e) => {
-    await audit.record({
+    await audit.append({
       actor: e.remoteAddress ?? 'unknown',
       action: e.errorCode ? 'tsa.refuse' : 'tsa.timestamp',
       keyRef: e.keyRef,

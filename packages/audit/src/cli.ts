@@ -4,9 +4,18 @@ import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { once } from 'node:events';
 import { WaxsealError } from '@waxseal/core';
-import { AuditLog, FileAuditAnchor, verifyAuditExport, type AuditBaseLine } from './log.ts';
+import { createHash } from 'node:crypto';
+import { AuditLog, FileAuditAnchor, verifyAuditExport, type AuditAnchorLine, type AuditBaseLine } from './log.ts';
 import type { SqliteAuditStore } from './store.ts';
-import type { AuditHead, AuditRecord, AuditResult, AuditVerifyResult } from './record.ts';
+import { GENESIS_HASH, type AuditHead, type AuditRecord, type AuditResult, type AuditVerifyResult } from './record.ts';
+import {
+  ANCHOR_STATEMENT_TYPE,
+  anchorKeyOf,
+  signAnchor,
+  type AnchorKey,
+  type AnchorSigner,
+  type AnchorStatement,
+} from './signed-anchor.ts';
 
 export interface AuditListOptions {
   from?: number;
@@ -50,11 +59,20 @@ export async function auditList(dbPath: string, opts: AuditListOptions = {}): Pr
   }
 }
 
-/** Verifies the whole chain against the anchor; throws ERR_AUDIT_TAMPERED at the first bad seq. */
-export async function auditVerify(dbPath: string, opts: AuditCliOptions & { expectedHead?: AuditHead } = {}): Promise<AuditVerifyResult> {
+/**
+ * Verifies the whole chain against the anchor; throws ERR_AUDIT_TAMPERED at the first bad seq. A
+ * pruned log verifies from its signed anchor, checked against `anchorKeys` (anchorKeysFromTrustedRoot).
+ */
+export async function auditVerify(
+  dbPath: string,
+  opts: AuditCliOptions & { expectedHead?: AuditHead; anchorKeys?: readonly AnchorKey[] } = {},
+): Promise<AuditVerifyResult> {
   const log = openReadOnly(dbPath, opts.anchorPath);
   try {
-    return await log.verify(opts.expectedHead ? { expectedHead: opts.expectedHead } : {});
+    return await log.verify({
+      ...(opts.expectedHead ? { expectedHead: opts.expectedHead } : {}),
+      ...(opts.anchorKeys ? { anchorKeys: opts.anchorKeys } : {}),
+    });
   } finally {
     await log.close();
   }
@@ -69,18 +87,24 @@ export async function auditVerify(dbPath: string, opts: AuditCliOptions & { expe
 export async function auditExport(
   dbPath: string,
   out: string | NodeJS.WritableStream,
-  opts: { before?: Date } = {},
-): Promise<{ records: number; head: AuditHead | undefined; base?: AuditHead }> {
+  opts: { before?: Date; signer?: AnchorSigner } = {},
+): Promise<{ records: number; head: AuditHead | undefined; base?: AuditHead; signed?: AnchorStatement }> {
   const log = openReadOnly(dbPath, false);
   const stream = typeof out === 'string' ? createWriteStream(out, { mode: 0o600 }) : out;
   let records = 0;
   let head: AuditHead | undefined;
   let base: AuditHead | undefined;
+  let signed: AnchorStatement | undefined;
+  const write = async (line: string) => {
+    if (!stream.write(line)) await once(stream, 'drain');
+  };
   try {
     let through: number | undefined;
     if (opts.before) through = log.lastBefore(opts.before)?.seq ?? (await log.base())?.seq ?? 0;
+    const digest = createHash('sha256');
     for await (const line of log.export(through === undefined ? {} : { through })) {
-      if (!stream.write(line)) await once(stream, 'drain');
+      await write(line);
+      digest.update(line);
       const r = JSON.parse(line) as AuditRecord | AuditBaseLine;
       if ('auditBase' in r) {
         base = r.auditBase;
@@ -88,6 +112,18 @@ export async function auditExport(
       }
       head = { seq: r.seq, hash: r.hash };
       records++;
+    }
+    // The archive's last line: a signed statement of where it starts and ends and what it holds.
+    if (opts.signer && head) {
+      signed = {
+        type: ANCHOR_STATEMENT_TYPE,
+        event: 'export',
+        from: base ?? { seq: 0, hash: GENESIS_HASH },
+        through: head,
+        archiveSha256: digest.digest('hex'),
+        time: new Date().toISOString(),
+      };
+      await write(`${JSON.stringify({ auditAnchor: await signAnchor(signed, opts.signer) } satisfies AuditAnchorLine)}\n`);
     }
   } finally {
     await log.close();
@@ -99,7 +135,7 @@ export async function auditExport(
       if (records > 0) await syncFile(out);
     }
   }
-  return { records, head: head ?? base, ...(base ? { base } : {}) };
+  return { records, head: head ?? base, ...(base ? { base } : {}), ...(signed ? { signed } : {}) };
 }
 
 /** An archive is only as good as its durability: it is fsynced before anyone prunes on its word. */
@@ -119,6 +155,10 @@ export interface AuditPruneOptions extends AuditCliOptions {
   archivePath?: string;
   /** Remove the records without an archive (they are gone for good). */
   discard?: boolean;
+  /** The instance's TSA key: it signs where the kept records start (the signed anchor). */
+  signer?: AnchorSigner;
+  /** Keys that may have signed earlier anchors (default: the signer's own). */
+  anchorKeys?: readonly AnchorKey[];
 }
 
 export interface AuditPruneResult {
@@ -128,6 +168,8 @@ export interface AuditPruneResult {
   through: AuditHead | undefined;
   /** The audit.prune record appended, which names `through`. */
   record: AuditRecord | undefined;
+  /** What the signed anchor stored with the prune states. */
+  signed?: AnchorStatement;
 }
 
 /**
@@ -142,13 +184,22 @@ export async function auditPrune(dbPath: string, opts: AuditPruneOptions): Promi
       'ERR_INVALID_INPUT',
       'audit prune removes records for good: name the archive that holds them (audit export --before … --out FILE), or pass discard',
     );
+  if (!opts.signer)
+    throw new WaxsealError(
+      'ERR_INVALID_INPUT',
+      "audit prune signs where the kept records start with the instance's TSA key: name it (--tsa-key, or the instance's --config)",
+    );
+  const signer = opts.signer;
+  const anchorKeys = opts.anchorKeys ?? [anchorKeyOf(signer)];
   const log = AuditLog.open(dbPath, { thread: false, ...(opts.anchorPath === undefined ? {} : { anchorPath: opts.anchorPath }) });
   try {
-    await log.verify();
+    await log.verify({ anchorKeys });
     const base = await log.base();
     let through = log.lastBefore(opts.before);
+    let archiveSha256: string | undefined;
     if (through && opts.archivePath) {
-      const archive = await auditVerifyExport(opts.archivePath);
+      const archive = await auditVerifyExport(opts.archivePath, { anchorKeys });
+      archiveSha256 = archive.archiveSha256;
       const archiveStart = archive.base?.seq ?? 0;
       const archiveEnd = archive.head;
       if (archiveStart > (base?.seq ?? 0) || !archiveEnd || archiveEnd.seq <= (base?.seq ?? 0))
@@ -165,11 +216,22 @@ export async function auditPrune(dbPath: string, opts: AuditPruneOptions): Promi
       if (archiveEnd.seq < through.seq) through = archiveEnd;
     }
     if (!through) return { pruned: 0, through: undefined, record: undefined };
-    const record = await log.prune(through, {
-      before: opts.before.toISOString(),
-      ...(opts.archivePath ? { archive: basename(opts.archivePath) } : {}),
-    });
-    return { pruned: through.seq - (base?.seq ?? 0), through, record };
+    const statement: AnchorStatement = {
+      type: ANCHOR_STATEMENT_TYPE,
+      event: 'prune',
+      from: base ?? { seq: 0, hash: GENESIS_HASH },
+      through,
+      ...(archiveSha256 ? { archiveSha256 } : {}),
+      time: new Date().toISOString(),
+    };
+    const signedAnchor = await signAnchor(statement, signer);
+    const record = await log.prune(
+      through,
+      { before: opts.before.toISOString(), ...(opts.archivePath ? { archive: basename(opts.archivePath) } : {}) },
+      undefined,
+      signedAnchor,
+    );
+    return { pruned: through.seq - (base?.seq ?? 0), through, record, signed: statement };
   } finally {
     await log.close();
   }
@@ -178,11 +240,14 @@ export async function auditPrune(dbPath: string, opts: AuditPruneOptions): Promi
 /** Verifies an exported JSON-lines file offline, optionally against an anchor file. */
 export async function auditVerifyExport(
   exportPath: string,
-  opts: { anchorPath?: string; anchor?: AuditHead } = {},
+  opts: { anchorPath?: string; anchor?: AuditHead; anchorKeys?: readonly AnchorKey[] } = {},
 ): Promise<AuditVerifyResult> {
   const anchor = opts.anchor ?? (opts.anchorPath ? await new FileAuditAnchor(opts.anchorPath).read() : undefined);
   try {
-    return await verifyAuditExport(createReadStream(exportPath), anchor ? { anchor } : {});
+    return await verifyAuditExport(createReadStream(exportPath), {
+      ...(anchor ? { anchor } : {}),
+      ...(opts.anchorKeys ? { anchorKeys: opts.anchorKeys } : {}),
+    });
   } catch (e) {
     if (e instanceof WaxsealError) throw e;
     throw new WaxsealError('ERR_IO', `cannot read audit export ${exportPath}: ${(e as Error).message}`, { cause: e });

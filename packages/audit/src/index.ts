@@ -13,6 +13,7 @@ export {
   verifyAuditExport,
   type AuditAnchor,
   type AuditBaseLine,
+  type AuditAnchorLine,
   type AuditLogOptions,
   type AuditOpenOptions,
   type AuditPruneDetail,
@@ -30,3 +31,16 @@ export {
   type AuditPruneResult,
 } from './cli.ts';
 export { auditedSigner } from './signer.ts';
+export {
+  ANCHOR_STATEMENT_TYPE,
+  anchorKeyOf,
+  anchorKeysFromTrustedRoot,
+  readSignedAnchor,
+  signAnchor,
+  signedAnchorBytes,
+  verifySignedAnchor,
+  type AnchorKey,
+  type AnchorSigner,
+  type AnchorStatement,
+  type SignedAnchor,
+} from './signed-anchor.ts';

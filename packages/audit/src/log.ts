@@ -1,9 +1,12 @@
 // The audit log every key use and refusal goes through: it numbers and chains records, keeps an
 // anchor of the head, verifies and exports the chain, and prunes what has been archived.
+import { createHash } from 'node:crypto';
 import { WaxsealError, isWaxsealError } from '@waxseal/core';
 import { FileAuditAnchor, type AuditAnchor } from './anchor.ts';
+import { readSignedAnchor, verifySignedAnchor, type AnchorKey, type AnchorStatement, type SignedAnchor } from './signed-anchor.ts';
 import {
   ChainVerifier,
+  GENESIS_HASH,
   PRUNE_ACTION,
   buildRecord,
   chainEvents,
@@ -114,6 +117,15 @@ export class AuditLog {
     });
   }
 
+  /**
+   * record() for callers that need only the durability, not the record (the CA's and the TSA's
+   * hooks): on the writer thread, no record is rebuilt on the event loop.
+   */
+  append(event: AuditEvent): Promise<void> {
+    if (this.#writer) return this.#writer.append(event);
+    return this.record(event).then(() => undefined);
+  }
+
   readonly #pending: { event: AuditEvent; resolve: (r: AuditRecord) => void; reject: (e: unknown) => void }[] = [];
   #flushing = false;
 
@@ -177,12 +189,47 @@ export class AuditLog {
    * `expectedHead`, a head kept by the caller elsewhere). A pruned log starts after its base,
    * which an `audit.prune` record in the chain (older than the anchor) must name.
    */
-  async verify(opts: { expectedHead?: AuditHead } = {}): Promise<AuditVerifyResult> {
+  async verify(opts: { expectedHead?: AuditHead; anchorKeys?: readonly AnchorKey[] } = {}): Promise<AuditVerifyResult> {
     const anchor = opts.expectedHead ?? (await this.anchor?.read());
     const base = await this.base();
+    const signed = base && base.seq > 0 ? this.#checkSignedAnchor(base, opts.anchorKeys) : undefined;
     const v = new ChainVerifier({ ...(anchor ? { anchor } : {}), ...(base ? { base } : {}), requirePruneRecord: true });
     for await (const r of this.store.list()) v.push(r);
-    return v.finish();
+    return { ...v.finish(), ...(signed ? { signed } : {}) };
+  }
+
+  /**
+   * A pruned log starts where its signed anchor says, signed by a key the verifier trusts: a
+   * missing, unsigned or altered anchor, or one naming another cut, is refused.
+   */
+  #checkSignedAnchor(base: AuditHead, keys: readonly AnchorKey[] | undefined): NonNullable<AuditVerifyResult['signed']> {
+    const text = this.store instanceof SqliteAuditStore ? this.store.signedAnchor() : undefined;
+    const at = base.seq + 1;
+    if (text === undefined)
+      throw new WaxsealError(
+        'ERR_AUDIT_TAMPERED',
+        `audit log tampered at seq ${at}: records up to seq ${base.seq} were removed and no signed anchor says where the log starts`,
+        { detail: { seq: at } },
+      );
+    if (!keys)
+      throw new WaxsealError(
+        'ERR_INVALID_INPUT',
+        `the audit log was pruned (it starts after seq ${base.seq}): it verifies from its signed anchor, against the instance's trusted root`,
+      );
+    let st: ReturnType<typeof verifySignedAnchor>;
+    try {
+      st = verifySignedAnchor(JSON.parse(text), keys);
+    } catch (e) {
+      const why = e instanceof WaxsealError ? e.message : 'signed audit anchor: not JSON';
+      throw new WaxsealError('ERR_AUDIT_TAMPERED', `audit log tampered at seq ${at}: ${why}`, { detail: { seq: at }, cause: e });
+    }
+    if (st.event !== 'prune' || st.through.seq !== base.seq || st.through.hash !== base.hash)
+      throw new WaxsealError(
+        'ERR_AUDIT_TAMPERED',
+        `audit log tampered at seq ${at}: the log starts after seq ${base.seq} but its signed anchor states a prune through seq ${st.through.seq}`,
+        { detail: { seq: at } },
+      );
+    return { event: st.event, from: st.from, through: st.through, time: st.time, signedBy: st.signedBy, ...sha(st.archiveSha256) };
   }
 
   /**
@@ -209,10 +256,17 @@ export class AuditLog {
    * `audit.prune` record naming it, in one transaction; then the anchor moves to that record.
    * Verification of what remains starts from `through`, vouched for by that record.
    */
-  async prune(through: AuditHead, detail: Omit<AuditPruneDetail, 'through'>, actor = 'waxseal audit prune'): Promise<AuditRecord> {
+  async prune(
+    through: AuditHead,
+    detail: Omit<AuditPruneDetail, 'through'>,
+    actor = 'waxseal audit prune',
+    signedAnchor?: SignedAnchor,
+  ): Promise<AuditRecord> {
     const store = this.#sqlite('prune');
-    const record = store.prune(through, (head) =>
-      buildRecord(head, { actor, action: PRUNE_ACTION, result: 'ok', detail: { ...detail, through } }, this.#clock()),
+    const record = store.prune(
+      through,
+      (head) => buildRecord(head, { actor, action: PRUNE_ACTION, result: 'ok', detail: { ...detail, through } }, this.#clock()),
+      signedAnchor ? JSON.stringify(signedAnchor) : undefined,
     );
     this.#head = null;
     if (this.anchor) await this.anchor.write({ seq: record.seq, hash: record.hash });
@@ -258,6 +312,17 @@ async function* lines(input: string | Uint8Array | Iterable<string> | AsyncItera
   yield rest;
 }
 
+const sha = (h: string | undefined) => (h === undefined ? {} : { archiveSha256: h });
+
+/** The last line of a signed archive: its signed anchor (signed-anchor.ts). */
+export interface AuditAnchorLine {
+  auditAnchor: SignedAnchor;
+}
+
+function isAnchorLine(v: unknown): v is { auditAnchor: unknown } {
+  return typeof v === 'object' && v !== null && Object.keys(v).length === 1 && 'auditAnchor' in v;
+}
+
 function isBaseLine(v: unknown): v is AuditBaseLine {
   return (
     typeof v === 'object' &&
@@ -274,14 +339,21 @@ function isBaseLine(v: unknown): v is AuditBaseLine {
  * as a string, bytes, or a stream of chunks. Pass the head kept elsewhere as `anchor` to also
  * catch records removed from the end. An archive that starts after pruned records starts from
  * its base line (reported as `base`: the previous archive must end there); archives read one
- * after the other (concatenated) must continue each other.
+ * after the other (concatenated) must continue each other. An archive's last line may be its
+ * signed anchor (`{"auditAnchor": …}`): it must state where the archive starts and ends and the
+ * SHA-256 of the lines before it; its signature is checked when `anchorKeys` are given.
  */
 export async function verifyAuditExport(
   jsonLines: string | Uint8Array | Iterable<string> | AsyncIterable<string | Uint8Array>,
-  opts: { anchor?: AuditHead } = {},
+  opts: { anchor?: AuditHead; anchorKeys?: readonly AnchorKey[] } = {},
 ): Promise<AuditVerifyResult> {
   const v = new ChainVerifier(opts.anchor);
   let lineNo = 0;
+  // The bytes of the archive being read (since the start or the last anchor line), and where it starts.
+  let digest = createHash('sha256');
+  let from: AuditHead | undefined;
+  let signed: AuditVerifyResult['signed'];
+  let archiveSha256: string | undefined;
   for await (const line of lines(jsonLines)) {
     lineNo++;
     if (line.trim() === '') continue;
@@ -291,8 +363,47 @@ export async function verifyAuditExport(
     } catch {
       throw new WaxsealError('ERR_AUDIT_TAMPERED', `audit export line ${lineNo} is not valid JSON`, { detail: { line: lineNo } });
     }
-    if (isBaseLine(value)) v.setBase(value.auditBase);
-    else v.push(value);
+    if (isAnchorLine(value)) {
+      const at = v.current();
+      const fail = (why: string) =>
+        new WaxsealError('ERR_AUDIT_TAMPERED', `audit export line ${lineNo}: ${why}`, { detail: { line: lineNo, seq: at.seq } });
+      let st: AnchorStatement & { signedBy?: string };
+      try {
+        st = opts.anchorKeys ? verifySignedAnchor(value.auditAnchor, opts.anchorKeys) : readSignedAnchor(value.auditAnchor).statement;
+      } catch (e) {
+        throw fail((e as Error).message);
+      }
+      const hex = digest.digest('hex');
+      const start = from ?? { seq: 0, hash: GENESIS_HASH };
+      if (st.event !== 'export') throw fail(`the signed anchor states a ${st.event}, not an export`);
+      if (st.through.seq !== at.seq || st.through.hash !== at.hash)
+        throw fail(`the archive ends at seq ${at.seq} but its signed anchor states seq ${st.through.seq}`);
+      if (st.from.seq !== start.seq || st.from.hash !== start.hash)
+        throw fail(`the archive starts after seq ${start.seq} but its signed anchor states seq ${st.from.seq}`);
+      if (st.archiveSha256 !== hex) throw fail('the lines before the signed anchor are not the ones it signed (altered)');
+      signed = {
+        event: st.event,
+        from: st.from,
+        through: st.through,
+        time: st.time,
+        archiveSha256: hex,
+        ...(st.signedBy ? { signedBy: st.signedBy } : {}),
+      };
+      archiveSha256 = hex;
+      digest = createHash('sha256');
+      from = undefined;
+      continue;
+    }
+    digest.update(`${line}\n`);
+    if (isBaseLine(value)) {
+      v.setBase(value.auditBase);
+      from ??= value.auditBase;
+    } else {
+      from ??= v.current();
+      v.push(value);
+    }
   }
-  return v.finish();
+  // Lines after the last anchor (or all of them, without one): the digest of what was read.
+  if (from !== undefined) archiveSha256 = digest.digest('hex');
+  return { ...v.finish(), ...(signed ? { signed } : {}), ...sha(archiveSha256) };
 }

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import fc from 'fast-check';
 import { throwsWithCode } from '@waxseal/testkit';
 import { ChainVerifier, GENESIS_HASH, buildRecord, buildRecordText, computeRecordHash, encodeRecord, type AuditRecord } from './record.ts';
 
@@ -86,4 +87,34 @@ test('the stored text built with the hash is exactly the canonical JSON of the r
     assert.equal(record.hash, computeRecordHash(record));
     prev = { seq: record.seq, hash: record.hash };
   }
+});
+
+test('the direct encoder agrees with the generic canonicaliser over random events', () => {
+  const str = fc.string({ unit: 'binary', maxLength: 40 });
+  const json = fc.jsonValue({ maxDepth: 3 });
+  const event = fc.record(
+    {
+      actor: str,
+      action: str.filter((s) => s !== ''),
+      result: fc.constantFrom('ok' as const, 'denied' as const, 'error' as const),
+      identity: fc.record({ issuer: str, subject: str, san: str }, { requiredKeys: [] }),
+      keyRef: str,
+      digest: fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 1, maxLength: 64 }),
+      errorCode: str,
+      detail: json,
+    },
+    { requiredKeys: ['actor', 'action', 'result'] },
+  );
+  fc.assert(
+    fc.property(fc.array(event, { minLength: 1, maxLength: 5 }), fc.date({ noInvalidDate: true }), (events, time) => {
+      let prev: { seq: number; hash: string } | undefined;
+      for (const e of events) {
+        const { record, text } = buildRecordText(prev, e, time);
+        assert.equal(text, encodeRecord(record));
+        assert.equal(record.hash, computeRecordHash(record));
+        prev = { seq: record.seq, hash: record.hash };
+      }
+    }),
+    { numRuns: 300 },
+  );
 });

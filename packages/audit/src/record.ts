@@ -7,18 +7,8 @@
 // numbered 1, 2, 3, … with no gaps. Editing any field breaks that record's hash; deleting,
 // inserting or reordering records breaks seq numbering or the prevHash link; removing records
 // from the end is caught only by comparing with a head (seq, hash) kept elsewhere: an anchor.
-import {
-  ERROR_CODES,
-  WaxsealError,
-  canonicalBytes,
-  canonicalize,
-  concat,
-  fromHex,
-  toHex,
-  sha256,
-  utf8,
-  type ErrorCode,
-} from '@waxseal/core';
+import { ERROR_CODES, WaxsealError, canonicalBytes, canonicalize, concat, fromHex, toHex, sha256, type ErrorCode } from '@waxseal/core';
+import { hash as nodeHash } from 'node:crypto';
 
 export type AuditResult = 'ok' | 'denied' | 'error';
 export const AUDIT_RESULTS: readonly AuditResult[] = ['ok', 'denied', 'error'];
@@ -138,28 +128,59 @@ export function buildRecord(prev: AuditHead | undefined, event: AuditEvent, time
  * form): each field is canonicalised once, for the hash and the stored text alike.
  */
 export function buildRecordText(prev: AuditHead | undefined, event: AuditEvent, time: Date): { record: AuditRecord; text: string } {
-  const body: Omit<AuditRecord, 'hash'> = {
-    seq: (prev?.seq ?? 0) + 1,
-    time: time.toISOString(),
-    ...normaliseEvent(event),
-    prevHash: prev?.hash ?? GENESIS_HASH,
-  };
+  checkPrev(prev);
+  return buildWithTime(prev, event, time.toISOString());
+}
+
+// Scratch for the hash input: 32 bytes of prevHash, then the body's UTF-8 (at most MAX_RECORD_BYTES).
+const scratch = Buffer.allocUnsafe(32 + MAX_RECORD_BYTES);
+
+/**
+ * The record and its canonical JSON, written directly in JCS order. The fields of a record are a
+ * closed set, so their order is fixed: action, actor, detail, digest, errorCode, [hash], identity,
+ * keyRef, prevHash, result, seq, time (identity's: issuer, san, subject). Only `detail` needs the
+ * generic canonicaliser. record.test.ts checks the result against canonicalize() and
+ * computeRecordHash() over random events. This is the writer's per-record cost, so it builds two
+ * strings and hashes once, with no intermediate bytes.
+ */
+function checkPrev(prev: AuditHead | undefined): void {
+  if (prev !== undefined && !HASH_RE.test(prev.hash)) throw new WaxsealError('ERR_INVALID_INPUT', 'prevHash is not valid hex');
+}
+
+/** `prev.hash` is 64 lower-case hex digits (checkPrev; in a chain, the hash made just before). */
+function buildWithTime(prev: AuditHead | undefined, event: AuditEvent, time: string): { record: AuditRecord; text: string } {
+  const e = normaliseEvent(event);
+  const seq = (prev?.seq ?? 0) + 1;
+  const prevHash = prev?.hash ?? GENESIS_HASH;
   // JCS refuses non-finite numbers and non-JSON values in detail here, before anything is stored.
-  const members: [string, string][] = [];
-  try {
-    for (const [k, v] of Object.entries(body)) if (v !== undefined) members.push([k, `${JSON.stringify(k)}:${canonicalize(v)}`]);
-  } catch (e) {
-    throw new WaxsealError('ERR_INVALID_INPUT', `audit event detail is not plain JSON: ${(e as Error).message}`, { cause: e });
+  let head = `{"action":${JSON.stringify(e.action)},"actor":${JSON.stringify(e.actor)}`;
+  if (e.detail !== undefined) {
+    try {
+      head += `,"detail":${canonicalize(e.detail)}`;
+    } catch (err) {
+      throw new WaxsealError('ERR_INVALID_INPUT', `audit event detail is not plain JSON: ${(err as Error).message}`, { cause: err });
+    }
   }
-  // JCS order: keys sorted by UTF-16 code units, which is what sort() compares.
-  const byKey = (a: [string, string], b: [string, string]) => (a[0] < b[0] ? -1 : 1);
-  members.sort(byKey);
-  const bodyBytes = utf8(`{${members.map((m) => m[1]).join(',')}}`);
-  if (bodyBytes.length > MAX_RECORD_BYTES) throw new WaxsealError('ERR_INVALID_INPUT', `audit record exceeds ${MAX_RECORD_BYTES} bytes`);
-  const hash = toHex(sha256(concat(fromHex(body.prevHash, 'prevHash'), bodyBytes)));
-  members.push(['hash', `"hash":"${hash}"`]);
-  members.sort(byKey);
-  return { record: { ...body, hash }, text: `{${members.map((m) => m[1]).join(',')}}` };
+  if (e.digest !== undefined) head += `,"digest":${JSON.stringify(e.digest)}`;
+  if (e.errorCode !== undefined) head += `,"errorCode":${JSON.stringify(e.errorCode)}`;
+  let tail = '';
+  if (e.identity !== undefined) {
+    const id = e.identity;
+    const parts: string[] = [];
+    if (id.issuer !== undefined) parts.push(`"issuer":${JSON.stringify(id.issuer)}`);
+    if (id.san !== undefined) parts.push(`"san":${JSON.stringify(id.san)}`);
+    if (id.subject !== undefined) parts.push(`"subject":${JSON.stringify(id.subject)}`);
+    tail += `"identity":{${parts.join(',')}},`;
+  }
+  if (e.keyRef !== undefined) tail += `"keyRef":${JSON.stringify(e.keyRef)},`;
+  tail += `"prevHash":"${prevHash}","result":"${e.result}","seq":${seq},"time":${JSON.stringify(time)}}`;
+  const body = `${head},${tail}`;
+  const n = Buffer.byteLength(body);
+  if (n > MAX_RECORD_BYTES) throw new WaxsealError('ERR_INVALID_INPUT', `audit record exceeds ${MAX_RECORD_BYTES} bytes`);
+  scratch.write(prevHash, 0, 'hex');
+  scratch.write(body, 32, 'utf8');
+  const hash = nodeHash('sha256', scratch.subarray(0, 32 + n), 'hex');
+  return { record: { seq, time, ...e, prevHash, hash }, text: `${head},"hash":"${hash}",${tail}` };
 }
 
 /**
@@ -174,9 +195,15 @@ export function chainEvents(
   const results: (AuditRecord | WaxsealError)[] = [];
   const records: AuditRecord[] = [];
   const texts: string[] = [];
+  const iso = time.toISOString();
+  try {
+    checkPrev(head);
+  } catch (e) {
+    return { results: events.map(() => e as WaxsealError), records, texts, head };
+  }
   for (const event of events) {
     try {
-      const { record: rec, text } = buildRecordText(head, event, time);
+      const { record: rec, text } = buildWithTime(head, event, iso);
       results.push(rec);
       records.push(rec);
       texts.push(text);
@@ -228,6 +255,13 @@ export interface AuditVerifyResult {
   anchored: boolean;
   /** Where the records start when earlier ones were pruned: the last pruned record's seq and hash. */
   base?: AuditHead;
+  /**
+   * The signed anchor checked (a pruned database's, or an archive's last one): what it states, and
+   * which trusted key signed it (undefined when no trusted keys were given to check it).
+   */
+  signed?: { event: 'prune' | 'export'; from: AuditHead; through: AuditHead; time: string; archiveSha256?: string; signedBy?: string };
+  /** An archive's SHA-256 (hex): of its bytes before its (last) anchor line, or of all of them. */
+  archiveSha256?: string;
 }
 
 export interface ChainVerifierOptions {
@@ -334,6 +368,11 @@ export class ChainVerifier {
     this.#prevHash = r['hash'];
     this.#expectedSeq++;
     this.#count++;
+  }
+
+  /** The last record pushed so far (or the base, or seq 0 before any). */
+  current(): AuditHead {
+    return { seq: this.#expectedSeq - 1, hash: this.#prevHash };
   }
 
   finish(): AuditVerifyResult {

@@ -1,7 +1,7 @@
 // Where audit records live. The AuditLog computes the chain; a store only keeps records in seq
 // order and refuses an append that does not extend its current head (so two writers can never
 // fork the chain, even across processes).
-import { DatabaseSync } from 'node:sqlite';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { chmodSync, closeSync, constants, fchmodSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { WaxsealError } from '@waxseal/core';
@@ -139,6 +139,8 @@ export class SqliteAuditStore implements AuditStore {
         db.exec(
           'CREATE TABLE IF NOT EXISTS audit_base (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL) STRICT',
         );
+        // After a prune: the signed anchor (signed-anchor.ts) stating where the kept records start.
+        db.exec('CREATE TABLE IF NOT EXISTS audit_anchor (id INTEGER PRIMARY KEY CHECK (id = 1), anchor TEXT NOT NULL) STRICT');
       }
     } catch (e) {
       db?.close();
@@ -151,8 +153,13 @@ export class SqliteAuditStore implements AuditStore {
     this.#db = db;
   }
 
+  // The statements of every append, prepared once (parsing SQL is a per-batch cost otherwise).
+  #lastRowStmt: StatementSync | undefined;
+  #insertStmt: StatementSync | undefined;
+
   #lastRow(): { seq: number; record: string } | undefined {
-    return this.#db.prepare('SELECT seq, record FROM audit ORDER BY seq DESC LIMIT 1').get() as { seq: number; record: string } | undefined;
+    this.#lastRowStmt ??= this.#db.prepare('SELECT seq, record FROM audit ORDER BY seq DESC LIMIT 1');
+    return this.#lastRowStmt.get() as { seq: number; record: string } | undefined;
   }
 
   #headFromRow(row: { seq: number; record: string } | undefined): AuditHead | undefined {
@@ -183,6 +190,13 @@ export class SqliteAuditStore implements AuditStore {
     return this.#baseSync();
   }
 
+  /** The signed anchor a prune stored (its JSON text), undefined when there is none. */
+  signedAnchor(): string | undefined {
+    this.#open();
+    if (!this.#db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'audit_anchor'").get()) return undefined;
+    return (this.#db.prepare('SELECT anchor FROM audit_anchor WHERE id = 1').get() as { anchor: string } | undefined)?.anchor;
+  }
+
   /** The stored record at `seq`, undefined when there is none. */
   recordAt(seq: number): AuditRecord | undefined {
     this.#open();
@@ -210,10 +224,10 @@ export class SqliteAuditStore implements AuditStore {
 
   /**
    * Removes every record up to `through` (which must be stored with that hash) and appends the
-   * prune record `makeRecord(head)` builds, in one transaction: the record that says where the
-   * kept chain starts is in that chain, so cutting more records off the start stays detectable.
+   * prune record `makeRecord(head)` builds, in one transaction with the signed anchor that says
+   * where the kept chain starts: cutting more records off the start stays detectable.
    */
-  prune(through: AuditHead, makeRecord: (head: AuditHead | undefined) => AuditRecord): AuditRecord {
+  prune(through: AuditHead, makeRecord: (head: AuditHead | undefined) => AuditRecord, signedAnchor?: string): AuditRecord {
     this.#open();
     this.#db.exec('BEGIN IMMEDIATE');
     try {
@@ -226,6 +240,7 @@ export class SqliteAuditStore implements AuditStore {
       this.#db.prepare('INSERT INTO audit (seq, record) VALUES (?, ?)').run(record.seq, encodeRecord(record));
       this.#db.prepare('DELETE FROM audit WHERE seq <= ?').run(through.seq);
       this.#db.prepare('INSERT OR REPLACE INTO audit_base (id, seq, hash) VALUES (1, ?, ?)').run(through.seq, through.hash);
+      if (signedAnchor !== undefined) this.#db.prepare('INSERT OR REPLACE INTO audit_anchor (id, anchor) VALUES (1, ?)').run(signedAnchor);
       this.#db.exec('COMMIT');
       return record;
     } catch (e) {
@@ -254,7 +269,7 @@ export class SqliteAuditStore implements AuditStore {
     this.#db.exec('BEGIN IMMEDIATE');
     try {
       let head = this.#headFromRow(this.#lastRow());
-      const insert = this.#db.prepare('INSERT INTO audit (seq, record) VALUES (?, ?)');
+      const insert = (this.#insertStmt ??= this.#db.prepare('INSERT INTO audit (seq, record) VALUES (?, ?)'));
       for (const [i, record] of records.entries()) {
         checkExtends(record, head, GENESIS);
         insert.run(record.seq, texts?.[i] ?? encodeRecord(record));

@@ -3,14 +3,14 @@
 // event loop. Group commit: every request waiting on the port when a batch starts goes into the
 // same transaction, so a busy instance pays one fsync per batch, not one per record.
 //
-// Port protocol (see writer.ts): in {id, events} or {close: true}; out {replies: [{id, results}]}
-// where each result is {record} or {error: {code, message}}, and {closed: true}.
+// Port protocol (see writer.ts): in {id, events} or {close: true}; out {replies: WriterReply[]}
+// (WriterReply: the stored records' hashes, the failed events by index), and {closed: true}.
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { WaxsealError, isWaxsealError } from '@waxseal/core';
 import { FileAuditAnchor } from './anchor.ts';
-import { chainEvents, type AuditEvent, type AuditHead } from './record.ts';
+import { chainEvents, type AuditEvent, type AuditHead, type AuditRecord } from './record.ts';
 import { SqliteAuditStore } from './store.ts';
-import { MAX_AUDIT_BATCH, type WriterReply, type WriterRequest, type WriterResult } from './writer.ts';
+import { MAX_AUDIT_BATCH, type WriterReply, type WriterRequest } from './writer.ts';
 
 const { dbPath, anchorPath, busyTimeoutMs, port } = workerData as {
   dbPath: string;
@@ -30,8 +30,10 @@ function wireError(e: unknown): { code: string; message: string } {
     : { code: 'ERR_IO', message: `audit append failed: ${e instanceof Error ? e.message : String(e)}` };
 }
 
+type Result = AuditRecord | { code: string; message: string };
+
 /** Appends one transaction's worth of events; a head moved by another writer is re-read and retried. */
-function commit(events: readonly AuditEvent[]): WriterResult[] {
+function commit(events: readonly AuditEvent[]): Result[] {
   for (let attempt = 0; ; attempt++) {
     head ??= store.headSync();
     const chained = chainEvents(head, events, new Date());
@@ -41,14 +43,29 @@ function commit(events: readonly AuditEvent[]): WriterResult[] {
       head = null;
       if (isWaxsealError(e, 'ERR_CONFLICT') && attempt < 20) continue;
       const error = wireError(e);
-      return chained.results.map((r) => (r instanceof WaxsealError ? { error: wireError(r) } : { error }));
+      return chained.results.map((r) => (r instanceof WaxsealError ? wireError(r) : error));
     }
     head = chained.head;
-    // Only what the caller cannot know: the caller rebuilds the record from its own event.
-    return chained.results.map((r) =>
-      r instanceof WaxsealError ? { error: wireError(r) } : { seq: r.seq, time: r.time, prevHash: r.prevHash, hash: r.hash },
-    );
+    return chained.results.map((r) => (r instanceof WaxsealError ? wireError(r) : r));
   }
+}
+
+/** One request's reply: only what the caller cannot know (it rebuilds each record from its event). */
+function reply(id: number, results: readonly Result[]): WriterReply {
+  const out: WriterReply = { id, seq: 0, prevHash: '', time: '', hashes: '' };
+  const hashes: string[] = [];
+  results.forEach((r, i) => {
+    if ('hash' in r) {
+      if (hashes.length === 0) {
+        out.seq = r.seq;
+        out.prevHash = r.prevHash;
+        out.time = r.time;
+      }
+      hashes.push(r.hash);
+    } else (out.errors ??= []).push([i, r.code, r.message]);
+  });
+  out.hashes = hashes.join('');
+  return out;
 }
 
 function anchorError_(e: unknown): WaxsealError {
@@ -69,11 +86,26 @@ function retryAnchorSync(): void {
   }
 }
 
-// The anchor is rewritten on libuv's threadpool while the next batch commits here, so its fsync
-// and rename add nothing to a record's wait; one write at a time, always of the newest head.
+// The anchor is rewritten on libuv's threadpool while the next batches commit here, so its fsync
+// and rename add nothing to a record's wait; one write at a time, always of the newest head, and
+// at most one every ANCHOR_INTERVAL_MS: a busy instance commits hundreds of small batches a
+// second, and an fsync + rename per batch cost more CPU than the records themselves. The anchor
+// may lag the log by that long (plus one write), never lead it.
+const ANCHOR_INTERVAL_MS = 100;
 let anchorWriting: Promise<void> | undefined;
+let anchorStarted = 0;
+let anchorTimer: ReturnType<typeof setTimeout> | undefined;
 function scheduleAnchor(): void {
-  if (!anchor || anchorWriting || !head || isAnchored(head)) return;
+  if (!anchor || anchorWriting || anchorTimer || !head || isAnchored(head)) return;
+  const wait = anchorStarted + ANCHOR_INTERVAL_MS - performance.now();
+  if (wait > 0) {
+    anchorTimer = setTimeout(() => {
+      anchorTimer = undefined;
+      scheduleAnchor();
+    }, wait);
+    return;
+  }
+  anchorStarted = performance.now();
   const target = head;
   anchorWriting = anchor.write(target).then(
     () => {
@@ -99,7 +131,13 @@ function handle(requests: WriterRequest[]): void {
     const replies: WriterReply[] = [];
     if (anchorError) {
       const error = wireError(anchorError);
-      for (const r of work) replies.push({ id: r.id, results: r.events.map(() => ({ error })) });
+      for (const r of work)
+        replies.push(
+          reply(
+            r.id,
+            r.events.map(() => error),
+          ),
+        );
     } else {
       let chunk: (typeof work)[number][] = [];
       let size = 0;
@@ -107,7 +145,7 @@ function handle(requests: WriterRequest[]): void {
         const results = commit(chunk.flatMap((r) => r.events));
         let i = 0;
         for (const r of chunk) {
-          replies.push({ id: r.id, results: results.slice(i, i + r.events.length) });
+          replies.push(reply(r.id, results.slice(i, i + r.events.length)));
           i += r.events.length;
         }
         chunk = [];
@@ -128,6 +166,8 @@ function handle(requests: WriterRequest[]): void {
 }
 
 async function close(): Promise<void> {
+  clearTimeout(anchorTimer);
+  anchorTimer = undefined;
   await anchorWriting;
   if (head && anchor && !isAnchored(head)) retryAnchorSync();
   store.closeSync();

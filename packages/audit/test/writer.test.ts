@@ -113,3 +113,28 @@ test('kill -9 in the middle of group commits loses no acknowledged record', { ti
     await log.close();
   }
 });
+
+test('append resolves once the record is durable, with no record built, and fails closed like record', async () => {
+  const db = join(tmp.dir, 'append.db');
+  const log = AuditLog.open(db);
+  try {
+    const results = await Promise.allSettled([
+      ...Array.from({ length: 50 }, (_, i) => log.append(event(i))),
+      log.append({ actor: 'x', action: 'ca.issue', result: 'ok', digest: 'NOT HEX' }),
+      log.record(event(50)),
+    ]);
+    assert.deepEqual(
+      results.slice(0, 50).map((r) => r.status === 'fulfilled' && r.value),
+      Array.from({ length: 50 }, () => undefined),
+    );
+    assert.equal(results[50]!.status, 'rejected');
+    const last = results[51]!;
+    assert.equal(last.status === 'fulfilled' && (last.value as { seq: number }).seq, 51);
+    const other = new DatabaseSync(db, { readOnly: true });
+    assert.equal((other.prepare('SELECT COUNT(*) AS n FROM audit').get() as { n: number }).n, 51);
+    other.close();
+  } finally {
+    await log.close();
+  }
+  await rejectsWithCode(log.append(event(1)), 'ERR_UNAVAILABLE');
+});

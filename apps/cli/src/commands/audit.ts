@@ -1,8 +1,24 @@
 // waxseal audit list | verify | export | prune: the instance's hash-chained audit log of key uses.
 import { parse, helpText, UsageError, type Ui } from '../ui.ts';
-import { AUDIT_RESULTS, auditList, auditVerify, auditExport, auditPrune, auditVerifyExport, type AuditResult } from '@waxseal/audit';
-import { DEFAULT_DEV_DATA } from '@waxseal/instance';
+import {
+  AUDIT_RESULTS,
+  anchorKeyOf,
+  anchorKeysFromTrustedRoot,
+  auditList,
+  auditVerify,
+  auditExport,
+  auditPrune,
+  auditVerifyExport,
+  type AnchorKey,
+  type AuditResult,
+} from '@waxseal/audit';
+import { DEFAULT_DEV_DATA, loadInstanceConfig } from '@waxseal/instance';
+import { WaxsealError } from '@waxseal/core';
+import { openSigner, type Signer } from '@waxseal/keys';
+import { parseTrustedRootJson } from '@waxseal/bundle';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 export const auditSpec = {
   usage: 'waxseal audit <list|verify|export|prune> [--db <file>] [options]',
@@ -20,6 +36,9 @@ export const auditSpec = {
     before: { type: 'string' },
     archive: { type: 'string' },
     discard: { type: 'boolean' },
+    config: { type: 'string' },
+    'trusted-root': { type: 'string' },
+    'tsa-key': { type: 'string' },
   },
   positionals: [1, 1] as [number, number],
   help: `Subcommands:
@@ -27,23 +46,33 @@ export const auditSpec = {
       Prints records (default the first 100). Refusals (policy, token, bad request) are
       "denied", failures of Waxseal itself (signer, internal) are "error":
       waxseal audit list --result denied
-  waxseal audit verify [--anchor <file>] [--file <export>]
+  waxseal audit verify [--anchor <file>] [--trusted-root <file>] [--file <export>]
       Walks the whole chain; exit 1 at the first edited, reordered, inserted or deleted record.
-      The anchor (default <db>.anchor.json) also catches records cut off the end, and after a
-      prune, records cut off the start. --file checks an export or archive instead.
-  waxseal audit export [--before <time>] [--out <file>]
+      The anchor (default <db>.anchor.json) also catches records cut off the end. A pruned log
+      verifies from its signed anchor, checked against the TSA keys of the trusted root: a
+      missing, unsigned or altered one fails. --file checks an export or archive instead (its
+      signed anchor too, given a trusted root).
+  waxseal audit export [--before <time>] [--out <file>] [--tsa-key <key-uri>]
       Writes the records as JSON lines (default stdout). --before <time> writes only the
       records older than <time> (ISO 8601, e.g. 2026-01-01 or 2026-01-01T00:00:00Z): the
-      archive that prune then removes. An archive verifies on its own (audit verify --file).
-  waxseal audit prune --before <time> --archive <file> | --discard
+      archive that prune then removes. With the instance's TSA key, the last line is a signed
+      anchor (where the archive starts and ends, its SHA-256): it verifies on its own.
+  waxseal audit prune --before <time> --archive <file> | --discard [--tsa-key <key-uri>]
       Removes the records older than <time> that the archive holds, after verifying the whole
-      log and checking the archive against it, and appends an audit.prune record naming the
-      last record removed: audit verify keeps passing from there. --discard removes them
+      log and checking the archive against it; appends an audit.prune record naming the last
+      record removed and stores a signed anchor (signed with the TSA key) stating where the
+      kept records start: audit verify keeps passing from there. --discard removes them
       without an archive.
 
 Options:
-  --db <file>      the audit database (default: <data>/audit.db)
-  --data <dir>     a dev instance's data folder (default ${DEFAULT_DEV_DATA})`,
+  --db <file>             the audit database (default: <data>/audit.db, or the config's)
+  --data <dir>            a dev instance's data folder (default ${DEFAULT_DEV_DATA})
+  --config <file>         a waxseal serve configuration: its audit database, anchor, TSA key
+                          and trusted root
+  --trusted-root <file>   the instance's trusted_root.json, as its clients get it (default:
+                          <data>/trusted_root.json)
+  --tsa-key <key-uri>     the instance's TSA key, which signs anchors (default: the config's,
+                          or <data>/tsa/tsa.key)`,
 } as const;
 
 function time(s: string | undefined, flag: string): Date {
@@ -57,8 +86,46 @@ function time(s: string | undefined, flag: string): Date {
 export async function audit(argv: string[], ui: Ui): Promise<number> {
   const { values: v, positionals, helpWanted } = parse(argv, auditSpec);
   if (helpWanted) return (ui.result({ help: helpText(auditSpec) }, helpText(auditSpec)), 0);
-  const db = v.db ?? join(v.data ?? DEFAULT_DEV_DATA, 'audit.db');
-  const anchor = v.anchor ? { anchorPath: v.anchor } : {};
+  // Where things are: a serve configuration names them; a dev data folder holds them (looked
+  // in only when the database is its own, not one named with --db alone).
+  const cfg = v.config ? loadInstanceConfig(v.config) : undefined;
+  const data = v.db && !v.data ? undefined : (v.data ?? DEFAULT_DEV_DATA);
+  const db = v.db ?? cfg?.audit.db ?? join(data!, 'audit.db');
+  const anchorFile = v.anchor ?? cfg?.audit.anchor;
+  const anchor = anchorFile ? { anchorPath: anchorFile } : {};
+  const trustedRoot =
+    v['trusted-root'] ??
+    (cfg
+      ? join(cfg.data, 'trusted_root.json')
+      : data && existsSync(join(data, 'trusted_root.json'))
+        ? join(data, 'trusted_root.json')
+        : undefined);
+  const tsaKey =
+    v['tsa-key'] ??
+    cfg?.tsa.key ??
+    (data && existsSync(join(data, 'tsa', 'tsa.key')) ? pathToFileURL(join(data, 'tsa', 'tsa.key')).href : undefined);
+  const anchorKeys = (): AnchorKey[] | undefined => {
+    if (trustedRoot === undefined) return undefined;
+    let text: string;
+    try {
+      text = readFileSync(trustedRoot, 'utf8');
+    } catch (e) {
+      throw new WaxsealError('ERR_IO', `cannot read trusted root ${trustedRoot}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+    }
+    return anchorKeysFromTrustedRoot(parseTrustedRootJson(text));
+  };
+  const withSigner = async <T>(required: boolean, f: (signer: Signer | undefined) => Promise<T>): Promise<T> => {
+    if (tsaKey === undefined) {
+      if (required) throw new UsageError('prune signs where the kept records start with the TSA key: give --tsa-key <key-uri> or --config');
+      return f(undefined);
+    }
+    const signer = await openSigner(tsaKey);
+    try {
+      return await f(signer);
+    } finally {
+      await signer.close?.();
+    }
+  };
   switch (positionals[0]) {
     case 'list': {
       const num = (s: string | undefined, flag: string) => {
@@ -87,21 +154,30 @@ export async function audit(argv: string[], ui: Ui): Promise<number> {
       return 0;
     }
     case 'verify': {
-      const r = v.file ? await auditVerifyExport(v.file, anchor) : await auditVerify(db, anchor);
+      const keys = anchorKeys();
+      const withKeys = keys ? { anchorKeys: keys } : {};
+      const r = v.file ? await auditVerifyExport(v.file, { ...anchor, ...withKeys }) : await auditVerify(db, { ...anchor, ...withKeys });
       const from = r.base ? `, starting after seq ${r.base.seq} (${r.base.hash})` : '';
+      const signed = r.signed
+        ? r.signed.signedBy
+          ? `; signed anchor (${r.signed.event} through seq ${r.signed.through.seq}, ${r.signed.time}) signed by ${r.signed.signedBy}`
+          : `; signed anchor (${r.signed.event} through seq ${r.signed.through.seq}) not checked: no --trusted-root`
+        : '';
       ui.result(
         { ok: true, ...r },
-        `audit log OK: ${r.records} records${from}, head ${r.head ? `#${r.head.seq} ${r.head.hash}` : '(empty)'}${r.anchored ? ', matches the anchor' : ''}`,
+        `audit log OK: ${r.records} records${from}, head ${r.head ? `#${r.head.seq} ${r.head.hash}` : '(empty)'}${r.anchored ? ', matches the anchor' : ''}${signed}`,
       );
       return 0;
     }
     case 'export': {
       const before = v.before === undefined ? undefined : time(v.before, '--before');
-      const r = await auditExport(db, v.out ?? process.stdout, before ? { before } : {});
+      const r = await withSigner(false, (signer) =>
+        auditExport(db, v.out ?? process.stdout, { ...(before ? { before } : {}), ...(signer ? { signer } : {}) }),
+      );
       if (v.out)
         ui.result(
           { ok: true, ...r, out: v.out },
-          `exported ${r.records} records to ${v.out}${r.head ? ` (through seq ${r.head.seq})` : ''}`,
+          `exported ${r.records} records to ${v.out}${r.head ? ` (through seq ${r.head.seq})` : ''}${r.signed ? ', signed anchor on the last line' : ', unsigned (no --tsa-key)'}`,
         );
       return 0;
     }
@@ -109,7 +185,17 @@ export async function audit(argv: string[], ui: Ui): Promise<number> {
       const before = time(v.before, '--before');
       if (!v.archive && !v.discard) throw new UsageError('prune needs --archive <file> (from audit export --before) or --discard');
       if (v.archive && v.discard) throw new UsageError('give --archive or --discard, not both');
-      const r = await auditPrune(db, { before, ...anchor, ...(v.archive ? { archivePath: v.archive } : { discard: true }) });
+      const r = await withSigner(true, (signer) => {
+        // Earlier anchors may be signed by a TSA key since rotated: the trusted root lists them all.
+        const keys = [...(anchorKeys() ?? []), anchorKeyOf(signer!)];
+        return auditPrune(db, {
+          before,
+          ...anchor,
+          signer: signer!,
+          anchorKeys: keys,
+          ...(v.archive ? { archivePath: v.archive } : { discard: true }),
+        });
+      });
       ui.result(
         { ok: true, ...r },
         r.through
