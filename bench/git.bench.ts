@@ -1,13 +1,15 @@
 // Git signing and verification, against a dev instance in its own process (TSA only):
 //  1. `waxseal verify-commits` over N (default 1,000) gitsign-format signed commits: commits per
-//     second end to end (the CLI process: start-up, git rev-list and cat-file, policy, output)
-//     and in-process (evaluateObject over the same objects), next to the crypto floor: what each
-//     commit needs at minimum (importing the leaf's key, the CMS signature, the TSA's signature
-//     on its token, the CA's signature on the leaf) measured alone in this run.
+//     second end to end (the CLI process: start-up, git rev-list and cat-file, policy, worker
+//     threads, output), from source and as the built bin, and in-process (evaluateObject over the
+//     same objects), next to the crypto floor: what each commit needs at minimum (importing the
+//     leaf's key, the CMS signature, the TSA's signature on its token, the CA's signature on the
+//     leaf) measured alone, on one thread, in this run.
 //     The commits are signed here with one key and certificate (as the agent signs a rebase),
 //     each with its own RFC 3161 timestamp from the instance, and written as loose objects.
-//  2. The time `git commit -S` (waxseal-git) adds over an unsigned `git commit`, next to the CA
-//     and TSA round trips alone (one certificate request plus one timestamp request).
+//  2. The time `git commit -S` (waxseal-git) adds over an unsigned `git commit`: without the
+//     agent, for the first signature of a session (agent cold) and the next ones (agent warm),
+//     next to the CA and TSA round trips alone (one certificate request plus one timestamp request).
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,13 +29,12 @@ const N = Number(process.env.BENCH_GIT_COMMITS ?? 1000);
 const SIGN_SAMPLES = Number(process.env.BENCH_GIT_SIGN_SAMPLES ?? 5);
 const ROOT = new URL('..', import.meta.url).pathname;
 const CLI = join(ROOT, 'apps/cli/src/main.ts');
-const GIT_PROGRAM = join(ROOT, 'apps/cli/src/git-program.ts');
 const node = [...process.execArgv];
 
 const dir = mkdtempSync(join(tmpdir(), 'wx-git-bench-'));
 const data = join(dir, 'instance');
 const cache = join(dir, 'compile-cache');
-// This Node (24) first on PATH: bin/waxseal-git starts with `#!/usr/bin/env node`.
+// This Node (24) first on PATH: bin/waxseal-git (and the native client) run `node`.
 const baseEnv: NodeJS.ProcessEnv = {
   PATH: `${dirname(process.execPath)}:${process.env.PATH}`,
   HOME: dir,
@@ -69,6 +70,8 @@ process.on('exit', () => {
   stopInstance();
   rmSync(dir, { recursive: true, force: true });
 });
+// bench/run.ts stops a bench that overruns with SIGTERM: the exit handler must still run.
+for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => process.exit(1));
 for (let i = 0; !existsSync(join(data, 'instance.json')); i++) {
   if (i > 600) throw new Error('the dev instance did not start in 60 s');
   await new Promise((r) => setTimeout(r, 100));
@@ -87,6 +90,7 @@ const env: NodeJS.ProcessEnv = {
   WAXSEAL_SIGNING_CONFIG: inst.signingConfigPath,
   WAXSEAL_TRUSTED_ROOT: inst.trustedRootPath,
   WAXSEAL_GIT_AGENT_SOCKET: join(dir, 'none.sock'),
+  WAXSEAL_GIT_AGENT_IDLE: '120', // an agent left by a failed run goes away on its own
   SIGSTORE_ID_TOKEN: token,
 };
 
@@ -190,63 +194,122 @@ for (let i = 0; i < rounds; i++) {
   inMs.push(await inProcess());
   floorMs.push(floor());
 }
-const cli: number[] = [];
-for (let i = 0; i < 3; i++) {
-  const r = await runAsync(
-    process.execPath,
-    [...node, CLI, 'verify-commits', `${base}..main`, '--policy', policyFile, '--repo', repo, '--json'],
-    { env },
-  );
-  if (r.code !== 0) throw new Error(`verify-commits failed: ${r.stderr.slice(0, 500)}`);
-  if (JSON.parse(r.stdout).checked !== N) throw new Error('verify-commits did not check every commit');
-  cli.push(r.ms);
+// End to end: the CLI process from source (type stripping on every start) and the installed bin
+// (built JavaScript, compile cache), on one thread (the default) and on two.
+async function cliRuns(entry: string[], extra: NodeJS.ProcessEnv = {}): Promise<number[]> {
+  const ms: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    const r = await runAsync(
+      process.execPath,
+      [...entry, 'verify-commits', `${base}..main`, '--policy', policyFile, '--repo', repo, '--json'],
+      {
+        env: { ...env, ...extra },
+      },
+    );
+    if (r.code !== 0) throw new Error(`verify-commits failed: ${r.stderr.slice(0, 500)}`);
+    if (JSON.parse(r.stdout).checked !== N) throw new Error('verify-commits did not check every commit');
+    if (i > 0) ms.push(r.ms); // the first run fills the compile cache
+    floorMs.push(floor()); // the floor, interleaved: the machine is shared, its load varies
+  }
+  return ms;
 }
+const cli = await cliRuns([...node, CLI]);
+const builtCli = existsSync(join(ROOT, 'apps/cli/dist/main.js')) ? join(ROOT, 'apps/cli/bin/waxseal.js') : undefined;
+const cliBuilt = builtCli ? await cliRuns([builtCli]) : [];
+const cliBuilt2 = builtCli ? await cliRuns([builtCli], { WAXSEAL_VERIFY_THREADS: '2' }) : [];
 const floorRate = (N * 1000) / median(floorMs);
+const vs = { name: 'crypto floor', value: floorRate };
 process.stdout.write(`\nverification over ${N} signed commits (median of ${rounds} rounds; CLI: median of 3 runs)\n`);
 report('crypto floor (key + 3 sig checks)', floorRate, 'commits/s');
-report('in-process evaluateObject', (N * 1000) / median(inMs), 'commits/s', { name: 'crypto floor', value: floorRate });
-report('waxseal verify-commits (CLI)', (N * 1000) / median(cli), 'commits/s', { name: 'crypto floor', value: floorRate });
+report('in-process evaluateObject', (N * 1000) / median(inMs), 'commits/s', vs);
+report('verify-commits CLI, from source', (N * 1000) / median(cli), 'commits/s', vs);
+if (builtCli) {
+  report('verify-commits CLI, built bin', (N * 1000) / median(cliBuilt), 'commits/s', vs);
+  report('  same, WAXSEAL_VERIFY_THREADS=2', (N * 1000) / median(cliBuilt2), 'commits/s', vs);
+} else process.stdout.write('(npm run build first to time the installed bin/waxseal as well)\n');
 
 // ---------------------------------------------------------------- 2. signing
+// git runs the program once per signature. Measured: an unsigned commit; a signed one with no
+// agent (WAXSEAL_GIT_AGENT=off: a key, a certificate and a timestamp per signature, in the full
+// program); the first signature of a session (agent cold: it starts the agent, which requests
+// the certificate); and the next ones (agent warm: the client hands git's request to the agent,
+// which signs with the key it holds and requests the timestamp). Next to the CA and TSA round
+// trips alone, and the TSA round trip alone (what a warm signature needs).
+const SOURCE_ENTRY = join(ROOT, 'apps/cli/src/git-client.ts');
 const program = join(dir, 'waxseal-git');
-writeFileSync(program, `#!/bin/sh\nexec '${process.execPath}' --conditions=waxseal-source '${GIT_PROGRAM}' "$@"\n`);
+writeFileSync(program, `#!/bin/sh\nexec '${process.execPath}' --conditions=waxseal-source '${SOURCE_ENTRY}' "$@"\n`);
 chmodSync(program, 0o755);
 git('config', 'gpg.format', 'x509');
-git('config', 'gpg.x509.program', program);
-const unsigned: number[] = [];
-const signed: number[] = [];
-const trips: number[] = [];
-await runAsync('git', ['commit', '-q', '-S', '--allow-empty', '-m', 'warm-up'], { cwd: repo, env }); // fills the compile cache
-for (let i = 0; i < SIGN_SAMPLES; i++) {
-  unsigned.push((await runAsync('git', ['commit', '-q', '--allow-empty', '-m', `u${i}`], { cwd: repo, env })).ms);
-  const s = await runAsync('git', ['commit', '-q', '-S', '--allow-empty', '-m', `s${i}`], { cwd: repo, env });
-  if (s.code !== 0) throw new Error(`git commit -S: ${s.stderr}`);
-  signed.push(s.ms);
+const socket = join(dir, 'agent', 'git-agent.sock');
+let seq = 0;
+async function commit(prog: string | undefined, e: NodeJS.ProcessEnv): Promise<number> {
+  const c = prog ? ['-c', `gpg.x509.program=${prog}`, 'commit', '-S'] : ['commit'];
+  const r = await runAsync('git', [...c, '-q', '--allow-empty', '-m', `c${seq++}`], { cwd: repo, env: e });
+  if (r.code !== 0) throw new Error(`git ${c.join(' ')}: ${r.stderr}`);
+  if (prog && r.stderr !== '') throw new Error(`git commit -S wrote to stderr: ${r.stderr}`);
+  return r.ms;
+}
+async function stopAgent(prog: string): Promise<void> {
+  if (!existsSync(socket)) return;
+  const r = await runAsync(prog, ['agent', '--stop', '--socket', socket], { env });
+  if (r.code !== 0) throw new Error(`agent --stop: ${r.stderr}`);
+}
+async function roundTrips(): Promise<{ both: number; tsa: number }> {
   const t = performance.now();
   const k = new EphemeralKey();
   await requestSigningCertificate({ caUrl: inst.caUrl, token, key: k });
+  const t1 = performance.now();
   await requestTimestamp({ tsaUrl: inst.tsaUrl, signature: k.signMessage(new Uint8Array(32)) });
-  trips.push(performance.now() - t);
+  const t2 = performance.now();
+  return { both: t2 - t, tsa: t2 - t1 };
 }
-// The installed form too (bin/waxseal-git: built JavaScript, compile cache), when `npm run build` has run.
-const builtBin = join(ROOT, 'apps/cli/bin/waxseal-git');
-const built: number[] = [];
-if (existsSync(join(ROOT, 'apps/cli/dist/git-program.js'))) {
-  const c = ['-c', `gpg.x509.program=${builtBin}`];
-  await runAsync('git', [...c, 'commit', '-q', '-S', '--allow-empty', '-m', 'warm-up'], { cwd: repo, env });
+type Lines = { unsigned: number[]; off: number[]; cold: number[]; warm: number[] };
+async function measureSigning(prog: string, extra: NodeJS.ProcessEnv = {}): Promise<Lines> {
+  const l: Lines = { unsigned: [], off: [], cold: [], warm: [] };
+  const agentOn = { ...env, WAXSEAL_GIT_AGENT_SOCKET: socket, ...extra };
+  const agentOff = { ...env, WAXSEAL_GIT_AGENT: 'off', ...extra };
+  await commit(prog, agentOff); // fills the compile cache
+  await stopAgent(prog);
   for (let i = 0; i < SIGN_SAMPLES; i++) {
-    const s = await runAsync('git', [...c, 'commit', '-q', '-S', '--allow-empty', '-m', `b${i}`], { cwd: repo, env });
-    if (s.code !== 0) throw new Error(`git commit -S (built): ${s.stderr}`);
-    built.push(s.ms);
+    l.unsigned.push(await commit(undefined, env));
+    l.off.push(await commit(prog, agentOff));
+    await stopAgent(prog);
+    l.cold.push(await commit(prog, agentOn));
+    for (let j = 0; j < 3; j++) l.warm.push(await commit(prog, agentOn));
+    // The round trips, interleaved with what they are compared with.
+    const r = await roundTrips();
+    trips.push(r.both);
+    tsaTrips.push(r.tsa);
   }
+  await stopAgent(prog);
+  return l;
 }
-const added = median(signed) - median(unsigned);
-process.stdout.write(`\nsigning (median of ${SIGN_SAMPLES}; waxseal-git run from source with Node's compile cache)\n`);
-report('git commit (unsigned)', median(unsigned), 'ms');
-report('git commit -S', median(signed), 'ms');
-report('time -S adds (from source)', added, 'ms', { name: 'CA + TSA round trips', value: median(trips) });
-if (built.length) {
-  report('git commit -S (built bin)', median(built), 'ms');
-  report('time -S adds (built bin)', median(built) - median(unsigned), 'ms', { name: 'CA + TSA round trips', value: median(trips) });
-} else process.stdout.write('(npm run build first to time the installed bin/waxseal-git as well)\n');
-process.stdout.write(`CA + TSA round trips alone: ${fmt(median(trips), 1)} ms\n`);
+const trips: number[] = [];
+const tsaTrips: number[] = [];
+await roundTrips(); // warm-up
+const fromSource = await measureSigning(program);
+// The installed form (bin/waxseal-git: the native client when compiled, else built JavaScript with
+// the compile cache), when `npm run build` has run.
+const builtBin = join(ROOT, 'apps/cli/bin/waxseal-git');
+const isBuilt = existsSync(join(ROOT, 'apps/cli/dist/git-client.js'));
+const native = join(ROOT, 'packages/git-client-native/build/waxseal-git-native');
+const built = isBuilt ? await measureSigning(builtBin, { WAXSEAL_GIT_NATIVE: '0' }) : undefined;
+const builtNative = isBuilt && existsSync(native) ? await measureSigning(builtBin) : undefined;
+const tripsMs = median(trips);
+const rt = { name: 'CA + TSA round trips', value: tripsMs };
+function signingLines(label: string, l: Lines): void {
+  const u = median(l.unsigned);
+  process.stdout.write(`\nsigning, ${label} (median of ${SIGN_SAMPLES}; warm: of ${3 * SIGN_SAMPLES})\n`);
+  report('git commit (unsigned)', u, 'ms');
+  report('-S adds, no agent (in-process)', median(l.off) - u, 'ms', rt);
+  report('-S adds, first (agent cold)', median(l.cold) - u, 'ms', rt);
+  report('-S adds, agent warm', median(l.warm) - u, 'ms', rt);
+}
+signingLines('waxseal-git from source', fromSource);
+if (built) signingLines('built bin/waxseal-git, Node.js client', built);
+else process.stdout.write('(npm run build first to time the installed bin/waxseal-git as well)\n');
+if (builtNative) signingLines('built bin/waxseal-git, native client', builtNative);
+else if (built) process.stdout.write('(the native client is not compiled: packages/git-client-native)\n');
+process.stdout.write(`CA + TSA round trips alone: ${fmt(tripsMs, 1)} ms (TSA alone ${fmt(median(tsaTrips), 1)} ms)\n`);
+// The dev instance keeps this process alive: stop it (the exit handler removes the scratch folder).
+process.exit(0);

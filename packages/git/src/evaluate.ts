@@ -5,7 +5,7 @@
 import { WaxsealError, isWaxsealError, type ErrorCode } from '@waxseal/core';
 import { matchIdentities, type Verifier } from '@waxseal/verify';
 import { parseGitObject, type SignatureFormat } from './object.ts';
-import { keylessIdentities, type KeyAuthority, type SourcePolicy } from './policy.ts';
+import type { KeyAuthority, KeylessAuthority, SourcePolicy } from './policy.ts';
 import { checkCommitterMatch, verifyGitSignature } from './verify.ts';
 
 export interface ObjectVerdict {
@@ -41,6 +41,13 @@ export interface PolicyContext {
   /** gitsign.matchCommitter: the certificate identity must also be the committer. */
   matchCommitter?: boolean;
 }
+
+// Not policy.ts's keylessIdentities: that module loads the YAML parser, which evaluation (and
+// its worker threads) do not need.
+const identitiesOf = (policy: SourcePolicy) =>
+  policy.authorities.flatMap((a) =>
+    a.type === 'keyless' ? a.identities.map((identity) => ({ authority: a as KeylessAuthority, identity })) : [],
+  );
 
 type OpenPgp = typeof import('openpgp');
 let openpgp: Promise<OpenPgp> | undefined;
@@ -104,7 +111,7 @@ export async function evaluateObject(id: string, type: 'commit' | 'tag', raw: Ui
   base.format = obj.format;
   try {
     if (obj.format === 'x509') {
-      const ids = keylessIdentities(ctx.policy);
+      const ids = identitiesOf(ctx.policy);
       if (ids.length === 0 || !ctx.verifier)
         throw new WaxsealError('ERR_VERIFY_IDENTITY', 'the policy names no keyless authority', { check: 'identity.san' });
       const v = verifyGitSignature(obj.payload, obj.signature, ctx.verifier, { identities: ids.map((i) => i.identity) });

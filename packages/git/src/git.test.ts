@@ -17,6 +17,8 @@ import {
   dearmorSignature,
   decodeTransparencyLogEntry,
   encodeTransparencyLogEntry,
+  evaluateMany,
+  evaluateObject,
   parseCmsSignature,
   parseCommit,
   parseSourcePolicy,
@@ -269,4 +271,46 @@ test('hostile signature, log-entry and object bytes fail with a WaxsealError, ne
     ),
     { numRuns: 200 },
   );
+});
+
+test('evaluateMany gives what evaluateObject gives, in order, with worker threads and without', { skip }, async () => {
+  const policy = parseSourcePolicy(
+    'spec:\n  authorities:\n  - keyless:\n      identities:\n      - issuer: https://accounts.google.com\n        subject: billy@chainguard.dev\n',
+  );
+  const ctx = { policy, verifier: publicGood(), keys: [] };
+  const good = OFFLINE.map((f) => read(f));
+  // Good ones, a changed message, an unsigned commit, bytes that are no commit, an online-mode one.
+  const raws = [
+    ...good,
+    flip(good[0]!, good[0]!.length - 3),
+    new TextEncoder().encode(
+      'tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor A <a@b> 1 +0000\ncommitter A <a@b> 1 +0000\n\nunsigned\n',
+    ),
+    new TextEncoder().encode('not a commit'),
+    read(ONLINE[0]!),
+    ...good,
+  ];
+  const objects = raws.map((raw, i) => ({ id: `id${i}`, type: 'commit' as const, raw }));
+  const expected = [];
+  for (const o of objects) expected.push(await evaluateObject(o.id, o.type, o.raw, ctx));
+  assert.deepEqual(
+    expected.map((v) => v.ok),
+    [true, true, false, false, false, false, true, true],
+  );
+  async function* stream() {
+    for (const o of objects) {
+      await new Promise((r) => setTimeout(r, 1));
+      yield o;
+    }
+  }
+  for (const workers of [0, 1, 2]) {
+    const got = await evaluateMany(stream(), objects.length, ctx, { workers, batch: 2 });
+    assert.deepEqual(got, expected, `${workers} worker(s)`);
+  }
+  // A stream that fails fails the call.
+  async function* broken() {
+    yield objects[0]!;
+    throw new Error('git died');
+  }
+  await assert.rejects(evaluateMany(broken(), 2, ctx, { workers: 1 }), /git died/);
 });

@@ -97,11 +97,27 @@ export class Authority {
     return null;
   }
 
+  /** findIssuer results by certificate DER (bounded): a certificate seen before is not checked again. */
+  readonly #issuerOf = new Map<string, number>();
+
   /**
    * Index of the chain certificate that issued `cert` (name, key identifier and signature
-   * checked), or -1. Time-independent: callers check it once per verification.
+   * checked), or -1. Time-independent (a function of the certificate's bytes and this chain), so
+   * remembered per DER: a run verifying many signatures by one certificate (a rebase, a range of
+   * commits) checks its issuer once; validity at each time is still checked by every caller.
    */
   findIssuer(cert: Certificate): number {
+    const k = derKey(cert.der);
+    let r = this.#issuerOf.get(k);
+    if (r === undefined) {
+      r = this.#findIssuer(cert);
+      if (this.#issuerOf.size >= CACHE_MAX) this.#issuerOf.clear();
+      this.#issuerOf.set(k, r);
+    }
+    return r;
+  }
+
+  #findIssuer(cert: Certificate): number {
     const akid = authorityKeyId(cert);
     for (let i = 0; i < this.chain.length; i++) {
       const ca = this.chain[i]!;
@@ -121,6 +137,26 @@ export class Authority {
     }
     return -1;
   }
+}
+
+const CACHE_MAX = 4096;
+const derKey = (der: Uint8Array) => Buffer.from(der.buffer, der.byteOffset, der.length).toString('latin1');
+const parsed = new Map<string, Certificate>();
+
+/**
+ * parseCertificate, remembered by DER (bounded): a certificate that many signatures carry is read
+ * once. The bytes are copied, so a caller reusing its buffer cannot change a remembered one.
+ * Parse failures are not remembered.
+ */
+export function parseCertificateOnce(der: Uint8Array): Certificate {
+  const k = derKey(der);
+  let c = parsed.get(k);
+  if (!c) {
+    c = parseCertificate(new Uint8Array(der));
+    if (parsed.size >= CACHE_MAX) parsed.clear();
+    parsed.set(k, c);
+  }
+  return c;
 }
 
 function issuerProblem(issuer: Certificate): string | null {

@@ -22,7 +22,6 @@ import {
   hashFromOid,
   verifySignature,
   HASH_SIZE,
-  parseCertificate,
   extendedKeyUsage,
   subjectKeyId,
   getExtension,
@@ -33,7 +32,16 @@ import {
   type Certificate,
 } from '@waxseal/core';
 import { fail, type CheckName } from './fail.ts';
-import { type Authority, authorityWindow, checkIssuingPath, checkPathAt, isCa, inRange, unhandledCriticalExtension } from './chain.ts';
+import {
+  type Authority,
+  authorityWindow,
+  checkIssuingPath,
+  checkPathAt,
+  isCa,
+  inRange,
+  parseCertificateOnce,
+  unhandledCriticalExtension,
+} from './chain.ts';
 
 const SHA1_OID = '1.3.14.3.2.26';
 const IMPRINT_SIZES: Record<string, number> = { [OID.sha256]: 32, [OID.sha384]: 48, [OID.sha512]: 64, [SHA1_OID]: 20 };
@@ -186,7 +194,7 @@ function parseToken(ci: DerNode): ParsedTimestamp {
   const tstInfo = readOctetString(child(eWrap, 0, 'eContent'), 'eContent');
   const certificates: Certificate[] = [];
   if (sd.children[i]?.tag === 0xa0) {
-    for (const c of sd.children[i]!.children) if (c.tag === TAG.SEQUENCE) certificates.push(parseCertificate(c.raw));
+    for (const c of sd.children[i]!.children) if (c.tag === TAG.SEQUENCE) certificates.push(parseCertificateOnce(c.raw));
     i++;
   }
   if (sd.children[i]?.tag === 0xa1) i++; // crls

@@ -48,7 +48,7 @@ import {
   type TrustedRoot,
 } from '@waxseal/bundle';
 import { fail, under, type CheckName } from './fail.ts';
-import { Authority, checkIssuingPath, checkPathAt, inRange, isCa, unhandledCriticalExtension } from './chain.ts';
+import { Authority, checkIssuingPath, checkPathAt, inRange, isCa, parseCertificateOnce, unhandledCriticalExtension } from './chain.ts';
 import { checkLogKeyAt, verifyTlogEntry, type TrustedLog, type TlogSubject } from './tlog.ts';
 import { parseTimestampResponse, verifyTimestamp } from './timestamp.ts';
 import { verifyEmbeddedScts, type CtLog } from './sct.ts';
@@ -286,7 +286,7 @@ export class Verifier {
       }
       identities.forEach(checkIdentityPolicy);
       const der = vm.content.type === 'certificate' ? vm.content.certificate : vm.content.certificates[0]!;
-      leaf = under('cert.parse', 'the signing certificate', () => parseCertificate(der));
+      leaf = under('cert.parse', 'the signing certificate', () => parseCertificateOnce(der));
       key = under('cert.parse', 'the signing certificate key', () => certPublicKey(leaf!));
       checkLeafProfile(leaf);
     }

@@ -2,22 +2,25 @@
 // flags; waxseal verify-commits: every commit of a range against a source policy (the presubmit
 // check), as a table, --json, and GitHub Actions annotations plus a step summary.
 // All verification is offline, over the trusted root in use (@waxseal/git, @waxseal/verify).
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { WaxsealError } from '@waxseal/core';
 import {
   checkCommitterMatch,
-  evaluateObject,
+  evaluateMany,
   parseGitObject,
   parseSourcePolicy,
   verifyGitSignature,
   type LoadedKeyAuthority,
   type ObjectVerdict,
+  type RawObject,
   type SourcePolicy,
 } from '@waxseal/git';
 import type { Verifier } from '@waxseal/verify';
 import { parse, helpText, UsageError, type Ui } from '../ui.ts';
+import { explicitTrustedRootPath } from '../trusted-root-source.ts';
 import { VERIFY_OPTIONS, loadTrustedRoot, policyFrom, verifierFor, type Values } from './verify.ts';
 
 const IDENTITY_OPTIONS = {
@@ -88,6 +91,19 @@ function git(repo: string, args: string[], input?: string): Buffer {
   return r.stdout;
 }
 
+/** `git` run without blocking this thread (verify-commits reads its trust and policy meanwhile). */
+function gitAsync(repo: string, args: string[]): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const c = spawn('git', args, { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let stderr = '';
+    c.stdout.on('data', (d: Buffer) => out.push(d));
+    c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    c.on('error', (e) => reject(new WaxsealError('ERR_IO', `cannot run git: ${e.message}`)));
+    c.on('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr }));
+  });
+}
+
 function gitConfigTrue(repo: string, key: string): boolean {
   try {
     return (
@@ -103,8 +119,9 @@ function gitConfigTrue(repo: string, key: string): boolean {
 }
 
 async function verifierFromFlags(v: GitValues): Promise<Verifier> {
-  const { trustedRootPath } = await import('../config.ts');
-  return verifierFor(loadTrustedRoot(trustedRootPath(v['trusted-root'])), v);
+  // config.ts (it loads the signing client) only to find the installed trusted root.
+  const path = explicitTrustedRootPath(v['trusted-root']) ?? (await import('../config.ts')).trustedRootPath(v['trusted-root']);
+  return verifierFor(loadTrustedRoot(path), v);
 }
 
 async function verifyOne(argv: string[], ui: Ui, type: 'commit' | 'tag'): Promise<number> {
@@ -240,21 +257,51 @@ async function loadKeys(policy: SourcePolicy, policyPath: string): Promise<Loade
   return out;
 }
 
-/** Raw objects of `ids` through one `git cat-file --batch`. */
-function catFileBatch(repo: string, ids: string[]): Map<string, { type: string; raw: Uint8Array }> {
-  const out = git(repo, ['cat-file', '--batch'], `${ids.join('\n')}\n`);
-  const objects = new Map<string, { type: string; raw: Uint8Array }>();
-  let pos = 0;
-  while (pos < out.length) {
-    const nl = out.indexOf(0x0a, pos);
-    const [id, type, size] = out.subarray(pos, nl).toString().split(' ');
-    if (type === 'missing' || size === undefined) throw new WaxsealError('ERR_INVALID_INPUT', `git cat-file: object ${id} is missing`);
-    const start = nl + 1;
-    const end = start + Number(size);
-    objects.set(id!, { type: type!, raw: new Uint8Array(out.buffer, out.byteOffset + start, end - start) });
-    pos = end + 1; // the newline after the content
+/**
+ * The commits of `ids`, as `git cat-file --batch` streams them (one process for the whole
+ * range): each object is handed on as soon as it has arrived, in its own buffer (it may be sent
+ * to a worker thread).
+ */
+async function* catFileBatch(repo: string, ids: string[]): AsyncGenerator<RawObject> {
+  const child = spawn('git', ['cat-file', '--batch', '--buffer'], { cwd: repo, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.on('error', (e) => reject(new WaxsealError('ERR_IO', `cannot run git: ${e.message}`)));
+    child.on('close', (code) => resolve(code));
+  });
+  exited.catch(() => {});
+  child.stdin.on('error', () => {}); // reported through the exit status
+  child.stdin.end(`${ids.join('\n')}\n`);
+  let buf: Buffer = Buffer.alloc(0);
+  let want = ids.length;
+  try {
+    for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
+      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+      let pos = 0;
+      for (;;) {
+        const nl = buf.indexOf(0x0a, pos);
+        if (nl < 0) break;
+        const [id, type, size] = buf.subarray(pos, nl).toString('latin1').split(' ');
+        if (type === 'missing' || size === undefined) throw new WaxsealError('ERR_INVALID_INPUT', `git cat-file: object ${id} is missing`);
+        const start = nl + 1;
+        const end = start + Number(size);
+        if (end + 1 > buf.length) break; // the rest of this object is still to come
+        if (type !== 'commit') throw new WaxsealError('ERR_INVALID_INPUT', `git cat-file: object ${id} is a ${type}, not a commit`);
+        want--;
+        yield { id: id!, type: 'commit', raw: new Uint8Array(buf.subarray(start, end)) }; // a copy: its own buffer
+        pos = end + 1; // the newline after the content
+      }
+      buf = buf.subarray(pos);
+    }
+  } finally {
+    if (child.exitCode === null) child.kill();
   }
-  return objects;
+  const code = await exited;
+  if (want !== 0 || code !== 0) {
+    const why = stderr.trim().split('\n').pop() || `exit ${code}`;
+    throw new WaxsealError('ERR_INVALID_INPUT', `git cat-file: ${want} object(s) not read (${why})`);
+  }
 }
 
 /** GitHub Actions workflow-command escaping (data; properties also escape : and ,). */
@@ -266,6 +313,8 @@ function table(rows: string[][]): string[] {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
 }
+
+const WORKERS_FROM = 200;
 
 export async function verifyCommits(argv: string[], ui: Ui, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const spec = verifyCommitsSpec;
@@ -289,18 +338,26 @@ export async function verifyCommits(argv: string[], ui: Ui, env: NodeJS.ProcessE
       throw new WaxsealError(e.code, `${policyPath}: ${e.message}`, { ...(e.check ? { check: e.check } : {}) });
     throw e;
   }
+  // git lists the range and reads its config while the trust and keys load.
+  const listed = gitAsync(repo, ['rev-list', '--reverse', '--end-of-options', range]);
+  const configured = values['match-committer']
+    ? Promise.resolve(true)
+    : gitAsync(repo, ['config', '--type=bool', '--get', 'gitsign.matchCommitter']).then((r) => r.stdout.toString().trim() === 'true');
+  listed.catch(() => {});
+  configured.catch(() => {});
   const verifier = policy.authorities.some((a) => a.type === 'keyless') ? await verifierFromFlags(values as GitValues) : undefined;
   const keys = await loadKeys(policy, policyPath);
-  const ids = git(repo, ['rev-list', '--reverse', '--end-of-options', range]).toString().split('\n').filter(Boolean);
-  const objects = ids.length ? catFileBatch(repo, ids) : new Map();
-  const ctx = {
-    policy,
-    verifier,
-    keys,
-    matchCommitter: Boolean(values['match-committer']) || gitConfigTrue(repo, 'gitsign.matchCommitter'),
-  };
-  const verdicts: ObjectVerdict[] = [];
-  for (const id of ids) verdicts.push(await evaluateObject(id, 'commit', objects.get(id)!.raw, ctx));
+  const rl = await listed;
+  if (rl.code !== 0)
+    throw new WaxsealError('ERR_INVALID_INPUT', `git rev-list: ${rl.stderr.trim().split('\n').pop() ?? `exit ${rl.code}`}`);
+  const ids = rl.stdout.toString().split('\n').filter(Boolean);
+  const ctx = { policy, verifier, keys, matchCommitter: await configured };
+  // WAXSEAL_VERIFY_THREADS=n spreads a long range (from a few hundred commits) over n threads.
+  // Not the default: on the 2-core machine the benchmarks run on (shared with other work), a
+  // second thread made 1,000 commits slower, never faster (docs/git.md, Performance).
+  const threads = Math.min(Math.max(1, Math.floor(Number(env.WAXSEAL_VERIFY_THREADS)) || 1), availableParallelism());
+  const workers = ids.length >= WORKERS_FROM ? threads - 1 : 0;
+  const verdicts: ObjectVerdict[] = ids.length ? await evaluateMany(catFileBatch(repo, ids), ids.length, ctx, { workers }) : [];
   const failed = verdicts.filter((v) => !v.ok);
 
   const rows = [

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { startDevStack, type DevStack } from '../../../instance/src/dev/devstack.ts';
 import { fetchDevToken } from '../../../dev-idp/src/dev-idp.ts';
 
-const GIT_PROGRAM = new URL('../../src/git-program.ts', import.meta.url).pathname;
+const GIT_PROGRAM = new URL('../../src/git-client.ts', import.meta.url).pathname;
 const CLI_MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
 
 export interface Run {
@@ -92,6 +92,7 @@ export function useGitInstance(
     WAXSEAL_SIGNING_CONFIG: fx.stack.signingConfigPath,
     WAXSEAL_TRUSTED_ROOT: fx.stack.trustedRootPath,
     WAXSEAL_GIT_AGENT_SOCKET: join(fx.dir, 'no-agent.sock'),
+    WAXSEAL_GIT_AGENT: 'off', // tests that want the agent start it, or turn this on
     SIGSTORE_ID_TOKEN: fx.token,
     ...extra,
   });

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCommit, parseTag, parseCmsSignature, dearmorSignature, signerCertificate, verifyGitSignature } from '@waxseal/git';
 import { Verifier } from '@waxseal/verify';
@@ -201,4 +201,105 @@ test('without a token, signing fails; the one-line reason goes to the terminal o
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /gpg failed to sign the data/);
   assert.match(readFileSync(logFile, 'utf8'), /waxseal-git: ERR_TOKEN_INVALID: .*no identity token/);
+});
+
+test('the first signature starts the agent (owner-only socket); later ones and git verify-commit go through it; agent --stop ends it', async () => {
+  const repo = await fx.repo('autostart');
+  const socket = join(fx.dir, 'auto', 'git-agent.sock');
+  const on = { WAXSEAL_GIT_AGENT: undefined, WAXSEAL_GIT_AGENT_SOCKET: socket };
+  try {
+    const c1 = await fx.git(repo, ['commit', '-S', '-q', '--allow-empty', '-m', 'first'], on);
+    assert.equal(c1.code, 0, c1.stderr);
+    assert.equal(c1.stderr, '', 'nothing but the protocol on git’s pipes');
+    assert.ok(statSync(socket).isSocket(), 'an agent listens');
+    assert.equal(statSync(socket).mode & 0o777, 0o600, 'the socket is owner-only');
+    assert.equal(statSync(join(fx.dir, 'auto')).mode & 0o777, 0o700, 'its folder is owner-only');
+    // The agent holds the certificate: no token needed now, and the same certificate is used.
+    const c2 = await fx.git(repo, ['commit', '-S', '-q', '--allow-empty', '-m', 'second'], { ...on, SIGSTORE_ID_TOKEN: undefined });
+    assert.equal(c2.code, 0, c2.stderr);
+    assert.equal(new Set(await certificatesOf(repo, 2)).size, 1, 'one certificate for both');
+    // Verification through the agent: the same status lines as in-process.
+    const fmt = await fx.git(repo, ['log', '-2', '--format=%G?|%GT|%GS'], on);
+    assert.equal(fmt.stdout.trim(), 'G|fully|alice@example.com\nG|fully|alice@example.com');
+    const forged = (await fx.git(repo, ['cat-file', 'commit', 'HEAD'])).stdout.replace('second', 'secont');
+    const w = await fx.git(repo, ['hash-object', '-t', 'commit', '-w', '--stdin'], {}, { input: forged });
+    const bad = await fx.git(repo, ['verify-commit', w.stdout.trim()], on);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /git\.content-binding/);
+  } finally {
+    const stop = await run(fx.program, ['agent', '--stop', '--socket', socket], { env: fx.env() });
+    assert.equal(stop.code, 0, stop.stderr);
+  }
+  assert.equal(existsSync(socket), false, 'the agent removes its socket on exit');
+  // With no agent and none to be started, signing still works in-process.
+  const c3 = await fx.git(repo, ['commit', '-S', '-q', '--allow-empty', '-m', 'third'], { WAXSEAL_GIT_AGENT_SOCKET: socket });
+  assert.equal(c3.code, 0, c3.stderr);
+  assert.equal(existsSync(socket), false, 'WAXSEAL_GIT_AGENT=off starts none');
+});
+
+test('a file where the socket should be is neither used nor replaced', async () => {
+  const repo = await fx.repo('notsocket');
+  const socket = join(fx.dir, 'notsocket.sock');
+  writeFileSync(socket, 'not a socket');
+  const c = await fx.git(repo, ['commit', '-S', '-q', '--allow-empty', '-m', 'x'], {
+    WAXSEAL_GIT_AGENT: undefined,
+    WAXSEAL_GIT_AGENT_SOCKET: socket,
+  });
+  assert.equal(c.code, 0, c.stderr);
+  assert.equal(readFileSync(socket, 'utf8'), 'not a socket');
+});
+
+// The native client (packages/git-client-native), when it has been compiled: the same protocol
+// without a Node.js start; no agent -> the Node.js program (which starts one); a gitsign.* change
+// in the repository or on git's command line reaches the agent (its memory of git config is
+// checked against the files).
+const NATIVE = new URL('../../../../packages/git-client-native/build/waxseal-git-native', import.meta.url).pathname;
+const CLIENT_SOURCE = new URL('../../src/git-client.ts', import.meta.url).pathname;
+
+test('the native client signs and verifies through the agent, and the agent sees git config changes', {
+  skip: !existsSync(NATIVE) && 'not compiled',
+}, async () => {
+  const repo = await fx.repo('native');
+  const program = join(fx.dir, 'waxseal-git-native.sh');
+  writeFileSync(program, `#!/bin/sh\nexec '${NATIVE}' '${CLIENT_SOURCE}' "$@"\n`);
+  chmodSync(program, 0o755);
+  const socket = join(fx.dir, 'native', 'git-agent.sock');
+  const on = { WAXSEAL_GIT_AGENT: undefined, WAXSEAL_GIT_AGENT_SOCKET: socket, NODE_OPTIONS: '--conditions=waxseal-source' };
+  const git = (args: string[], extra: NodeJS.ProcessEnv = {}) =>
+    fx.git(repo, ['-c', `gpg.x509.program=${program}`, ...args], { ...on, ...extra });
+  try {
+    const c1 = await git(['commit', '-S', '-q', '--allow-empty', '-m', 'first']);
+    assert.equal(c1.code, 0, c1.stderr);
+    assert.ok(statSync(socket).isSocket(), 'the Node.js program started the agent');
+    const c2 = await git(['commit', '-S', '-q', '--allow-empty', '-m', 'second'], { SIGSTORE_ID_TOKEN: undefined });
+    assert.equal(c2.code, 0, c2.stderr);
+    assert.equal(c2.stderr, '');
+    assert.equal(new Set(await certificatesOf(repo, 2)).size, 1, 'one certificate: the agent signed both');
+    const fmt = await git(['log', '-2', '--format=%G?|%GT|%GS']);
+    assert.equal(fmt.stdout.trim(), 'G|fully|alice@example.com\nG|fully|alice@example.com');
+    // A gitsign.* key added to the repository's config applies to the next signature.
+    const logFile = join(fx.dir, 'native.log');
+    assert.equal((await fx.git(repo, ['config', 'gitsign.logPath', logFile])).code, 0);
+    const c3 = await git(['commit', '-S', '-q', '--allow-empty', '-m', 'third']);
+    assert.equal(c3.code, 0, c3.stderr);
+    assert.match(readFileSync(logFile, 'utf8'), /signed \d+ bytes/);
+    // So does one on git's command line (GIT_CONFIG_PARAMETERS): a TSA nobody listens on fails.
+    const bad = await git([
+      '-c',
+      'gitsign.timestampServerURL=http://127.0.0.1:9/api/v1/timestamp',
+      'commit',
+      '-S',
+      '-q',
+      '--allow-empty',
+      '-m',
+      'x',
+    ]);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /gpg failed to sign the data/);
+    // (git before 2.43 keeps the program's stderr to itself: the log file has the reason.)
+    assert.match(readFileSync(logFile, 'utf8'), /waxseal-git: ERR_\w+: .*127\.0\.0\.1:9/);
+  } finally {
+    const stop = await run(fx.program, ['agent', '--stop', '--socket', socket], { env: fx.env() });
+    assert.equal(stop.code, 0, stop.stderr);
+  }
 });
