@@ -49,7 +49,7 @@ const LOADER_REFUSES: Record<string, string[]> = {
     'cue policies cannot be evaluated',
     'rego policies cannot be evaluated',
   ],
-  'remote policy pinned by digest': ['remote policies are not supported', 'rego policies cannot be evaluated'],
+  'remote policy pinned by digest': ['rego policies cannot be evaluated'],
 };
 
 test("policy-controller's examples: accepted by the CRDs; loaded, or refused for a reason no schema can state", () => {
