@@ -2,31 +2,163 @@
 // schema) and legacy tags (`[tagPrefix]sha256-<hex>.sig|.att`), from the image's repository or
 // from `source.oci`. A fetch failure becomes the evidence's `error` (the authority fails with it),
 // never an exception, so one unreachable signature repository cannot hide another authority.
-import { WaxsealError } from '@waxseal/core';
+//
+// A cache miss waits on these round trips, so they run concurrently wherever they are independent:
+// the bundle and legacy lookups, the referrer manifests and layers of one lookup (a few at a time),
+// and the lookups of several authorities. Within one check, identical reads (same credentials,
+// repository and reference: a signature and an attestation authority both reading the bundle
+// referrers, two authorities reading the same legacy tag) share one request.
+import { WaxsealError, fromUtf8 } from '@waxseal/core';
+import { parseBundleJson } from '@waxseal/bundle';
 import {
   COSIGN,
+  INDEX_MEDIA_TYPES,
   MAX_ATTACHMENTS,
   MAX_SIGNATURE_BLOB_BYTES,
-  findBundles,
-  findLegacy,
+  MEDIA_TYPES,
+  isBundleMediaType,
   legacyLayerToBundle,
   legacyTag,
   parseRepository,
   type Attachment,
+  type Descriptor,
   type RegistryClient,
   type Repo,
 } from '@waxseal/oci';
 import type { Evidence, EvidenceRequest } from '@waxseal/policy';
 
-/** Legacy layers at `<prefix>sha256-<hex>.<suffix>` (findLegacy without a prefix). */
-async function findLegacyPrefixed(
+/** Referrer manifests and layers of one lookup read at once (a lookup reads at most MAX_ATTACHMENTS). */
+const READ_CONCURRENCY = 8;
+
+function describe(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function asError(e: unknown): WaxsealError {
+  return e instanceof WaxsealError ? e : new WaxsealError('ERR_INVALID_INPUT', describe(e));
+}
+
+/** Maps with at most `limit` calls in flight, results in order. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T, i: number) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/**
+ * Repositories whose registry answered the referrers API with 404 while serving the referrers
+ * tag-schema index: such a registry does not have the API (OCI distribution 1.1: "Assuming a
+ * repository is found, this request MUST return a 200 OK"), so for `ttlMs` their referrers are
+ * read from the tag schema directly, one round trip less per cold check. Learned per repository
+ * (a proxy may route repositories to different backends) and forgotten after `ttlMs`, so a
+ * registry that gains the API is asked again soon; bounded in size.
+ */
+export class ReferrersApiMemo {
+  readonly #absent = new Map<string, number>();
+  readonly #ttlMs: number;
+  readonly #max: number;
+  readonly #now: () => number;
+
+  constructor(o: { ttlMs?: number; max?: number; now?: () => number } = {}) {
+    this.#ttlMs = o.ttlMs ?? 5 * 60_000;
+    this.#max = o.max ?? 1024;
+    this.#now = o.now ?? Date.now;
+  }
+
+  static #key(repo: Repo): string {
+    return `${repo.registry}/${repo.repository}`;
+  }
+
+  /** Whether `repo` is known (recently) to have referrers only in the tag schema. */
+  tagSchemaOnly(repo: Repo): boolean {
+    const k = ReferrersApiMemo.#key(repo);
+    const until = this.#absent.get(k);
+    if (until === undefined) return false;
+    if (until > this.#now()) return true;
+    this.#absent.delete(k);
+    return false;
+  }
+
+  /** What a full referrers lookup showed: 'api' (the API answered), 'tag' (404, then the tag index), 'none'. */
+  learn(repo: Repo, via: 'api' | 'tag' | 'none'): void {
+    const k = ReferrersApiMemo.#key(repo);
+    this.#absent.delete(k);
+    // 'none' proves nothing: the repository itself may be missing.
+    if (via !== 'tag') return;
+    this.#absent.set(k, this.#now() + this.#ttlMs);
+    if (this.#absent.size > this.#max) this.#absent.delete(this.#absent.keys().next().value!);
+  }
+
+  get size(): number {
+    return this.#absent.size;
+  }
+}
+
+/** The referrers of `digest`: the API (falling back to the tag schema), or the tag schema alone when the memo says so. */
+async function referrers(client: RegistryClient, repo: Repo, digest: string, memo: ReferrersApiMemo): Promise<Descriptor[]> {
+  if (memo.tagSchemaOnly(repo)) {
+    const tag = digest.replace(':', '-');
+    const m = await client.getManifestIfExists(repo, tag, INDEX_MEDIA_TYPES.join(', '));
+    if (!m) return [];
+    if (m.parsed.kind !== 'index') {
+      throw new WaxsealError(
+        'ERR_INVALID_INPUT',
+        `referrers of ${repo.registry}/${repo.repository}@${digest}: the referrers tag ${tag} is not an index`,
+        {
+          check: 'oci.referrers',
+        },
+      );
+    }
+    return m.parsed.index.manifests;
+  }
+  const r = await client.referrers(repo, digest);
+  memo.learn(repo, r.via);
+  return r.descriptors;
+}
+
+/** The Sigstore bundles attached to `digest` as referrers (as findBundles reads them), their reads concurrent. */
+async function findBundlesConcurrently(client: RegistryClient, repo: Repo, digest: string, memo: ReferrersApiMemo): Promise<Attachment[]> {
+  // Every bundle media-type version (actions/attest pushes v0.2, cosign v0.3); all predicate
+  // types, since a signature and an attestation authority share this read.
+  const candidates = (await referrers(client, repo, digest, memo)).filter((d) => isBundleMediaType(d.artifactType));
+  return mapLimit(candidates.slice(0, MAX_ATTACHMENTS), READ_CONCURRENCY, async (d) => {
+    const a: Attachment = { format: 'bundle', location: d.digest };
+    const claimed = d.annotations?.[COSIGN.annotations.bundlePredicateType];
+    if (claimed) a.claimedPredicateType = claimed;
+    try {
+      const m = await client.getManifest(repo, d.digest, MEDIA_TYPES.ociManifest);
+      if (m.parsed.kind !== 'manifest')
+        throw new WaxsealError('ERR_INVALID_INPUT', `referrer ${d.digest} is not an image manifest`, { check: 'image.layer' });
+      const layer = m.parsed.manifest.layers.find((l) => isBundleMediaType(l.mediaType));
+      if (!layer) {
+        throw new WaxsealError('ERR_INVALID_INPUT', `referrer ${d.digest} has no ${COSIGN.bundleArtifactType} layer`, {
+          check: 'image.layer',
+        });
+      }
+      const bytes = await client.getBlob(repo, layer, MAX_SIGNATURE_BLOB_BYTES);
+      a.bundle = parseBundleJson(fromUtf8(bytes, 'bundle'));
+    } catch (e) {
+      a.error = asError(e);
+    }
+    return a;
+  });
+}
+
+/** Legacy layers at `<prefix>sha256-<hex>.<suffix>` (as findLegacy reads them), their layers read concurrently. */
+async function findLegacyConcurrently(
   client: RegistryClient,
   repo: Repo,
   digest: string,
   suffix: 'sig' | 'att',
   prefix: string,
 ): Promise<Attachment[]> {
-  if (!prefix) return (await findLegacy(client, repo, digest, suffix)).attachments;
   const tag = `${prefix}${legacyTag(digest, suffix)}`;
   const m = await client.getManifestIfExists(repo, tag);
   if (!m) return [];
@@ -34,12 +166,13 @@ async function findLegacyPrefixed(
     throw new WaxsealError('ERR_INVALID_INPUT', `${repo.repository}:${tag} is an index, not a signature manifest`, {
       check: 'image.layer',
     });
-  const out: Attachment[] = [];
-  for (const [i, d] of m.parsed.manifest.layers.slice(0, MAX_ATTACHMENTS).entries()) {
+  const expected = suffix === 'sig' ? COSIGN.simpleSigningMediaType : COSIGN.dsseMediaType;
+  return mapLimit(m.parsed.manifest.layers.slice(0, MAX_ATTACHMENTS), READ_CONCURRENCY, async (d, i) => {
     const location = `${tag}#${i}`;
     const a: Attachment = { format: 'legacy', location };
+    const claimed = d.annotations?.[COSIGN.annotations.predicateType];
+    if (claimed) a.claimedPredicateType = claimed;
     try {
-      const expected = suffix === 'sig' ? COSIGN.simpleSigningMediaType : COSIGN.dsseMediaType;
       if (d.mediaType !== expected)
         throw new WaxsealError('ERR_INVALID_INPUT', `${location}: layer media type ${d.mediaType} is not ${expected}`, {
           check: 'image.layer',
@@ -48,35 +181,60 @@ async function findLegacyPrefixed(
       a.bundle = legacyLayerToBundle({ mediaType: d.mediaType, payload, annotations: d.annotations ?? {} }, location);
       if (suffix === 'sig') a.payload = payload;
     } catch (e) {
-      a.error = e instanceof WaxsealError ? e : new WaxsealError('ERR_INVALID_INPUT', (e as Error).message);
+      a.error = asError(e);
     }
-    out.push(a);
-  }
-  return out;
+    return a;
+  });
 }
 
-function describe(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
+/**
+ * The evidence reads of one check. Reads are shared by client (credentials), repository and
+ * reference, so authorities asking for the same thing cost one set of requests.
+ */
+export class EvidenceFetcher {
+  readonly #reads = new Map<RegistryClient, Map<string, Promise<Attachment[]>>>();
+  readonly #memo: ReferrersApiMemo;
 
-/** Fetches what one EvidenceRequest asks for, for the image `repo`@`digest`. */
-export async function fetchEvidence(client: RegistryClient, imageRepo: Repo, digest: string, req: EvidenceRequest): Promise<Evidence> {
-  let repo = imageRepo;
-  try {
-    if (req.oci) repo = parseRepository(req.oci);
-  } catch (e) {
-    return { attachments: [], error: `source.oci ${req.oci}: ${describe(e)}` };
+  constructor(memo: ReferrersApiMemo) {
+    this.#memo = memo;
   }
-  const where = `${repo.registry}/${repo.repository}`;
-  const attachments: Attachment[] = [];
-  try {
+
+  #once(client: RegistryClient, key: string, read: () => Promise<Attachment[]>): Promise<Attachment[]> {
+    let reads = this.#reads.get(client);
+    if (!reads) this.#reads.set(client, (reads = new Map()));
+    let p = reads.get(key);
+    if (!p) reads.set(key, (p = read()));
+    return p;
+  }
+
+  /** Fetches what one EvidenceRequest asks for, for the image `imageRepo`@`digest`. */
+  async fetch(client: RegistryClient, imageRepo: Repo, digest: string, req: EvidenceRequest): Promise<Evidence> {
+    let repo = imageRepo;
+    try {
+      if (req.oci) repo = parseRepository(req.oci);
+    } catch (e) {
+      return { attachments: [], error: `source.oci ${req.oci}: ${describe(e)}` };
+    }
+    const where = `${repo.registry}/${repo.repository}`;
     const tasks: Promise<Attachment[]>[] = [];
-    if (req.formats.includes('bundle')) tasks.push(findBundles(client, repo, digest).then((r) => r.attachments));
-    if (req.formats.includes('legacy'))
-      tasks.push(findLegacyPrefixed(client, repo, digest, req.kind === 'signature' ? 'sig' : 'att', req.tagPrefix ?? ''));
-    for (const list of await Promise.all(tasks)) attachments.push(...list);
-  } catch (e) {
-    return { attachments, error: `fetching ${req.kind === 'signature' ? 'signatures' : 'attestations'} from ${where}: ${describe(e)}` };
+    if (req.formats.includes('bundle'))
+      tasks.push(this.#once(client, `bundles ${where}@${digest}`, () => findBundlesConcurrently(client, repo, digest, this.#memo)));
+    if (req.formats.includes('legacy')) {
+      const suffix = req.kind === 'signature' ? 'sig' : 'att';
+      const prefix = req.tagPrefix ?? '';
+      tasks.push(
+        this.#once(client, `legacy ${where}:${prefix}${legacyTag(digest, suffix)}`, () =>
+          findLegacyConcurrently(client, repo, digest, suffix, prefix),
+        ),
+      );
+    }
+    try {
+      return { attachments: (await Promise.all(tasks)).flat() };
+    } catch (e) {
+      return {
+        attachments: [],
+        error: `fetching ${req.kind === 'signature' ? 'signatures' : 'attestations'} from ${where}: ${describe(e)}`,
+      };
+    }
   }
-  return { attachments };
 }

@@ -9,7 +9,7 @@
 //     (`os/architecture[/variant][:osversion]`), for an image or each image of an index.
 import { createHash } from 'node:crypto';
 import { encodePem, WaxsealError } from '@waxseal/core';
-import type { RegistryClient, Repo } from '@waxseal/oci';
+import type { FetchedManifest, RegistryClient, Repo } from '@waxseal/oci';
 import { compileCel, isLoopbackHost, MAX_CEL_SOURCE, type CelProgram, type RemotePolicyRef } from '@waxseal/policy';
 
 /** Fetches the PEM public key a KMS URI names. */
@@ -105,13 +105,22 @@ function platformKey(cfg: Record<string, unknown>): string {
 const MAX_CONFIG_BYTES = 4 << 20;
 const MAX_CONFIG_IMAGES = 64;
 
-/** The config file of the image `digest`, or of every image of the index it names, by platform. */
-export async function fetchConfigFiles(client: RegistryClient, repo: Repo, digest: string, depth = 0): Promise<Record<string, unknown>> {
-  const m = await client.getManifest(repo, digest);
+/**
+ * The config file of the image `digest`, or of every image of the index it names, by platform.
+ * `manifest`: the image's manifest when the caller already fetched it (resolving a tag), not fetched again.
+ */
+export async function fetchConfigFiles(
+  client: RegistryClient,
+  repo: Repo,
+  digest: string,
+  manifest?: FetchedManifest,
+  depth = 0,
+): Promise<Record<string, unknown>> {
+  const m = manifest?.digest === digest ? manifest : await client.getManifest(repo, digest);
   if (m.parsed.kind === 'index') {
     if (depth > 0) throw new WaxsealError('ERR_INVALID_INPUT', `${repo.repository}@${digest}: nested image indexes are not read`);
     const entries = m.parsed.index.manifests.slice(0, MAX_CONFIG_IMAGES);
-    const parts = await Promise.all(entries.map((d) => fetchConfigFiles(client, repo, d.digest, depth + 1)));
+    const parts = await Promise.all(entries.map((d) => fetchConfigFiles(client, repo, d.digest, undefined, depth + 1)));
     return Object.assign({}, ...parts) as Record<string, unknown>;
   }
   const bytes = await client.getBlob(repo, m.parsed.manifest.config, MAX_CONFIG_BYTES);

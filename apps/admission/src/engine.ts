@@ -8,7 +8,14 @@
 import { createHash } from 'node:crypto';
 import { WaxsealError } from '@waxseal/core';
 import type { TrustedRoot } from '@waxseal/bundle';
-import { RegistryClient, parseReference, resolveImage, type ImageReference, type RegistryOptions } from '@waxseal/oci';
+import {
+  RegistryClient,
+  parseReference,
+  resolveImage,
+  type FetchedManifest,
+  type ImageReference,
+  type RegistryOptions,
+} from '@waxseal/oci';
 import {
   decideImage,
   evaluatePolicy,
@@ -29,7 +36,7 @@ import {
   remotePolicyKey,
   remotePolicyRefs,
 } from '@waxseal/policy';
-import { fetchEvidence } from './engine-fetch.ts';
+import { EvidenceFetcher, ReferrersApiMemo } from './engine-fetch.ts';
 import {
   fetchConfigFiles,
   fetchRemotePolicy,
@@ -153,10 +160,13 @@ export class PolicyEngine {
   readonly #kmsKeys = new Map<string, { pem: Promise<string>; at: number }>();
   /** Compiled remote policies by remotePolicyKey (content-addressed: never stale). */
   readonly #remotePolicies = new Map<string, Promise<CelProgram>>();
+  /** Repositories whose registry has no referrers API (read through the tag schema directly). */
+  readonly #referrersMemo: ReferrersApiMemo;
 
   constructor(store: PolicyStore, opts: EngineOptions = {}) {
     this.#store = store;
     this.#opts = opts;
+    this.#referrersMemo = new ReferrersApiMemo({ now: () => this.#now() });
   }
 
   get store(): PolicyStore {
@@ -227,30 +237,34 @@ export class PolicyEngine {
       for (const a of p.spec.authorities)
         for (const r of [a.keyless?.trustRootRef, a.ctlog?.trustRootRef, a.rfc3161timestamp?.trustRootRef]) if (r) names.add(r);
     }
-    for (const name of names) {
-      const tr = this.#store.trustRoots.get(name);
-      if (!tr || tr.spec.sigstoreKeys || !this.#opts.loadTrustRoot) continue;
-      let f = this.#fetchedRoots.get(name);
-      const stale = f !== undefined && this.#now() - f.at > (this.#opts.trustRootRefreshMs ?? 3_600_000);
-      if (!f || f.tr !== tr || stale) {
-        const old = f;
-        const load = this.#opts.loadTrustRoot(tr, signal);
-        // While a refresh runs, keep using the root already loaded.
-        f = { tr, root: old && old.tr === tr ? load.catch(() => old.root) : load, at: this.#now() };
-        f.root.catch((e: unknown) => {
-          // A failed load is retried by the next check.
-          if (this.#fetchedRoots.get(name) === f) this.#fetchedRoots.delete(name);
-          this.#opts.onError?.(e);
-        });
-        this.#fetchedRoots.set(name, f);
-      }
-      try {
-        out.set(name, await f.root);
-      } catch (e) {
-        // The authorities naming it fail with this reason.
-        errors.set(name, `cannot load its trusted root: ${e instanceof Error ? e.message : String(e)}`);
-      }
-    }
+    // Several TrustRoots load concurrently.
+    await Promise.all(
+      [...names].map(async (name) => {
+        const tr = this.#store.trustRoots.get(name);
+        if (!tr || tr.spec.sigstoreKeys || !this.#opts.loadTrustRoot) return;
+        let f = this.#fetchedRoots.get(name);
+        const stale = f !== undefined && this.#now() - f.at > (this.#opts.trustRootRefreshMs ?? 3_600_000);
+        if (!f || f.tr !== tr || stale) {
+          const old = f;
+          const load = this.#opts.loadTrustRoot(tr, signal);
+          // While a refresh runs, keep using the root already loaded.
+          const entry = { tr, root: old && old.tr === tr ? load.catch(() => old.root) : load, at: this.#now() };
+          entry.root.catch((e: unknown) => {
+            // A failed load is retried by the next check.
+            if (this.#fetchedRoots.get(name) === entry) this.#fetchedRoots.delete(name);
+            this.#opts.onError?.(e);
+          });
+          this.#fetchedRoots.set(name, entry);
+          f = entry;
+        }
+        try {
+          out.set(name, await f.root);
+        } catch (e) {
+          // The authorities naming it fail with this reason.
+          errors.set(name, `cannot load its trusted root: ${e instanceof Error ? e.message : String(e)}`);
+        }
+      }),
+    );
     return { roots: out, errors };
   }
 
@@ -349,9 +363,11 @@ export class PolicyEngine {
     const client = this.#client(req.pullSecrets ?? []);
     const repo = { registry: ref.registry, repository: ref.repository };
     let digest = ref.digest;
+    // The image's own manifest, when resolving the tag fetched it (fetchConfigFile reuses it).
+    let manifest: FetchedManifest | undefined;
     if (!digest) {
       try {
-        digest = (await resolveImage(client, ref)).digest;
+        ({ digest, manifest } = await resolveImage(client, ref));
       } catch (e) {
         return { errors: [`${req.image}: cannot resolve the tag to a digest: ${e instanceof Error ? e.message : String(e)}`] };
       }
@@ -389,14 +405,15 @@ export class PolicyEngine {
         this.#settle(kmsKeyUris(todo), (uri) => this.#kmsKey(uri, signal)),
         this.#settle([...remoteRefs.keys()], (k) => this.#remotePolicy(k, remoteRefs, signal)),
         needsConfigFiles(todo)
-          ? fetchConfigFiles(client, repo, digest).then(
+          ? fetchConfigFiles(client, repo, digest, manifest).then(
               (c) => ({ config: c }),
               (e: unknown) => ({ configError: `cannot fetch the image config files: ${e instanceof Error ? e.message : String(e)}` }),
             )
           : Promise.resolve({}),
       ]);
       const input: EvaluationInput = {
-        image: req.image,
+        // Messages say `<image>@<digest>`: the image as written, without a digest it already carries.
+        image: ref.digest ? req.image.slice(0, req.image.lastIndexOf('@')) : req.image,
         digest,
         evidence,
         trustRoots: this.#store.trustRoots,
@@ -445,23 +462,30 @@ export class PolicyEngine {
     signal: AbortSignal,
   ): Promise<Map<string, Evidence>> {
     const out = new Map<string, Evidence>();
+    // One fetcher per check: authorities asking for the same reads share the requests.
+    const fetcher = new EvidenceFetcher(this.#referrersMemo);
+    // Each signaturePullSecret is read once per check, all at once.
+    const secrets = new Map<string, Promise<unknown>>();
+    const readSecret = (name: string): Promise<unknown> => {
+      let p = secrets.get(name);
+      if (!p) {
+        p = (async () => this.#opts.readPullSecret!(req.namespace, name, signal))().catch((e: unknown) => {
+          this.#opts.onError?.(e);
+          return undefined;
+        });
+        secrets.set(name, p);
+      }
+      return p;
+    };
     await Promise.all(
       requests.map(async (r) => {
         let c = client;
         if (r.signaturePullSecrets.length && this.#opts.readPullSecret) {
-          const extra: unknown[] = [];
-          for (const name of r.signaturePullSecrets) {
-            try {
-              const s = await this.#opts.readPullSecret(req.namespace, name, signal);
-              if (s !== undefined) extra.push(s);
-            } catch (e) {
-              this.#opts.onError?.(e);
-            }
-          }
+          const extra = (await Promise.all(r.signaturePullSecrets.map(readSecret))).filter((s) => s !== undefined);
           // Signature pull secrets first, then the pod's own credentials.
           c = this.#client([...extra, ...(req.pullSecrets ?? [])]);
         }
-        out.set(r.key, await fetchEvidence(c, repo, digest, r));
+        out.set(r.key, await fetcher.fetch(c, repo, digest, r));
       }),
     );
     return out;
