@@ -230,8 +230,12 @@ export async function startInstance(cfg: InstanceConfig, opts: InstanceOptions =
     const rules = rulesFile ? await forSetting('ca.signing-rules', () => parseSigningRules(readFileSync(rulesFile, 'utf8'))) : undefined;
 
     const router = new Router();
+    const routed = requestListener({ router, maxBodyBytes: 10 << 20 });
+    // The TSA's hot path bypasses the router once the TSA exists (its listener answers POST
+    // /api/v1/timestamp without URL objects or promises, as the standalone TSA does).
+    let listener = routed;
     try {
-      server = await listen(requestListener({ router, maxBodyBytes: 10 << 20 }), cfg.listen.port, cfg.listen.host);
+      server = await listen((req, res) => listener(req, res), cfg.listen.port, cfg.listen.host);
     } catch (e) {
       throw listenError(e, cfg.listen.host, cfg.listen.port);
     }
@@ -266,6 +270,7 @@ export async function startInstance(cfg: InstanceConfig, opts: InstanceOptions =
       TsaService.create({ signer: tsaSigner, chain: tsaChain, audit: tsaAuditor(audit), signingThread: true }),
     );
     services.push(tsa);
+    listener = tsa.listener(routed);
 
     // The optional transparency log, on the same listener (Rekor v1 + v2 APIs and tiles).
     const tlogs: TransparencyLogInstance[] = [];
