@@ -66,9 +66,11 @@ const instance = spawn(process.execPath, [...node, CLI, 'dev', '--data', data, '
 });
 const stopInstance = () => instance.kill('SIGTERM');
 // On any exit, failures included: stop the instance, remove the scratch folder.
+// BENCH_GIT_KEEP=1 keeps it (the repository, policy and trusted root), to profile verify-commits.
 process.on('exit', () => {
   stopInstance();
-  rmSync(dir, { recursive: true, force: true });
+  if (process.env.BENCH_GIT_KEEP === '1') process.stderr.write(`kept ${dir}\n`);
+  else rmSync(dir, { recursive: true, force: true });
 });
 // bench/run.ts stops a bench that overruns with SIGTERM: the exit handler must still run.
 for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => process.exit(1));

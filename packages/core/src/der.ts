@@ -40,9 +40,15 @@ function fail(message: string): never {
   throw new WaxsealError('ERR_DER_PARSE', message);
 }
 
-function readOne(buf: Uint8Array, pos: number, depth: number): { node: DerNode; next: number } {
+// The header of the TLV at `pos` (validated), left in these two for the caller: parsing checks
+// every TLV of the input before it builds anything, and that pass allocates nothing.
+let hdrTag = 0;
+let hdrStart = 0;
+
+/** Reads and checks the TLV header at `pos`; returns the end of its value. */
+function header(buf: Uint8Array, pos: number, limit: number, depth: number): number {
   if (depth > MAX_DER_DEPTH) fail('DER nesting too deep');
-  if (pos + 2 > buf.length) fail('truncated DER header');
+  if (pos + 2 > limit) fail('truncated DER header');
   const tag = buf[pos]!;
   if ((tag & 0x1f) === 0x1f) fail('high-tag-number form is not supported');
   let len = buf[pos + 1]!;
@@ -51,38 +57,81 @@ function readOne(buf: Uint8Array, pos: number, depth: number): { node: DerNode; 
     const n = len & 0x7f;
     if (n === 0) fail('indefinite length is not DER');
     if (n > 4) fail('DER length too large');
-    if (pos + 2 + n > buf.length) fail('truncated DER length');
+    if (pos + 2 + n > limit) fail('truncated DER length');
     len = 0;
     for (let i = 0; i < n; i++) len = len * 256 + buf[pos + 2 + i]!;
     if (len < 0x80 || buf[pos + 2] === 0) fail('non-minimal DER length');
     hdr += n;
   }
-  const start = pos + hdr;
-  const end = start + len;
-  if (end > buf.length) fail('DER value runs past the end of its container');
-  const value = buf.subarray(start, end);
-  let children: DerNode[] = [];
-  if (tag & 0x20) children = readAll(value, depth + 1);
-  return { node: { tag, raw: buf.subarray(pos, end), value, children }, next: end };
+  const end = pos + hdr + len;
+  if (end > limit) fail('DER value runs past the end of its container');
+  hdrTag = tag;
+  hdrStart = pos + hdr;
+  return end;
 }
 
-function readAll(buf: Uint8Array, depth: number): DerNode[] {
-  const out: DerNode[] = [];
-  let pos = 0;
-  while (pos < buf.length) {
-    const { node, next } = readOne(buf, pos, depth);
-    out.push(node);
-    pos = next;
+/** Checks the TLV at `pos` and everything inside it; returns its end. */
+function check(buf: Uint8Array, pos: number, limit: number, depth: number): number {
+  const end = header(buf, pos, limit, depth);
+  if (hdrTag & 0x20) for (let p = hdrStart; p < end; ) p = check(buf, p, end, depth + 1);
+  return end;
+}
+
+const NO_CHILDREN: readonly DerNode[] = Object.freeze([]);
+
+/**
+ * A node of checked input. Its views and children are made when first asked for: verifiers read
+ * a few fields of each structure (and certificates are parsed once per DER elsewhere), so most
+ * TLVs of a CMS signature or a timestamp token are never looked at, and cost nothing then.
+ */
+class CheckedNode implements DerNode {
+  readonly tag: number;
+  readonly #buf: Uint8Array;
+  readonly #pos: number;
+  readonly #start: number;
+  readonly #end: number;
+  #raw: Uint8Array | undefined;
+  #value: Uint8Array | undefined;
+  #children: readonly DerNode[] | undefined;
+
+  constructor(buf: Uint8Array, pos: number, tag: number, start: number, end: number) {
+    this.#buf = buf;
+    this.#pos = pos;
+    this.tag = tag;
+    this.#start = start;
+    this.#end = end;
   }
-  return out;
+
+  get raw(): Uint8Array {
+    return (this.#raw ??= this.#buf.subarray(this.#pos, this.#end));
+  }
+
+  get value(): Uint8Array {
+    return (this.#value ??= this.#buf.subarray(this.#start, this.#end));
+  }
+
+  get children(): readonly DerNode[] {
+    if (this.#children) return this.#children;
+    if (!(this.tag & 0x20)) return (this.#children = NO_CHILDREN);
+    const out: DerNode[] = [];
+    for (let p = this.#start; p < this.#end; ) {
+      // Checked already (parseDer): these cannot fail.
+      const end = header(this.#buf, p, this.#end, 0);
+      out.push(new CheckedNode(this.#buf, p, hdrTag, hdrStart, end));
+      p = end;
+    }
+    return (this.#children = out);
+  }
 }
 
 /** Parses exactly one DER element; trailing bytes are rejected. */
 export function parseDer(buf: Uint8Array): DerNode {
   if (!(buf instanceof Uint8Array)) throw new TypeError('parseDer expects a Uint8Array');
-  const { node, next } = readOne(buf, 0, 0);
+  // Every TLV is checked now, so a malformed input fails here, wherever the fault is.
+  const next = check(buf, 0, buf.length, 0);
   if (next !== buf.length) fail('invalid trailing data after DER element');
-  return node;
+  const end = header(buf, 0, buf.length, 0);
+  return new CheckedNode(buf, 0, hdrTag, hdrStart, end);
 }
 
 // ---------- typed accessors (throw ERR_DER_PARSE on shape mismatch) ----------

@@ -37,4 +37,4 @@ export {
   type SourcePolicy,
 } from './policy.ts';
 export { evaluateObject, type LoadedKeyAuthority, type ObjectVerdict, type PolicyContext } from './evaluate.ts';
-export { evaluateMany, type EvaluateManyOptions, type RawObject, type WorkerSetup } from './pool.ts';
+export { evaluateMany, startEvaluators, EvaluatorThreads, type EvaluateManyOptions, type RawObject, type WorkerSetup } from './pool.ts';

@@ -81,24 +81,28 @@ export function parseCommit(raw: Uint8Array): SignedGitObject {
   const { fields, bodyStart } = headers(text);
   if (!fields.has('tree')) throw new WaxsealError('ERR_INVALID_INPUT', 'not a git commit object (no tree header)');
   // Remove the signature header and its continuation lines from the header block, byte for byte.
+  // `text` is `raw` read as latin1, so offsets in one are offsets in the other.
   const keep: Uint8Array[] = [];
-  let signature: string | undefined;
+  const sigParts: string[] = [];
   let pos = 0;
+  let keepFrom = 0;
   let inSig = false;
   const headerEnd = bodyStart;
   while (pos < headerEnd) {
-    let nl = raw.indexOf(0x0a, pos);
+    let nl = text.indexOf('\n', pos);
     if (nl < 0 || nl >= headerEnd) nl = headerEnd - 1;
-    const line = raw.subarray(pos, nl + 1);
-    const isCont = line[0] === 0x20;
-    if (!isCont) inSig = startsWith(line, 'gpgsig ') || startsWith(line, 'gpgsig-sha256 ');
-    if (inSig) {
-      const s = Buffer.from(line).toString('latin1');
-      const value = isCont ? s.slice(1) : s.slice(s.indexOf(' ') + 1);
-      signature = (signature ?? '') + value;
-    } else keep.push(line);
+    const isCont = text.charCodeAt(pos) === 0x20;
+    if (!isCont) {
+      const wasSig = inSig;
+      inSig = text.startsWith('gpgsig ', pos) || text.startsWith('gpgsig-sha256 ', pos);
+      if (inSig && !wasSig && pos > keepFrom) keep.push(raw.subarray(keepFrom, pos));
+      if (!inSig && wasSig) keepFrom = pos;
+    }
+    if (inSig) sigParts.push(text.slice(isCont ? pos + 1 : text.indexOf(' ', pos) + 1, nl + 1));
     pos = nl + 1;
   }
+  if (!inSig && pos > keepFrom) keep.push(raw.subarray(keepFrom, pos));
+  const signature = sigParts.length ? sigParts.join('') : undefined;
   keep.push(raw.subarray(headerEnd));
   const payload = Buffer.concat(keep);
   return {
@@ -145,12 +149,6 @@ export function parseGitObject(type: 'commit' | 'tag', raw: Uint8Array): SignedG
 // the text is read as latin1 (one char per byte) and only names and subjects are decoded as UTF-8.
 function fromUtf8OrLatin1(raw: Uint8Array): string {
   return Buffer.from(raw.buffer, raw.byteOffset, raw.length).toString('latin1');
-}
-
-function startsWith(b: Uint8Array, prefix: string): boolean {
-  if (b.length < prefix.length) return false;
-  for (let i = 0; i < prefix.length; i++) if (b[i] !== prefix.charCodeAt(i)) return false;
-  return true;
 }
 
 /** UTF-8 text of an ident or subject (read as latin1 to keep byte offsets). */

@@ -25,13 +25,49 @@ export interface WorkerSetup {
 }
 
 export interface EvaluateManyOptions {
-  /** Worker threads besides the calling thread (0: evaluate here only). */
-  workers: number;
+  /**
+   * Worker threads besides the calling thread (0: evaluate here only), or threads started
+   * earlier with startEvaluators (they load their modules while the caller does its set-up).
+   */
+  workers: number | EvaluatorThreads;
   /** Objects per batch handed to a worker. */
   batch?: number;
 }
 
 const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './pool-worker.ts' : './pool-worker.js', import.meta.url);
+
+/**
+ * Worker threads for evaluateMany, started ahead of it: a thread's start (a Node.js environment
+ * and the verifier's modules, ~200 ms cold) then overlaps the caller's own (policy, trust, git).
+ * Hand them to one evaluateMany, which ends them; close() ends them when they were not needed.
+ */
+export class EvaluatorThreads {
+  readonly threads: readonly EvaluatorThread[];
+  constructor(n: number) {
+    this.threads = Array.from({ length: n }, () => new EvaluatorThread());
+  }
+  async close(): Promise<void> {
+    await Promise.all(this.threads.map((t) => t.worker.terminate()));
+  }
+}
+
+/** One worker and what it said before evaluateMany listened: ready (modules loaded) or gone. */
+class EvaluatorThread {
+  readonly worker = new Worker(WORKER_URL);
+  ready = false;
+  gone = false;
+  constructor() {
+    this.worker.on('message', (m: { ready?: true }) => {
+      if (m.ready) this.ready = true;
+    });
+    this.worker.once('error', () => (this.gone = true));
+    this.worker.once('exit', () => (this.gone = true));
+  }
+}
+
+export function startEvaluators(n: number): EvaluatorThreads {
+  return new EvaluatorThreads(n);
+}
 
 /**
  * Evaluates `objects` (an async stream, e.g. from `git cat-file --batch`; `total` of them) against
@@ -86,8 +122,8 @@ export async function evaluateMany(
   };
 
   const workers: Promise<void>[] = [];
-  const threads: Worker[] = [];
-  if (o.workers > 0) {
+  const threads = typeof o.workers === 'number' ? new EvaluatorThreads(o.workers).threads : o.workers.threads;
+  if (threads.length > 0) {
     const setup: WorkerSetup = {
       trustedRoot: ctx.verifier?.trustedRoot,
       verifierOptions: ctx.verifier ? { ...ctx.verifier.options } : undefined,
@@ -95,11 +131,12 @@ export async function evaluateMany(
       keys: ctx.keys,
       matchCommitter: ctx.matchCommitter === true,
     };
-    for (let w = 0; w < o.workers; w++) {
-      const t = new Worker(WORKER_URL, { workerData: setup });
-      threads.push(t);
+    for (const thread of threads) {
+      const t = thread.worker;
       workers.push(
         new Promise<void>((resolve) => {
+          if (thread.gone) return resolve();
+          t.postMessage({ setup });
           let inFlight: { index: number; obj: RawObject }[] = [];
           const feed = async () => {
             // A failed stream ends the feeding; the calling thread reports the failure.
@@ -108,11 +145,13 @@ export async function evaluateMany(
             inFlight = b;
             t.postMessage({ objects: b.map((x) => x.obj) });
           };
+          // Fed once it is ready (it says so when its modules are loaded), then after each batch.
           t.on('message', (m: { ready?: true; verdicts?: ObjectVerdict[] }) => {
             if (m.verdicts) inFlight.forEach((x, i) => (verdicts[x.index] = m.verdicts![i]!));
             inFlight = [];
             void feed();
           });
+          if (thread.ready) void feed();
           t.on('error', () => {
             // A worker that fails gives its batch back; the calling thread finishes the work.
             queue.unshift(...inFlight);
@@ -142,7 +181,7 @@ export async function evaluateMany(
     // Batches given back by a failed worker after this thread finished.
     for (const x of queue.splice(0)) verdicts[x.index] = await evaluateObject(x.obj.id, x.obj.type, x.obj.raw, ctx);
   } finally {
-    await Promise.all(threads.map((t) => t.terminate()));
+    await Promise.all(threads.map((t) => t.worker.terminate()));
   }
   if (failure) throw failure;
   if (received !== total) throw new Error(`expected ${total} objects, got ${received}`);

@@ -10,6 +10,8 @@ import { WaxsealError } from '@waxseal/core';
 import {
   checkCommitterMatch,
   evaluateMany,
+  startEvaluators,
+  type EvaluatorThreads,
   parseGitObject,
   parseSourcePolicy,
   verifyGitSignature,
@@ -323,6 +325,25 @@ export async function verifyCommits(argv: string[], ui: Ui, env: NodeJS.ProcessE
   const repo = resolve(values.repo ?? '.');
   const range = positionals[0]!;
   if (!range.includes('..')) throw new UsageError(`expected a range <base>..<head>, got ${JSON.stringify(range)}`);
+  // Worker threads start now, so that their start overlaps this thread's set-up; they are
+  // ended unused when the range turns out short.
+  const threads = Math.min(Math.max(1, Math.floor(Number(env.WAXSEAL_VERIFY_THREADS)) || 1), availableParallelism());
+  const evaluators = threads > 1 ? startEvaluators(threads - 1) : undefined;
+  try {
+    return await verifyRange(values, range, repo, ui, env, evaluators);
+  } finally {
+    await evaluators?.close();
+  }
+}
+
+async function verifyRange(
+  values: ReturnType<typeof parse<(typeof verifyCommitsSpec)['options']>>['values'],
+  range: string,
+  repo: string,
+  ui: Ui,
+  env: NodeJS.ProcessEnv,
+  evaluators: EvaluatorThreads | undefined,
+): Promise<number> {
   const policyPath = findPolicy(repo, values.policy);
   let text: string;
   try {
@@ -352,11 +373,8 @@ export async function verifyCommits(argv: string[], ui: Ui, env: NodeJS.ProcessE
     throw new WaxsealError('ERR_INVALID_INPUT', `git rev-list: ${rl.stderr.trim().split('\n').pop() ?? `exit ${rl.code}`}`);
   const ids = rl.stdout.toString().split('\n').filter(Boolean);
   const ctx = { policy, verifier, keys, matchCommitter: await configured };
-  // WAXSEAL_VERIFY_THREADS=n spreads a long range (from a few hundred commits) over n threads.
-  // Not the default: on the 2-core machine the benchmarks run on (shared with other work), a
-  // second thread made 1,000 commits slower, never faster (docs/git.md, Performance).
-  const threads = Math.min(Math.max(1, Math.floor(Number(env.WAXSEAL_VERIFY_THREADS)) || 1), availableParallelism());
-  const workers = ids.length >= WORKERS_FROM ? threads - 1 : 0;
+  // A long range (from a few hundred commits) is spread over the worker threads too.
+  const workers = evaluators && ids.length >= WORKERS_FROM ? evaluators : 0;
   const verdicts: ObjectVerdict[] = ids.length ? await evaluateMany(catFileBatch(repo, ids), ids.length, ctx, { workers }) : [];
   const failed = verdicts.filter((v) => !v.ok);
 
