@@ -191,19 +191,41 @@ async function findLegacyConcurrently(
  * The evidence reads of one check. Reads are shared by client (credentials), repository and
  * reference, so authorities asking for the same thing cost one set of requests.
  */
+/**
+ * Registry reads in progress, shared by every check of an engine: a rollout's pods (same image,
+ * same credentials, so the same client) make one set of requests, not one per pod. An entry
+ * lives only while its read runs; what it found is kept by the decision cache, not here.
+ */
+export type InflightReads = WeakMap<RegistryClient, Map<string, Promise<Attachment[]>>>;
+
 export class EvidenceFetcher {
   readonly #reads = new Map<RegistryClient, Map<string, Promise<Attachment[]>>>();
   readonly #memo: ReferrersApiMemo;
+  readonly #inflight: InflightReads;
 
-  constructor(memo: ReferrersApiMemo) {
+  constructor(memo: ReferrersApiMemo, inflight: InflightReads = new WeakMap()) {
     this.#memo = memo;
+    this.#inflight = inflight;
   }
 
+  /** One read per (client, key) in this check, joined with the same read of another check when one runs. */
   #once(client: RegistryClient, key: string, read: () => Promise<Attachment[]>): Promise<Attachment[]> {
     let reads = this.#reads.get(client);
     if (!reads) this.#reads.set(client, (reads = new Map()));
     let p = reads.get(key);
-    if (!p) reads.set(key, (p = read()));
+    if (p) return p;
+    let running = this.#inflight.get(client);
+    if (!running) this.#inflight.set(client, (running = new Map()));
+    p = running.get(key);
+    if (!p) {
+      const started = read();
+      const done = () => {
+        if (running.get(key) === started) running.delete(key);
+      };
+      started.then(done, done);
+      running.set(key, (p = started));
+    }
+    reads.set(key, p);
     return p;
   }
 

@@ -36,7 +36,7 @@ import {
   remotePolicyKey,
   remotePolicyRefs,
 } from '@waxseal/policy';
-import { EvidenceFetcher, ReferrersApiMemo } from './engine-fetch.ts';
+import { EvidenceFetcher, ReferrersApiMemo, type InflightReads } from './engine-fetch.ts';
 import {
   fetchConfigFiles,
   fetchRemotePolicy,
@@ -162,6 +162,8 @@ export class PolicyEngine {
   readonly #remotePolicies = new Map<string, Promise<CelProgram>>();
   /** Repositories whose registry has no referrers API (read through the tag schema directly). */
   readonly #referrersMemo: ReferrersApiMemo;
+  /** Registry reads running now, joined by concurrent checks of the same image (engine-fetch.ts). */
+  readonly #inflightReads: InflightReads = new WeakMap();
 
   constructor(store: PolicyStore, opts: EngineOptions = {}) {
     this.#store = store;
@@ -463,7 +465,7 @@ export class PolicyEngine {
   ): Promise<Map<string, Evidence>> {
     const out = new Map<string, Evidence>();
     // One fetcher per check: authorities asking for the same reads share the requests.
-    const fetcher = new EvidenceFetcher(this.#referrersMemo);
+    const fetcher = new EvidenceFetcher(this.#referrersMemo, this.#inflightReads);
     // Each signaturePullSecret is read once per check, all at once.
     const secrets = new Map<string, Promise<unknown>>();
     const readSecret = (name: string): Promise<unknown> => {

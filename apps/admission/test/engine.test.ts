@@ -156,6 +156,21 @@ describe('PolicyEngine: the seed policy against a real registry and the dev inst
     const second = await judge();
     assert.ok(!second.some((r) => r.includes('/referrers/')), second.join(', '));
     assert.equal(second.length, 4, second.join(', '));
+    // A rollout: ten pods of the image at once (no decision cached) share one set of reads.
+    log.length = 0;
+    const pods = await Promise.all(
+      Array.from({ length: 10 }, () => e.check({ image, namespace: 'default', kind: 'Pod', labels: {} }, AbortSignal.timeout(20_000))),
+    );
+    assert.ok(pods.every((v) => v.allowed));
+    assert.equal(log.length, 4, log.join(', '));
+    // Pods with other pull credentials read for themselves (another client): credentials are never borrowed.
+    log.length = 0;
+    const secret = { auths: { [reg.host]: { username: 'someone', password: 'else' } } };
+    await Promise.all([
+      e.check({ image, namespace: 'default', kind: 'Pod', labels: {} }, AbortSignal.timeout(20_000)),
+      e.check({ image, namespace: 'default', kind: 'Pod', labels: {}, pullSecrets: [secret] }, AbortSignal.timeout(20_000)),
+    ]);
+    assert.equal(log.length, 8, log.join(', '));
   });
 
   test('an image no policy covers is denied (no-match deny), allowed with noMatch allow', async () => {
