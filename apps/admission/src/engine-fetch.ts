@@ -8,18 +8,15 @@
 // and the lookups of several authorities. Within one check, identical reads (same credentials,
 // repository and reference: a signature and an attestation authority both reading the bundle
 // referrers, two authorities reading the same legacy tag) share one request.
-import { WaxsealError, fromUtf8 } from '@waxseal/core';
-import { parseBundleJson } from '@waxseal/bundle';
+import { WaxsealError } from '@waxseal/core';
 import {
-  COSIGN,
   INDEX_MEDIA_TYPES,
   MAX_ATTACHMENTS,
-  MAX_SIGNATURE_BLOB_BYTES,
-  MEDIA_TYPES,
   isBundleMediaType,
-  legacyLayerToBundle,
   legacyTag,
   parseRepository,
+  readBundleReferrers,
+  readLegacyLayers,
   type Attachment,
   type Descriptor,
   type RegistryClient,
@@ -27,29 +24,8 @@ import {
 } from '@waxseal/oci';
 import type { Evidence, EvidenceRequest } from '@waxseal/policy';
 
-/** Referrer manifests and layers of one lookup read at once (a lookup reads at most MAX_ATTACHMENTS). */
-const READ_CONCURRENCY = 8;
-
 function describe(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
-}
-
-function asError(e: unknown): WaxsealError {
-  return e instanceof WaxsealError ? e : new WaxsealError('ERR_INVALID_INPUT', describe(e));
-}
-
-/** Maps with at most `limit` calls in flight, results in order. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T, i: number) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 /**
@@ -128,27 +104,7 @@ async function findBundlesConcurrently(client: RegistryClient, repo: Repo, diges
   // Every bundle media-type version (actions/attest pushes v0.2, cosign v0.3); all predicate
   // types, since a signature and an attestation authority share this read.
   const candidates = (await referrers(client, repo, digest, memo)).filter((d) => isBundleMediaType(d.artifactType));
-  return mapLimit(candidates.slice(0, MAX_ATTACHMENTS), READ_CONCURRENCY, async (d) => {
-    const a: Attachment = { format: 'bundle', location: d.digest };
-    const claimed = d.annotations?.[COSIGN.annotations.bundlePredicateType];
-    if (claimed) a.claimedPredicateType = claimed;
-    try {
-      const m = await client.getManifest(repo, d.digest, MEDIA_TYPES.ociManifest);
-      if (m.parsed.kind !== 'manifest')
-        throw new WaxsealError('ERR_INVALID_INPUT', `referrer ${d.digest} is not an image manifest`, { check: 'image.layer' });
-      const layer = m.parsed.manifest.layers.find((l) => isBundleMediaType(l.mediaType));
-      if (!layer) {
-        throw new WaxsealError('ERR_INVALID_INPUT', `referrer ${d.digest} has no ${COSIGN.bundleArtifactType} layer`, {
-          check: 'image.layer',
-        });
-      }
-      const bytes = await client.getBlob(repo, layer, MAX_SIGNATURE_BLOB_BYTES);
-      a.bundle = parseBundleJson(fromUtf8(bytes, 'bundle'));
-    } catch (e) {
-      a.error = asError(e);
-    }
-    return a;
-  });
+  return readBundleReferrers(client, repo, candidates.slice(0, MAX_ATTACHMENTS));
 }
 
 /** Legacy layers at `<prefix>sha256-<hex>.<suffix>` (as findLegacy reads them), their layers read concurrently. */
@@ -166,25 +122,7 @@ async function findLegacyConcurrently(
     throw new WaxsealError('ERR_INVALID_INPUT', `${repo.repository}:${tag} is an index, not a signature manifest`, {
       check: 'image.layer',
     });
-  const expected = suffix === 'sig' ? COSIGN.simpleSigningMediaType : COSIGN.dsseMediaType;
-  return mapLimit(m.parsed.manifest.layers.slice(0, MAX_ATTACHMENTS), READ_CONCURRENCY, async (d, i) => {
-    const location = `${tag}#${i}`;
-    const a: Attachment = { format: 'legacy', location };
-    const claimed = d.annotations?.[COSIGN.annotations.predicateType];
-    if (claimed) a.claimedPredicateType = claimed;
-    try {
-      if (d.mediaType !== expected)
-        throw new WaxsealError('ERR_INVALID_INPUT', `${location}: layer media type ${d.mediaType} is not ${expected}`, {
-          check: 'image.layer',
-        });
-      const payload = await client.getBlob(repo, d, MAX_SIGNATURE_BLOB_BYTES);
-      a.bundle = legacyLayerToBundle({ mediaType: d.mediaType, payload, annotations: d.annotations ?? {} }, location);
-      if (suffix === 'sig') a.payload = payload;
-    } catch (e) {
-      a.error = asError(e);
-    }
-    return a;
-  });
+  return readLegacyLayers(client, repo, tag, m.parsed.manifest.layers.slice(0, MAX_ATTACHMENTS), suffix);
 }
 
 /**

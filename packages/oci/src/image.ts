@@ -164,6 +164,83 @@ export function isBundleMediaType(t: string | undefined): boolean {
   return t !== undefined && (/^application\/vnd\.dev\.sigstore\.bundle\+json;\s*version=0\.[123]$/.test(t) || t === BUNDLE_MEDIA_TYPE_V03);
 }
 
+/** Reads of one lookup (referrer manifests, bundle and signature layers) in flight at once. */
+export const ATTACHMENT_READ_CONCURRENCY = 8;
+
+/** Maps with at most `limit` calls in flight, results in order. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T, i: number) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/**
+ * Bundle referrers (descriptors from the referrers API or index), each read as its manifest and
+ * bundle layer, concurrently, in order; a referrer that cannot be read carries its error.
+ */
+export function readBundleReferrers(client: ImageStore, repo: Repo, referrers: readonly Descriptor[]): Promise<Attachment[]> {
+  return mapLimit(referrers, ATTACHMENT_READ_CONCURRENCY, async (d) => {
+    const a: Attachment = { format: 'bundle', location: d.digest };
+    const claimed = d.annotations?.[COSIGN.annotations.bundlePredicateType];
+    if (claimed) a.claimedPredicateType = claimed;
+    try {
+      const m = await client.getManifest(repo, d.digest, MEDIA_TYPES.ociManifest);
+      if (m.parsed.kind !== 'manifest')
+        throw new WaxsealError('ERR_INVALID_INPUT', `referrer ${d.digest} is not an image manifest`, { check: 'image.layer' });
+      const layer = m.parsed.manifest.layers.find((l) => isBundleMediaType(l.mediaType));
+      if (!layer) {
+        throw new WaxsealError('ERR_INVALID_INPUT', `referrer ${d.digest} has no ${COSIGN.bundleArtifactType} layer`, {
+          check: 'image.layer',
+        });
+      }
+      const bytes = await client.getBlob(repo, layer, MAX_SIGNATURE_BLOB_BYTES);
+      a.bundle = parseBundleJson(fromUtf8(bytes, 'bundle'));
+    } catch (e) {
+      a.error = asError(e);
+    }
+    return a;
+  });
+}
+
+/**
+ * The layers of the legacy signature manifest at `tag` (`sha256-<hex>.sig|.att`, any prefix),
+ * each turned into a bundle, read concurrently, in order; a bad layer carries its error.
+ */
+export function readLegacyLayers(
+  client: ImageStore,
+  repo: Repo,
+  tag: string,
+  layers: readonly Descriptor[],
+  suffix: LegacySuffix,
+): Promise<Attachment[]> {
+  const expected = suffix === 'sig' ? COSIGN.simpleSigningMediaType : COSIGN.dsseMediaType;
+  return mapLimit(layers, ATTACHMENT_READ_CONCURRENCY, async (d, i) => {
+    const location = `${tag}#${i}`;
+    const a: Attachment = { format: 'legacy', location };
+    const claimed = d.annotations?.[COSIGN.annotations.predicateType];
+    if (claimed) a.claimedPredicateType = claimed;
+    try {
+      if (d.mediaType !== expected)
+        throw new WaxsealError('ERR_INVALID_INPUT', `${location}: layer media type ${d.mediaType} is not ${expected}`, {
+          check: 'image.layer',
+        });
+      const payload = await client.getBlob(repo, d, MAX_SIGNATURE_BLOB_BYTES);
+      a.bundle = legacyLayerToBundle({ mediaType: d.mediaType, payload, annotations: d.annotations ?? {} }, location);
+      if (suffix === 'sig') a.payload = payload;
+    } catch (e) {
+      a.error = asError(e);
+    }
+    return a;
+  });
+}
+
 /**
  * The Sigstore bundles attached to `digest` as referrers (API or tag schema), optionally only
  * those whose annotations claim `predicateType` (claims are only a filter: verification re-checks).
@@ -186,28 +263,7 @@ export async function findBundles(
   }
   const max = o.maxAttachments ?? MAX_ATTACHMENTS;
   const skipped = Math.max(0, candidates.length - max);
-  const attachments: Attachment[] = [];
-  for (const d of candidates.slice(0, max)) {
-    const a: Attachment = { format: 'bundle', location: d.digest };
-    const claimed = d.annotations?.[COSIGN.annotations.bundlePredicateType];
-    if (claimed) a.claimedPredicateType = claimed;
-    try {
-      const m = await client.getManifest(sigRepo, d.digest, MEDIA_TYPES.ociManifest);
-      if (m.parsed.kind !== 'manifest')
-        throw new WaxsealError('ERR_INVALID_INPUT', `referrer ${d.digest} is not an image manifest`, { check: 'image.layer' });
-      const layer = m.parsed.manifest.layers.find((l) => isBundleMediaType(l.mediaType));
-      if (!layer) {
-        throw new WaxsealError('ERR_INVALID_INPUT', `referrer ${d.digest} has no ${COSIGN.bundleArtifactType} layer`, {
-          check: 'image.layer',
-        });
-      }
-      const bytes = await client.getBlob(sigRepo, layer, MAX_SIGNATURE_BLOB_BYTES);
-      a.bundle = parseBundleJson(fromUtf8(bytes, 'bundle'));
-    } catch (e) {
-      a.error = asError(e);
-    }
-    attachments.push(a);
-  }
+  const attachments = await readBundleReferrers(client, sigRepo, candidates.slice(0, max));
   return { attachments, via: found.via, skipped };
 }
 
@@ -229,26 +285,7 @@ export async function findLegacy(
   }
   const layers = m.parsed.manifest.layers;
   const max = o.maxAttachments ?? MAX_ATTACHMENTS;
-  const attachments: Attachment[] = [];
-  for (const [i, d] of layers.slice(0, max).entries()) {
-    const location = `${tag}#${i}`;
-    const a: Attachment = { format: 'legacy', location };
-    if (d.annotations?.[COSIGN.annotations.predicateType]) a.claimedPredicateType = d.annotations[COSIGN.annotations.predicateType];
-    try {
-      const expected = suffix === 'sig' ? COSIGN.simpleSigningMediaType : COSIGN.dsseMediaType;
-      if (d.mediaType !== expected) {
-        throw new WaxsealError('ERR_INVALID_INPUT', `${location}: layer media type ${d.mediaType} is not ${expected}`, {
-          check: 'image.layer',
-        });
-      }
-      const payload = await client.getBlob(sigRepo, d, MAX_SIGNATURE_BLOB_BYTES);
-      a.bundle = legacyLayerToBundle({ mediaType: d.mediaType, payload, annotations: d.annotations ?? {} }, location);
-      if (suffix === 'sig') a.payload = payload;
-    } catch (e) {
-      a.error = asError(e);
-    }
-    attachments.push(a);
-  }
+  const attachments = await readLegacyLayers(client, sigRepo, tag, layers.slice(0, max), suffix);
   return { attachments, skipped: Math.max(0, layers.length - max) };
 }
 

@@ -56,6 +56,7 @@ export {
   type SimpleSigning,
 } from './cosign.ts';
 export {
+  ATTACHMENT_READ_CONCURRENCY,
   MAX_ATTACHMENTS,
   MAX_SIGNATURE_BLOB_BYTES,
   attachBundle,
@@ -65,6 +66,8 @@ export {
   isBundleMediaType,
   findLegacy,
   listAttached,
+  readBundleReferrers,
+  readLegacyLayers,
   resolveChildren,
   resolveImage,
   signatureRepo,
