@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 // cosign's encrypted key files: the real vectors from cosign's tests (read from the shared vector
 // folder, never copied here), round trips of what we write, and every kind of bad input.
 import { test } from 'node:test';
@@ -20,7 +21,7 @@ import {
   publicKeyPem,
 } from './cosign-key.ts';
 
-const VECTORS = process.env.WAXSEAL_COSIGN_KEY_VECTORS ?? '/work/shared/vectors/cosign-keys';
+const VECTORS = process.env.WAXSEAL_COSIGN_KEY_VECTORS ?? fileURLToPath(new URL('../../../../shared/vectors/cosign-keys', import.meta.url));
 const haveVectors = existsSync(`${VECTORS}/sigstore-labeled.key`);
 const skipVectors = haveVectors ? false : `cosign key vectors not found in ${VECTORS} (set WAXSEAL_COSIGN_KEY_VECTORS)`;
 const vector = (name: string) => readFileSync(`${VECTORS}/${name}`, 'utf8');

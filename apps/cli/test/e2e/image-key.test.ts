@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 // Key-based image signing end to end, with real peers only: docker-registry started here, images
 // pushed by skopeo, the dev instance (TSA, log), and the waxseal CLI in a child process.
 // generate-key-pair then sign --key / verify --key in both of cosign's formats; cosign's own key
@@ -17,7 +18,8 @@ import { failedWithCode, runCli } from '../helpers/cli.ts';
 
 const skip = registryToolsMissing();
 const dev = useDevStack('wx-image-key-');
-const VECTORS = process.env.WAXSEAL_COSIGN_KEY_VECTORS ?? '/work/shared/vectors/cosign-keys';
+const VECTORS =
+  process.env.WAXSEAL_COSIGN_KEY_VECTORS ?? fileURLToPath(new URL('../../../../../shared/vectors/cosign-keys', import.meta.url));
 const skipVectors = existsSync(join(VECTORS, 'sigstore-labeled.key')) ? false : `cosign key vectors not found in ${VECTORS}`;
 
 describe('container images signed with keys (cosign --key)', { skip, timeout: 240_000 }, () => {

@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 // Shared by the image interop, inspect and layout tests: the real docker-registry (from
 // packages/oci's fixture), a docker config.json for the CLI, and plain-fetch access to the
 // registry (independent of @waxseal/oci, so a test reads what was stored with nobody's client).
@@ -15,8 +16,8 @@ export {
   type TestRegistry,
 } from '../../../../packages/oci/test/registry-fixture.ts';
 
-/** The vectors folder (/work/shared/vectors, or WAXSEAL_VECTORS): read in place, never copied. */
-export const VECTORS = process.env.WAXSEAL_VECTORS ?? '/work/shared/vectors';
+/** The vectors folder (../shared/vectors beside the repository, or WAXSEAL_VECTORS): read in place, never copied. */
+export const VECTORS = process.env.WAXSEAL_VECTORS ?? fileURLToPath(new URL('../../../../../shared/vectors', import.meta.url));
 
 /** Writes a docker config.json with the registry's credentials; returns the env that points the CLI at it. */
 export function dockerConfigFor(reg: TestRegistry, dir: string): Record<string, string> {
