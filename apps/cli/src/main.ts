@@ -167,6 +167,12 @@ export async function main(argv: string[]): Promise<number> {
 
 /** Runs the CLI as a process: sets the exit code, never throws. */
 export function run(argv: string[]): void {
+  // A reader that goes away (`waxseal verify-commits ... | head`) is not an error of ours: the rest
+  // of the output is dropped and the exit code still says what the command found.
+  for (const stream of [process.stdout, process.stderr])
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') throw e;
+    });
   main(argv).then(
     (code) => {
       process.exitCode = code;

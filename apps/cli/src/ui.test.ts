@@ -161,3 +161,15 @@ test("predicate types: cosign's aliases expand, URIs pass, anything else is refu
   assert.throws(() => expandPredicateType('slsa-provenance'), UsageError);
   assert.throws(() => expandPredicateType('toString'), UsageError);
 });
+
+test('a reader that closes the pipe early is no crash: the exit code still says what the command found', async () => {
+  const { spawn } = await import('node:child_process');
+  // The read end is closed before the CLI has started, so its first write meets EPIPE.
+  const child = spawn(process.execPath, [new URL('./main.ts', import.meta.url).pathname, '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.destroy();
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  assert.equal(stderr, '');
+  assert.equal(code, EXIT.ok);
+});
