@@ -18,6 +18,7 @@ import {
   decodeTransparencyLogEntry,
   encodeTransparencyLogEntry,
   evaluateMany,
+  startEvaluators,
   evaluateObject,
   parseCmsSignature,
   parseCommit,
@@ -307,6 +308,14 @@ test('evaluateMany gives what evaluateObject gives, in order, with worker thread
     const got = await evaluateMany(stream(), objects.length, ctx, { workers, batch: 2 });
     assert.deepEqual(got, expected, `${workers} worker(s)`);
   }
+  // Threads started ahead (startEvaluators), handed over once they said they are ready: the
+  // path where their ready message came before evaluateMany listened.
+  const early = startEvaluators(2);
+  while (!early.threads.every((t) => t.ready)) await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(await evaluateMany(stream(), objects.length, ctx, { workers: early, batch: 2 }), expected, 'threads ready before');
+  // And handed over at once, before they are ready.
+  const fresh = startEvaluators(1);
+  assert.deepEqual(await evaluateMany(stream(), objects.length, ctx, { workers: fresh, batch: 2 }), expected, 'threads not yet ready');
   // A stream that fails fails the call.
   async function* broken() {
     yield objects[0]!;
