@@ -1,7 +1,7 @@
 // Hashes, public keys and signature checks: synchronous wrappers over node:crypto with our
 // error type and Sigstore's algorithm vocabulary (PublicKeyDetails, HashAlgorithm).
 import {
-  createHash,
+  hash as oneShotHash,
   createPublicKey,
   publicDecrypt,
   constants as cryptoConstants,
@@ -45,7 +45,8 @@ export function hashFromOid(o: string): HashName {
 }
 
 export function digest(alg: HashName, data: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash(alg).update(data).digest());
+  // One-shot: no Hash object per call (verification hashes several small inputs per bundle).
+  return new Uint8Array(oneShotHash(alg, data, 'buffer'));
 }
 
 export const sha256 = (data: Uint8Array): Uint8Array => digest('sha256', data);

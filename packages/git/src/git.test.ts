@@ -323,3 +323,38 @@ test('evaluateMany gives what evaluateObject gives, in order, with worker thread
   }
   await assert.rejects(evaluateMany(broken(), 2, ctx, { workers: 1 }), /git died/);
 });
+
+test("property: dearmorSignature's fast path reads what the armor's regular expression reads, and refuses what it refuses", () => {
+  // The armor as read before the fast path: the regular expression, then strict base64.
+  const reference = (text: string): string => {
+    const m = /^-----BEGIN SIGNED MESSAGE-----\r?\n([A-Za-z0-9+/=\s]*?)-----END SIGNED MESSAGE-----\s*$/.exec(text.trim());
+    const body = m?.[1]!.replace(/\s+/g, '');
+    if (body === undefined || !/^[A-Za-z0-9+/]*={0,2}$/.test(body) || body.length % 4 === 1) return 'refused';
+    return Buffer.from(body, 'base64').toString('hex');
+  };
+  const attempt = (text: string): string => {
+    try {
+      return Buffer.from(dearmorSignature(text)).toString('hex');
+    } catch (e) {
+      assert.ok(e instanceof WaxsealError, String(e));
+      return 'refused';
+    }
+  };
+  const edited = fc
+    .tuple(
+      fc.uint8Array({ minLength: 1, maxLength: 120 }),
+      fc.array(fc.tuple(fc.nat(), fc.constantFrom('-', '_', ' ', '\n', '\r\n', '=', '*', 'A', '\u00a0', '-----'), fc.nat(2)), { maxLength: 3 }),
+    )
+    .map(([der, edits]) => {
+      let s = armorSignature(new Uint8Array([TAG.SEQUENCE, ...der]));
+      for (const [at, ch, kind] of edits) {
+        const i = at % s.length;
+        s = kind === 0 ? s.slice(0, i) + ch + s.slice(i + 1) : kind === 1 ? s.slice(0, i) + s.slice(i + 1) : s.slice(0, i) + ch + s.slice(i);
+      }
+      return s;
+    });
+  fc.assert(
+    fc.property(edited, (text) => assert.equal(attempt(text), reference(text), JSON.stringify(text))),
+    { numRuns: 3000 },
+  );
+});

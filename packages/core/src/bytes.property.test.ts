@@ -1,0 +1,45 @@
+// fromBase64's fast path (decode, re-encode, compare) against the strict check it stands in front
+// of: on any text, both accept with the same bytes or both refuse.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { fromBase64, toBase64 } from './bytes.ts';
+
+/** The check alone, as fromBase64 was before its fast path. */
+function reference(s: string): Uint8Array | 'refused' {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(s) || s.length % 4 === 1) return 'refused';
+  return new Uint8Array(Buffer.from(s, 'base64'));
+}
+const attempt = (s: string): Uint8Array | 'refused' => {
+  try {
+    return fromBase64(s);
+  } catch {
+    return 'refused';
+  }
+};
+
+// Valid encodings, then the same with characters changed, dropped, added or padding removed:
+// Node's decoder skips what it cannot read, so only an exact re-encoding may take the fast path.
+const near = fc
+  .tuple(fc.uint8Array({ maxLength: 40 }), fc.array(fc.tuple(fc.nat(), fc.constantFrom(...'-_ \n\t=*.A+/\u00a0'.split('')), fc.nat(2))))
+  .map(([bytes, edits]) => {
+    let s = toBase64(bytes);
+    for (const [at, ch, kind] of edits) {
+      const i = s.length ? at % s.length : 0;
+      s = kind === 0 ? s.slice(0, i) + ch + s.slice(i + 1) : kind === 1 ? s.slice(0, i) + s.slice(i + 1) : s.slice(0, i) + ch + s.slice(i);
+    }
+    return s;
+  });
+
+test('property: fromBase64 accepts and decodes exactly what the strict alphabet check does', () => {
+  fc.assert(
+    fc.property(fc.oneof(near, fc.string({ maxLength: 24 }), fc.base64String({ maxLength: 40 })), (s) => {
+      assert.deepEqual(attempt(s), reference(s), JSON.stringify(s));
+    }),
+    { numRuns: 5000 },
+  );
+  // Unpadded and non-canonical final bits: not the fast path's, still accepted as before.
+  assert.deepEqual(fromBase64('QQ'), new Uint8Array([0x41]));
+  assert.deepEqual(fromBase64('QR=='), new Uint8Array([0x41]));
+  assert.throws(() => fromBase64('QU-D'), /not valid base64/);
+});
