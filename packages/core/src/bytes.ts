@@ -9,14 +9,21 @@ export function toBase64(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
 }
 
+/**
+ * The bytes of canonical padded base64 (what toBase64 writes), or undefined for anything else:
+ * decoded, re-encoded and compared, which is cheaper than a regular expression over the text
+ * (Node's decoder skips what it cannot read, so the comparison is what makes it strict).
+ */
+export function decodeCanonicalBase64(s: string): Uint8Array | undefined {
+  const decoded = Buffer.from(s, 'base64');
+  return decoded.toString('base64') === s ? new Uint8Array(decoded) : undefined;
+}
+
 /** Strict standard base64 (protobuf `bytes`): rejects characters outside the alphabet. */
 export function fromBase64(s: string, what = 'base64 value'): Uint8Array {
-  // Fast path: input that re-encodes to itself is canonical padded base64, which the check below
-  // accepts with the same bytes (Node's decoder skips what it cannot read, hence the check).
-  if (typeof s === 'string') {
-    const decoded = Buffer.from(s, 'base64');
-    if (decoded.toString('base64') === s) return new Uint8Array(decoded);
-  }
+  // Canonical input first (the common case), which the check below accepts with the same bytes.
+  const canonical = typeof s === 'string' ? decodeCanonicalBase64(s) : undefined;
+  if (canonical) return canonical;
   if (typeof s !== 'string' || !B64_RE.test(s) || s.length % 4 === 1) {
     throw new WaxsealError('ERR_INVALID_INPUT', `${what} is not valid base64`);
   }

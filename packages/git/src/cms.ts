@@ -30,6 +30,7 @@ import {
   bytesEqual,
   toBase64,
   fromBase64,
+  decodeCanonicalBase64,
   parseCertificate,
   type Certificate,
   type DerNode,
@@ -280,9 +281,7 @@ function dearmorCanonical(text: string): Uint8Array | undefined {
   let start = ARMOR_BEGIN.length;
   if (text.charCodeAt(start) === 0x0d) start++;
   if (text.charCodeAt(start) !== 0x0a) return undefined;
-  const body = text.slice(start + 1, text.length - ARMOR_END.length).replace(/\s+/g, '');
-  const der = Buffer.from(body, 'base64');
-  return der.toString('base64') === body ? new Uint8Array(der) : undefined;
+  return decodeCanonicalBase64(text.slice(start + 1, text.length - ARMOR_END.length).replace(/\s+/g, ''));
 }
 
 /** The DER inside a `SIGNED MESSAGE` armor (also accepts DER or a `PKCS7`/`CMS` label as written by other tools). */
