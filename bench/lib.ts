@@ -156,18 +156,21 @@ export function median(xs: number[]): number {
 
 let clockTicks: number | undefined;
 
+/** A /proc stat line's command name (between the parentheses) and its user + system CPU seconds. */
+function parseStat(stat: string): { name: string; seconds: number } {
+  clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  const close = stat.lastIndexOf(')');
+  const fields = stat.slice(close + 2).split(' ');
+  return { name: stat.slice(stat.indexOf('(') + 1, close), seconds: (Number(fields[11]) + Number(fields[12])) / clockTicks };
+}
+
 /** CPU seconds (user + system) a process has used, from /proc (Linux). */
 export function cpuSeconds(pid: number): number {
-  clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    .replace(/^.*\) /, '')
-    .split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / clockTicks;
+  return parseStat(readFileSync(`/proc/${pid}/stat`, 'utf8')).seconds;
 }
 
 /** CPU seconds used so far by each of a process's threads, summed by thread name (/proc/<pid>/task). */
 export function threadCpuSeconds(pid: number): Map<string, number> {
-  clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
   const out = new Map<string, number>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     let stat: string;
@@ -176,9 +179,8 @@ export function threadCpuSeconds(pid: number): Map<string, number> {
     } catch {
       continue; // the thread exited
     }
-    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    out.set(name, (out.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) / clockTicks);
+    const { name, seconds } = parseStat(stat);
+    out.set(name, (out.get(name) ?? 0) + seconds);
   }
   return out;
 }
