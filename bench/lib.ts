@@ -157,11 +157,12 @@ export function median(xs: number[]): number {
 let clockTicks: number | undefined;
 
 /** A /proc stat line's command name (between the parentheses) and its user + system CPU seconds. */
-function parseStat(stat: string): { name: string; seconds: number } {
+function parseStat(stat: string): { name: string; seconds: number; kernelSeconds: number } {
   clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
   const close = stat.lastIndexOf(')');
   const fields = stat.slice(close + 2).split(' ');
-  return { name: stat.slice(stat.indexOf('(') + 1, close), seconds: (Number(fields[11]) + Number(fields[12])) / clockTicks };
+  const [user, system] = [Number(fields[11]), Number(fields[12])];
+  return { name: stat.slice(stat.indexOf('(') + 1, close), seconds: (user + system) / clockTicks, kernelSeconds: system / clockTicks };
 }
 
 /** CPU seconds (user + system) a process has used, from /proc (Linux). */
@@ -169,7 +170,10 @@ export function cpuSeconds(pid: number): number {
   return parseStat(readFileSync(`/proc/${pid}/stat`, 'utf8')).seconds;
 }
 
-/** CPU seconds used so far by each of a process's threads, summed by thread name (/proc/<pid>/task). */
+/**
+ * CPU seconds used so far by each of a process's threads, summed by thread name (/proc/<pid>/task),
+ * and under `<name>:kernel` the part spent in the kernel (system time).
+ */
 export function threadCpuSeconds(pid: number): Map<string, number> {
   const out = new Map<string, number>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
@@ -179,8 +183,9 @@ export function threadCpuSeconds(pid: number): Map<string, number> {
     } catch {
       continue; // the thread exited
     }
-    const { name, seconds } = parseStat(stat);
+    const { name, seconds, kernelSeconds } = parseStat(stat);
     out.set(name, (out.get(name) ?? 0) + seconds);
+    out.set(`${name}:kernel`, (out.get(`${name}:kernel`) ?? 0) + kernelSeconds);
   }
   return out;
 }
