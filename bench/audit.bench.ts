@@ -109,6 +109,7 @@ async function serve(args: string[]): Promise<void> {
  */
 function groupCommitWait(): () => Promise<void> {
   const commitMs = Number(process.env.AUDIT_BENCH_COMMIT_MS ?? 0.7);
+  if (!(commitMs >= 0)) throw new Error(`AUDIT_BENCH_COMMIT_MS must be a number of ms >= 0, not ${process.env.AUDIT_BENCH_COMMIT_MS}`);
   let waiting: (() => void)[] = [];
   let inFlight = false;
   let timer: NodeJS.Timeout | undefined;
@@ -231,7 +232,8 @@ async function main(): Promise<void> {
     // Besides the rate (which a busy machine makes noisy), the server's CPU per answered request
     // (all its threads, from /proc): the difference with and without audit is what a record costs.
     // By thread too (main thread, libuv's pool, V8's helpers, the audit writer): where a record's cost lands.
-    const results = new Map<string, (LoadResult & { cpuUs: number; threadUs: Map<string, number> })[]>(targets.map(([n]) => [n, []]));
+    type ThreadUs = Map<string, { us: number; kernelUs: number }>;
+    const results = new Map<string, (LoadResult & { cpuUs: number; threadUs: ThreadUs })[]>(targets.map(([n]) => [n, []]));
     for (let i = 0; i < ROUNDS; i++)
       for (const [name, run, server] of targets) {
         const pid = server.child.pid!;
@@ -240,7 +242,13 @@ async function main(): Promise<void> {
         const r = await run(MEASURE_S);
         const requests = r.requestsPerSec * MEASURE_S;
         const cpuUs = ((cpuSeconds(pid) - cpu0) * 1e6) / requests;
-        const threadUs = new Map([...threadCpuSeconds(pid)].map(([t, sec]) => [t, ((sec - (threads0.get(t) ?? 0)) * 1e6) / requests]));
+        const perRequest = (sec: number) => (sec * 1e6) / requests;
+        const threadUs: ThreadUs = new Map(
+          [...threadCpuSeconds(pid)].map(([t, now]) => {
+            const before = threads0.get(t) ?? { seconds: 0, kernelSeconds: 0 };
+            return [t, { us: perRequest(now.seconds - before.seconds), kernelUs: perRequest(now.kernelSeconds - before.kernelSeconds) }];
+          }),
+        );
         results.get(name)!.push({ ...r, cpuUs, threadUs });
       }
 
@@ -259,10 +267,12 @@ async function main(): Promise<void> {
     report(`bare node:http JSON (c=${CONNECTIONS})`, bareRps, 'req/s');
     const cpu = (n: string) => median(results.get(n)!.map((r) => r.cpuUs));
     const byThread = (n: string) => {
-      const us = (t: string) => median(results.get(n)!.map((r) => r.threadUs.get(t) ?? 0));
-      const names = [...new Set(results.get(n)!.flatMap((r) => [...r.threadUs.keys()]))].filter((t) => !t.endsWith(':kernel'));
+      const rs = results.get(n)!;
+      const names = [...new Set(rs.flatMap((r) => [...r.threadUs.keys()]))];
       return names
-        .map((t) => [t, us(t), us(`${t}:kernel`)] as const)
+        .map(
+          (t) => [t, median(rs.map((r) => r.threadUs.get(t)?.us ?? 0)), median(rs.map((r) => r.threadUs.get(t)?.kernelUs ?? 0))] as const,
+        )
         .filter(([, total]) => total >= 0.5)
         .sort((a, b) => b[1] - a[1])
         .map(([t, total, kernel]) => `${t} ${fmt(total, 1)} (kernel ${fmt(kernel, 1)})`)

@@ -171,11 +171,11 @@ export function cpuSeconds(pid: number): number {
 }
 
 /**
- * CPU seconds used so far by each of a process's threads, summed by thread name (/proc/<pid>/task),
- * and under `<name>:kernel` the part spent in the kernel (system time).
+ * CPU seconds used so far by each of a process's threads, summed by thread name (/proc/<pid>/task):
+ * in all, and the part spent in the kernel (system time).
  */
-export function threadCpuSeconds(pid: number): Map<string, number> {
-  const out = new Map<string, number>();
+export function threadCpuSeconds(pid: number): Map<string, { seconds: number; kernelSeconds: number }> {
+  const out = new Map<string, { seconds: number; kernelSeconds: number }>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     let stat: string;
     try {
@@ -184,8 +184,8 @@ export function threadCpuSeconds(pid: number): Map<string, number> {
       continue; // the thread exited
     }
     const { name, seconds, kernelSeconds } = parseStat(stat);
-    out.set(name, (out.get(name) ?? 0) + seconds);
-    out.set(`${name}:kernel`, (out.get(`${name}:kernel`) ?? 0) + kernelSeconds);
+    const sum = out.get(name) ?? { seconds: 0, kernelSeconds: 0 };
+    out.set(name, { seconds: sum.seconds + seconds, kernelSeconds: sum.kernelSeconds + kernelSeconds });
   }
   return out;
 }
